@@ -1,0 +1,71 @@
+"""Flow: sync the wedding calendar, then plan dense metrics collection around wedding days."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.calendar import sync_calendar_source
+from tasks.planning import plan_scheduled_runs
+from wedperf.calendar.sync import weddings_in_window
+from wedperf.metrics.schedule import dense_collection_times
+from wedperf.runtime import get_runtime
+
+
+@flow(name="sync-calendar", log_prints=True)
+def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict:
+    """Read the calendar (app-DB views, or the iCalendar feed `ical`) into perf.weddings,
+    report rejected rows, and schedule minute-by-minute collection runs across the day
+    windows of weddings in the planning horizon."""
+    logger = get_run_logger()
+    runtime = get_runtime()
+    settings = runtime.settings
+    report = sync_calendar_source(ical or settings.ical_url)
+    logger.info("calendar %s", report.summary())
+
+    planned: dict[str, int] = {}
+    if plan_collection:
+        now = datetime.now(UTC)
+        with runtime.pool.connection() as conn:
+            upcoming = weddings_in_window(
+                conn,
+                now,
+                now + settings.collect_plan_horizon,
+                before=settings.day_window_before,
+                after=settings.day_window_after,
+            )
+        times = dense_collection_times(
+            [w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming],
+            now=now,
+            horizon=settings.collect_plan_horizon,
+            interval=settings.dense_collect_interval,
+        )
+        planned = plan_scheduled_runs(
+            settings.collect_deployment,
+            times,
+            run_prefix="collect-live",
+            tags=["wedperf", "collect"],
+        )
+
+    rejects = "\n".join(f"| `{key}` | {reason} |" for key, reason in report.rejected[:200])
+    create_markdown_artifact(
+        key="calendar-sync",
+        markdown=(
+            f"# Calendar sync\n\n{report.summary()}\n\n"
+            f"Dense collection runs planned: {planned.get('created', 0)} new, "
+            f"{planned.get('existing', 0)} already scheduled.\n\n"
+            + (f"## Rejected rows\n\n| row | reason |\n|---|---|\n{rejects}\n" if rejects else "")
+        ),
+        description="Latest calendar sync and the rows it could not use",
+    )
+    return {
+        "source": report.source,
+        "seen": report.seen,
+        "inserted": len(report.inserted),
+        "updated": len(report.updated),
+        "cancelled": len(report.cancelled),
+        "rejected": len(report.rejected),
+        "planned_runs": planned.get("created", 0),
+    }

@@ -1,0 +1,27 @@
+"""Calendar tasks: read a source and apply it to perf.weddings."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from wedperf.calendar import AppDbCalendarSource, ICalendarSource, SyncReport, sync_calendar
+from wedperf.db.connection import with_db_retry
+from wedperf.runtime import get_runtime
+
+
+@task(name="sync-calendar-source", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+def sync_calendar_source(ical: str | None = None) -> SyncReport:
+    """Sync the app-DB contract view, or the iCalendar feed `ical` (path or URL)."""
+    runtime = get_runtime()
+    source = (
+        ICalendarSource(ical)
+        if ical
+        else AppDbCalendarSource(runtime.services.app_database_url, runtime.settings.source_schema)
+    )
+
+    def attempt() -> SyncReport:
+        with runtime.pool.connection() as conn:
+            return sync_calendar(conn, source)
+
+    return with_db_retry(attempt, what=f"calendar sync from {source.name}")

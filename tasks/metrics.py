@@ -1,0 +1,44 @@
+"""Metrics tasks: ask one source, store samples, roll them up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from wedperf.metrics.model import CollectWindow, MetricsSource, Sample
+from wedperf.metrics.store import rollup_minutes, store_samples
+from wedperf.runtime import get_runtime
+
+
+@task(
+    name="collect-from-source",
+    task_run_name="collect-{source.name}",
+    retries=2,
+    retry_delay_seconds=[1, 3],
+    cache_policy=NONE,
+)
+def collect_from_source(source: MetricsSource, window: CollectWindow) -> list[Sample]:
+    """Samples of one source for the window; a failure fails only this task."""
+    return source.collect(window)
+
+
+@task(name="store-samples", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def store_samples_task(samples: Sequence[Sample]) -> int:
+    """COPY samples into perf.samples (idempotent); returns how many were new."""
+    return store_samples(get_runtime().pool, samples)
+
+
+@task(name="rollup-minutes", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def rollup_task(window: CollectWindow) -> int:
+    """Recompute per-minute p50/p95/p99 per wedding x operation for the window."""
+    runtime = get_runtime()
+    with runtime.pool.connection() as conn:
+        return rollup_minutes(
+            conn,
+            window.start,
+            window.end,
+            before=runtime.settings.day_window_before,
+            after=runtime.settings.day_window_after,
+        )

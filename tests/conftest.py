@@ -1,0 +1,105 @@
+"""Shared fixtures: real PostgreSQL, real Redis, one Prefect test harness per session.
+
+PostgreSQL: `WEDPERF_TEST_PG_URL` (default the local server's `postgres` database) is used only
+to create throw-away databases named `wedperf_test_*`, dropped at the end.
+Redis: `WEDPERF_TEST_REDIS_URL` (default db 15 of the local server), flushed per session.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads its settings at import: isolate its home and silence telemetry first.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="wedperf-test-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(Path(_PREFECT_HOME) / "results"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+import redis  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from wedperf.db.connection import close_pools  # noqa: E402
+from wedperf.db.migrate import migrate  # noqa: E402
+
+ADMIN_URL = os.environ.get("WEDPERF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("WEDPERF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+NAB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nab"
+
+
+def _db_url(name: str) -> str:
+    return psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+
+
+def create_database(prefix: str = "wedperf_test") -> str:
+    """A new empty database on the test server; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _db_url(name)
+
+
+def drop_database(url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated database shared by the whole session."""
+    url = create_database()
+    with psycopg.connect(url) as conn:
+        migrate(conn)
+    yield url
+    close_pools()
+    drop_database(url)
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    url = create_database()
+    yield url
+    close_pools()
+    drop_database(url)
+
+
+@pytest.fixture
+def migrated_database_url(empty_database_url: str) -> str:
+    """A fresh database with wedperf's schema, for one test."""
+    with psycopg.connect(empty_database_url) as conn:
+        migrate(conn)
+    return empty_database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One real Prefect API (ephemeral server on SQLite) for every test that needs it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def nab_dir() -> Path:
+    if not NAB_DIR.is_dir():
+        pytest.skip(f"NAB data not found at {NAB_DIR} (only present beside the project)")
+    return NAB_DIR

@@ -1,0 +1,108 @@
+"""Normalise a calendar source into `perf.weddings`: upsert, cancel, report rejects."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg.rows import class_row
+
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sources import CalendarSource
+from wedperf.db.queries import queries
+
+log = logging.getLogger(__name__)
+Q = queries("calendar")
+
+
+@dataclass
+class SyncReport:
+    source: str
+    seen: int = 0
+    inserted: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.cancelled)
+
+    def summary(self) -> str:
+        return (
+            f"{self.source}: {self.seen} rows, {len(self.inserted)} new, "
+            f"{len(self.updated)} updated, {len(self.cancelled)} cancelled, "
+            f"{len(self.rejected)} rejected"
+        )
+
+
+def sync_calendar(
+    conn: psycopg.Connection, source: CalendarSource, *, now: datetime | None = None
+) -> SyncReport:
+    """Read `source` as a full snapshot and apply it to perf.weddings in one transaction.
+
+    Writes perf.weddings (upsert; upcoming weddings missing from the snapshot are cancelled)
+    and perf.calendar_rejects (each rejected row with its reason). Re-running with the same
+    snapshot changes nothing.
+    """
+    now = now or datetime.now(UTC)
+    report = SyncReport(source=source.name)
+    weddings: dict[str, Wedding] = {}
+    for row in source.read():
+        report.seen += 1
+        if row.wedding is None:
+            report.rejected.append((row.source_key, row.reject_reason or "invalid"))
+        elif row.wedding.wedding_id in weddings:
+            report.rejected.append((row.source_key, "duplicate wedding id in the source"))
+        else:
+            weddings[row.wedding.wedding_id] = row.wedding
+
+    with conn.transaction():
+        conn.execute(Q["create_staging"])
+        with conn.cursor().copy(
+            "COPY weddings_staging (wedding_id, starts_at, ends_at, timezone, venue, "
+            "guest_count, status) FROM STDIN"
+        ) as copy:
+            for w in weddings.values():
+                copy.write_row(
+                    (
+                        w.wedding_id,
+                        w.starts_at,
+                        w.ends_at,
+                        w.timezone,
+                        w.venue,
+                        w.guest_count,
+                        w.status,
+                    )
+                )
+        params = {"source": source.name, "now": now}
+        for wedding_id, inserted in conn.execute(Q["upsert_weddings"], params).fetchall():
+            (report.inserted if inserted else report.updated).append(wedding_id)
+        report.cancelled = [r[0] for r in conn.execute(Q["cancel_vanished"], params).fetchall()]
+        conn.execute(Q["clear_fixed_rejects"], params)
+        for source_key, reason in report.rejected:
+            conn.execute(
+                Q["record_reject"],
+                {"source": source.name, "source_key": source_key, "reason": reason},
+            )
+    for source_key, reason in report.rejected:
+        log.warning("calendar %s: row %s rejected: %s", source.name, source_key, reason)
+    log.info("calendar sync %s", report.summary())
+    return report
+
+
+def weddings_in_window(
+    conn: psycopg.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    before: timedelta,
+    after: timedelta,
+) -> list[Wedding]:
+    """Weddings whose day window (`before` ceremony, `after` end) overlaps [start, end)."""
+    cursor = conn.cursor(row_factory=class_row(Wedding))
+    return cursor.execute(
+        Q["weddings_in_window"], {"start": start, "end": end, "before": before, "after": after}
+    ).fetchall()

@@ -1,0 +1,21 @@
+"""The `wedperf` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from wedperf.cli import calendar, collect, db, demo, doctor, sandbox, services
+
+app = typer.Typer(
+    name="wedperf",
+    help="Wedding-aware performance monitoring and capacity automation (Prefect 3 flows).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db", help="wedperf's own PostgreSQL schema.")
+app.add_typer(sandbox.app, name="sandbox", help="A realistic wedding platform to run against.")
+app.add_typer(calendar.app, name="calendar", help="The wedding calendar.")
+app.add_typer(services.app, name="services", help="Embedded PostgreSQL and Redis.")
+app.command("collect")(collect.collect_command)
+app.command("doctor")(doctor.doctor_command)
+app.command("demo")(demo.demo_command)

@@ -1,0 +1,183 @@
+"""Settings: the only module that reads the environment.
+
+Values come, highest priority first, from keyword arguments, ``WEDPERF_*`` environment
+variables (nested fields with ``__``, e.g. ``WEDPERF_PROMETHEUS__URL``), the TOML file named
+by ``WEDPERF_CONFIG_FILE``, and the defaults below. The defaults describe the sandbox
+platform, so ``wedperf demo`` runs with nothing configured.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify", "mobile")
+
+
+class PrometheusSettings(BaseModel):
+    """Where Prometheus is and which PromQL gives each operation's latency."""
+
+    url: str | None = Field(
+        default=None, description="Prometheus base URL; unset disables the Prometheus source"
+    )
+    wedding_label: str = Field(
+        default="wedding_id", description="series label that names the wedding"
+    )
+    step_seconds: int = 60
+    timeout_seconds: float = 10.0
+    bearer_token: SecretStr | None = None
+    # PromQL per operation. The sandbox app exports `wedapp_request_duration_seconds`
+    # with `operation` and `wedding_id` labels; a real platform maps its own metrics here.
+    queries: dict[str, str] = Field(
+        default_factory=lambda: {
+            op: (
+                "histogram_quantile(0.95, sum by (le, wedding_id) ("
+                f'rate(wedapp_request_duration_seconds_bucket{{operation="{op}"}}[1m])))'
+            )
+            for op in ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
+        }
+    )
+
+
+class ProbeTarget(BaseModel):
+    """One HTTP endpoint timed by the probe source."""
+
+    name: str
+    operation: str
+    url: str = Field(description="absolute URL; may contain {wedding_id} and {base_url}")
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    per_wedding: bool = Field(default=False, description="probe once per wedding in its day window")
+
+
+class ProbeSettings(BaseModel):
+    base_url: str = Field(
+        default="http://127.0.0.1:8765", description="substituted for {base_url} in targets"
+    )
+    timeout_seconds: float = 5.0
+    concurrency: int = 8
+    max_weddings: int = Field(
+        default=50, description="per-wedding targets probe at most this many live weddings a round"
+    )
+    targets: list[ProbeTarget] = Field(
+        default_factory=lambda: [
+            ProbeTarget(
+                name="guest-list",
+                operation="guest_list",
+                url="{base_url}/weddings/{wedding_id}/guests",
+                per_wedding=True,
+            ),
+            ProbeTarget(
+                name="timeline",
+                operation="timeline_sync",
+                url="{base_url}/weddings/{wedding_id}/timeline",
+                per_wedding=True,
+            ),
+            ProbeTarget(name="health", operation="platform", url="{base_url}/healthz"),
+        ]
+    )
+
+
+class SqlSourceSettings(BaseModel):
+    enabled: bool = True
+    timeout_seconds: float = 10.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WEDPERF_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        description="wedperf's PostgreSQL; unset starts an embedded PostgreSQL in data_dir",
+    )
+    app_database_url: str | None = Field(
+        default=None,
+        description="the app's PostgreSQL (read through the wedperf_src views); "
+        "unset means the same database as database_url",
+    )
+    redis_url: str | None = Field(
+        default=None, description="the app's Redis cache; unset starts an embedded Redis"
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".wedperf",
+        description="home of embedded services and local state",
+    )
+    source_schema: str = Field(default="wedperf_src", description="schema of the app-DB views")
+    ical_url: str | None = Field(
+        default=None, description="optional iCalendar feed (path or URL) of weddings"
+    )
+    day_window_before: timedelta = Field(
+        default=timedelta(hours=3), description="day window opens this long before the ceremony"
+    )
+    day_window_after: timedelta = Field(
+        default=timedelta(0), description="day window closes this long after the reception ends"
+    )
+    collect_lookback: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="each collection re-reads this much history; the natural key dedupes",
+    )
+    dense_collect_interval: timedelta = Field(
+        default=timedelta(minutes=1), description="collection cadence inside day windows"
+    )
+    collect_plan_horizon: timedelta = Field(
+        default=timedelta(hours=3),
+        description="how far ahead dense collection runs are materialised as scheduled runs",
+    )
+    sample_partition_days_ahead: int = 7
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    probes: ProbeSettings = Field(default_factory=ProbeSettings)
+    sql_source: SqlSourceSettings = Field(default_factory=SqlSourceSettings)
+    collect_deployment: str = Field(
+        default="collect-metrics/collect-metrics-live",
+        description="deployment that calendar-planned dense collection runs are created on",
+    )
+
+    @field_validator("source_schema")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"source_schema must be a plain identifier, got {value!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("WEDPERF_CONFIG_FILE")
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"WEDPERF_CONFIG_FILE={config_file} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

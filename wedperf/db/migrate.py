@@ -1,0 +1,123 @@
+"""Plain-SQL migrations for schema `perf`, applied in order, each in its own transaction.
+
+Applied versions are recorded in `perf.schema_migrations` with a checksum; an edited migration
+that was already applied is an error, not a silent divergence. An advisory lock keeps two
+`wedperf db migrate` runs from interleaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+
+import psycopg
+from psycopg import pq
+
+MIGRATIONS_PACKAGE = "wedperf.db.migrations"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x77656470  # "wedp"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    applied: list[str]
+    already_applied: int
+    partitions_created: int
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def load_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {MIGRATIONS_PACKAGE}: {versions}")
+    return found
+
+
+def migrate(conn: psycopg.Connection, *, partition_days_ahead: int = 7) -> MigrateResult:
+    """Apply pending migrations and make sure sample partitions exist from yesterday on.
+
+    Each migration runs in its own transaction; an open transaction of the caller's is
+    committed first and the connection's autocommit mode is restored afterwards.
+    """
+    previous_autocommit = conn.autocommit
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        conn.commit()
+    conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS perf")
+        conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS perf.schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        recorded = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute("SELECT version, name, checksum FROM perf.schema_migrations")
+        }
+        applied: list[str] = []
+        for migration in load_migrations():
+            if migration.version in recorded:
+                _, checksum = recorded[migration.version]
+                if checksum != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:04d}_{migration.name} was edited after "
+                        "it was applied; add a new migration instead"
+                    )
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql)
+                conn.execute(
+                    "INSERT INTO perf.schema_migrations (version, name, checksum) "
+                    "VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            applied.append(f"{migration.version:04d}_{migration.name}")
+        today = date.today()
+        created = conn.execute(
+            "SELECT perf.ensure_sample_partitions(%s, %s)",
+            (today - timedelta(days=1), today + timedelta(days=partition_days_ahead)),
+        ).fetchone()[0]
+        return MigrateResult(applied, len(recorded), created)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        conn.autocommit = previous_autocommit
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """Names of migrations not yet applied (all of them on an empty database)."""
+    exists = conn.execute("SELECT to_regclass('perf.schema_migrations') IS NOT NULL").fetchone()[0]
+    applied = (
+        {row[0] for row in conn.execute("SELECT version FROM perf.schema_migrations")}
+        if exists
+        else set()
+    )
+    return [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version not in applied]

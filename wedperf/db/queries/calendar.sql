@@ -1,0 +1,65 @@
+-- name: create_staging
+-- A per-transaction staging table with perf.weddings' columns, filled by COPY.
+CREATE TEMP TABLE weddings_staging (
+    wedding_id text, starts_at timestamptz, ends_at timestamptz, timezone text,
+    venue text, guest_count integer, status text
+) ON COMMIT DROP;
+
+-- name: upsert_weddings
+-- Insert new weddings and update changed ones; unchanged rows are not touched, so
+-- `updated_at` means "the calendar changed". Returns one row per inserted/updated wedding.
+INSERT INTO perf.weddings AS w
+    (wedding_id, source, starts_at, ends_at, timezone, venue, guest_count, status, cancelled_at)
+SELECT s.wedding_id, %(source)s, s.starts_at, s.ends_at, s.timezone, s.venue, s.guest_count,
+       s.status, CASE WHEN s.status = 'cancelled' THEN now() END
+FROM weddings_staging s
+ON CONFLICT (wedding_id) DO UPDATE SET
+    source = EXCLUDED.source,
+    starts_at = EXCLUDED.starts_at,
+    ends_at = EXCLUDED.ends_at,
+    timezone = EXCLUDED.timezone,
+    venue = EXCLUDED.venue,
+    guest_count = EXCLUDED.guest_count,
+    status = EXCLUDED.status,
+    updated_at = now(),
+    cancelled_at = CASE
+        WHEN EXCLUDED.status = 'cancelled' THEN coalesce(w.cancelled_at, now())
+    END
+WHERE (w.source, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status)
+      IS DISTINCT FROM
+      (EXCLUDED.source, EXCLUDED.starts_at, EXCLUDED.ends_at, EXCLUDED.timezone,
+       EXCLUDED.venue, EXCLUDED.guest_count, EXCLUDED.status)
+RETURNING w.wedding_id, (xmax = 0) AS inserted;
+
+-- name: cancel_vanished
+-- Upcoming weddings of this source that its latest full snapshot no longer lists are
+-- cancelled (their planned runs must not fire). Past weddings are history and stay.
+UPDATE perf.weddings w
+SET status = 'cancelled', cancelled_at = now(), updated_at = now()
+WHERE w.source = %(source)s
+  AND w.status <> 'cancelled'
+  AND w.starts_at > %(now)s
+  AND NOT EXISTS (SELECT 1 FROM weddings_staging s WHERE s.wedding_id = w.wedding_id)
+RETURNING w.wedding_id;
+
+-- name: record_reject
+-- Remember a rejected calendar row and why, until it is fixed.
+INSERT INTO perf.calendar_rejects (source, source_key, reason)
+VALUES (%(source)s, %(source_key)s, %(reason)s)
+ON CONFLICT (source, source_key) DO UPDATE
+SET reason = EXCLUDED.reason, last_seen_at = now();
+
+-- name: clear_fixed_rejects
+-- Rows of this source that now sync cleanly are no longer rejects.
+DELETE FROM perf.calendar_rejects r
+WHERE r.source = %(source)s
+  AND EXISTS (SELECT 1 FROM weddings_staging s WHERE s.wedding_id = r.source_key);
+
+-- name: weddings_in_window
+-- Weddings (not cancelled) whose day window overlaps [start, end).
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+FROM perf.weddings
+WHERE status <> 'cancelled'
+  AND starts_at - %(before)s < %(end)s
+  AND ends_at + %(after)s > %(start)s
+ORDER BY starts_at, wedding_id;

@@ -1,0 +1,68 @@
+"""Samples and collection windows, shared by every metrics source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, Protocol
+
+from wedperf.calendar.model import Wedding
+
+LATENCY = "latency_s"
+
+
+class Sample(NamedTuple):
+    """One observation. (source, metric, operation, series, ts) is its natural key."""
+
+    ts: datetime
+    source: str
+    metric: str
+    operation: str
+    series: str
+    wedding_id: str | None
+    attributed_by: str  # label | url | row | window
+    value: float
+
+
+@dataclass(frozen=True)
+class CollectWindow:
+    """The span [start, end) one collection round reads, and the weddings live in it."""
+
+    start: datetime
+    end: datetime
+    live_weddings: Sequence[Wedding] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("collection window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty collection window {self.start} .. {self.end}")
+
+
+def aligned_window(
+    end: datetime, lookback: timedelta, step: timedelta
+) -> tuple[datetime, datetime]:
+    """[end - lookback, end) with both bounds floored to `step`.
+
+    Aligned bounds make a repeated collection ask the same instants again (Prometheus
+    evaluates at start + k*step), so its samples hit the natural key instead of piling up.
+    """
+    step_s = int(step.total_seconds())
+    if step_s <= 0:
+        raise ValueError("step must be positive")
+    end_s = int(end.astimezone(UTC).timestamp()) // step_s * step_s
+    start_s = (end_s - int(lookback.total_seconds())) // step_s * step_s
+    return datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC)
+
+
+class SourceError(RuntimeError):
+    """A metrics source failed as a whole; the message names the source and the reason."""
+
+
+class MetricsSource(Protocol):
+    name: str
+
+    def collect(self, window: CollectWindow) -> list[Sample]:
+        """Samples observed in `window`; raise SourceError when the source cannot answer."""
+        ...

@@ -1,0 +1,97 @@
+"""Write samples to perf.samples with COPY; roll them up per minute.
+
+Writes are idempotent (natural key) and transactional, so `with_db_retry` can repeat one that
+lost its connection half-way without duplicating or losing a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from wedperf.db.connection import with_db_retry
+from wedperf.db.queries import queries
+from wedperf.metrics.model import Sample
+
+Q = queries("samples")
+_COLUMNS = "ts, source, metric, operation, series, wedding_id, attributed_by, value"
+_COPY_TYPES = ["timestamptz", "text", "text", "text", "text", "text", "text", "float8"]
+
+
+def ensure_partitions(conn: psycopg.Connection, first: datetime, last: datetime) -> int:
+    """Create the daily partitions [first, last] needs; returns how many were new."""
+    with conn.transaction():
+        return conn.execute(
+            Q["ensure_partitions"],
+            {"from_day": first.astimezone(UTC).date(), "to_day": last.astimezone(UTC).date()},
+        ).fetchone()[0]
+
+
+def _copy(cursor: psycopg.Cursor, table: str, samples: Sequence[Sample]) -> None:
+    with cursor.copy(f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_COPY_TYPES)
+        for sample in samples:
+            copy.write_row(sample)
+
+
+def write_samples(conn: psycopg.Connection, samples: Sequence[Sample]) -> int:
+    """Store `samples` in one transaction; returns how many were new.
+
+    A window never written before goes straight into perf.samples with COPY (the fast path).
+    When the window overlaps stored samples, or the direct COPY meets an existing key, the
+    batch goes through a staging table and `ON CONFLICT DO NOTHING`.
+    """
+    if not samples:
+        return 0
+    first = min(s.ts for s in samples)
+    last = max(s.ts for s in samples)
+    ensure_partitions(conn, first, last)
+    sources = sorted({s.source for s in samples})
+    with conn.transaction():
+        overlaps = conn.execute(
+            Q["any_sample_in_range"], {"first": first, "last": last, "sources": sources}
+        ).fetchone()[0]
+        if not overlaps:
+            try:
+                with conn.transaction():  # a savepoint: a clash undoes only this attempt
+                    _copy(conn.cursor(), "perf.samples", samples)
+                return len(samples)
+            except psycopg.errors.UniqueViolation:
+                pass  # a concurrent writer got there first: fall through to the dedupe path
+        conn.execute(Q["create_staging"])
+        _copy(conn.cursor(), "samples_staging", samples)
+        return conn.execute(Q["insert_from_staging"]).rowcount
+
+
+def store_samples(
+    pool: ConnectionPool, samples: Sequence[Sample], *, delays: Sequence[float] = (0.2, 1, 3, 5)
+) -> int:
+    """write_samples with a pooled connection, retried if the connection is lost."""
+
+    def attempt() -> int:
+        with pool.connection() as conn:
+            return write_samples(conn, samples)
+
+    return with_db_retry(attempt, what=f"storing {len(samples)} samples", delays=delays)
+
+
+def rollup_minutes(
+    conn: psycopg.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    before: timedelta,
+    after: timedelta,
+) -> int:
+    """Recompute perf.rollups_minute for the whole minutes covering [start, end)."""
+    start = start.replace(second=0, microsecond=0)
+    if end.second or end.microsecond:
+        end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    with conn.transaction():
+        return conn.execute(
+            Q["rollup_minutes"],
+            {"start": start, "end": end, "before": before, "after": after},
+        ).rowcount
