@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -141,8 +141,6 @@ def _wedding_from_event(event: icalendar.Event, uid: str) -> Wedding:
     status = _ICAL_STATUS.get(str(event.get("STATUS") or "CONFIRMED").upper())
     if status is None:
         raise InvalidWedding(f"unknown STATUS {event.get('STATUS')!r}")
-    if status != "cancelled" and end < datetime.now(UTC) - timedelta(hours=1):
-        status = "completed"
     guests = event.get("X-WEDPERF-GUEST-COUNT")
     if guests is None:
         raise InvalidWedding("no X-WEDPERF-GUEST-COUNT property")
