@@ -65,19 +65,6 @@ CREATE TABLE perf.rollups_minute (
 );
 CREATE INDEX rollups_minute_wedding_idx ON perf.rollups_minute (wedding_id, operation, minute);
 
--- One row per collection round and source: what was asked, what came back.
-CREATE TABLE perf.collection_runs (
-    run_id        uuid NOT NULL,
-    source        text NOT NULL,
-    window_start  timestamptz NOT NULL,
-    window_end    timestamptz NOT NULL,
-    samples       integer NOT NULL,
-    status        text NOT NULL CHECK (status IN ('ok', 'failed')),
-    error         text,
-    finished_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (run_id, source)
-);
-
 -- Daily partitions of perf.samples for [from_day, to_day]; returns how many were created.
 -- Creating one that exists is a no-op, so callers may ask for the same days repeatedly.
 CREATE FUNCTION perf.ensure_sample_partitions(from_day date, to_day date)
