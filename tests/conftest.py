@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Prefect reads its settings at import: isolate its home and silence telemetry first.
@@ -62,6 +62,24 @@ def database_url() -> Iterator[str]:
     yield url
     close_pools()
     drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def make_database() -> Iterator[Callable[[], str]]:
+    """Make migrated databases for module-scoped fixtures; all dropped at session end."""
+    made: list[str] = []
+
+    def make() -> str:
+        url = create_database()
+        made.append(url)
+        with psycopg.connect(url) as conn:
+            migrate(conn)
+        return url
+
+    yield make
+    close_pools()
+    for url in made:
+        drop_database(url)
 
 
 @pytest.fixture

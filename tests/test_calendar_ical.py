@@ -33,43 +33,86 @@ END:VTIMEZONE"""
 
 
 def event(uid: str, *lines: str) -> str:
-    return "\n".join(["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", *lines,
-                      "END:VEVENT"])
+    return "\n".join(
+        ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", *lines, "END:VEVENT"]
+    )
 
 
 def feed(*events: str) -> str:
-    body = "\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//wedperf//EN",
-                      VTIMEZONE_NY, *events, "END:VCALENDAR"])
+    body = "\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//test//wedperf//EN",
+            VTIMEZONE_NY,
+            *events,
+            "END:VCALENDAR",
+        ]
+    )
     return body.replace("\n", "\r\n") + "\r\n"
 
 
 GOOD = [
     # 16:00 local on the day New York falls back (2026-11-01): EST, so 21:00 UTC.
-    event("fall-back@test", "DTSTART;TZID=America/New_York:20261101T160000",
-          "DTEND;TZID=America/New_York:20261101T220000", "LOCATION:Hudson Barn",
-          "X-WEDPERF-GUEST-COUNT:120", "STATUS:CONFIRMED"),
+    event(
+        "fall-back@test",
+        "DTSTART;TZID=America/New_York:20261101T160000",
+        "DTEND;TZID=America/New_York:20261101T220000",
+        "LOCATION:Hudson Barn",
+        "X-WEDPERF-GUEST-COUNT:120",
+        "STATUS:CONFIRMED",
+    ),
     # 16:00 local on the day New York springs forward (2027-03-14): EDT, so 20:00 UTC.
-    event("spring-forward@test", "DTSTART;TZID=America/New_York:20270314T160000",
-          "DURATION:PT6H", "X-WEDPERF-GUEST-COUNT:80"),
+    event(
+        "spring-forward@test",
+        "DTSTART;TZID=America/New_York:20270314T160000",
+        "DURATION:PT6H",
+        "X-WEDPERF-GUEST-COUNT:80",
+    ),
     # UTC instant with the venue's zone named explicitly.
-    event("sydney@test", "DTSTART:20270403T050000Z", "DTEND:20270403T110000Z",
-          "X-WEDPERF-TIMEZONE:Australia/Sydney", "X-WEDPERF-GUEST-COUNT:95",
-          "STATUS:TENTATIVE"),
-    event("called-off@test", "DTSTART;TZID=America/New_York:20270612T170000",
-          "DURATION:PT5H", "X-WEDPERF-GUEST-COUNT:150", "STATUS:CANCELLED"),
+    event(
+        "sydney@test",
+        "DTSTART:20270403T050000Z",
+        "DTEND:20270403T110000Z",
+        "X-WEDPERF-TIMEZONE:Australia/Sydney",
+        "X-WEDPERF-GUEST-COUNT:95",
+        "STATUS:TENTATIVE",
+    ),
+    event(
+        "called-off@test",
+        "DTSTART;TZID=America/New_York:20270612T170000",
+        "DURATION:PT5H",
+        "X-WEDPERF-GUEST-COUNT:150",
+        "STATUS:CANCELLED",
+    ),
 ]
 BAD = {
-    "no-guests@test": event("no-guests@test", "DTSTART;TZID=America/New_York:20270612T170000",
-                            "DURATION:PT5H"),
-    "weekly@test": event("weekly@test", "DTSTART;TZID=America/New_York:20270612T170000",
-                         "DURATION:PT5H", "RRULE:FREQ=WEEKLY", "X-WEDPERF-GUEST-COUNT:10"),
-    "floating@test": event("floating@test", "DTSTART:20270612T170000", "DURATION:PT5H",
-                           "X-WEDPERF-GUEST-COUNT:10"),
-    "mars@test": event("mars@test", "DTSTART:20270612T170000", "DURATION:PT5H",
-                       "X-WEDPERF-TIMEZONE:Mars/Olympus_Mons", "X-WEDPERF-GUEST-COUNT:10"),
-    "backwards@test": event("backwards@test", "DTSTART;TZID=America/New_York:20270612T170000",
-                            "DTEND;TZID=America/New_York:20270612T120000",
-                            "X-WEDPERF-GUEST-COUNT:10"),
+    "no-guests@test": event(
+        "no-guests@test", "DTSTART;TZID=America/New_York:20270612T170000", "DURATION:PT5H"
+    ),
+    "weekly@test": event(
+        "weekly@test",
+        "DTSTART;TZID=America/New_York:20270612T170000",
+        "DURATION:PT5H",
+        "RRULE:FREQ=WEEKLY",
+        "X-WEDPERF-GUEST-COUNT:10",
+    ),
+    "floating@test": event(
+        "floating@test", "DTSTART:20270612T170000", "DURATION:PT5H", "X-WEDPERF-GUEST-COUNT:10"
+    ),
+    "mars@test": event(
+        "mars@test",
+        "DTSTART:20270612T170000",
+        "DURATION:PT5H",
+        "X-WEDPERF-TIMEZONE:Mars/Olympus_Mons",
+        "X-WEDPERF-GUEST-COUNT:10",
+    ),
+    "backwards@test": event(
+        "backwards@test",
+        "DTSTART;TZID=America/New_York:20270612T170000",
+        "DTEND;TZID=America/New_York:20270612T120000",
+        "X-WEDPERF-GUEST-COUNT:10",
+    ),
 }
 
 
@@ -102,8 +145,12 @@ def test_feed_lands_at_the_right_instants_and_bad_events_are_reported(
         )
 
     stored = weddings(migrated_database_url)
-    assert set(stored) == {"fall-back@test", "spring-forward@test", "sydney@test",
-                           "called-off@test"}
+    assert set(stored) == {
+        "fall-back@test",
+        "spring-forward@test",
+        "sydney@test",
+        "called-off@test",
+    }
     assert stored["fall-back@test"][0] == datetime(2026, 11, 1, 21, 0, tzinfo=UTC)
     assert stored["fall-back@test"][2:] == ("America/New_York", "Hudson Barn", 120, "confirmed")
     assert stored["spring-forward@test"][0] == datetime(2027, 3, 14, 20, 0, tzinfo=UTC)

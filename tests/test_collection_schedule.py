@@ -40,7 +40,10 @@ def test_disjoint_windows_stay_apart() -> None:
 def test_aligned_window_repeats_the_same_instants() -> None:
     a = aligned_window(NOW, timedelta(minutes=5), timedelta(seconds=60))
     b = aligned_window(NOW + timedelta(seconds=20), timedelta(minutes=5), timedelta(seconds=60))
-    assert a == b == (datetime(2026, 10, 17, 11, 55, tzinfo=UTC),
-                      datetime(2026, 10, 17, 12, 0, tzinfo=UTC))
+    assert (
+        a
+        == b
+        == (datetime(2026, 10, 17, 11, 55, tzinfo=UTC), datetime(2026, 10, 17, 12, 0, tzinfo=UTC))
+    )
     with pytest.raises(ValueError):
         aligned_window(NOW, timedelta(minutes=5), timedelta(0))

@@ -134,13 +134,29 @@ def _add_wedding(conn: psycopg.Connection, wedding_id: str, starts_at: datetime)
 def test_rollups_attribute_by_label_and_by_day_window(migrated_database_url: str) -> None:
     minute = T0
     own = [
-        Sample(minute + timedelta(seconds=i * 0.5), "prometheus", LATENCY, "guest_list",
-               f"s{i}", "w1", "label", float(i))
+        Sample(
+            minute + timedelta(seconds=i * 0.5),
+            "prometheus",
+            LATENCY,
+            "guest_list",
+            f"s{i}",
+            "w1",
+            "label",
+            float(i),
+        )
         for i in range(1, 101)
     ]
     platform = [
-        Sample(minute + timedelta(seconds=1), "probe", LATENCY, "photo_upload", "upload",
-               None, "window", 0.25)
+        Sample(
+            minute + timedelta(seconds=1),
+            "probe",
+            LATENCY,
+            "photo_upload",
+            "upload",
+            None,
+            "window",
+            0.25,
+        )
     ]
     with psycopg.connect(migrated_database_url) as conn:
         _add_wedding(conn, "w1", minute + timedelta(hours=1))  # window opens 3 h before
@@ -148,8 +164,13 @@ def test_rollups_attribute_by_label_and_by_day_window(migrated_database_url: str
         _add_wedding(conn, "w3", minute + timedelta(hours=2))
         conn.commit()
         write_samples(conn, own + platform)
-        rollup_minutes(conn, minute, minute + timedelta(minutes=1),
-                       before=timedelta(hours=3), after=timedelta(0))
+        rollup_minutes(
+            conn,
+            minute,
+            minute + timedelta(minutes=1),
+            before=timedelta(hours=3),
+            after=timedelta(0),
+        )
         rows = {
             (r[0], r[1]): r[2:]
             for r in conn.execute(
@@ -157,8 +178,13 @@ def test_rollups_attribute_by_label_and_by_day_window(migrated_database_url: str
             )
         }
         # Rolling up again replaces, never adds.
-        rollup_minutes(conn, minute, minute + timedelta(minutes=1),
-                       before=timedelta(hours=3), after=timedelta(0))
+        rollup_minutes(
+            conn,
+            minute,
+            minute + timedelta(minutes=1),
+            before=timedelta(hours=3),
+            after=timedelta(0),
+        )
         again = conn.execute("SELECT count(*), sum(samples) FROM perf.rollups_minute").fetchone()
 
     samples, p50, p95, p99 = rows[("guest_list", "w1")]

@@ -37,9 +37,7 @@ def schema_snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
 
 def test_second_migrate_changes_nothing(empty_database_url: str) -> None:
     with psycopg.connect(empty_database_url) as conn:
-        assert pending_migrations(conn) == [
-            f"{m.version:04d}_{m.name}" for m in load_migrations()
-        ]
+        assert pending_migrations(conn) == [f"{m.version:04d}_{m.name}" for m in load_migrations()]
         first = migrate(conn)
         after_first = schema_snapshot(conn)
         second = migrate(conn)

@@ -29,7 +29,7 @@ def matrix(result: list[dict]) -> dict:
 def source(handler, **overrides) -> PrometheusSource:
     settings = PrometheusSettings(
         url="http://prometheus.test:9090",
-        queries={"guest_list": 'histogram_quantile(0.95, sum by (le, wedding_id) (x))'},
+        queries={"guest_list": "histogram_quantile(0.95, sum by (le, wedding_id) (x))"},
         **overrides,
     )
     return PrometheusSource(settings, transport=httpx.MockTransport(handler))

@@ -35,6 +35,7 @@ def run_demo(
     """Run every step, reporting progress; returns the summary (also for `summary.json`)."""
     from wedperf.runtime import get_runtime
     from wedperf.sandbox.app import create_app
+    from wedperf.sandbox.cache import clear_sandbox_cache
     from wedperf.sandbox.live import bring_weddings_live
     from wedperf.sandbox.load import drive_load
     from wedperf.sandbox.seed import seed_sandbox
@@ -56,6 +57,8 @@ def run_demo(
             now=now,
         )
         live_ids = bring_weddings_live(conn, count=LIVE_WEDDINGS, now=now, seed=seed)
+    # A previous run's cached guest lists and timelines describe the old data set.
+    clear_sandbox_cache(services.redis_url)
     progress(f"{LIVE_WEDDINGS} weddings moved into today's day window: {live_ids}")
 
     progress("serving the sandbox app")

@@ -1,0 +1,83 @@
+"""Worker slots of the sandbox app: a FIFO semaphore whose size can change while it is in use.
+
+asyncio.Semaphore cannot be resized, and scaling the app (PUT /admin/capacity, which is what
+wedperf's actuators call) must change the number of slots without dropping queued requests.
+Waiters are served strictly first come, first served, so a request's queueing time reflects
+the requests ahead of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+
+
+class CapacityLimiter:
+    """At most `capacity` holders at a time; later arrivals queue in order."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._capacity = capacity
+        self._busy = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def busy(self) -> int:
+        """Slots held right now."""
+        return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a slot right now."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
+
+    def set_capacity(self, capacity: int) -> None:
+        """Resize; growing admits queued waiters at once, shrinking lets holders finish."""
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._capacity = capacity
+        self._wake()
+
+    async def acquire(self) -> None:
+        if self._busy < self._capacity and not self._waiters:
+            self._busy += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted a slot just as we were cancelled: hand it on.
+                self.release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self._busy -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._busy < self._capacity:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._busy += 1
+                waiter.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the duration of the block."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
