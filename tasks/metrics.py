@@ -27,7 +27,12 @@ def collect_from_source(source: MetricsSource, window: CollectWindow) -> list[Sa
 @task(name="store-samples", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
 def store_samples_task(samples: Sequence[Sample]) -> int:
     """COPY samples into perf.samples (idempotent); returns how many were new."""
-    return store_samples(get_runtime().pool, samples)
+    runtime = get_runtime()
+    return store_samples(
+        runtime.pool,
+        samples,
+        partition_days_ahead=runtime.settings.sample_partition_days_ahead,
+    )
 
 
 @task(name="rollup-minutes", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)

@@ -4,6 +4,7 @@ and the sandbox app served over real HTTP."""
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -114,6 +115,12 @@ def test_collect_flow_stores_attributed_samples_once(platform: dict) -> None:
         )
     }
     assert {str(w) for w in platform["live"]} <= probed
+    artifact = _latest_artifact("collect-metrics")
+    assert artifact.type == "table"
+    rows = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
+    assert {"operation", "weddings", "samples", "p95_ms"} <= set(rows[0])
+    guest_rows = [r for r in rows if r["operation"] == "guest_list"]
+    assert guest_rows and guest_rows[0]["weddings"] >= 3 and guest_rows[0]["p95_ms"] > 0
     wedding_rollups = scalar(
         url,
         "SELECT count(*) FROM perf.rollups_minute WHERE wedding_id = %s AND operation = "
@@ -130,6 +137,18 @@ def test_collect_flow_stores_attributed_samples_once(platform: dict) -> None:
     assert scalar(url, "SELECT count(*) FROM perf.samples WHERE source = 'app_db'") == app_rows
     assert second["new_samples"] == second["samples"] - app_rows
     assert scalar(url, "SELECT count(*) FROM perf.samples") == total + second["new_samples"]
+
+
+def _latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50
+        )
+    assert artifacts, f"no artifact with key {key}"
+    return max(artifacts, key=lambda a: a.created)
 
 
 class _BrokenPrometheus(http.server.BaseHTTPRequestHandler):

@@ -60,11 +60,14 @@ def test_duplicates_inside_one_batch_are_stored_once(migrated_database_url: str)
     assert sample_counts(migrated_database_url) == (100, 100)
 
 
-def test_partitions_are_created_for_any_day(migrated_database_url: str) -> None:
+def test_partitions_are_created_for_any_day_and_ahead(migrated_database_url: str) -> None:
     far = datetime(2031, 2, 3, 12, 0, tzinfo=UTC)
+    ahead = (datetime.now(UTC) + timedelta(days=12)).strftime("%Y%m%d")
     with psycopg.connect(migrated_database_url) as conn:
-        assert write_samples(conn, make_samples(10, start=far)) == 10
+        assert not conn.execute(f"SELECT to_regclass('perf.samples_{ahead}')").fetchone()[0]
+        assert write_samples(conn, make_samples(10, start=far), partition_days_ahead=12) == 10
         assert conn.execute("SELECT to_regclass('perf.samples_20310203')").fetchone()[0]
+        assert conn.execute(f"SELECT to_regclass('perf.samples_{ahead}')").fetchone()[0]
 
 
 class KillDuringCopy(Sequence[Sample]):

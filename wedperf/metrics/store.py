@@ -37,8 +37,13 @@ def _copy(cursor: psycopg.Cursor, table: str, samples: Sequence[Sample]) -> None
             copy.write_row(sample)
 
 
-def write_samples(conn: psycopg.Connection, samples: Sequence[Sample]) -> int:
+def write_samples(
+    conn: psycopg.Connection, samples: Sequence[Sample], *, partition_days_ahead: int = 0
+) -> int:
     """Store `samples` in one transaction; returns how many were new.
+
+    Partitions for the batch's days, and `partition_days_ahead` days past today, are created
+    first (in their own transaction), so tomorrow's partition exists before tomorrow.
 
     A window never written before goes straight into perf.samples with COPY (the fast path).
     When the window overlaps stored samples, or the direct COPY meets an existing key, the
@@ -49,6 +54,9 @@ def write_samples(conn: psycopg.Connection, samples: Sequence[Sample]) -> int:
     first = min(s.ts for s in samples)
     last = max(s.ts for s in samples)
     ensure_partitions(conn, first, last)
+    if partition_days_ahead:
+        today = datetime.now(UTC)
+        ensure_partitions(conn, today, today + timedelta(days=partition_days_ahead))
     sources = sorted({s.source for s in samples})
     with conn.transaction():
         overlaps = conn.execute(
@@ -67,13 +75,17 @@ def write_samples(conn: psycopg.Connection, samples: Sequence[Sample]) -> int:
 
 
 def store_samples(
-    pool: ConnectionPool, samples: Sequence[Sample], *, delays: Sequence[float] = (0.2, 1, 3, 5)
+    pool: ConnectionPool,
+    samples: Sequence[Sample],
+    *,
+    partition_days_ahead: int = 0,
+    delays: Sequence[float] = (0.2, 1, 3, 5),
 ) -> int:
     """write_samples with a pooled connection, retried if the connection is lost."""
 
     def attempt() -> int:
         with pool.connection() as conn:
-            return write_samples(conn, samples)
+            return write_samples(conn, samples, partition_days_ahead=partition_days_ahead)
 
     return with_db_retry(attempt, what=f"storing {len(samples)} samples", delays=delays)
 

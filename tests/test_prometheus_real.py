@@ -1,0 +1,107 @@
+"""The Prometheus source against a real Prometheus scraping the sandbox app.
+
+Needs the `prometheus` binary (Debian package `prometheus`; `.ci/run` installs it). Skipped
+with the reason where it is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from wedperf.config import PrometheusSettings
+from wedperf.metrics.model import CollectWindow
+from wedperf.metrics.sources import PrometheusSource
+from wedperf.sandbox.app import create_app
+from wedperf.sandbox.load import drive_load
+from wedperf.sandbox.seed import seed_sandbox
+from wedperf.serving import free_port, serve_in_thread
+
+PROMETHEUS = shutil.which("prometheus")
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus binary not on PATH (apt-get install prometheus)"
+)
+
+
+@pytest.fixture
+def scraped_sandbox(
+    migrated_database_url: str, redis_url: str, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    with psycopg.connect(migrated_database_url) as conn:
+        seed_sandbox(conn, weddings=20, days=10, seed=4, start=date.today(), now=datetime.now(UTC))
+    with serve_in_thread(create_app(migrated_database_url, redis_url)) as app_url:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: wedapp\n    static_configs:\n"
+            f"      - targets: ['{app_url.removeprefix('http://')}']\n"
+        )
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        prometheus_url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(prometheus_url)
+            yield app_url, prometheus_url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"Prometheus at {url} did not become ready")
+
+
+def _series_count(url: str, promql: str) -> int:
+    body = httpx.get(f"{url}/api/v1/query", params={"query": promql}, timeout=5).json()
+    return len(body["data"]["result"])
+
+
+def test_per_wedding_latency_from_a_real_prometheus(scraped_sandbox: tuple[str, str]) -> None:
+    app_url, prometheus_url = scraped_sandbox
+    weddings = [1, 2, 3]
+    began = datetime.now(UTC)
+    # Load over several scrapes, so rate(...[1m]) has at least two points per series.
+    for round_no in range(6):
+        drive_load(app_url, weddings, requests=30, concurrency=4, seed=round_no)
+        time.sleep(1)
+    deadline = time.monotonic() + 20
+    while _series_count(prometheus_url, "wedapp_request_duration_seconds_count") < 3:
+        assert time.monotonic() < deadline, "Prometheus never scraped the sandbox app"
+        time.sleep(0.5)
+    time.sleep(2)
+
+    settings = PrometheusSettings(url=prometheus_url, step_seconds=2)
+    window = CollectWindow(start=began, end=datetime.now(UTC) + timedelta(seconds=2))
+    samples = PrometheusSource(settings).collect(window)
+
+    guest_list = [s for s in samples if s.operation == "guest_list"]
+    assert guest_list, f"no guest_list samples among {len(samples)}"
+    assert {s.wedding_id for s in guest_list} <= {str(w) for w in weddings}
+    assert {s.attributed_by for s in guest_list} == {"label"}
+    assert all(0 < s.value < 10 for s in samples)
+    assert all(window.start <= s.ts < window.end for s in samples)
