@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wedperf.forecast.settings import ForecastSettings
+
 OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify", "mobile")
 
 
@@ -141,6 +143,7 @@ class Settings(BaseSettings):
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     sql_source: SqlSourceSettings = Field(default_factory=SqlSourceSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     collect_deployment: str = Field(
         default="collect-metrics/collect-metrics-live",
         description="deployment that calendar-planned dense collection runs are created on",

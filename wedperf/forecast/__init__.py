@@ -1,0 +1,1 @@
+"""Calendar-aware load forecasting (statsmodels)."""
