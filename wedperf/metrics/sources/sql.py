@@ -8,9 +8,10 @@ from psycopg import sql
 from wedperf.metrics.model import LATENCY, CollectWindow, Sample, SourceError
 
 # operation -> query over the contract views, returning (ts, wedding_id, series, value).
-# Vendor notification delivery: the app stamps sent_at and delivered_at on each message.
+# Vendor notification delivery, end to end: the app stamps sent_at and delivered_at on each
+# message. (Distinct from `vendor_notify`, the latency of the app's API call that sends one.)
 _QUERIES = {
-    "vendor_notify": sql.SQL(
+    "vendor_delivery": sql.SQL(
         "SELECT delivered_at, wedding_id::text, "
         "vendor_id::text || '@' || to_char(sent_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "

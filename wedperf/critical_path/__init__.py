@@ -1,0 +1,1 @@
+"""Wedding-day critical path: checks, SLOs, evaluation rounds and their alerts."""

@@ -1,0 +1,226 @@
+"""The critical-path checks: pure functions over data frames.
+
+Every check takes the weddings being evaluated (`wedding_id, starts_at, ends_at, guest_count`),
+the rows it needs, and the evaluation instant `at`, and returns one row per wedding:
+`wedding_id, check_name, value, detail`. A value of NaN means "nothing to measure yet" (no
+incident today, too early for arrivals) and classifies as ok. Rows stamped after `at` are
+treated as not yet happened, so evaluating the past (`wedperf watch --at`) sees the day as it
+was then.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ["wedding_id", "check_name", "value", "detail"]
+
+
+def _result(weddings: pd.DataFrame, check: str, values, details) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "wedding_id": weddings["wedding_id"].to_numpy(),
+            "check_name": check,
+            "value": np.asarray(values, dtype=float),
+            "detail": list(details),
+        },
+        columns=COLUMNS,
+    )
+
+
+def _known_by(series: pd.Series, at: datetime) -> pd.Series:
+    """Timestamps after `at` have not happened yet at `at`."""
+    return series.where(series <= at)
+
+
+def triangular_cdf(x: np.ndarray, low: float, mode: float, high: float) -> np.ndarray:
+    """Share of guests expected to have arrived `x` minutes from the ceremony."""
+    x = np.asarray(x, dtype=float)
+    rising = (x - low) ** 2 / ((high - low) * (mode - low))
+    falling = 1 - (high - x) ** 2 / ((high - low) * (high - mode))
+    return np.where(x <= low, 0.0, np.where(x <= mode, rising, np.where(x < high, falling, 1.0)))
+
+
+def guest_arrival(
+    weddings: pd.DataFrame,
+    checkins: pd.DataFrame,
+    at: datetime,
+    *,
+    expected_share: float,
+    arrival_minutes: tuple[float, float, float],
+) -> pd.DataFrame:
+    """Check-ins so far against the arrival curve for the guest count and ceremony time.
+
+    Value: arrived / expected-by-now. Not measured (NaN) while fewer than max(5, 10% of the
+    expected guests) are expected: a few early arrivals say nothing.
+    """
+    arrived = (
+        checkins[_known_by(checkins["checked_in_at"], at).notna()]
+        .groupby("wedding_id")
+        .size()
+        .reindex(weddings["wedding_id"], fill_value=0)
+        .to_numpy()
+    )
+    minutes = (at - weddings["starts_at"]).dt.total_seconds().to_numpy() / 60
+    final = expected_share * weddings["guest_count"].to_numpy()
+    expected = final * triangular_cdf(minutes, *arrival_minutes)
+    measurable = expected >= np.maximum(5, 0.1 * final)
+    ratio = np.where(measurable, arrived / np.where(expected > 0, expected, 1), np.nan)
+    details = [
+        f"{a} checked in, {e:.0f} expected by now" if m else f"{a} checked in; too early to judge"
+        for a, e, m in zip(arrived, expected, measurable, strict=True)
+    ]
+    return _result(weddings, "guest_arrival", ratio, details)
+
+
+def guests_missing_at_ceremony(
+    weddings: pd.DataFrame, checkins: pd.DataFrame, at: datetime, *, grace: timedelta
+) -> pd.DataFrame:
+    """Share of invited guests not checked in by the ceremony plus `grace`; measured from then
+    on (NaN before)."""
+    cutoff = weddings.set_index("wedding_id")["starts_at"] + grace
+    joined = checkins.join(cutoff.rename("cutoff"), on="wedding_id")
+    by_cutoff = joined[
+        (joined["checked_in_at"] <= joined["cutoff"]) & (joined["checked_in_at"] <= at)
+    ]
+    arrived = by_cutoff.groupby("wedding_id").size().reindex(weddings["wedding_id"], fill_value=0)
+    guests = weddings["guest_count"].to_numpy()
+    due = (cutoff <= at).to_numpy() & (guests > 0)
+    missing = np.where(due, 1 - arrived.to_numpy() / np.maximum(guests, 1), np.nan)
+    details = [
+        f"{g - a} of {g} guests not checked in at ceremony" if d else "measured after the ceremony"
+        for g, a, d in zip(guests, arrived.to_numpy(), due, strict=True)
+    ]
+    return _result(weddings, "guests_missing_at_ceremony", missing, details)
+
+
+def timeline_drift(weddings: pd.DataFrame, items: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    """How far behind schedule the day is, in minutes.
+
+    Value: the larger of the start delay of the latest item that has started and the wait of
+    any due item that has not started yet. An item on time after a late one brings the value
+    back (the day caught up). Items with no scheduled time are skipped and counted.
+    """
+    frame = items.assign(started=_known_by(items["started_at"], at))
+    unscheduled = frame[frame["scheduled_at"].isna()].groupby("wedding_id").size()
+    due = frame[frame["scheduled_at"].notna() & (frame["scheduled_at"] <= at)]
+    started = due[due["started"].notna()].sort_values("scheduled_at")
+    latest = started.groupby("wedding_id").tail(1).set_index("wedding_id")
+    latest_delay = (latest["started"] - latest["scheduled_at"]).dt.total_seconds() / 60
+    waiting = due[due["started"].isna()]
+    wait = (at - waiting["scheduled_at"]).dt.total_seconds() / 60
+    worst_wait = wait.groupby(waiting["wedding_id"]).max()
+
+    values, details = [], []
+    for wedding_id in weddings["wedding_id"]:
+        parts, candidates = [], []
+        if wedding_id in latest_delay.index:
+            delay = float(latest_delay[wedding_id])
+            candidates.append(delay)
+            parts.append(f"{latest.at[wedding_id, 'item']} started {delay:+.0f} min")
+        if wedding_id in worst_wait.index:
+            candidates.append(float(worst_wait[wedding_id]))
+            count = int((waiting["wedding_id"] == wedding_id).sum())
+            parts.append(
+                f"{count} due item(s) not started, oldest {worst_wait[wedding_id]:.0f} min"
+            )
+        if wedding_id in unscheduled.index:
+            parts.append(f"{int(unscheduled[wedding_id])} item(s) without a scheduled time")
+        values.append(max(candidates) if candidates else np.nan)
+        details.append("; ".join(parts) or "nothing due yet")
+    return _result(weddings, "timeline_drift", values, details)
+
+
+def vendor_delivery_p95(
+    weddings: pd.DataFrame, notifications: pd.DataFrame, at: datetime
+) -> pd.DataFrame:
+    """p95 of delivery latency (s) of notifications sent so far; undelivered ones count with
+    how long they have been waiting."""
+    sent = notifications[notifications["sent_at"] <= at]
+    delivered = _known_by(sent["delivered_at"], at)
+    latency = (delivered.fillna(pd.Timestamp(at)) - sent["sent_at"]).dt.total_seconds()
+    p95 = latency.groupby(sent["wedding_id"]).quantile(0.95)
+    undelivered = delivered.isna().groupby(sent["wedding_id"]).sum()
+    count = sent.groupby("wedding_id").size()
+    values = p95.reindex(weddings["wedding_id"]).to_numpy()
+    details = [
+        f"{int(count.get(w, 0))} sent, {int(undelivered.get(w, 0))} undelivered"
+        if w in count.index
+        else "no notifications yet"
+        for w in weddings["wedding_id"]
+    ]
+    return _result(weddings, "vendor_delivery_p95", values, details)
+
+
+def vendor_unresponsive(
+    weddings: pd.DataFrame, notifications: pd.DataFrame, at: datetime, *, deadline: timedelta
+) -> pd.DataFrame:
+    """The most overdue unacknowledged notifications held by a single vendor.
+
+    A notification is overdue once `deadline` has passed since it was sent without an
+    acknowledgement. One missed message is a slip; several from the same vendor is a vendor
+    who is not answering.
+    """
+    sent = notifications[notifications["sent_at"] <= at]
+    acknowledged = _known_by(sent["acknowledged_at"], at)
+    overdue = sent[acknowledged.isna() & (sent["sent_at"] <= at - deadline)]
+    per_vendor = overdue.groupby(["wedding_id", "vendor_id"]).size()
+    worst = per_vendor.groupby(level="wedding_id").max()
+    worst_vendor = per_vendor.groupby(level="wedding_id").idxmax()
+    has_any = set(sent["wedding_id"])
+    values, details = [], []
+    for wedding_id in weddings["wedding_id"]:
+        if wedding_id in worst.index:
+            values.append(float(worst[wedding_id]))
+            vendor = worst_vendor[wedding_id][1]
+            vendors = int((per_vendor.loc[wedding_id] > 0).sum())
+            details.append(
+                f"vendor {vendor}: {int(worst[wedding_id])} overdue; "
+                f"{vendors} vendor(s) with overdue messages"
+            )
+        elif wedding_id in has_any:
+            values.append(0.0)
+            details.append("all acknowledged in time")
+        else:
+            values.append(np.nan)
+            details.append("no notifications yet")
+    return _result(weddings, "vendor_unresponsive", values, details)
+
+
+def incident_response(
+    weddings: pd.DataFrame, incidents: pd.DataFrame, at: datetime, *, severity: str
+) -> pd.DataFrame:
+    """Worst minutes from opening to first response among today's incidents of `severity`;
+    an incident with no response yet counts with the time it has waited so far."""
+    opened = incidents[(incidents["opened_at"] <= at) & (incidents["severity"] == severity)]
+    responded = _known_by(opened["first_response_at"], at)
+    minutes = (responded.fillna(pd.Timestamp(at)) - opened["opened_at"]).dt.total_seconds() / 60
+    worst = minutes.groupby(opened["wedding_id"]).max()
+    waiting = responded.isna().groupby(opened["wedding_id"]).sum()
+    count = opened.groupby("wedding_id").size()
+    details = [
+        f"{int(count[w])} {severity} incident(s), {int(waiting[w])} awaiting first response"
+        if w in count.index
+        else f"no {severity} incidents"
+        for w in weddings["wedding_id"]
+    ]
+    return _result(
+        weddings, f"incident_response_{severity}", worst.reindex(weddings["wedding_id"]), details
+    )
+
+
+def operation_latency(
+    weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
+) -> pd.DataFrame:
+    """p95 latency (s) of one operation from the wedding's collected samples (already limited
+    to the lookback window)."""
+    rows = latency[latency["operation"] == operation]
+    p95 = rows.groupby("wedding_id")["value"].quantile(0.95)
+    count = rows.groupby("wedding_id").size()
+    details = [
+        f"{int(count[w])} samples" if w in count.index else "no samples"
+        for w in weddings["wedding_id"]
+    ]
+    return _result(weddings, f"latency_{operation}", p95.reindex(weddings["wedding_id"]), details)

@@ -1,0 +1,130 @@
+"""Load what the checks need for a set of weddings at one instant.
+
+Reads the app-DB contract views (check-ins, timeline items, vendor notifications, incidents)
+in one query each for all weddings of a round, and wedperf's own latency samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from wedperf.db.queries import queries
+
+Q = queries("critical_path")
+# Types a contract view's wedding_id may have, and the array cast that matches each.
+_ID_ARRAYS = {
+    "bigint": "bigint[]",
+    "integer": "integer[]",
+    "smallint": "smallint[]",
+    "text": "text[]",
+    "uuid": "uuid[]",
+    "character varying": "text[]",
+    "numeric": "numeric[]",
+}
+# How far before the ceremony the day's app rows start (morning vendor briefs, set-up).
+DAY_START_BEFORE = timedelta(hours=14)
+_VIEWS = {
+    "checkins": ("guest_checkins", ["wedding_id", "checked_in_at"], "checked_in_at"),
+    "items": (
+        "timeline_items",
+        ["wedding_id", "item", "scheduled_at", "started_at", "completed_at"],
+        None,
+    ),
+    "notifications": (
+        "vendor_notifications",
+        ["wedding_id", "vendor_id", "sent_at", "delivered_at", "acknowledged_at"],
+        "sent_at",
+    ),
+    "incidents": (
+        "incidents",
+        ["wedding_id", "severity", "opened_at", "first_response_at", "resolved_at"],
+        "opened_at",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class DayData:
+    checkins: pd.DataFrame
+    items: pd.DataFrame
+    notifications: pd.DataFrame
+    incidents: pd.DataFrame
+    latency: pd.DataFrame
+
+
+def load_day_data(
+    app_conn: psycopg.Connection,
+    perf_conn: psycopg.Connection,
+    weddings: pd.DataFrame,
+    at: datetime,
+    *,
+    schema: str,
+    latency_lookback: timedelta,
+) -> DayData:
+    """Rows of the weddings' day that began by `at`. (Their later columns — a response, an
+    acknowledgement after `at` — are still loaded; the checks mask them, so evaluating a past
+    instant sees the day as it was then.)"""
+    ids = [str(w) for w in weddings["wedding_id"]]
+    day_start = (weddings["starts_at"].min() - DAY_START_BEFORE) if ids else at
+    frames = {
+        name: _view_rows(app_conn, schema, view, columns, time_column, ids, day_start, at)
+        for name, (view, columns, time_column) in _VIEWS.items()
+    }
+    latency = pd.DataFrame(
+        perf_conn.execute(
+            Q["latency_samples"],
+            {"start": at - latency_lookback, "end": at, "wedding_ids": ids},
+        ).fetchall(),
+        columns=["wedding_id", "operation", "value"],
+    ).astype({"wedding_id": str, "operation": str, "value": float})
+    return DayData(latency=latency, **frames)
+
+
+def _view_rows(
+    conn: psycopg.Connection,
+    schema: str,
+    view: str,
+    columns: list[str],
+    time_column: str | None,
+    ids: list[str],
+    day_start: datetime,
+    at: datetime,
+) -> pd.DataFrame:
+    if not ids:
+        return _typed(pd.DataFrame(columns=columns))
+    id_type = conn.execute(Q["wedding_id_type"], {"view": f"{schema}.{view}"}).fetchone()
+    if id_type is None or id_type[0] not in _ID_ARRAYS:
+        raise RuntimeError(
+            f"{schema}.{view}.wedding_id is missing or of an unsupported type "
+            f"({id_type[0] if id_type else 'no such view'})"
+        )
+    query = sql.SQL("SELECT {columns} FROM {view} WHERE wedding_id = ANY(%(ids)s::{array})").format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        view=sql.Identifier(schema, view),
+        array=sql.SQL(_ID_ARRAYS[id_type[0]]),
+    )
+    params: dict[str, object] = {"ids": ids}
+    if time_column:
+        # Bound the scan to the day: the app keeps years of rows per view.
+        query += sql.SQL(" AND {t} >= %(day_start)s AND {t} <= %(at)s").format(
+            t=sql.Identifier(time_column)
+        )
+        params.update(day_start=day_start, at=at)
+    frame = pd.DataFrame(conn.execute(query, params).fetchall(), columns=columns)
+    return _typed(frame)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """wedding_id as text (perf's key type), timestamps as UTC datetimes."""
+    frame["wedding_id"] = frame["wedding_id"].astype(str)
+    for column in frame.columns:
+        if column.endswith("_at"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    if "vendor_id" in frame.columns:
+        frame["vendor_id"] = frame["vendor_id"].astype(str)
+    return frame

@@ -1,0 +1,81 @@
+"""A watch round for a set of weddings: load, evaluate, (optionally) record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_in_window
+from wedperf.config import Settings
+from wedperf.critical_path.data import load_day_data
+from wedperf.critical_path.evaluate import evaluate
+from wedperf.critical_path.record import AlertChanges, store_round
+
+WEDDING_COLUMNS = ["wedding_id", "starts_at", "ends_at", "timezone", "guest_count", "status"]
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    at: datetime
+    results: pd.DataFrame
+    alerts: AlertChanges | None
+
+
+def grid_instant(now: datetime, interval: timedelta) -> datetime:
+    """`now` floored to the watch grid, so a round (and its retry) has one stable instant."""
+    step = int(interval.total_seconds())
+    return datetime.fromtimestamp(int(now.timestamp()) // step * step, UTC)
+
+
+def weddings_frame(weddings: Sequence[Wedding]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status)
+            for w in weddings
+        ],
+        columns=WEDDING_COLUMNS,
+    )
+    for column in ("starts_at", "ends_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def live_weddings(conn: psycopg.Connection, at: datetime, settings: Settings) -> list[Wedding]:
+    """Weddings (not cancelled) whose day window contains `at`."""
+    return weddings_in_window(
+        conn,
+        at,
+        at + timedelta(microseconds=1),
+        before=settings.day_window_before,
+        after=settings.day_window_after,
+    )
+
+
+def run_round(
+    app_conn: psycopg.Connection,
+    perf_conn: psycopg.Connection,
+    weddings: Sequence[Wedding],
+    at: datetime,
+    settings: Settings,
+    *,
+    record: bool,
+) -> RoundResult:
+    """Evaluate every check for `weddings` at `at`; with `record`, store the rows in
+    perf.critical_path_checks and fire/resolve alerts in perf.alerts."""
+    frame = weddings_frame(weddings)
+    data = load_day_data(
+        app_conn,
+        perf_conn,
+        frame,
+        at,
+        schema=settings.source_schema,
+        latency_lookback=settings.critical_path.latency_lookback,
+    )
+    results = evaluate(frame, data, at, settings.critical_path)
+    alerts = store_round(perf_conn, results, at) if record else None
+    return RoundResult(at=at, results=results, alerts=alerts)

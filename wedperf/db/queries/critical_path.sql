@@ -1,0 +1,43 @@
+-- name: wedding_id_type
+-- The SQL type of a contract view's wedding_id, so lookups can compare without casting the
+-- app's column (which would defeat its index).
+SELECT format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = to_regclass(%(view)s) AND a.attname = 'wedding_id' AND NOT a.attisdropped;
+
+-- name: latency_samples
+-- Wedding-attributed latency samples in [start, end) for the given weddings.
+SELECT wedding_id, operation, value
+FROM perf.samples
+WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
+  AND wedding_id = ANY(%(wedding_ids)s);
+
+-- name: upsert_check
+-- One evaluation of one check; re-running a round replaces its rows.
+INSERT INTO perf.critical_path_checks
+    (wedding_id, check_name, evaluated_at, value, threshold, warn_threshold, status, detail)
+VALUES (%(wedding_id)s, %(check_name)s, %(evaluated_at)s, %(value)s, %(threshold)s,
+        %(warn_threshold)s, %(status)s, %(detail)s)
+ON CONFLICT (wedding_id, check_name, evaluated_at) DO UPDATE SET
+    value = EXCLUDED.value, threshold = EXCLUDED.threshold,
+    warn_threshold = EXCLUDED.warn_threshold, status = EXCLUDED.status, detail = EXCLUDED.detail;
+
+-- name: fire_alert
+-- Open an alert for a breach, or refresh the one already firing for the same fingerprint.
+-- Returns inserted = true when this breach opened a new alert.
+INSERT INTO perf.alerts AS a
+    (source, fingerprint, starts_at, status, alertname, severity, wedding_id, labels,
+     annotations, last_seen_at)
+VALUES (%(source)s, %(fingerprint)s, %(at)s, 'firing', %(alertname)s, %(severity)s,
+        %(wedding_id)s, %(labels)s, %(annotations)s, %(at)s)
+ON CONFLICT (source, fingerprint) WHERE status = 'firing' DO UPDATE
+SET last_seen_at = greatest(a.last_seen_at, EXCLUDED.last_seen_at),
+    annotations = EXCLUDED.annotations
+RETURNING alert_id, (xmax = 0) AS inserted;
+
+-- name: resolve_alerts
+-- Recovered checks resolve their firing alerts (one statement for the whole round).
+UPDATE perf.alerts
+SET status = 'resolved', ends_at = %(at)s, last_seen_at = %(at)s
+WHERE source = %(source)s AND fingerprint = ANY(%(fingerprints)s) AND status = 'firing'
+RETURNING wedding_id, labels ->> 'check';
