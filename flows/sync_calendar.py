@@ -9,23 +9,24 @@ from prefect.artifacts import create_markdown_artifact
 
 from tasks.calendar import sync_calendar_source
 from tasks.planning import plan_scheduled_runs
+from wedperf.calendar.schedule import window_grid_times
 from wedperf.calendar.sync import weddings_in_window
-from wedperf.metrics.schedule import dense_collection_times
 from wedperf.runtime import get_runtime
 
 
 @flow(name="sync-calendar", log_prints=True)
 def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict:
     """Read the calendar (app-DB views, or the iCalendar feed `ical`) into perf.weddings,
-    report rejected rows, and schedule minute-by-minute collection runs across the day
-    windows of weddings in the planning horizon."""
+    report rejected rows, and (with `plan_collection`) schedule runs across the day windows
+    of weddings in the planning horizon: collection every minute, the critical-path watch
+    every few minutes."""
     logger = get_run_logger()
     runtime = get_runtime()
     settings = runtime.settings
     report = sync_calendar_source(ical or settings.ical_url)
     logger.info("calendar %s", report.summary())
 
-    planned: dict[str, int] = {}
+    planned: dict[str, dict[str, int]] = {}
     if plan_collection:
         now = datetime.now(UTC)
         with runtime.pool.connection() as conn:
@@ -36,26 +37,37 @@ def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict
                 before=settings.day_window_before,
                 after=settings.day_window_after,
             )
-        times = dense_collection_times(
-            [w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming],
-            now=now,
-            horizon=settings.collect_plan_horizon,
-            interval=settings.dense_collect_interval,
-        )
-        planned = plan_scheduled_runs(
-            settings.collect_deployment,
-            times,
-            run_prefix="collect-live",
-            tags=["wedperf", "collect"],
-        )
+        windows = [
+            w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming
+        ]
+        # Dense collection and the critical-path watch follow the same day windows, each on
+        # its own grid; overlapping weddings share runs.
+        for deployment, interval, prefix, tag in (
+            (
+                settings.collect_deployment,
+                settings.dense_collect_interval,
+                "collect-live",
+                "collect",
+            ),
+            (settings.watch_deployment, settings.critical_path.interval, "watch", "watch"),
+        ):
+            times = window_grid_times(
+                windows, now=now, horizon=settings.collect_plan_horizon, interval=interval
+            )
+            planned[prefix] = plan_scheduled_runs(
+                deployment, times, run_prefix=prefix, tags=["wedperf", tag]
+            )
 
     rejects = "\n".join(f"| `{key}` | {reason} |" for key, reason in report.rejected[:200])
     create_markdown_artifact(
         key="calendar-sync",
         markdown=(
             f"# Calendar sync\n\n{report.summary()}\n\n"
-            f"Dense collection runs planned: {planned.get('created', 0)} new, "
-            f"{planned.get('existing', 0)} already scheduled.\n\n"
+            + "".join(
+                f"Runs planned ({name}): {counts.get('created', 0)} new, "
+                f"{counts.get('existing', 0)} already scheduled.\n\n"
+                for name, counts in planned.items()
+            )
             + (f"## Rejected rows\n\n| row | reason |\n|---|---|\n{rejects}\n" if rejects else "")
         ),
         description="Latest calendar sync and the rows it could not use",
@@ -67,5 +79,6 @@ def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict
         "updated": len(report.updated),
         "cancelled": len(report.cancelled),
         "rejected": len(report.rejected),
-        "planned_runs": planned.get("created", 0),
+        "planned_runs": planned.get("collect-live", {}).get("created", 0),
+        "planned_watch_runs": planned.get("watch", {}).get("created", 0),
     }

@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 # Prefect reads its settings at import: isolate its home and silence telemetry first.
@@ -25,8 +26,13 @@ import pytest  # noqa: E402
 import redis  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from wedperf.config import reset_settings_cache  # noqa: E402
 from wedperf.db.connection import close_pools  # noqa: E402
 from wedperf.db.migrate import migrate  # noqa: E402
+from wedperf.sandbox.app import create_app  # noqa: E402
+from wedperf.sandbox.live import bring_weddings_live  # noqa: E402
+from wedperf.sandbox.seed import seed_sandbox  # noqa: E402
+from wedperf.serving import serve_in_thread  # noqa: E402
 
 ADMIN_URL = os.environ.get("WEDPERF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("WEDPERF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -121,3 +127,25 @@ def nab_dir() -> Path:
     if not NAB_DIR.is_dir():
         pytest.skip(f"NAB data not found at {NAB_DIR} (only present beside the project)")
     return NAB_DIR
+
+
+@pytest.fixture
+def platform(
+    migrated_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict]:
+    """A seeded sandbox with three weddings live now, served over HTTP, and wedperf's
+    settings pointing at it all."""
+    now = datetime.now(UTC)
+    with psycopg.connect(migrated_database_url) as conn:
+        seed_sandbox(
+            conn, weddings=80, days=30, seed=11, start=date.today() - timedelta(days=15), now=now
+        )
+        live = bring_weddings_live(conn, count=3, now=now, seed=11)
+    with serve_in_thread(create_app(migrated_database_url, redis_url)) as base_url:
+        monkeypatch.setenv("WEDPERF_DATABASE_URL", migrated_database_url)
+        monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+        monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", base_url)
+        reset_settings_cache()
+        yield {"url": migrated_database_url, "base_url": base_url, "live": live, "now": now}
+    reset_settings_cache()

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from wedperf.calendar.schedule import merge_windows, window_grid_times
 from wedperf.metrics.model import aligned_window
-from wedperf.metrics.schedule import dense_collection_times, merge_windows
 
 NOW = datetime(2026, 10, 17, 12, 0, 30, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -17,7 +17,7 @@ M = timedelta(minutes=1)
 def test_overlapping_windows_share_instants() -> None:
     windows = [(NOW + H, NOW + 2 * H)] * 2000 + [(NOW + 90 * M, NOW + 3 * H)]
     assert merge_windows(windows) == [(NOW + H, NOW + 3 * H)]
-    times = dense_collection_times(windows, now=NOW, horizon=4 * H, interval=M)
+    times = window_grid_times(windows, now=NOW, horizon=4 * H, interval=M)
     assert len(times) == 120  # one run per minute over 2 h, not one per wedding
     assert times[0] == datetime(2026, 10, 17, 13, 1, tzinfo=UTC)  # grid-aligned
     assert times[-1] == datetime(2026, 10, 17, 15, 0, tzinfo=UTC)
@@ -26,14 +26,14 @@ def test_overlapping_windows_share_instants() -> None:
 
 def test_horizon_and_past_bound_the_plan() -> None:
     windows = [(NOW - 2 * H, NOW + 10 * M), (NOW + 5 * H, NOW + 6 * H)]
-    times = dense_collection_times(windows, now=NOW, horizon=H, interval=5 * M)
+    times = window_grid_times(windows, now=NOW, horizon=H, interval=5 * M)
     assert times == [NOW.replace(second=0) + timedelta(minutes=m) for m in (5, 10)]
-    assert dense_collection_times([], now=NOW, horizon=H, interval=M) == []
+    assert window_grid_times([], now=NOW, horizon=H, interval=M) == []
 
 
 def test_disjoint_windows_stay_apart() -> None:
     windows = [(NOW + H, NOW + H + 3 * M), (NOW + 2 * H, NOW + 2 * H + 2 * M)]
-    times = dense_collection_times(windows, now=NOW, horizon=3 * H, interval=M)
+    times = window_grid_times(windows, now=NOW, horizon=3 * H, interval=M)
     assert len(times) == 5
 
 

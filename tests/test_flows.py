@@ -8,42 +8,15 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from wedperf.config import reset_settings_cache
-from wedperf.sandbox.app import create_app
-from wedperf.sandbox.live import bring_weddings_live
 from wedperf.sandbox.load import drive_load
-from wedperf.sandbox.seed import seed_sandbox
-from wedperf.serving import serve_in_thread
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-@pytest.fixture
-def platform(
-    migrated_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict]:
-    """A seeded sandbox with three weddings live now, served over HTTP, and wedperf's
-    settings pointing at it all."""
-    now = datetime.now(UTC)
-    with psycopg.connect(migrated_database_url) as conn:
-        seed_sandbox(
-            conn, weddings=80, days=30, seed=11, start=date.today() - timedelta(days=15), now=now
-        )
-        live = bring_weddings_live(conn, count=3, now=now, seed=11)
-    with serve_in_thread(create_app(migrated_database_url, redis_url)) as base_url:
-        monkeypatch.setenv("WEDPERF_DATABASE_URL", migrated_database_url)
-        monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
-        monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", base_url)
-        reset_settings_cache()
-        yield {"url": migrated_database_url, "base_url": base_url, "live": live, "now": now}
-    reset_settings_cache()
 
 
 def scalar(url: str, query: str, params: tuple = ()) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wedperf.cli import calendar, collect, db, demo, doctor, forecast, sandbox, services
+from wedperf.cli import calendar, collect, db, demo, doctor, forecast, sandbox, services, watch
 
 app = typer.Typer(
     name="wedperf",
@@ -18,5 +18,6 @@ app.add_typer(calendar.app, name="calendar", help="The wedding calendar.")
 app.add_typer(forecast.app, name="forecast", help="Calendar-aware load forecasts.")
 app.add_typer(services.app, name="services", help="Embedded PostgreSQL and Redis.")
 app.command("collect")(collect.collect_command)
+app.command("watch")(watch.watch_command)
 app.command("doctor")(doctor.doctor_command)
 app.command("demo")(demo.demo_command)

@@ -1,9 +1,9 @@
-"""When to collect densely: the union of wedding day windows, on a fixed grid.
+"""When calendar-driven runs happen: the union of wedding day windows, on a fixed grid.
 
-The sparse cadence is a plain schedule in prefect.yaml. Dense collection follows the calendar:
-each calendar sync materialises one scheduled run of the live-collection deployment per grid
-instant inside any wedding's day window within the planning horizon. Overlapping weddings
-share instants, so 2,000 weddings on a Saturday still mean one run per minute, not 2,000.
+Dense collection (every minute) and the critical-path watch (every few minutes) follow the
+calendar: each calendar sync materialises one scheduled run per grid instant inside any
+wedding's day window within the planning horizon. Overlapping weddings share instants, so
+2,000 weddings on a Saturday still mean one collection run per minute, not 2,000.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def merge_windows(windows: Iterable[tuple[datetime, datetime]]) -> list[tuple[da
     return merged
 
 
-def dense_collection_times(
+def window_grid_times(
     windows: Iterable[tuple[datetime, datetime]],
     *,
     now: datetime,

@@ -1,0 +1,79 @@
+"""Critical-path tasks: evaluate a batch of weddings; publish their artifacts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.cache_policies import NONE
+
+from wedperf.calendar.model import Wedding
+from wedperf.critical_path.record import AlertChanges
+from wedperf.critical_path.report import artifact_key, table_rows, wedding_markdown
+from wedperf.critical_path.round import run_round
+from wedperf.db.connection import get_pool, with_db_retry
+from wedperf.runtime import get_runtime
+
+ARTIFACT_CONCURRENCY = 16
+
+
+@task(
+    name="evaluate-weddings",
+    task_run_name="evaluate-{label}",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    cache_policy=NONE,
+)
+def evaluate_batch(
+    weddings: Sequence[Wedding], at: datetime, label: str = "batch"
+) -> tuple[pd.DataFrame, AlertChanges]:
+    """Evaluate, store and alert for one batch of weddings (one transaction per batch)."""
+    runtime = get_runtime()
+
+    def attempt():
+        with (
+            get_pool(runtime.services.app_database_url).connection() as app_conn,
+            runtime.pool.connection() as perf_conn,
+        ):
+            result = run_round(app_conn, perf_conn, weddings, at, runtime.settings, record=True)
+        return result.results, result.alerts
+
+    return with_db_retry(attempt, what=f"critical-path round {label}")
+
+
+@task(name="publish-wedding-artifacts", retries=1, retry_delay_seconds=[5], cache_policy=NONE)
+def publish_wedding_artifacts(
+    weddings: Sequence[Wedding], results: pd.DataFrame, at: datetime
+) -> int:
+    """Per wedding: the check table (key wedding-<id>-critical-path, its description the
+    summary) and a markdown summary (wedding-<id>-summary), versioned each round."""
+    by_wedding = dict(tuple(results.groupby("wedding_id")))
+
+    async def publish() -> int:
+        limit = asyncio.Semaphore(ARTIFACT_CONCURRENCY)
+
+        async def one(wedding: Wedding) -> None:
+            rows = by_wedding.get(wedding.wedding_id)
+            if rows is None:
+                return
+            summary = wedding_markdown(wedding, rows, at)
+            async with limit:
+                await acreate_table_artifact(
+                    table=table_rows(rows),
+                    key=artifact_key(wedding.wedding_id, "critical-path"),
+                    description=summary,
+                )
+                await acreate_markdown_artifact(
+                    markdown=summary,
+                    key=artifact_key(wedding.wedding_id, "summary"),
+                    description=f"critical path of wedding {wedding.wedding_id}",
+                )
+
+        await asyncio.gather(*(one(w) for w in weddings))
+        return len(weddings)
+
+    return asyncio.run(publish())

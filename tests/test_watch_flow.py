@@ -1,0 +1,91 @@
+"""The watch-wedding-day flow and `wedperf watch`, against real Prefect and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from wedperf.cli import app
+from wedperf.config import reset_settings_cache
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def artifacts(prefix: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_=prefix)), limit=200
+        )
+
+
+def inject_latency(url: str, wedding_id: str, at: datetime, value: float) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT perf.ensure_sample_partitions(%s, %s)", (at.date(), at.date()))
+        for i in range(10):
+            conn.execute(
+                "INSERT INTO perf.samples VALUES (%s, 'probe', 'latency_s', 'guest_list', %s, "
+                "%s, 'url', %s)",
+                (at - timedelta(seconds=20 * (i + 1)), f"spike:{value}:{i}", wedding_id, value),
+            )
+
+
+def test_watch_round_evaluates_live_weddings_and_alerts_once(
+    platform: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.sync_calendar import sync_calendar
+    from flows.watch_wedding_day import watch_wedding_day
+
+    monkeypatch.setenv("WEDPERF_COLLECT_PLAN_HORIZON", "PT40M")
+    reset_settings_cache()
+    watch_wedding_day.to_deployment(name="watch-wedding-day-live").apply()
+    synced = sync_calendar()
+    assert 8 <= synced["planned_watch_runs"] <= 9  # every 5 minutes over 40 minutes
+
+    url, spiking = platform["url"], str(platform["live"][0])
+    at = datetime.now(UTC).replace(second=0, microsecond=0)
+    at = at - timedelta(minutes=at.minute % 5)
+    inject_latency(url, spiking, at, 3.0)
+
+    first = watch_wedding_day(at=at)
+    assert first["weddings"] >= 3
+    assert first["breaches"].get("latency_guest_list") == 1
+    assert first["alerts_fired"] >= 1
+    again = watch_wedding_day(at=at + timedelta(seconds=90))  # same grid slot: a retry
+    assert again["at"] == first["at"] and again["alerts_fired"] == 0
+
+    with psycopg.connect(url) as conn:
+        alerts = conn.execute(
+            "SELECT labels ->> 'check', status FROM perf.alerts WHERE wedding_id = %s",
+            (spiking,),
+        ).fetchall()
+        rounds = conn.execute(
+            "SELECT count(DISTINCT evaluated_at), count(DISTINCT wedding_id) "
+            "FROM perf.critical_path_checks"
+        ).fetchone()
+    assert ("latency_guest_list", "firing") in alerts
+    assert [a for a in alerts if a[0] == "latency_guest_list"] == [("latency_guest_list", "firing")]
+    assert rounds == (1, first["weddings"])
+
+    table = [a for a in artifacts(f"wedding-{spiking}-critical-path") if a.type == "table"]
+    assert table, "per-wedding table artifact"
+    assert "latency_guest_list" in (table[0].description or "")
+    assert artifacts(f"wedding-{spiking}-summary")
+
+
+def test_watch_cli_prints_one_wedding(platform: dict) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["calendar", "sync", "--no-plan"])
+    wedding = str(platform["live"][1])
+    result = runner.invoke(app, ["watch", "--wedding", wedding])
+    assert result.exit_code in (0, 2), result.output
+    assert f"wedding {wedding}: ceremony" in result.output
+    for check in ("guest_arrival", "timeline_drift", "vendor_unresponsive", "latency_guest_list"):
+        assert check in result.output
+    missing = runner.invoke(app, ["watch", "--wedding", "no-such-wedding"])
+    assert missing.exit_code == 1 and "no wedding 'no-such-wedding'" in missing.output

@@ -1,0 +1,55 @@
+"""`wedperf watch`: one wedding's critical path, evaluated once, by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from wedperf.calendar.model import Wedding
+from wedperf.cli._common import fail
+from wedperf.critical_path.report import text_table
+from wedperf.critical_path.round import run_round
+from wedperf.db.connection import get_pool
+from wedperf.runtime import get_runtime
+
+
+def watch_command(
+    wedding: str = typer.Option(..., "--wedding", help="wedding id (as in perf.weddings)"),
+    at: datetime = typer.Option(
+        None, "--at", help="evaluate as of this instant (ISO, default now; naive = UTC)"
+    ),
+    record: bool = typer.Option(
+        False, help="store the evaluation and fire/resolve alerts, as a watch round would"
+    ),
+) -> None:
+    """Evaluate one wedding's critical path once and print the checks."""
+    runtime = get_runtime()
+    instant = (at or datetime.now(UTC)).replace(tzinfo=(at.tzinfo if at and at.tzinfo else UTC))
+    with runtime.pool.connection() as perf_conn:
+        row = perf_conn.execute(
+            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
+            "FROM perf.weddings WHERE wedding_id = %s",
+            (wedding,),
+        ).fetchone()
+        if row is None:
+            fail(f"no wedding {wedding!r} in perf.weddings (run `wedperf calendar sync`)")
+        target = Wedding(*row)
+        if target.status == "cancelled":
+            typer.secho(f"wedding {wedding} is cancelled; evaluating anyway", fg="yellow")
+        with get_pool(runtime.services.app_database_url).connection() as app_conn:
+            result = run_round(
+                app_conn, perf_conn, [target], instant, runtime.settings, record=record
+            )
+    local = instant.astimezone(target.zone)
+    typer.echo(
+        f"wedding {wedding}: ceremony {target.local_start:%Y-%m-%d %H:%M} {target.timezone}, "
+        f"{target.guest_count} guests; evaluated at {local:%Y-%m-%d %H:%M} local"
+    )
+    typer.echo(text_table(result.results))
+    if result.alerts:
+        typer.echo(
+            f"alerts: {len(result.alerts.fired)} fired, {len(result.alerts.resolved)} resolved"
+        )
+    if (result.results["status"] == "breach").any():
+        raise typer.Exit(2)
