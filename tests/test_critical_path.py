@@ -327,3 +327,14 @@ def test_breach_fires_one_alert_and_recovery_resolves_it(conn) -> None:
     assert recovered.alerts.resolved == [(w.wedding_id, "latency_guest_list")]
     assert evaluate(conn, w, recovered_at + timedelta(minutes=5), record=True).alerts.resolved == []
     assert alerts() == [("latency_guest_list", "resolved", at, recovered_at)]
+
+
+def test_unknown_check_in_overrides_is_named(conn) -> None:
+    w = a_clean_completed_wedding(conn)
+    settings = Settings(
+        critical_path=CriticalPathSettings(slo={"latency_guestlist": SloOverride(breach=1)})
+    )
+    with pytest.raises(
+        ValueError, match="unknown critical-path checks in SLO overrides: latency_guestlist"
+    ):
+        evaluate(conn, w, evaluation_instant(w), settings=settings)

@@ -15,6 +15,7 @@ from wedperf.config import Settings
 from wedperf.critical_path.data import load_day_data
 from wedperf.critical_path.evaluate import evaluate
 from wedperf.critical_path.record import AlertChanges, store_round
+from wedperf.critical_path.slo import validate_overrides
 
 WEDDING_COLUMNS = ["wedding_id", "starts_at", "ends_at", "timezone", "guest_count", "status"]
 
@@ -67,6 +68,7 @@ def run_round(
 ) -> RoundResult:
     """Evaluate every check for `weddings` at `at`; with `record`, store the rows in
     perf.critical_path_checks and fire/resolve alerts in perf.alerts."""
+    validate_overrides(settings.critical_path)
     frame = weddings_frame(weddings)
     data = load_day_data(
         app_conn,
