@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wedperf.alerts.settings import WebhookSettings
 from wedperf.forecast.settings import ForecastSettings
 
 
@@ -187,6 +188,7 @@ class Settings(BaseSettings):
     sql_source: SqlSourceSettings = Field(default_factory=SqlSourceSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     critical_path: CriticalPathSettings = Field(default_factory=CriticalPathSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     watch_deployment: str = Field(
         default="watch-wedding-day/watch-wedding-day-live",
         description="deployment that calendar-planned critical-path watch runs are created on",

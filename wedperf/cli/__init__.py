@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from wedperf.cli import calendar, collect, db, demo, doctor, forecast, sandbox, services, watch
+from wedperf.cli import (
+    calendar,
+    collect,
+    db,
+    demo,
+    doctor,
+    forecast,
+    sandbox,
+    services,
+    watch,
+    webhook,
+)
 
 app = typer.Typer(
     name="wedperf",
@@ -16,6 +27,7 @@ app.add_typer(db.app, name="db", help="wedperf's own PostgreSQL schema.")
 app.add_typer(sandbox.app, name="sandbox", help="A realistic wedding platform to run against.")
 app.add_typer(calendar.app, name="calendar", help="The wedding calendar.")
 app.add_typer(forecast.app, name="forecast", help="Calendar-aware load forecasts.")
+app.add_typer(webhook.app, name="webhook", help="Alert webhooks into remediation flows.")
 app.add_typer(services.app, name="services", help="Embedded PostgreSQL and Redis.")
 app.command("collect")(collect.collect_command)
 app.command("watch")(watch.watch_command)

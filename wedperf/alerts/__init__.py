@@ -1,0 +1,1 @@
+"""Alert webhooks: receiver, payload schemas, auth, the durable inbox and dispatch."""
