@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
 
 from tasks.calendar import sync_calendar_source
-from tasks.planning import plan_scheduled_runs
-from wedperf.calendar.schedule import window_grid_times
-from wedperf.calendar.sync import weddings_in_window
+from tasks.planning import plan_live_runs
 from wedperf.runtime import get_runtime
+
+CALENDAR_CHANGED_EVENT = "wedperf.calendar.changed"
 
 
 @flow(name="sync-calendar", log_prints=True)
@@ -26,37 +27,19 @@ def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict
     report = sync_calendar_source(ical or settings.ical_url)
     logger.info("calendar %s", report.summary())
 
-    planned: dict[str, dict[str, int]] = {}
-    if plan_collection:
-        now = datetime.now(UTC)
-        with runtime.pool.connection() as conn:
-            upcoming = weddings_in_window(
-                conn,
-                now,
-                now + settings.collect_plan_horizon,
-                before=settings.day_window_before,
-                after=settings.day_window_after,
-            )
-        windows = [
-            w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming
-        ]
-        # Dense collection and the critical-path watch follow the same day windows, each on
-        # its own grid; overlapping weddings share runs.
-        for deployment, interval, prefix, tag in (
-            (
-                settings.collect_deployment,
-                settings.dense_collect_interval,
-                "collect-live",
-                "collect",
-            ),
-            (settings.watch_deployment, settings.critical_path.interval, "watch", "watch"),
-        ):
-            times = window_grid_times(
-                windows, now=now, horizon=settings.collect_plan_horizon, interval=interval
-            )
-            planned[prefix] = plan_scheduled_runs(
-                deployment, times, run_prefix=prefix, tags=["wedperf", tag]
-            )
+    planned = plan_live_runs(datetime.now(UTC)) if plan_collection else {}
+    if report.changed:
+        # Deployments that depend on the calendar (plan-wedding-ops, fit-forecasts) trigger
+        # on this event (prefect.yaml `triggers:`).
+        emit_event(
+            event=CALENDAR_CHANGED_EVENT,
+            resource={"prefect.resource.id": "wedperf.calendar"},
+            payload={
+                "inserted": len(report.inserted),
+                "updated": len(report.updated),
+                "cancelled": len(report.cancelled),
+            },
+        )
 
     rejects = "\n".join(f"| `{key}` | {reason} |" for key, reason in report.rejected[:200])
     create_markdown_artifact(

@@ -1,78 +1,163 @@
-"""Turning the calendar into scheduled Prefect flow runs."""
+"""Turning the calendar into scheduled Prefect flow runs, and keeping them in step with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
     FlowRunFilterExpectedStartTime,
+    FlowRunFilterTags,
 )
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Scheduled
+from prefect.states import Cancelled, Scheduled
 
 PLANNED_TAG = "calendar-planned"
 
 
-@task(name="plan-scheduled-runs", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
-def plan_scheduled_runs(
-    deployment: str, times: list[datetime], *, run_prefix: str, tags: list[str]
-) -> dict[str, int]:
-    """One scheduled run of `deployment` per instant in `times`, created at most once.
+@dataclass(frozen=True)
+class RunSpec:
+    """A run the plan wants: created once (idempotency key), cancelled when no longer wanted."""
 
-    The idempotency key (deployment name + instant) makes re-planning harmless: the server
-    returns the existing run. Runs already planned are read first so a re-plan costs one call.
-    Returns counts of created and existing runs; a missing deployment is reported, not raised
-    (flows run outside a deployment, e.g. `wedperf demo`, have nothing to plan onto).
+    name: str
+    scheduled_time: datetime
+    idempotency_key: str
+    parameters: dict = field(default_factory=dict, hash=False, compare=False)
+    tags: tuple[str, ...] = ()
+
+
+@task(name="reconcile-planned-runs", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+def reconcile_planned_runs(
+    deployment: str,
+    specs: Sequence[RunSpec],
+    *,
+    scope_tag: str,
+    window: tuple[datetime, datetime],
+    cancel_stale: bool,
+) -> dict[str, int]:
+    """Make the deployment's scheduled runs tagged `scope_tag` in `window` match `specs`.
+
+    Missing runs are created with their idempotency key (a concurrent planner gets the same
+    run back from the server); with `cancel_stale`, scheduled runs the plan no longer wants
+    (a moved or cancelled wedding) are cancelled. Existing runs are read first, so a re-plan
+    with nothing changed creates nothing. A deployment that is not registered is reported,
+    not raised: flows run outside a deployment (the demo) have nothing to plan onto.
     """
     logger = get_run_logger()
-    if not times:
-        return {"created": 0, "existing": 0}
+    counts = {"created": 0, "existing": 0, "cancelled": 0}
+    if not specs and not cancel_stale:
+        return counts
     with get_client(sync_client=True) as client:
         try:
             target = client.read_deployment_by_name(deployment)
         except ObjectNotFound:
             logger.warning("deployment %s is not registered; no runs planned", deployment)
-            return {"created": 0, "existing": 0, "missing_deployment": 1}
-        existing = _planned_keys(client, target.id, min(times), max(times))
-        created = 0
-        for instant in times:
-            key = f"{deployment}@{instant.astimezone(UTC).isoformat()}"
-            if key in existing:
+            return counts | {"missing_deployment": 1}
+        existing = _planned_runs(client, target.id, scope_tag, *window)
+        wanted = {spec.idempotency_key for spec in specs}
+        for spec in specs:
+            if spec.idempotency_key in existing:
+                counts["existing"] += 1
                 continue
             client.create_flow_run_from_deployment(
                 target.id,
-                state=Scheduled(scheduled_time=instant),
-                idempotency_key=key,
-                name=f"{run_prefix}-{instant.astimezone(UTC):%Y%m%d-%H%MZ}",
-                tags=[*tags, PLANNED_TAG],
+                parameters=spec.parameters,
+                state=Scheduled(scheduled_time=spec.scheduled_time),
+                idempotency_key=spec.idempotency_key,
+                name=spec.name,
+                tags=[*spec.tags, scope_tag],
             )
-            created += 1
-    logger.info(
-        "planned %d new runs of %s (%d already planned)", created, deployment, len(times) - created
-    )
-    return {"created": created, "existing": len(times) - created}
+            counts["created"] += 1
+        if cancel_stale:
+            for key, (run_id, is_scheduled) in existing.items():
+                if key not in wanted and is_scheduled:
+                    client.set_flow_run_state(
+                        run_id, Cancelled(message="no longer in the plan (calendar changed)")
+                    )
+                    counts["cancelled"] += 1
+    logger.info("%s: %s", deployment, counts)
+    return counts
 
 
-def _planned_keys(client, deployment_id, first: datetime, last: datetime) -> set[str | None]:
-    """Idempotency keys of the deployment's runs expected in [first, last], page by page."""
-    keys: set[str | None] = set()
+def _planned_runs(
+    client: SyncPrefectClient, deployment_id: UUID, tag: str, first: datetime, last: datetime
+) -> dict[str | None, tuple[UUID, bool]]:
+    """Idempotency key -> (run id, still scheduled) of tagged runs expected in [first, last]."""
+    runs: dict[str | None, tuple[UUID, bool]] = {}
     page, offset = 200, 0  # the API's default page limit
     while True:
-        runs = client.read_flow_runs(
+        batch = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
             flow_run_filter=FlowRunFilter(
-                expected_start_time=FlowRunFilterExpectedStartTime(after_=first, before_=last)
+                expected_start_time=FlowRunFilterExpectedStartTime(after_=first, before_=last),
+                tags=FlowRunFilterTags(all_=[tag]),
             ),
             limit=page,
             offset=offset,
         )
-        keys.update(run.idempotency_key for run in runs)
-        if len(runs) < page:
-            return keys
+        for run in batch:
+            runs[run.idempotency_key] = (run.id, bool(run.state and run.state.is_scheduled()))
+        if len(batch) < page:
+            return runs
         offset += page
+
+
+def grid_run_specs(deployment: str, times: Sequence[datetime], *, prefix: str, tag: str):
+    """One run per grid instant (dense collection, critical-path watch)."""
+    return [
+        RunSpec(
+            name=f"{prefix}-{t.astimezone(UTC):%Y%m%d-%H%MZ}",
+            scheduled_time=t,
+            idempotency_key=f"{deployment}@{t.astimezone(UTC).isoformat()}",
+            tags=("wedperf", tag),
+        )
+        for t in times
+    ]
+
+
+def plan_live_runs(now: datetime) -> dict[str, dict[str, int]]:
+    """Dense collection (every minute) and critical-path watch (every few minutes) runs across
+    the day windows of weddings in the short planning horizon. Called from flows."""
+    from wedperf.calendar.schedule import window_grid_times
+    from wedperf.calendar.sync import weddings_in_window
+    from wedperf.runtime import get_runtime
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    horizon_end = now + settings.collect_plan_horizon
+    with runtime.pool.connection() as conn:
+        upcoming = weddings_in_window(
+            conn,
+            now,
+            horizon_end,
+            before=settings.day_window_before,
+            after=settings.day_window_after,
+        )
+    windows = [
+        w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming
+    ]
+    planned = {}
+    # Overlapping weddings share grid instants: one run per instant, whatever the count.
+    for deployment, interval, prefix, tag in (
+        (settings.collect_deployment, settings.dense_collect_interval, "collect-live", "collect"),
+        (settings.watch_deployment, settings.critical_path.interval, "watch", "watch"),
+    ):
+        times = window_grid_times(
+            windows, now=now, horizon=settings.collect_plan_horizon, interval=interval
+        )
+        planned[prefix] = reconcile_planned_runs(
+            deployment,
+            grid_run_specs(deployment, times, prefix=prefix, tag=tag),
+            scope_tag=PLANNED_TAG,
+            window=(now, horizon_end),
+            cancel_stale=False,
+        )
+    return planned

@@ -13,19 +13,10 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from wedperf.contract import rows_for_weddings
 from wedperf.db.queries import queries
 
 Q = queries("critical_path")
-# Types a contract view's wedding_id may have, and the array cast that matches each.
-_ID_ARRAYS = {
-    "bigint": "bigint[]",
-    "integer": "integer[]",
-    "smallint": "smallint[]",
-    "text": "text[]",
-    "uuid": "uuid[]",
-    "character varying": "text[]",
-    "numeric": "numeric[]",
-}
 # How far before the ceremony the day's app rows start (morning vendor briefs, set-up).
 DAY_START_BEFORE = timedelta(hours=14)
 _VIEWS = {
@@ -95,28 +86,15 @@ def _view_rows(
     day_start: datetime,
     at: datetime,
 ) -> pd.DataFrame:
-    if not ids:
-        return _typed(pd.DataFrame(columns=columns))
-    id_type = conn.execute(Q["wedding_id_type"], {"view": f"{schema}.{view}"}).fetchone()
-    if id_type is None or id_type[0] not in _ID_ARRAYS:
-        raise RuntimeError(
-            f"{schema}.{view}.wedding_id is missing or of an unsupported type "
-            f"({id_type[0] if id_type else 'no such view'})"
-        )
-    query = sql.SQL("SELECT {columns} FROM {view} WHERE wedding_id = ANY(%(ids)s::{array})").format(
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        view=sql.Identifier(schema, view),
-        array=sql.SQL(_ID_ARRAYS[id_type[0]]),
-    )
-    params: dict[str, object] = {"ids": ids}
+    where, params = None, {}
     if time_column:
         # Bound the scan to the day: the app keeps years of rows per view.
-        query += sql.SQL(" AND {t} >= %(day_start)s AND {t} <= %(at)s").format(
+        where = sql.SQL("{t} >= %(day_start)s AND {t} <= %(at)s").format(
             t=sql.Identifier(time_column)
         )
-        params.update(day_start=day_start, at=at)
-    frame = pd.DataFrame(conn.execute(query, params).fetchall(), columns=columns)
-    return _typed(frame)
+        params = {"day_start": day_start, "at": at}
+    rows = rows_for_weddings(conn, schema, view, columns, ids, where=where, params=params)
+    return _typed(pd.DataFrame(rows, columns=columns))
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

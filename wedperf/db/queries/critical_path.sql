@@ -1,10 +1,3 @@
--- name: wedding_id_type
--- The SQL type of a contract view's wedding_id, so lookups can compare without casting the
--- app's column (which would defeat its index).
-SELECT format_type(a.atttypid, a.atttypmod)
-FROM pg_attribute a
-WHERE a.attrelid = to_regclass(%(view)s) AND a.attname = 'wedding_id' AND NOT a.attisdropped;
-
 -- name: latency_samples
 -- Wedding-attributed latency samples in [start, end) for the given weddings.
 SELECT wedding_id, operation, value

@@ -1,0 +1,58 @@
+"""Flow: raise or restore one target's capacity floor for a slot of weddings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
+from prefect.runtime import deployment as current_deployment
+
+from tasks.ops import floor_step, load_weddings
+from wedperf.runtime import get_runtime
+
+
+@flow(name="capacity-floor", log_prints=True)
+def capacity_floor(
+    target: str,
+    action: Literal["raise", "restore"],
+    wedding_ids: list[str],
+    slot: str | None = None,
+    plan_id: str = "manual",
+) -> dict:
+    """Raise the floor ahead of the slot's weddings, or restore it after them. A predictive
+    floor only: a raise never lowers, a restore waits for live weddings and the cooldown."""
+    logger = get_run_logger()
+    weddings = load_weddings(wedding_ids)
+    if action == "raise" and not weddings:
+        logger.info("no weddings left in this slot (moved or cancelled); nothing to raise")
+        return {"outcome": "skipped", "reason": "no weddings"}
+    outcome = floor_step(target, action, weddings, plan_id)
+    logger.info(
+        "%s %s: %s (%s -> %s) %s",
+        action,
+        target,
+        outcome.outcome,
+        outcome.before,
+        outcome.after,
+        outcome.reason,
+    )
+    if outcome.retry_at is not None and current_deployment.name:
+        # Held back by the cooldown: schedule one more attempt on this deployment.
+        settings = get_runtime().settings
+        run_deployment(
+            settings.ops.floor_deployment,
+            parameters={
+                "target": target,
+                "action": "restore",
+                "wedding_ids": wedding_ids,
+                "slot": slot,
+                "plan_id": f"{plan_id}+retry",
+            },
+            scheduled_time=outcome.retry_at,
+            idempotency_key=f"{settings.ops.floor_deployment}|{plan_id}+retry",
+            timeout=0,
+            as_subflow=False,
+            tags=["wedperf", "wedding-ops", "floor-restore", target],
+        )
+    return outcome.__dict__

@@ -1,0 +1,71 @@
+"""Flow: pre-warm caches and the database ahead of a slot of weddings."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.ops import load_weddings, warm_http, warm_postgres, warm_redis
+from wedperf.actions.prewarm import http_get_all, warmup_urls
+from wedperf.runtime import get_runtime
+
+EFFECT_SAMPLE = 20  # weddings whose guest list is timed before and after
+
+
+@flow(name="prewarm-weddings", log_prints=True)
+def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: str = "manual"):
+    """Warm the app's Redis with each wedding's datasets, GET its warm-up URLs, pg_prewarm and
+    ANALYZE the hot relations — and measure guest-list latency before and after."""
+    logger = get_run_logger()
+    settings = get_runtime().settings
+    weddings = load_weddings(wedding_ids)
+    if not weddings:
+        logger.info("no weddings left in this slot (moved or cancelled); nothing to do")
+        return {"weddings": 0}
+    mode = settings.ops.mode
+    if mode == "forecast-only":
+        logger.info("forecast-only mode: plan recorded, nothing warmed")
+    dry_run = mode != "act"
+
+    sample = [w.wedding_id for w in weddings[:EFFECT_SAMPLE]]
+    effect_urls = warmup_urls([settings.ops.prewarm_urls[0]], sample, settings.probes.base_url)
+    before = None if dry_run else http_get_all(effect_urls)
+    redis_result = warm_redis(weddings, plan_id, dry_run)
+    http_result = warm_http(weddings, plan_id, dry_run)
+    pg_steps = warm_postgres(weddings, plan_id, dry_run)
+    after = None if dry_run else http_get_all(effect_urls)
+
+    def p95(result) -> str:
+        return "—" if result is None or result.p95_ms is None else f"{result.p95_ms:.1f} ms"
+
+    markdown = "\n".join(
+        [
+            f"# Pre-warm {slot or ''} ({len(weddings)} weddings, mode {mode})",
+            "",
+            f"Guest-list p95 over {len(sample)} weddings: first touch **{p95(before)}**, "
+            f"after pre-warm **{p95(after)}**.",
+            "",
+            f"- Redis: {redis_result.keys} keys ({redis_result.rows} rows), TTL "
+            f"{redis_result.min_ttl_s}–{redis_result.max_ttl_s} s",
+            f"- HTTP warm-ups: {http_result.requests} requests, {len(http_result.failures)} failed",
+            *(
+                f"- PostgreSQL {s.step} {s.relation}: {'done' if s.done else 'skipped'} — "
+                f"{s.detail}"
+                for s in pg_steps
+            ),
+        ]
+    )
+    create_markdown_artifact(
+        key="prewarm-weddings",
+        markdown=markdown,
+        description="Latest pre-warm and its measured effect",
+    )
+    return {
+        "weddings": len(weddings),
+        "redis_keys": redis_result.keys,
+        "http_requests": http_result.requests,
+        "http_failures": len(http_result.failures),
+        "guest_list_p95_before_ms": None if before is None else before.p95_ms,
+        "guest_list_p95_after_ms": None if after is None else after.p95_ms,
+        "postgres_steps": [s.__dict__ for s in pg_steps],
+    }

@@ -1,0 +1,352 @@
+"""Kubernetes actuator contract tests: the API server is replaced by an httpx.MockTransport
+answering in its documented shapes (autoscaling/v2 HorizontalPodAutoscaler, autoscaling/v1
+Scale, v1 Status errors). Floor decisions run against real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from wedperf.actions.actuators import ActuatorError
+from wedperf.actions.kubernetes import KubernetesActuator
+from wedperf.calendar.model import Wedding
+from wedperf.capacity.floor import raise_floor, restore_floor
+from wedperf.config import CapacityTarget, OpsSettings, Settings
+
+HPA_PATH = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web"
+SCALE_PATH = "/apis/apps/v1/namespaces/prod/deployments/web/scale"
+HPA = {
+    "apiVersion": "autoscaling/v2",
+    "kind": "HorizontalPodAutoscaler",
+    "metadata": {
+        "name": "web",
+        "namespace": "prod",
+        "resourceVersion": "1000",
+        "uid": "5f0c0a4e-0000-4000-8000-000000000001",
+    },
+    "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "minReplicas": 2,
+        "maxReplicas": 12,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 70},
+                },
+            }
+        ],
+    },
+    "status": {"currentReplicas": 3, "desiredReplicas": 4, "currentMetrics": []},
+}
+SCALE = {
+    "kind": "Scale",
+    "apiVersion": "autoscaling/v1",
+    "metadata": {"name": "web", "namespace": "prod", "resourceVersion": "77"},
+    "spec": {"replicas": 3},
+    "status": {"replicas": 3, "selector": "app=web"},
+}
+
+
+def status(code: int, reason: str, message: str) -> httpx.Response:
+    return httpx.Response(
+        code,
+        json={
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        },
+    )
+
+
+class FakeApiServer:
+    """Holds one object; applies merge patches with optimistic concurrency like the API."""
+
+    def __init__(self, obj: dict, path: str) -> None:
+        self.obj, self.path = copy.deepcopy(obj), path
+        self.calls: list[tuple[str, dict | None]] = []
+        self.fail: list[httpx.Response] = []  # responses to give before behaving
+        self.concurrent_writes = 0  # another writer bumps the version this many times
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        self.calls.append((request.method, body))
+        assert request.headers["authorization"] == "Bearer sa-token"
+        if self.fail:
+            return self.fail.pop(0)
+        if request.url.path != self.path:
+            return status(404, "NotFound", 'horizontalpodautoscalers "x" not found')
+        if request.method == "GET":
+            return httpx.Response(200, json=self.obj)
+        assert request.headers["content-type"] == "application/merge-patch+json"
+        if self.concurrent_writes:
+            self.concurrent_writes -= 1
+            self._bump()
+        if body["metadata"]["resourceVersion"] != self.obj["metadata"]["resourceVersion"]:
+            return status(
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on "
+                'horizontalpodautoscalers.autoscaling "web": the object has been '
+                "modified; please apply your changes to the latest version and try "
+                "again",
+            )
+        self.obj["spec"].update(body["spec"])
+        self._bump()
+        return httpx.Response(200, json=self.obj)
+
+    def _bump(self) -> None:
+        meta = self.obj["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+
+    @property
+    def patches(self) -> list[dict]:
+        return [body for method, body in self.calls if method == "PATCH"]
+
+
+def target(kind: str = "kubernetes-hpa", **kw) -> CapacityTarget:
+    return CapacityTarget(
+        name="web",
+        kind=kind,
+        url="https://k8s.test:6443",
+        namespace="prod",
+        resource="web",
+        token="sa-token",
+        **kw,
+    )
+
+
+def actuator(server: FakeApiServer, **kw) -> KubernetesActuator:
+    return KubernetesActuator(
+        target(**kw), transport=httpx.MockTransport(server), retry_delays=(0, 0, 0)
+    )
+
+
+def test_reads_the_hpa_floor_and_what_it_wants() -> None:
+    reading = actuator(FakeApiServer(HPA, HPA_PATH)).read()
+    assert (reading.floor, reading.autoscaler_wants, reading.maximum) == (2, 4, 12)
+
+
+def test_patch_sets_min_replicas_with_the_version_read() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    actuator(server).set_floor(6, reason="test", dry_run=False)
+    assert server.patches == [{"metadata": {"resourceVersion": "1000"}, "spec": {"minReplicas": 6}}]
+    assert server.obj["spec"]["minReplicas"] == 6
+
+
+def test_conflict_is_reread_and_retried() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    server.concurrent_writes = 1
+    actuator(server).set_floor(6, reason="test", dry_run=False)
+    assert len(server.patches) == 2 and server.obj["spec"]["minReplicas"] == 6
+    assert server.patches[1]["metadata"]["resourceVersion"] == "1001"
+
+
+def test_conflict_that_never_ends_is_an_error() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    server.concurrent_writes = 10
+    with pytest.raises(ActuatorError, match="conflict persisted"):
+        actuator(server).set_floor(6, reason="test", dry_run=False)
+    assert len(server.patches) == 4  # bounded
+
+
+def test_forbidden_names_the_missing_permission() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    server.fail = [
+        status(
+            403,
+            "Forbidden",
+            'horizontalpodautoscalers.autoscaling "web" is '
+            'forbidden: User "system:serviceaccount:wedperf:worker" cannot get '
+            'resource "horizontalpodautoscalers"',
+        )
+    ]
+    with pytest.raises(ActuatorError, match="forbidden.*cannot get.*service account get/patch"):
+        actuator(server).read()
+
+
+def test_missing_hpa_is_reported() -> None:
+    server = FakeApiServer(HPA, "/elsewhere")
+    with pytest.raises(ActuatorError, match="HPA prod/web: not found"):
+        actuator(server).read()
+
+
+def test_server_errors_are_retried_then_reported() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    server.fail = [status(503, "ServiceUnavailable", "etcdserver: leader changed")] * 2
+    assert actuator(server).read().floor == 2  # third attempt answers
+    server.fail = [status(500, "InternalError", "boom")] * 10
+    with pytest.raises(ActuatorError, match="GET failed after 4 attempts: HTTP 500"):
+        actuator(server).read()
+
+
+def test_dry_run_sends_no_write() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    actuator(server).set_floor(6, reason="test", dry_run=True)
+    assert server.patches == [] and server.obj["spec"]["minReplicas"] == 2
+
+
+def test_floor_above_the_hpa_maximum_is_refused() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    with pytest.raises(ActuatorError, match="above its maxReplicas 12"):
+        actuator(server).set_floor(13, reason="test", dry_run=False)
+    assert server.patches == []
+
+
+def test_deployment_scale_subresource() -> None:
+    server = FakeApiServer(SCALE, SCALE_PATH)
+    act = actuator(server, kind="kubernetes-scale")
+    assert act.read().floor == 3
+    act.set_floor(5, reason="test", dry_run=False)
+    assert server.patches[0]["spec"] == {"replicas": 5}
+
+
+def test_kubeconfig_with_token(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
+        "clusters:\n- name: c\n  cluster:\n    server: https://k8s.test:6443\n"
+        "users:\n- name: u\n  user:\n    token: sa-token\n"
+        "contexts:\n- name: prod\n  context:\n    cluster: c\n    user: u\n"
+    )
+    server = FakeApiServer(HPA, HPA_PATH)
+    act = KubernetesActuator(
+        CapacityTarget(
+            name="web",
+            kind="kubernetes-hpa",
+            namespace="prod",
+            resource="web",
+            kubeconfig=str(kubeconfig),
+        ),
+        transport=httpx.MockTransport(server),
+    )
+    assert act.read().floor == 2
+
+
+# --- the floor policy through the actuator, against real PostgreSQL -------------------------
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def add_wedding(conn, wedding_id: str, starts_at: datetime, guests: int) -> Wedding:
+    w = Wedding(
+        wedding_id, starts_at, starts_at + timedelta(hours=6), "UTC", None, guests, "confirmed"
+    )
+    conn.execute(
+        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+        "guest_count, status) VALUES (%s, 'test', %s, %s, 'UTC', %s, 'confirmed')",
+        (w.wedding_id, w.starts_at, w.ends_at, guests),
+    )
+    return w
+
+
+def settings(**ops) -> Settings:
+    return Settings(
+        ops=OpsSettings(targets=[target(max_replicas=10)], requests_per_guest_per_s=0.5, **ops)
+    )
+
+
+def test_raise_then_restore_round_trip(migrated_database_url: str) -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    act = actuator(server, max_replicas=10)
+    with psycopg.connect(migrated_database_url) as conn:
+        w = add_wedding(conn, "w1", NOW + timedelta(hours=3, minutes=10), guests=500)
+        raised = raise_floor(
+            conn, act, target(max_replicas=10), [w], plan_id="p1", settings=settings()
+        )
+        # 500 guests x 0.5 req/s x 1.2 / 50 per replica = 6 replicas
+        assert (raised.outcome, raised.before, raised.after) == ("done", 2, 6)
+        assert server.obj["spec"]["minReplicas"] == 6
+
+        conn.execute(
+            "UPDATE perf.weddings SET starts_at = starts_at - interval '2 days', "
+            "ends_at = ends_at - interval '2 days'"
+        )
+        conn.execute("UPDATE perf.capacity_state SET changed_at = now() - interval '1 hour'")
+        restored = restore_floor(
+            conn,
+            act,
+            target(max_replicas=10),
+            [w],
+            plan_id="p2",
+            settings=settings(),
+            now=datetime.now(UTC),
+        )
+        assert (restored.outcome, restored.after) == ("done", 2)
+        assert server.obj["spec"]["minReplicas"] == 2
+        actions = conn.execute(
+            "SELECT kind, before, after, outcome FROM perf.actions ORDER BY action_id"
+        ).fetchall()
+    assert actions == [("capacity_raise", "2", "6", "done"), ("capacity_restore", "6", "2", "done")]
+
+
+def test_maximum_is_never_exceeded(migrated_database_url: str) -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    with psycopg.connect(migrated_database_url) as conn:
+        w = add_wedding(conn, "big", NOW + timedelta(hours=4), guests=100_000)
+        raised = raise_floor(
+            conn,
+            actuator(server, max_replicas=10),
+            target(max_replicas=10),
+            [w],
+            plan_id="p",
+            settings=settings(),
+        )
+    assert raised.after == 10 and server.obj["spec"]["minReplicas"] == 10
+
+
+def test_no_scale_in_while_a_wedding_is_live(migrated_database_url: str) -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    act = actuator(server, max_replicas=10)
+    with psycopg.connect(migrated_database_url) as conn:
+        w = add_wedding(conn, "live", NOW + timedelta(hours=1), guests=500)  # window is open
+        raise_floor(conn, act, target(max_replicas=10), [w], plan_id="p1", settings=settings())
+        conn.execute("UPDATE perf.capacity_state SET changed_at = now() - interval '1 hour'")
+        restored = restore_floor(
+            conn,
+            act,
+            target(max_replicas=10),
+            [w],
+            plan_id="p2",
+            settings=settings(),
+            now=datetime.now(UTC),
+        )
+    assert restored.outcome == "skipped" and "live" in restored.reason
+    assert len(server.patches) == 1 and server.obj["spec"]["minReplicas"] == 6
+
+
+def test_dry_run_and_forecast_only_touch_nothing(migrated_database_url: str) -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    with psycopg.connect(migrated_database_url) as conn:
+        w = add_wedding(conn, "w", NOW + timedelta(hours=5), guests=500)
+        dry = raise_floor(
+            conn,
+            actuator(server, max_replicas=10),
+            target(max_replicas=10),
+            [w],
+            plan_id="dry",
+            settings=settings(mode="dry-run"),
+        )
+        planned = raise_floor(
+            conn,
+            None,
+            target(max_replicas=10),
+            [w],
+            plan_id="fo",
+            settings=settings(mode="forecast-only"),
+        )
+        state = conn.execute("SELECT count(*) FROM perf.capacity_state").fetchone()[0]
+    assert (dry.outcome, dry.after) == ("dry-run", 6)
+    assert (planned.outcome, planned.after) == ("planned", 6)
+    assert server.patches == [] and state == 0

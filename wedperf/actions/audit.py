@@ -1,0 +1,72 @@
+"""perf.actions and perf.capacity_state: what wedperf did, and what each target's floor was."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from wedperf.db.queries import queries
+
+Q = queries("actions")
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    plan_id: str
+    kind: str
+    target: str
+    reason: str
+    dry_run: bool
+    outcome: str  # done | dry-run | planned | skipped | failed
+    before: str | None = None
+    after: str | None = None
+    wedding_ids: Sequence[str] = ()
+    detail: str = ""
+
+
+def record_action(conn: psycopg.Connection, action: ActionRecord) -> None:
+    """Write one step; a retried run overwrites its own step (natural key plan/kind/target)."""
+    with conn.transaction():
+        conn.execute(
+            Q["record_action"],
+            {
+                "plan_id": action.plan_id,
+                "kind": action.kind,
+                "target": action.target,
+                "before": action.before,
+                "after": action.after,
+                "reason": action.reason,
+                "wedding_ids": list(action.wedding_ids),
+                "dry_run": action.dry_run,
+                "outcome": action.outcome,
+                "detail": action.detail,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class TargetState:
+    baseline: int | None
+    floor: int | None
+    changed_at: datetime | None
+
+
+def target_state(conn: psycopg.Connection, target: str) -> TargetState:
+    row = conn.execute(Q["target_state"], {"target": target}).fetchone()
+    return TargetState(*row) if row else TargetState(None, None, None)
+
+
+def remember_raise(
+    conn: psycopg.Connection, target: str, *, before: int | None, after: int
+) -> None:
+    """Keep the pre-raise floor as the baseline (only the first raise sets it)."""
+    with conn.transaction():
+        conn.execute(Q["remember_raise"], {"target": target, "before": before, "after": after})
+
+
+def remember_restore(conn: psycopg.Connection, target: str, *, after: int) -> None:
+    with conn.transaction():
+        conn.execute(Q["remember_restore"], {"target": target, "after": after})

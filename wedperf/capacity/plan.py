@@ -1,0 +1,135 @@
+"""From the calendar to the runs that act ahead of each wedding (pure).
+
+For every upcoming wedding the plan has three operations, relative to its day window
+(W = ceremony - day_window_before .. end of reception + day_window_after):
+
+- pre-warm at W.start - prewarm_lead,
+- raise each capacity target's floor at W.start - floor_buffer (pod start time plus margin),
+- restore each target's floor at W.end + restore_delay.
+
+Runs are grouped by (operation, target, time slot): weddings whose operation falls in the
+same slot share one run, which carries their ids. Pre-warm and raise times are floored to the
+slot (never late); restores are rounded up (never early). A peak Saturday of 2,000 weddings
+is therefore a few dozen runs per target, not 8,000. A run's idempotency key includes a
+digest of its weddings, so a moved or cancelled wedding changes the key: the old run is
+cancelled and a new one created, while an unchanged plan re-creates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from wedperf.calendar.model import Wedding
+from wedperf.config import CapacityTarget, Settings
+
+PLAN_TAG = "wedding-ops"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One scheduled flow run of the plan."""
+
+    deployment: str
+    operation: str  # prewarm | floor-raise | floor-restore
+    scheduled_time: datetime
+    wedding_ids: tuple[str, ...]
+    target: str | None = None
+    parameters: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def plan_id(self) -> str:
+        digest = hashlib.sha1(",".join(self.wedding_ids).encode()).hexdigest()[:10]
+        where = f":{self.target}" if self.target else ""
+        return f"{self.operation}{where}@{self.scheduled_time:%Y%m%dT%H%MZ}#{digest}"
+
+    @property
+    def idempotency_key(self) -> str:
+        # Keys never expire and are per flow: name the deployment (PREFECT-NOTES.md).
+        return f"{self.deployment}|{self.plan_id}"
+
+    @property
+    def name(self) -> str:
+        where = f"-{self.target}" if self.target else ""
+        count = len(self.wedding_ids)
+        return (
+            f"{self.operation}{where}-{self.scheduled_time:%Y%m%d-%H%MZ}-"
+            f"{count}-wedding{'s' if count != 1 else ''}"
+        )
+
+    @property
+    def tags(self) -> list[str]:
+        return ["wedperf", PLAN_TAG, self.operation] + ([self.target] if self.target else [])
+
+
+def _floor(instant: datetime, slot: timedelta) -> datetime:
+    step = int(slot.total_seconds())
+    return datetime.fromtimestamp(int(instant.timestamp()) // step * step, UTC)
+
+
+def _ceil(instant: datetime, slot: timedelta) -> datetime:
+    step = int(slot.total_seconds())
+    return datetime.fromtimestamp(-(-int(instant.timestamp()) // step) * step, UTC)
+
+
+def serves(target: CapacityTarget, wedding: Wedding) -> bool:
+    return not target.serves or any(wedding.timezone.startswith(p) for p in target.serves)
+
+
+def plan_wedding_ops(
+    weddings: Iterable[Wedding],
+    *,
+    now: datetime,
+    settings: Settings,
+    raised_targets: Iterable[str] = (),
+) -> list[PlannedRun]:
+    """The runs for `weddings` (cancelled ones are skipped) from `now` on.
+
+    An operation whose time has passed while it still matters (a wedding added at the last
+    minute) is scheduled as soon as possible: the next minute. `raised_targets` are targets
+    whose floor wedperf raised and has not restored: if no planned wedding of theirs remains
+    (its wedding was cancelled after the raise), a restore is planned for the next slot, so a
+    raised floor is never orphaned.
+    """
+    ops = settings.ops
+    asap = _ceil(now + timedelta(seconds=1), timedelta(minutes=1))
+    groups: dict[tuple[str, str, str | None, datetime], list[str]] = defaultdict(list)
+    for wedding in weddings:
+        if wedding.status == "cancelled":
+            continue
+        opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
+        if closes <= now:
+            continue
+        if wedding.starts_at > now:
+            at = max(_floor(opens - ops.prewarm_lead, ops.slot), asap)
+            groups[(ops.prewarm_deployment, "prewarm", None, at)].append(wedding.wedding_id)
+        for target in ops.targets:
+            if not serves(target, wedding):
+                continue
+            raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
+            restore_at = _ceil(closes + ops.restore_delay, ops.slot)
+            key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
+            groups[key].append(wedding.wedding_id)
+            key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
+            groups[key].append(wedding.wedding_id)
+
+    planned_restores = {key[2] for key in groups if key[1] == "floor-restore"}
+    for target_name in sorted(set(raised_targets) - planned_restores):
+        at = _ceil(asap, ops.slot)
+        groups[(ops.floor_deployment, "floor-restore", target_name, at)] = []
+
+    runs = []
+    for (deployment, operation, target, at), ids in sorted(
+        groups.items(), key=lambda item: (item[0][3], item[0][1], item[0][2] or "")
+    ):
+        wedding_ids = tuple(sorted(set(ids)))
+        parameters: dict = {"wedding_ids": list(wedding_ids), "slot": at.isoformat()}
+        if target is not None:
+            parameters |= {"target": target, "action": operation.removeprefix("floor-")}
+        run = PlannedRun(deployment, operation, at, wedding_ids, target, parameters)
+        run.parameters["plan_id"] = run.plan_id
+        runs.append(run)
+    return runs
