@@ -138,6 +138,8 @@ def floor_step(
     if target_name not in targets:
         raise ValueError(f"unknown capacity target {target_name!r}; known: {', '.join(targets)}")
     target = targets[target_name]
+    if target.kind == "sandbox" and not target.url:
+        target = target.model_copy(update={"url": settings.probes.base_url})
     actuator = None if settings.ops.mode == "forecast-only" else build_actuator(target)
     with runtime.pool.connection() as conn:
         if action == "raise":

@@ -195,7 +195,8 @@ class OpsSettings(BaseModel):
         default=timedelta(minutes=15), description="no lowering within this long of a change"
     )
     targets: list[CapacityTarget] = Field(
-        default_factory=lambda: [CapacityTarget(name="sandbox", url="http://127.0.0.1:8765")]
+        default_factory=lambda: [CapacityTarget(name="sandbox")],
+        description="a sandbox target without a url uses probes.base_url (the sandbox app)",
     )
     prewarm_urls: list[str] = Field(
         default_factory=lambda: [

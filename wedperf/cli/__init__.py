@@ -11,6 +11,7 @@ from wedperf.cli import (
     demo,
     doctor,
     forecast,
+    plan,
     sandbox,
     services,
     watch,
@@ -31,5 +32,6 @@ app.add_typer(webhook.app, name="webhook", help="Alert webhooks into remediation
 app.add_typer(services.app, name="services", help="Embedded PostgreSQL and Redis.")
 app.command("collect")(collect.collect_command)
 app.command("watch")(watch.watch_command)
+app.command("plan")(plan.plan_command)
 app.command("doctor")(doctor.doctor_command)
 app.command("demo")(demo.demo_command)

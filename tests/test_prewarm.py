@@ -1,0 +1,148 @@
+"""Pre-warm against real Redis and PostgreSQL, and the prewarm flow's loud failure."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+import redis
+
+from wedperf.actions.prewarm import DATASETS, prewarm_postgres, prewarm_redis
+from wedperf.calendar import AppDbCalendarSource, sync_calendar
+from wedperf.calendar.model import Wedding
+from wedperf.config import reset_settings_cache
+from wedperf.sandbox.seed import seed_sandbox
+
+NOW = datetime(2026, 10, 10, 8, 0, tzinfo=UTC)
+TEMPLATE = "test:prewarm:{wedding_id}:{dataset}"
+
+
+@pytest.fixture(scope="module")
+def sandbox_url(make_database) -> str:
+    url = make_database()
+    with psycopg.connect(url) as conn:
+        seed_sandbox(conn, weddings=30, days=14, seed=3, start=date(2026, 10, 5), now=NOW)
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+    return url
+
+
+def upcoming(url: str, n: int = 3) -> list[Wedding]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
+            "FROM perf.weddings WHERE starts_at > %s AND status <> 'cancelled' "
+            "ORDER BY starts_at LIMIT %s",
+            (NOW, n),
+        ).fetchall()
+    return [Wedding(*r) for r in rows]
+
+
+def test_redis_keys_hold_contract_data_with_day_long_ttls(sandbox_url: str, redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    weddings = upcoming(sandbox_url)
+    with psycopg.connect(sandbox_url) as conn:
+        result = prewarm_redis(
+            client,
+            conn,
+            weddings,
+            schema="wedperf_src",
+            key_template=TEMPLATE,
+            window_after=timedelta(0),
+            now=NOW,
+        )
+        guests = {
+            w.wedding_id: conn.execute(
+                "SELECT count(*) FROM app.guests WHERE wedding_id = %s", (int(w.wedding_id),)
+            ).fetchone()[0]
+            for w in weddings
+        }
+    assert result.keys == len(weddings) * len(DATASETS)
+    for w in weddings:
+        key = TEMPLATE.format(wedding_id=w.wedding_id, dataset="guest_list")
+        rows = json.loads(client.get(key))
+        assert len(rows) == guests[w.wedding_id]
+        assert set(rows[0]) == {"guest_id", "rsvp", "table_no"}  # ids only, no names
+        expected_ttl = (w.ends_at + timedelta(hours=1) - NOW).total_seconds()
+        assert abs(client.ttl(key) - expected_ttl) <= 5
+        timeline = json.loads(
+            client.get(TEMPLATE.format(wedding_id=w.wedding_id, dataset="timeline"))
+        )
+        assert "ceremony" in {item["item"] for item in timeline}
+
+    # Idempotent: a second run writes the same keys with the same content.
+    snapshot = {k: client.get(k) for k in client.scan_iter("test:prewarm:*")}
+    with psycopg.connect(sandbox_url) as conn:
+        prewarm_redis(
+            client,
+            conn,
+            weddings,
+            schema="wedperf_src",
+            key_template=TEMPLATE,
+            window_after=timedelta(0),
+            now=NOW,
+        )
+    assert {k: client.get(k) for k in client.scan_iter("test:prewarm:*")} == snapshot
+
+
+def test_redis_down_fails_loudly(sandbox_url: str) -> None:
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    with psycopg.connect(sandbox_url) as conn, pytest.raises(redis.ConnectionError):
+        prewarm_redis(
+            dead,
+            conn,
+            upcoming(sandbox_url),
+            schema="wedperf_src",
+            key_template=TEMPLATE,
+            window_after=timedelta(0),
+            now=NOW,
+        )
+
+
+def test_postgres_steps_skip_with_reasons(sandbox_url: str) -> None:
+    with psycopg.connect(sandbox_url) as conn:
+        steps = prewarm_postgres(conn, ["app.guests", "app.no_such_table"])
+        has_extension = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_prewarm')"
+        ).fetchone()[0]
+    by = {(s.relation, s.step): s for s in steps}
+    assert by[("app.guests", "analyze")].done
+    assert not by[("app.no_such_table", "pg_prewarm")].done
+    assert "does not exist" in by[("app.no_such_table", "pg_prewarm")].detail
+    prewarm = by[("app.guests", "pg_prewarm")]
+    assert not prewarm.done and "not installed" in prewarm.detail  # not created in this db
+    if has_extension:
+        with psycopg.connect(sandbox_url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            steps = prewarm_postgres(conn, ["app.guests"])
+            conn.execute("DROP EXTENSION pg_prewarm")
+        assert steps[0].done and "blocks loaded" in steps[0].detail
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_prewarm_flow_with_redis_down_is_a_failed_run(
+    sandbox_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import flows.prewarm_weddings as module
+    from flows.prewarm_weddings import prewarm_weddings
+
+    # The retries (and their delays) are not what is tested here.
+    monkeypatch.setattr(module, "warm_redis", module.warm_redis.with_options(retries=0))
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", sandbox_url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    try:
+        ids = [w.wedding_id for w in upcoming(sandbox_url, 2)]
+        state = prewarm_weddings(wedding_ids=ids, plan_id="redis-down", return_state=True)
+        assert state.is_failed()
+        with psycopg.connect(sandbox_url) as conn:
+            outcome = conn.execute(
+                "SELECT outcome, detail FROM perf.actions WHERE plan_id = 'redis-down' "
+                "AND kind = 'prewarm_redis'"
+            ).fetchone()
+        assert outcome[0] == "failed" and "Redis failed" in outcome[1]
+    finally:
+        reset_settings_cache()
