@@ -1,13 +1,160 @@
-"""Flow: remediate one alert from the inbox (playbooks land with issue 6's remediation work)."""
+"""Flow: remediate one alert from the inbox, within the wedding-day guardrails."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.concurrency.sync import concurrency, rate_limit
+from prefect.deployments import run_deployment
+from prefect.flow_runs import pause_flow_run
+from prefect.runtime import deployment as current_deployment
+
+from tasks.remediation import apply_playbook
+from wedperf.actions.audit import ActionRecord, record_action
+from wedperf.db.connection import get_pool
+from wedperf.remediation.guardrails import Approval, ceremony_conflicts, touched_weddings
+from wedperf.remediation.rules import DISRUPTIVE, choose, load_rules
+from wedperf.remediation.state import load_alert, set_state
+from wedperf.remediation.verify import recovered
+from wedperf.runtime import get_runtime
 
 
 @flow(name="remediate-alert", log_prints=True)
 def remediate_alert(alert_id: int) -> dict:
-    """Remediate the alert `alert_id` of perf.alerts: choose a playbook by its labels, act
-    within the guardrails, verify recovery, escalate if it did not recover."""
-    get_run_logger().info("remediation requested for alert %s", alert_id)
-    return {"alert_id": alert_id}
+    """Remediate the alert `alert_id` of perf.alerts: choose a playbook by its labels, ask for
+    approval (or defer) before a disruptive action during a ceremony, act within the budget,
+    cooldown and dry-run settings, verify recovery after a delay, escalate if it did not."""
+    logger = get_run_logger()
+    runtime = get_runtime()
+    settings = runtime.settings
+    guard = settings.remediation
+    plan_id = f"alert-{alert_id}"
+    now = datetime.now(UTC)
+    with runtime.pool.connection() as conn:
+        alert = load_alert(conn, alert_id)
+        if alert is None:
+            raise ValueError(f"alert {alert_id} is not in perf.alerts")
+        if alert.status == "resolved":
+            set_state(conn, alert_id, "not_needed", "resolved before remediation began")
+            return {"alert_id": alert_id, "state": "not_needed"}
+        rule = choose(load_rules(guard.playbooks_file), alert.match_labels)
+        if rule is None:
+            set_state(conn, alert_id, "no_playbook", "no rule matches its labels")
+            _escalate(alert_id, f"No playbook matches labels {alert.match_labels}.")
+            return {"alert_id": alert_id, "state": "no_playbook"}
+        touched = touched_weddings(conn, rule.playbook, alert.wedding_id, now, settings)
+    logger.info(
+        "alert %s -> playbook %s (%d weddings touched)", alert_id, rule.playbook, len(touched)
+    )
+
+    conflicts = ceremony_conflicts(touched, now, settings) if rule.playbook in DISRUPTIVE else []
+    if conflicts:
+        who = ", ".join(f"wedding {c.wedding_id} (ceremony {c.ceremony_local})" for c in conflicts)
+        if guard.ceremony_guard == "defer":
+            return _defer(alert_id, plan_id, rule.playbook, conflicts, who)
+        with runtime.pool.connection() as conn:
+            set_state(conn, alert_id, "awaiting_approval", who)
+        answer = _ask(
+            f"{rule.playbook} for alert {alert_id} touches {who} during the ceremony. "
+            "Approve to run it now.",
+            int(guard.approval_timeout.total_seconds()),
+        )
+        if answer is None or not answer.approve:
+            note = "no answer in time" if answer is None else f"rejected: {answer.note}"
+            with runtime.pool.connection() as conn:
+                _record(conn, plan_id, rule.playbook, "skipped", who, note, touched)
+                set_state(conn, alert_id, "rejected", note)
+            return {"alert_id": alert_id, "state": "rejected", "playbook": rule.playbook}
+        with runtime.pool.connection() as conn:
+            _record(conn, plan_id, "approval", "done", who, f"approved: {answer.note}", touched)
+
+    with runtime.pool.connection() as conn:
+        set_state(conn, alert_id, "running", rule.playbook)
+    # The budget: at most N remediations act at once, and at most M start per minute, across
+    # every worker (Prefect global concurrency limits; missing limits do not block).
+    with concurrency(guard.concurrency_limit, occupy=1, strict=False):
+        rate_limit(guard.rate_limit, strict=False)
+        steps = apply_playbook(alert, rule.playbook, rule.params, touched, plan_id)
+
+    delay = float(rule.params.get("verify_delay_s", guard.verify_delay.total_seconds()))
+    time.sleep(delay)
+    with (
+        runtime.pool.connection() as conn,
+        get_pool(runtime.services.app_database_url).connection() as app_conn,
+    ):
+        ok, why = recovered(conn, app_conn, alert, settings)
+        state = "recovered" if ok else "escalated"
+        set_state(conn, alert_id, state, why)
+    if not ok:
+        _escalate(
+            alert_id,
+            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but after "
+            f"{delay:.0f} s: {why}. A person needs to look.",
+        )
+    return {
+        "alert_id": alert_id,
+        "state": state,
+        "playbook": rule.playbook,
+        "steps": [s.__dict__ for s in steps],
+        "verification": why,
+    }
+
+
+def _ask(description: str, timeout_s: int) -> Approval | None:
+    """Pause for a person's answer in the Prefect UI; None when nobody answered in time."""
+    from prefect.exceptions import FlowPauseTimeout
+
+    try:
+        return pause_flow_run(
+            wait_for_input=Approval.with_initial_data(description=description, approve=False),
+            timeout=timeout_s,
+            poll_interval=2,
+        )
+    except FlowPauseTimeout:
+        return None
+
+
+def _defer(alert_id: int, plan_id: str, playbook: str, conflicts, who: str) -> dict:
+    settings = get_runtime().settings
+    until = max(c.until for c in conflicts)
+    runtime = get_runtime()
+    if current_deployment.name:
+        run_deployment(
+            settings.remediation.deployment,
+            parameters={"alert_id": alert_id},
+            scheduled_time=until,
+            idempotency_key=f"{settings.remediation.deployment}|{plan_id}|after-{until:%H%M}",
+            timeout=0,
+            as_subflow=False,
+            tags=["wedperf", "remediation", "deferred"],
+        )
+    with runtime.pool.connection() as conn:
+        _record(conn, plan_id, playbook, "skipped", who, f"deferred until {until:%H:%M} UTC", [])
+        set_state(conn, alert_id, "deferred", f"until {until.isoformat()}: {who}")
+    return {"alert_id": alert_id, "state": "deferred", "until": until.isoformat()}
+
+
+def _record(conn, plan_id, kind, outcome, target, reason, touched) -> None:
+    record_action(
+        conn,
+        ActionRecord(
+            plan_id=plan_id,
+            kind=f"remediation_{kind}",
+            target=target[:200],
+            reason=reason,
+            dry_run=get_runtime().settings.remediation.dry_run,
+            outcome=outcome,
+            wedding_ids=[w.wedding_id for w in touched],
+        ),
+    )
+
+
+def _escalate(alert_id: int, text: str) -> None:
+    create_markdown_artifact(
+        key=f"alert-{alert_id}-escalation",
+        markdown=f"# Alert {alert_id} needs a person\n\n{text}",
+        description="remediation did not resolve the alert",
+    )

@@ -1,0 +1,1 @@
+"""Remediation: playbooks chosen by alert labels, guardrails, verification, escalation."""

@@ -1,0 +1,76 @@
+"""Which weddings an action would touch, and whether any is in its ceremony window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+from prefect.input import RunInput
+from pydantic import Field
+
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_in_window
+from wedperf.config import Settings
+
+
+@dataclass(frozen=True)
+class CeremonyConflict:
+    wedding_id: str
+    ceremony_local: str
+    until: datetime  # when the ceremony window closes
+
+
+def ceremony_window(wedding: Wedding, settings: Settings) -> tuple[datetime, datetime]:
+    r = settings.remediation
+    return wedding.starts_at - r.ceremony_before, wedding.starts_at + r.ceremony_after
+
+
+def touched_weddings(
+    conn: psycopg.Connection,
+    playbook: str,
+    wedding_id: str | None,
+    now: datetime,
+    settings: Settings,
+) -> list[Wedding]:
+    """A wedding-scoped action touches its wedding; a platform-wide one (query cancel,
+    scale) touches every wedding live now."""
+    live = weddings_in_window(
+        conn,
+        now,
+        now + timedelta(microseconds=1),
+        before=settings.day_window_before,
+        after=settings.day_window_after,
+    )
+    if playbook in ("flush_rewarm_cache", "rerun_prewarm") and wedding_id:
+        return [w for w in live if w.wedding_id == wedding_id] or _by_id(conn, wedding_id)
+    return live
+
+
+def _by_id(conn: psycopg.Connection, wedding_id: str) -> list[Wedding]:
+    row = conn.execute(
+        "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
+        "FROM perf.weddings WHERE wedding_id = %s",
+        (wedding_id,),
+    ).fetchone()
+    return [Wedding(*row)] if row else []
+
+
+def ceremony_conflicts(
+    weddings: list[Wedding], now: datetime, settings: Settings
+) -> list[CeremonyConflict]:
+    out = []
+    for w in weddings:
+        opens, closes = ceremony_window(w, settings)
+        if opens <= now < closes:
+            out.append(
+                CeremonyConflict(w.wedding_id, f"{w.local_start:%H:%M} {w.timezone}", closes)
+            )
+    return out
+
+
+class Approval(RunInput):
+    """The form a person answers in the Prefect UI to let a disruptive action run."""
+
+    approve: bool = Field(default=False, description="run the action now, during the ceremony")
+    note: str = Field(default="", description="why (kept in perf.actions)")

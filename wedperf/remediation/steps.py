@@ -1,0 +1,213 @@
+"""What each playbook does. Every step returns what it changed; the flow records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import redis
+from psycopg import sql
+
+from wedperf.actions.actuators import build_actuator
+from wedperf.actions.audit import remember_raise
+from wedperf.actions.prewarm import http_get_all, prewarm_redis, warmup_urls
+from wedperf.calendar.model import Wedding
+from wedperf.config import Settings
+
+
+@dataclass(frozen=True)
+class StepResult:
+    kind: str
+    target: str
+    outcome: str  # done | dry-run | skipped | failed
+    before: str | None = None
+    after: str | None = None
+    detail: str = ""
+
+
+def scale_up(
+    conn: psycopg.Connection, settings: Settings, params: dict[str, Any], *, dry_run: bool
+) -> list[StepResult]:
+    """Raise each (or the named) capacity target's floor by `step`, within its maximum. The
+    raise is remembered like a planned one, so the next restore brings the floor back."""
+    step = int(params.get("step", 2))
+    wanted = params.get("target")
+    results = []
+    for target in settings.ops.targets:
+        if wanted and target.name != wanted:
+            continue
+        if target.kind == "sandbox" and not target.url:
+            target = target.model_copy(update={"url": settings.probes.base_url})
+        actuator = build_actuator(target)
+        reading = actuator.read()
+        current = reading.floor or target.min_replicas
+        maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
+        new = min(maximum, current + step)
+        if new <= current:
+            results.append(
+                StepResult(
+                    "scale_up",
+                    target.name,
+                    "skipped",
+                    str(current),
+                    str(current),
+                    f"already at the maximum {maximum}",
+                )
+            )
+            continue
+        actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
+        if not dry_run:
+            remember_raise(conn, target.name, before=current, after=new)
+        results.append(
+            StepResult(
+                "scale_up",
+                target.name,
+                "dry-run" if dry_run else "done",
+                str(current),
+                str(new),
+                f"floor +{step}",
+            )
+        )
+    return results
+
+
+def flush_cache(
+    client: redis.Redis, patterns: list[str], wedding_id: str, *, dry_run: bool
+) -> StepResult:
+    """Delete the wedding's cache keys (SCAN, never KEYS: the cache is shared)."""
+    keys = [
+        key
+        for pattern in patterns
+        for key in client.scan_iter(match=pattern.format(wedding_id=wedding_id), count=500)
+    ]
+    if keys and not dry_run:
+        client.delete(*keys)
+    return StepResult(
+        "flush_cache",
+        f"redis:wedding:{wedding_id}",
+        "dry-run" if dry_run else "done",
+        str(len(keys)),
+        "0",
+        f"{len(keys)} keys",
+    )
+
+
+def rewarm(
+    client: redis.Redis,
+    app_conn: psycopg.Connection,
+    wedding: Wedding,
+    settings: Settings,
+    *,
+    dry_run: bool,
+) -> list[StepResult]:
+    """Pre-warm one wedding again: its Redis datasets and its warm-up URLs."""
+    if dry_run:
+        return [StepResult("rewarm", f"wedding:{wedding.wedding_id}", "dry-run")]
+    warmed = prewarm_redis(
+        client,
+        app_conn,
+        [wedding],
+        schema=settings.source_schema,
+        key_template=settings.ops.prewarm_key_template,
+        window_after=settings.day_window_after,
+        now=datetime.now(UTC),
+    )
+    http = http_get_all(
+        warmup_urls(settings.ops.prewarm_urls, [wedding.wedding_id], settings.probes.base_url)
+    )
+    return [
+        StepResult(
+            "rewarm_redis",
+            f"wedding:{wedding.wedding_id}",
+            "done",
+            after=str(warmed.keys),
+            detail=f"{warmed.keys} keys",
+        ),
+        StepResult(
+            "rewarm_http",
+            f"wedding:{wedding.wedding_id}",
+            "failed" if http.failures else "done",
+            after=str(http.requests),
+            detail=f"{http.requests} requests, {len(http.failures)} failed",
+        ),
+    ]
+
+
+def cancel_runaway_queries(
+    app_conn: psycopg.Connection,
+    *,
+    min_duration_s: float,
+    protected_roles: list[str],
+    dry_run: bool,
+) -> list[StepResult]:
+    """pg_cancel_backend for client queries running longer than `min_duration_s` in this
+    database — never a protected role's, never our own."""
+    rows = app_conn.execute(
+        "SELECT pid, usename, extract(epoch FROM now() - query_start)::int, left(query, 80) "
+        "FROM pg_stat_activity "
+        "WHERE datname = current_database() AND state = 'active' "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+        "AND now() - query_start > make_interval(secs => %s) "
+        "AND NOT (usename = ANY(%s))",
+        (min_duration_s, protected_roles),
+    ).fetchall()
+    results = []
+    for pid, role, seconds, query in rows:
+        cancelled = False
+        if not dry_run:
+            cancelled = app_conn.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone()[0]
+        results.append(
+            StepResult(
+                "cancel_query",
+                f"pid:{pid}",
+                "dry-run" if dry_run else ("done" if cancelled else "failed"),
+                f"{seconds}s",
+                "cancelled" if cancelled else None,
+                f"role {role}: {query}",
+            )
+        )
+    if not results:
+        results.append(
+            StepResult(
+                "cancel_query", "app-db", "skipped", detail=f"no query over {min_duration_s:.0f}s"
+            )
+        )
+    return results
+
+
+def refresh_matviews(
+    app_conn: psycopg.Connection, views: list[str] | None, *, dry_run: bool
+) -> list[StepResult]:
+    """REFRESH each materialized view (CONCURRENTLY where a unique index allows readers on)."""
+    if views is None:
+        views = [
+            f"{s}.{n}"
+            for s, n in app_conn.execute(
+                "SELECT schemaname, matviewname FROM pg_matviews WHERE schemaname = 'app'"
+            )
+        ]
+    results = []
+    for view in views:
+        schema, _, name = view.rpartition(".")
+        ident = sql.Identifier(schema or "public", name)
+        concurrent = app_conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass(%s) "
+            "AND i.indisunique)",
+            (view,),
+        ).fetchone()[0]
+        if not dry_run:
+            statement = sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
+                sql.SQL("CONCURRENTLY ") if concurrent else sql.SQL(""), ident
+            )
+            app_conn.execute(statement)
+        results.append(
+            StepResult(
+                "refresh_matview",
+                view,
+                "dry-run" if dry_run else "done",
+                detail="concurrently" if concurrent else "blocking readers",
+            )
+        )
+    return results

@@ -1,0 +1,36 @@
+"""Did it recover? Re-read the metric behind the alert after the action."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+
+from wedperf.config import Settings
+from wedperf.critical_path.round import run_round
+from wedperf.remediation.guardrails import _by_id
+from wedperf.remediation.state import AlertForRemediation
+
+
+def recovered(
+    perf_conn: psycopg.Connection,
+    app_conn: psycopg.Connection,
+    alert: AlertForRemediation,
+    settings: Settings,
+) -> tuple[bool, str]:
+    """Internal critical-path alerts: evaluate the wedding's check again now. Webhook alerts:
+    the source's own verdict — has it sent the resolved notification?"""
+    check = alert.labels.get("check")
+    if alert.source == "critical_path" and check and alert.wedding_id:
+        weddings = _by_id(perf_conn, alert.wedding_id)
+        if not weddings:
+            return False, f"wedding {alert.wedding_id} no longer in the calendar"
+        result = run_round(
+            app_conn, perf_conn, weddings, datetime.now(UTC), settings, record=False
+        ).results
+        row = result[result["check_name"] == check].iloc[0]
+        return row.status != "breach", f"{check} is {row.status} ({row.detail})"
+    status = perf_conn.execute(
+        "SELECT status FROM perf.alerts WHERE alert_id = %s", (alert.alert_id,)
+    ).fetchone()[0]
+    return status == "resolved", f"alert is {status} at its source"
