@@ -35,3 +35,14 @@ def test_calendar_planned_deployment_exists() -> None:
     flow_name, deployment_name = Settings().collect_deployment.split("/")
     names = {d["name"] for d in DEPLOYMENTS}
     assert deployment_name in names
+
+
+def test_triggers_are_valid_deployment_triggers() -> None:
+    from prefect.events import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
+
+    triggers = [t for d in DEPLOYMENTS for t in d.get("triggers") or []]
+    assert triggers, "calendar changes trigger re-planning"
+    for trigger in triggers:
+        parsed = TypeAdapter(DeploymentTriggerTypes).validate_python(trigger)
+        assert parsed.expect
