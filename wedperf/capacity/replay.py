@@ -93,14 +93,20 @@ def floor_from_forecast(
     headroom: float,
     buffer: int,
 ) -> np.ndarray:
-    """Per minute: over each window (raised `buffer` minutes early), the replicas for the
-    window's peak forecast upper bound with headroom; 0 elsewhere."""
-    floor = np.zeros(n_minutes, dtype=np.int64)
+    """Per minute inside the event windows (opened `buffer` minutes early): replicas for the
+    forecast upper bound with headroom, looking `buffer` minutes ahead so capacity is ready
+    before the forecast rises — a schedule that follows the forecast's shape, hour by hour,
+    rather than one level for the whole window. 0 outside windows (reactive only)."""
+    # 22.000000001 replicas is 22.
+    need = np.ceil(np.nan_to_num(upper_by_minute) * (1 + headroom) / capacity - 1e-9)
+    ahead = (
+        np.lib.stride_tricks.sliding_window_view(
+            np.concatenate([need, np.zeros(buffer)]), buffer + 1
+        ).max(axis=1)
+        if buffer
+        else need
+    )
+    inside = np.zeros(n_minutes, dtype=bool)
     for start, end in windows:
-        lo, hi = max(0, start - buffer), min(n_minutes, end)
-        if lo >= hi:
-            continue
-        peak = float(np.nanmax(upper_by_minute[max(0, start) : hi])) if hi > start else 0.0
-        need = int(np.ceil(peak * (1 + headroom) / capacity - 1e-9))  # 22.000000001 is 22
-        floor[lo:hi] = np.maximum(floor[lo:hi], need)
-    return floor
+        inside[max(0, start - buffer) : min(n_minutes, end)] = True
+    return np.where(inside, ahead[:n_minutes], 0).astype(np.int64)
