@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from wedperf.cli import app
 from wedperf.config import reset_settings_cache
+from wedperf.db.migrate import load_migrations
 
 runner = CliRunner()
 
@@ -30,7 +31,8 @@ def env(
 def test_db_migrate_twice(env: dict) -> None:
     first = runner.invoke(app, ["db", "migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 1 migration(s): 0001_perf_schema" in first.output
+    names = [f"{m.version:04d}_{m.name}" for m in load_migrations()]
+    assert f"applied {len(names)} migration(s): {', '.join(names)}" in first.output
     second = runner.invoke(app, ["db", "migrate"])
     assert second.exit_code == 0, second.output
     assert "schema up to date" in second.output
