@@ -1,0 +1,122 @@
+"""Every forecaster through fit/predict on small synthetic series: shape, interval order,
+what it refuses and why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wedperf.forecast.base import COLUMNS
+from wedperf.forecast.events import Event
+from wedperf.forecast.features import calendar_features, hourly_index
+from wedperf.forecast.models import MODELS, SeasonalNaive, make_forecaster
+
+START = pd.Timestamp("2026-09-07", tz="UTC")  # a Monday
+HORIZON = 24
+
+
+def synthetic(weeks: int = 3, *, seed: int = 0, event_days: tuple[int, ...] = (9, 16)):
+    """Hourly load: a daily and weekly cycle, AR noise, and load x3 on event days; returns
+    (y for `weeks` weeks, features for those hours and the HORIZON after)."""
+    rng = np.random.default_rng(seed)
+    n = weeks * 168
+    index = hourly_index(START, n + HORIZON)
+    events = [
+        Event(f"gala {d}", START + pd.Timedelta(days=d), START + pd.Timedelta(days=d, hours=24))
+        for d in (*event_days, weeks * 7)  # the last one is in the forecast hours
+    ]
+    X = calendar_features(index, events=events, holiday_country=None)
+    t = np.arange(n + HORIZON)
+    base = 100 + 40 * np.sin(2 * np.pi * t / 24) + 15 * np.sin(2 * np.pi * t / 168)
+    noise = np.zeros(len(t))
+    for i in range(1, len(t)):
+        noise[i] = 0.7 * noise[i - 1] + rng.normal(0, 4)
+    values = (base + noise) * (1 + 2 * X["event_active"].to_numpy())
+    return pd.Series(values[:n], index=index[:n]), X, values[n:]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_forecaster_fits_predicts_and_nests_its_intervals(name: str) -> None:
+    y, X, _ = synthetic()
+    model = make_forecaster(name)
+    assert model.fit(y, X) is model
+    forecast = model.predict(HORIZON, X, level=(80, 95))
+
+    assert list(forecast.columns) == list(COLUMNS)
+    assert forecast.index[0] == y.index[-1] + pd.Timedelta(hours=1)
+    assert len(forecast) == HORIZON and forecast.index.freq == "h"
+    values = forecast.to_numpy()
+    assert np.isfinite(values).all()
+    f = forecast
+    assert (f["lo-95"] <= f["lo-80"]).all() and (f["lo-80"] <= f["mean"]).all()
+    assert (f["mean"] <= f["hi-80"]).all() and (f["hi-80"] <= f["hi-95"]).all()
+    assert (f["hi-95"] > f["lo-95"]).any()
+    assert (f >= 0).all().all(), "a non-negative series gets non-negative forecasts"
+    extra = model.predict(HORIZON, X, level=(50, 80, 95, 99))
+    assert (extra["lo-99"] <= extra["lo-95"]).all() and (extra["hi-50"] <= extra["hi-80"]).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_too_short_history_says_what_is_needed(name: str) -> None:
+    y, X, _ = synthetic()
+    model = make_forecaster(name)
+    with pytest.raises(
+        ValueError, match=rf"need at least {model.min_history} hourly points, got 100"
+    ):
+        model.fit(y.iloc[:100], X)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_constant_series_gets_a_constant_finite_forecast(name: str) -> None:
+    y, X, _ = synthetic()
+    flat = pd.Series(7.0, index=y.index)
+    forecast = make_forecaster(name).fit(flat, X).predict(HORIZON, X)
+    assert np.isfinite(forecast.to_numpy()).all()
+    assert forecast["mean"].to_numpy() == pytest.approx(7.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_series_with_negative_values_is_modelled_as_is(name: str) -> None:
+    y, X, _ = synthetic()
+    shifted = y - 1000  # e.g. a balance: negative is legitimate, no log, no clipping at 0
+    forecast = make_forecaster(name).fit(shifted, X).predict(HORIZON, X)
+    assert np.isfinite(forecast.to_numpy()).all()
+    assert (forecast["mean"] < 0).all() and (forecast["lo-95"] < forecast["mean"]).any()
+
+
+def test_bad_calls_are_refused_with_the_reason() -> None:
+    y, X, _ = synthetic()
+    model = make_forecaster("calendar_reg")
+    with pytest.raises(ValueError, match="call fit before predict"):
+        model.predict(HORIZON, X)
+    with pytest.raises(ValueError, match="regular hourly without gaps"):
+        model.fit(y.drop(y.index[50]), X)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.fit(y.where(y.index != y.index[60]), X)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        model.fit(y.tz_localize(None), X)
+    model.fit(y, X)
+    with pytest.raises(ValueError, match="X must have a row for every hour to predict: 24 missing"):
+        model.predict(HORIZON, X.iloc[: len(y)])
+    with pytest.raises(ValueError, match="X with columns .* is needed"):
+        model.predict(HORIZON)
+    with pytest.raises(ValueError, match="unknown model 'prophet'"):
+        make_forecaster("prophet")
+
+
+def test_the_calendar_model_sees_the_event_the_seasonal_naive_cannot() -> None:
+    y, X, actual = synthetic(weeks=4, event_days=(5, 12, 19))
+    naive = make_forecaster("snaive").fit(y, X).predict(HORIZON, X)
+    calendar = make_forecaster("calendar_reg").fit(y, X).predict(HORIZON, X)
+    naive_error = np.abs(naive["mean"] - actual).mean()
+    calendar_error = np.abs(calendar["mean"] - actual).mean()
+    assert calendar_error < naive_error / 3
+
+
+def test_the_seasonal_naive_repeats_last_week_and_widens_per_season() -> None:
+    y, _, _ = synthetic()
+    forecast = SeasonalNaive(season=24).fit(y).predict(48)
+    assert forecast["mean"].tolist() == pytest.approx(y.iloc[-24:].tolist() * 2)
+    width = forecast["hi-95"] - forecast["mean"]
+    assert width.iloc[30] == pytest.approx(width.iloc[0] * np.sqrt(2), rel=0.05)

@@ -1,0 +1,118 @@
+"""What one fit-forecasts round works on: each configured series' history, the calendar
+features of the whole window, and the options every series is fitted with."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import psycopg
+
+from wedperf.forecast.events import Event, phase_weights, read_events_csv
+from wedperf.forecast.features import calendar_features
+from wedperf.forecast.pipeline import MIN_HOURS
+from wedperf.forecast.settings import ForecastSettings, SeriesSpec
+from wedperf.forecast.sources import load_series, load_wedding_phases
+
+log = logging.getLogger(__name__)
+HOUR = pd.Timedelta(hours=1)
+# Weddings a week past the horizon still set `hours_to_next_ceremony` inside it.
+CALENDAR_LOOKAHEAD = pd.Timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How every series of a round is fitted (from ForecastSettings)."""
+
+    models: tuple[str, ...]
+    horizon: int
+    step: int
+    origins: int
+    warmup: int
+    train_hours: int
+
+    @classmethod
+    def from_settings(cls, settings: ForecastSettings) -> FitOptions:
+        return cls(
+            models=tuple(settings.models),
+            horizon=settings.horizon_hours,
+            step=settings.backtest_step_hours,
+            origins=settings.selection_origins,
+            warmup=settings.calibration_origins,
+            train_hours=int(settings.history / HOUR),
+        )
+
+
+@dataclass
+class ForecastInputs:
+    origin: pd.Timestamp  # first forecast hour
+    series: dict[str, pd.Series] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    features: pd.DataFrame | None = None
+
+
+def round_origin(end: datetime) -> pd.Timestamp:
+    """The first forecast hour: `end` floored to the hour, in UTC (the hour in progress
+    is incomplete, so it is forecast, not trained on)."""
+    stamp = pd.Timestamp(end)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.floor("h").as_unit("ns")
+
+
+def load_inputs(
+    app_conn: psycopg.Connection,
+    perf_conn: psycopg.Connection,
+    settings: ForecastSettings,
+    specs: Sequence[SeriesSpec],
+    *,
+    end: datetime,
+    source_schema: str,
+) -> ForecastInputs:
+    """Read every series in `specs` for the history window before `end` (a series that
+    cannot be read or is too short is skipped with the reason), the wedding calendar and the
+    configured event CSV, and build the calendar features from the window's first hour to
+    the end of the horizon. Reads the app database (views) and perf (samples, weddings)."""
+    origin = round_origin(end)
+    start = origin - pd.Timedelta(settings.history)
+    inputs = ForecastInputs(origin=origin)
+    for spec in specs:
+        conn = app_conn if spec.source == "app_view" else perf_conn
+        try:
+            y = load_series(
+                conn, spec, start=start.to_pydatetime(), end=origin.to_pydatetime(),
+                source_schema=source_schema,
+            )  # fmt: skip
+        except psycopg.Error as exc:
+            conn.rollback()
+            inputs.skipped[spec.name] = f"cannot read: {str(exc).strip().splitlines()[0]}"
+            continue
+        if len(y) == 0:
+            inputs.skipped[spec.name] = f"no data in the {settings.history.days} days before"
+            continue
+        if len(y) < MIN_HOURS:
+            inputs.skipped[spec.name] = f"{len(y)} h of history, need at least {MIN_HOURS} h"
+            continue
+        inputs.series[spec.name] = y
+    horizon_end = origin + settings.horizon_hours * HOUR
+    phases = load_wedding_phases(
+        perf_conn,
+        start=start.to_pydatetime(),
+        end=(horizon_end + CALENDAR_LOOKAHEAD).to_pydatetime(),
+        settings=settings,
+    )
+    events: list[Event] = read_events_csv(settings.events_csv) if settings.events_csv else []
+    index = pd.date_range(start, horizon_end - HOUR, freq="h")
+    inputs.features = calendar_features(
+        index,
+        events=events,
+        wedding_phases=phases,
+        phase_weights=phase_weights(settings.phase_weights),
+        tz=settings.timezone,
+        holiday_country=settings.holiday_country,
+        holiday_subdivision=settings.holiday_subdivision,
+        holidays_as_sunday=settings.holidays_as_sunday,
+    )
+    return inputs

@@ -1,0 +1,186 @@
+"""One series from clean history to a stored-ready forecast: select by backtest, refit,
+calibrate, validate — with a documented fallback when selection cannot run.
+
+Fallbacks (the reason is logged and stored with the forecast):
+
+- constant history: nothing to select between; the seasonal naive repeats the constant;
+- history too short for a selection backtest (fewer than 2 origins fit): the weekly
+  seasonal naive (2 weeks needed), else the daily one (2 days needed), without selection;
+  shorter than that raises ValueError: no forecast rather than a made-up one;
+- every model failed the backtest, or the selected model fails its final fit or forecasts
+  something non-finite: the seasonal naive, with the failure as the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wedperf.forecast.backtest import BacktestResult, run_backtest, select_model
+from wedperf.forecast.base import COLUMNS, Forecaster
+from wedperf.forecast.calibrate import calibrate
+from wedperf.forecast.features import WEEK
+from wedperf.forecast.models import SeasonalNaive, make_forecaster
+
+log = logging.getLogger(__name__)
+MIN_SELECTION_ORIGINS = 2
+MIN_HOURS = 2 * 24  # the daily seasonal naive's need: below it, no forecast at all
+
+
+@dataclass
+class SeriesForecast:
+    """Everything stored for one series' fit (perf.forecasts) and shown in the artifacts."""
+
+    series: str
+    model: str
+    model_version: str
+    forecast: pd.DataFrame  # mean, lo-80, hi-80, lo-95, hi-95 by forecast hour
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    backtest: dict = field(default_factory=dict)
+    fallback_reason: str | None = None
+    last_backtest: pd.DataFrame | None = None  # selected model's last origin, with `actual`
+
+    @property
+    def origin(self) -> pd.Timestamp:
+        return self.forecast.index[0]
+
+
+def fallback_forecaster(n: int) -> SeasonalNaive:
+    """The weekly seasonal naive, or the daily one for 2..14 days of history."""
+    for season in (WEEK, 24):
+        model = SeasonalNaive(season)
+        if n >= model.min_history:
+            return model
+    raise ValueError(f"need at least {MIN_HOURS} hourly points to forecast, got {n}")
+
+
+def label(model: Forecaster) -> str:
+    """The model's name; a seasonal naive that is not weekly says its season."""
+    if isinstance(model, SeasonalNaive) and model.season != WEEK:
+        return f"snaive{model.season}"
+    return model.name
+
+
+def fit_series(
+    name: str,
+    y: pd.Series,
+    X: pd.DataFrame | None,
+    *,
+    models: Sequence[str],
+    horizon: int,
+    step: int = 24,
+    origins: int = 4,
+    warmup: int = 0,
+    train_hours: int | None = None,
+) -> SeriesForecast:
+    """Select a model for `y` by rolling-origin backtest, refit it on the latest
+    `train_hours`, and forecast `horizon` hours with conformal intervals from its backtest.
+
+    `X` holds calendar features for y's hours and the `horizon` hours after. Pure: reads
+    and writes nothing. Raises ValueError only when even the fallback cannot forecast.
+    """
+    train = y if train_hours is None else y.iloc[-train_hours:]
+    values = train.to_numpy(dtype=float)
+    backtest: BacktestResult | None = None
+    reason: str | None = None
+    chosen: Forecaster | None = None
+
+    if np.ptp(values) == 0:
+        reason = "constant history: nothing to select between"
+    else:
+        need = max(make_forecaster(m).min_history for m in models) + horizon + step
+        if len(y) < need:
+            reason = (
+                f"history of {len(y)} h is too short for a selection backtest "
+                f"(need at least {need} h for {MIN_SELECTION_ORIGINS} origins)"
+            )
+        else:
+            backtest = run_backtest(
+                y, X, models, horizon=horizon, step=step, origins=origins,
+                warmup=warmup, train_hours=train_hours,
+            )  # fmt: skip
+            selected, reason = select_model(backtest)
+            if selected is not None:
+                chosen = make_forecaster(selected)
+
+    forecast = None
+    if chosen is not None:
+        try:
+            forecast = _forecast(chosen, train, X, horizon, backtest)
+        except ValueError as exc:
+            reason = f"{chosen.name} failed its final fit: {exc}"
+            chosen = None
+    if chosen is None:
+        chosen = fallback_forecaster(len(train))
+        log.warning("%s: falling back to %s: %s", name, label(chosen), reason)
+        # Calibrated on its own backtest scores when it ran in the backtest (weekly naive).
+        forecast = _forecast(chosen, train, X, horizon, backtest)
+
+    return SeriesForecast(
+        series=name,
+        model=label(chosen),
+        model_version=f"{label(chosen)}-v{chosen.version}",
+        forecast=forecast,
+        train_start=train.index[0],
+        train_end=train.index[-1],
+        backtest=backtest_record(backtest, label(chosen), reason),
+        fallback_reason=reason,
+        last_backtest=_last_backtest(backtest, chosen.name) if reason is None else None,
+    )
+
+
+def _forecast(
+    model: Forecaster,
+    train: pd.Series,
+    X: pd.DataFrame | None,
+    horizon: int,
+    backtest: BacktestResult | None,
+) -> pd.DataFrame:
+    """Fit, predict, calibrate on the model's backtest scores, and check every number."""
+    frame = model.fit(train, X).predict(horizon, X)
+    if backtest is not None and label(model) in backtest.models:
+        frame = calibrate(frame, backtest.models[label(model)].scores())
+    if train.min() >= 0:
+        frame = frame.clip(lower=0.0)
+    frame = frame[list(COLUMNS)]
+    if not np.all(np.isfinite(frame.to_numpy())):
+        raise ValueError("forecast has NaN or infinite values")
+    return frame
+
+
+def backtest_record(backtest: BacktestResult | None, selected: str, reason: str | None) -> dict:
+    """The JSON-ready backtest summary stored with the forecast (no NaN: None instead)."""
+    record: dict = {"selected": selected, "fallback_reason": reason}
+    if backtest is None:
+        return record | {"models": {}}
+    record |= {
+        "horizon": backtest.horizon,
+        "step": backtest.step,
+        "origins": [o.isoformat() for o in backtest.origins],
+        "models": {
+            name: {k: _json_number(v) for k, v in summary.items()}
+            for name, summary in backtest.summary().items()
+        },
+    }
+    return record
+
+
+def _json_number(value):
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def _last_backtest(backtest: BacktestResult | None, model: str) -> pd.DataFrame | None:
+    if backtest is None or model not in backtest.models:
+        return None
+    runs = [r for r in backtest.models[model].scored if r.calibrated is not None]
+    if not runs:
+        return None
+    last = runs[-1]
+    return last.calibrated.assign(actual=last.actual)
