@@ -350,3 +350,47 @@ def test_dry_run_and_forecast_only_touch_nothing(migrated_database_url: str) -> 
     assert (dry.outcome, dry.after) == ("dry-run", 6)
     assert (planned.outcome, planned.after) == ("planned", 6)
     assert server.patches == [] and state == 0
+
+
+def test_floor_is_sized_on_the_stored_forecast_when_there_is_one(
+    migrated_database_url: str,
+) -> None:
+    import pandas as pd
+
+    from wedperf.forecast.pipeline import SeriesForecast
+    from wedperf.forecast.store import write_forecast
+
+    server = FakeApiServer(HPA, HPA_PATH)
+    hpa = target(max_replicas=10, forecast_series="web_requests")
+    with psycopg.connect(migrated_database_url) as conn:
+        w = add_wedding(conn, "fc", NOW + timedelta(hours=4), guests=10)  # calendar: tiny
+        opens = (w.starts_at - timedelta(hours=3)).replace(minute=0, second=0)
+        index = pd.date_range(opens - timedelta(hours=2), periods=14, freq="h")
+        # Peak hour upper bound 900,000 requests = 250 req/s; x 1.2 / 50 per replica = 6
+        # replicas (the calendar's 10 guests would need 1).
+        upper = [900_000.0 if i == 6 else 1000.0 for i in range(14)]
+        frame = pd.DataFrame(
+            {
+                "mean": [v / 2 for v in upper],
+                "lo-80": 0.0,
+                "hi-80": upper,
+                "lo-95": 0.0,
+                "hi-95": upper,
+            },
+            index=index,
+        )
+        write_forecast(
+            conn,
+            SeriesForecast(
+                series="web_requests",
+                model="snaive",
+                model_version="snaive-v1",
+                forecast=frame,
+                train_start=index[0] - timedelta(days=28),
+                train_end=index[0] - timedelta(hours=1),
+            ),
+        )
+        raised = raise_floor(
+            conn, actuator(server, max_replicas=10), hpa, [w], plan_id="fc", settings=settings()
+        )
+    assert raised.after == 6 and "(forecast)" in raised.reason

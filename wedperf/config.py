@@ -159,6 +159,11 @@ class CapacityTarget(BaseModel):
         default_factory=list,
         description="timezone prefixes of the weddings this target serves (empty: all)",
     )
+    forecast_series: str | None = Field(
+        default=None,
+        description="perf.forecasts series (hourly request counts) sizing this target's floor; "
+        "unset or without a fit covering the slot: the calendar estimate",
+    )
 
 
 class OpsSettings(BaseModel):

@@ -60,12 +60,16 @@ def raise_floor(
         )
         if serves(target, w)
     ]
-    load = calendar_peak_rps(
-        overlapping,
-        before=before,
-        after=after,
-        requests_per_guest_per_s=settings.ops.requests_per_guest_per_s,
-    )
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    load, basis = forecast_peak_rps(conn, target, start, end, settings.ops.quantile), "forecast"
+    if load is None:
+        basis = "calendar"
+        load = calendar_peak_rps(
+            overlapping,
+            before=before,
+            after=after,
+            requests_per_guest_per_s=settings.ops.requests_per_guest_per_s,
+        )
     needed = replicas_needed(
         load,
         per_replica_rps=target.per_replica_rps,
@@ -74,7 +78,7 @@ def raise_floor(
         maximum=target.max_replicas,
     )
     why = (
-        f"{len(overlapping)} overlapping wedding(s), peak {load:.1f} req/s (calendar), "
+        f"{len(overlapping)} overlapping wedding(s), peak {load:.1f} req/s ({basis}), "
         f"{needed} replica(s) needed"
     )
     ids = [w.wedding_id for w in weddings]
@@ -89,6 +93,22 @@ def raise_floor(
     return _act(
         conn, actuator, plan_id, "capacity_raise", target, current, decision, why, ids, settings
     )
+
+
+def forecast_peak_rps(
+    conn: psycopg.Connection, target: CapacityTarget, start: datetime, end: datetime, quantile: int
+) -> float | None:
+    """The peak of the stored forecast's upper bound over [start, end), in requests/s, when
+    the target names a series and a fit covers every hour of the span; else None."""
+    if not target.forecast_series:
+        return None
+    from wedperf.forecast.store import latest_forecast
+
+    hours = latest_forecast(conn, target.forecast_series, start, end)
+    needed = int((end - start).total_seconds() // 3600)
+    if hours.empty or len(hours) < needed:
+        return None
+    return float(hours[f"hi-{quantile}"].max()) / 3600.0  # hourly counts -> per second
 
 
 def restore_floor(
