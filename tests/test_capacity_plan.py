@@ -102,6 +102,7 @@ def test_replanning_is_stable_and_tracks_moves_and_cancellations() -> None:
     gone, new = before - after, after - before
     assert gone and new  # the slots that lost or gained a wedding got new keys
     assert all("1" not in r.wedding_ids for r in changed)
+
     def slot(r):
         return (r.operation, r.target, r.scheduled_time)
 

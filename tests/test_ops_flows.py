@@ -59,10 +59,13 @@ def test_planning_a_peak_saturday(
     monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path))
     reset_settings_cache()
     day = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
-    with psycopg.connect(migrated_database_url) as conn, conn.cursor().copy(
-        "COPY perf.weddings (wedding_id, source, starts_at, ends_at, timezone, guest_count, "
-        "status) FROM STDIN"
-    ) as copy:
+    with (
+        psycopg.connect(migrated_database_url) as conn,
+        conn.cursor().copy(
+            "COPY perf.weddings (wedding_id, source, starts_at, ends_at, timezone, guest_count, "
+            "status) FROM STDIN"
+        ) as copy,
+    ):
         for i in range(2000):
             starts = day + timedelta(hours=14, minutes=5 * (i % 60))
             copy.write_row(

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -336,6 +336,21 @@ class Settings(BaseSettings):
         default="collect-metrics/collect-metrics-live",
         description="deployment that calendar-planned dense collection runs are created on",
     )
+
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="alert webhook bearer token (WEDPERF_WEBHOOK_TOKEN); "
+        "WEDPERF_WEBHOOK__TOKEN wins",
+        exclude=True,
+    )
+
+    @model_validator(mode="after")
+    def _webhook_token(self) -> Settings:
+        # The documented name is WEDPERF_WEBHOOK_TOKEN; the nested setting lives in
+        # the webhook section like every other receiver setting.
+        if self.webhook_token is not None and self.webhook.token is None:
+            self.webhook.token = self.webhook_token
+        return self
 
     @field_validator("source_schema")
     @classmethod

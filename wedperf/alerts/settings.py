@@ -2,8 +2,82 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import timedelta
+
+from pydantic import BaseModel, Field, SecretStr
 
 
 class WebhookSettings(BaseModel):
-    """How the alert webhook receiver authenticates, limits and dispatches."""
+    """How the alert webhook receiver authenticates, limits and dispatches.
+
+    Credentials (at least one is required unless `allow_unauthenticated` is set for a
+    development run): `token` (also read from `WEDPERF_WEBHOOK_TOKEN`), or the Prefect Secret
+    block named by `token_secret_block`; `hmac_secret` signs generic senders' bodies (the
+    token is the HMAC key when it is unset).
+    """
+
+    token: SecretStr | None = Field(
+        default=None,
+        description="bearer token (or basic-auth password) senders must present; never logged",
+    )
+    token_secret_block: str | None = Field(
+        default=None, description="name of a Prefect Secret block holding the token"
+    )
+    basic_username: str | None = Field(
+        default=None,
+        description="basic-auth user name required with the token as password; unset = any",
+    )
+    hmac_secret: SecretStr | None = Field(
+        default=None,
+        description="key of the X-Wedperf-Signature HMAC-SHA256 header; unset = the token",
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="development only: accept requests without credentials",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
+    max_alerts_per_request: int = Field(
+        default=1000, ge=1, description="more alerts in one notification get 422"
+    )
+    max_in_flight: int = Field(
+        default=256, ge=1, description="requests handled at once; beyond it 503 + Retry-After"
+    )
+    db_pool_size: int = Field(default=8, ge=1, description="receiver's PostgreSQL connections")
+    db_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="wait for a connection this long, then answer 503"
+    )
+    remediation_deployment: str = Field(
+        default="remediate-alert/remediate-alert",
+        description="deployment that remediation runs are created on (flow/deployment)",
+    )
+    dispatch_inline: bool = Field(
+        default=True,
+        description="the receiver creates remediation runs right after storing an alert; "
+        "otherwise only the dispatch-pending-alerts flow does",
+    )
+    dispatch_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="run creations in flight; 1 suits a SQLite-backed Prefect server (writes "
+        "serialise, concurrency only adds lock waits), raise it for a PostgreSQL-backed one",
+    )
+    dispatch_queue_size: int = Field(
+        default=10_000, ge=1, description="alerts queued for inline dispatch; overflow waits"
+    )
+    dispatch_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="one run creation or event batch gives up after this"
+    )
+    inline_grace: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="the pending dispatcher leaves a new webhook alert to the receiver this long",
+    )
+    dispatch_lease: timedelta = Field(
+        default=timedelta(minutes=2),
+        description="a claimed pending alert is not claimed again for this long",
+    )
+    dispatch_max_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="after this many rejected attempts an alert is marked failed "
+        "(an unreachable Prefect API never fails an alert: it stays pending)",
+    )

@@ -5,29 +5,31 @@
 -- name: upsert_alerts
 -- Store one notification's alerts in one statement (autocommit: stored when it returns).
 -- New identities are inserted; a repeat refreshes last_seen_at and the annotations and counts
--- the repeat; a resolved delivery resolves a firing alert (a pending dispatch is skipped: it
--- recovered before any remediation ran); a late firing copy of a resolved alert changes
+-- the repeats (`deliveries`: copies merged into the row before it reached the database); a
+-- resolved delivery resolves a firing alert (a pending dispatch is skipped: it recovered
+-- before any remediation ran); a late firing copy of a resolved alert changes
 -- nothing. Rows arrive sorted by identity so concurrent deliveries lock in the same order.
 -- A firing alert whose fingerprint fires under another start conflicts with
 -- alerts_one_firing_idx; the caller then resolves the older episode first (firing_now,
 -- end_episodes) and retries.
 INSERT INTO perf.alerts AS a
     (source, fingerprint, starts_at, status, ends_at, alertname, severity, wedding_id, labels,
-     annotations, receiver, group_key, external_url, generator_url, payload, dispatch_state,
-     next_dispatch_at, received_at, last_seen_at)
+     annotations, receiver, group_key, external_url, generator_url, payload, repeats,
+     dispatch_state, next_dispatch_at, received_at, last_seen_at)
 SELECT i.source, i.fingerprint, i.starts_at, i.status, i.ends_at, i.alertname, i.severity,
        i.wedding_id, coalesce(i.labels, '{}'), coalesce(i.annotations, '{}'), i.receiver,
-       i.group_key, i.external_url, i.generator_url, i.payload,
+       i.group_key, i.external_url, i.generator_url, i.payload, i.deliveries - 1,
        CASE WHEN i.status = 'firing' THEN 'pending' ELSE 'skipped' END,
        now() + %(grace)s, now(), now()
 FROM jsonb_to_recordset(%(alerts)s) AS i(
     source text, fingerprint text, starts_at timestamptz, status text, ends_at timestamptz,
     alertname text, severity text, wedding_id text, labels jsonb, annotations jsonb,
-    receiver text, group_key text, external_url text, generator_url text, payload jsonb)
+    receiver text, group_key text, external_url text, generator_url text, payload jsonb,
+    deliveries integer)
 ORDER BY i.source, i.fingerprint, i.starts_at
 ON CONFLICT (source, fingerprint, starts_at) DO UPDATE SET
     last_seen_at = now(),
-    repeats = a.repeats + 1,
+    repeats = a.repeats + EXCLUDED.repeats + 1,
     annotations = CASE WHEN a.status = 'firing' THEN EXCLUDED.annotations ELSE a.annotations END,
     status = CASE WHEN EXCLUDED.status = 'resolved' THEN 'resolved' ELSE a.status END,
     ends_at = CASE WHEN a.status = 'firing' THEN EXCLUDED.ends_at ELSE a.ends_at END,
@@ -97,9 +99,10 @@ RETURNING a.alert_id, a.source, a.fingerprint, a.starts_at, a.status, a.ends_at,
           a.dispatch_state, true AS unannounced, false AS inserted;
 
 -- name: mark_dispatched
--- Remediation runs created (or found: the idempotency key returns the first run).
+-- Remediation runs created (or found: the idempotency key returns the first run); the claim's
+-- lease ends, so a later resolution is announced without waiting for it.
 UPDATE perf.alerts a
-SET dispatch_state = 'dispatched', flow_run_id = d.flow_run_id,
+SET dispatch_state = 'dispatched', flow_run_id = d.flow_run_id, next_dispatch_at = now(),
     dispatched_at = coalesce(a.dispatched_at, now()), dispatch_attempts = a.dispatch_attempts + 1,
     dispatch_error = NULL
 FROM unnest(%(alert_ids)s::bigint[], %(flow_run_ids)s::uuid[]) AS d(alert_id, flow_run_id)
@@ -124,7 +127,7 @@ WHERE a.alert_id = f.alert_id AND a.dispatch_state = 'pending';
 
 -- name: mark_skipped
 -- Pending alerts found resolved: no remediation run.
-UPDATE perf.alerts SET dispatch_state = 'skipped'
+UPDATE perf.alerts SET dispatch_state = 'skipped', next_dispatch_at = now()
 WHERE alert_id = ANY(%(alert_ids)s) AND dispatch_state = 'pending';
 
 -- name: mark_announced

@@ -1,0 +1,333 @@
+"""From a stored alert to a remediation flow run and Prefect events.
+
+Each firing alert gets one run of the remediation deployment (default
+`remediate-alert/remediate-alert`, parameters `{"alert_id": ...}`), created through the
+Prefect API with an idempotency key made of the deployment and the alert's identity: the
+server returns the first run for a repeated key, so any number of dispatch attempts, from
+the receiver or the pending sweep, concurrent or not, make one run. Keys are per flow and
+never expire on the server, which is why the deployment name is part of them.
+
+Events: `wedperf.alert.firing` when the run is created (related: the flow run and the
+deployment) and `wedperf.alert.resolved` when an alert resolves. Each event's id is derived
+from the alert identity, so sending it again is harmless (the server keeps the first).
+Resource `wedperf.alert.<source>.<fingerprint>` (the alert across its episodes), with labels
+`wedperf.alert.id` (perf.alerts.alert_id of the episode), `wedperf.alert.source`,
+`.fingerprint`, `.name`, `.severity`, `wedperf.wedding.id` and every alert label as
+`wedperf.alert.label.<name>`, for automations to match on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+import httpx
+import psycopg
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.events import Event
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
+
+from wedperf.alerts.inbox import StoredAlert
+from wedperf.db.queries import queries
+
+log = logging.getLogger(__name__)
+Q = queries("alerts")
+EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a1e-4c0b-9a8e-5b1f0e7d2a61")
+MAX_RESOURCE_LABELS = 50
+RUN_TAGS = ("wedperf", "alert")
+
+
+def idempotency_key(deployment: str, alert: StoredAlert) -> str:
+    """`<flow/deployment>|<source>|<fingerprint>|<starts_at UTC ISO>`."""
+    starts = alert.starts_at.astimezone(UTC).isoformat()
+    return f"{deployment}|{alert.source}|{alert.fingerprint}|{starts}"
+
+
+def alert_resource_id(alert: StoredAlert) -> str:
+    """`wedperf.alert.<source>.<fingerprint>`: one resource per alert, across its episodes."""
+    return f"wedperf.alert.{alert.source}.{alert.fingerprint}"
+
+
+def alert_event(
+    alert: StoredAlert,
+    kind: str,
+    *,
+    flow_run_id: uuid.UUID | None = None,
+    deployment_id: uuid.UUID | None = None,
+) -> Event:
+    """The `wedperf.alert.<kind>` event (kind: firing or resolved) of one alert."""
+    starts = alert.starts_at.astimezone(UTC).isoformat()
+    resource = {
+        "prefect.resource.id": alert_resource_id(alert),
+        "prefect.resource.name": alert.alertname,
+        "wedperf.alert.id": str(alert.alert_id),
+        "wedperf.alert.source": alert.source,
+        "wedperf.alert.fingerprint": alert.fingerprint,
+        "wedperf.alert.name": alert.alertname,
+        "wedperf.alert.severity": alert.severity or "",
+        "wedperf.wedding.id": alert.wedding_id or "",
+    }
+    for name, value in list(alert.labels.items())[:MAX_RESOURCE_LABELS]:
+        resource[f"wedperf.alert.label.{name}"] = str(value)
+    related = []
+    if flow_run_id is not None:
+        related.append(
+            {
+                "prefect.resource.id": f"prefect.flow-run.{flow_run_id}",
+                "prefect.resource.role": "flow-run",
+            }
+        )
+    if deployment_id is not None:
+        related.append(
+            {
+                "prefect.resource.id": f"prefect.deployment.{deployment_id}",
+                "prefect.resource.role": "deployment",
+            }
+        )
+    return Event(
+        id=uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{alert.source}|{alert.fingerprint}|{starts}"),
+        event=f"wedperf.alert.{kind}",
+        resource=resource,
+        related=related,
+        payload={
+            "alert_id": alert.alert_id,
+            "status": alert.status,
+            "starts_at": starts,
+            "ends_at": alert.ends_at.astimezone(UTC).isoformat() if alert.ends_at else None,
+            "labels": alert.labels,
+            "annotations": alert.annotations,
+            "generator_url": alert.generator_url,
+        },
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Prefect unreachable or overloaded (try again soon) rather than refusing the request."""
+    if isinstance(exc, httpx.TransportError | TimeoutError | OSError):
+        return True
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code in (408, 429)
+    return False
+
+
+class RemediationDispatcher:
+    """Creates remediation runs and sends alert events through one Prefect API client.
+
+    `api_url` overrides PREFECT_API_URL (tests point it at an address that refuses).
+    Every call gives up after `timeout` seconds (Prefect's client retries on its own).
+    """
+
+    def __init__(self, deployment: str, *, api_url: str | None = None, timeout: float = 10.0):
+        self.deployment = deployment
+        self.api_url = api_url
+        self.timeout = timeout
+        self._client: PrefectClient | None = None
+        self._deployment_id: uuid.UUID | None = None
+
+    async def __aenter__(self) -> RemediationDispatcher:
+        if self.api_url is None:
+            self._client = get_client()
+        else:
+            self._client = PrefectClient(
+                self.api_url,
+                auth_string=PREFECT_API_AUTH_STRING.value(),
+                api_key=PREFECT_API_KEY.value(),
+            )
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(*exc_info)
+            self._client = None
+
+    @property
+    def client(self) -> PrefectClient:
+        if self._client is None:
+            raise RuntimeError("use `async with RemediationDispatcher(...)`")
+        return self._client
+
+    @property
+    def known_deployment_id(self) -> uuid.UUID | None:
+        """The deployment's id if it was looked up already."""
+        return self._deployment_id
+
+    async def deployment_id(self) -> uuid.UUID:
+        if self._deployment_id is None:
+            async with asyncio.timeout(self.timeout):
+                found = await self.client.read_deployment_by_name(self.deployment)
+            self._deployment_id = found.id
+        return self._deployment_id
+
+    async def create_run(self, alert: StoredAlert) -> uuid.UUID:
+        """The alert's remediation run: created now, or the one created before."""
+        deployment_id = await self.deployment_id()
+        try:
+            async with asyncio.timeout(self.timeout):
+                run = await self.client.create_flow_run_from_deployment(
+                    deployment_id,
+                    parameters={"alert_id": alert.alert_id},
+                    idempotency_key=idempotency_key(self.deployment, alert),
+                    name=f"remediate-{alert.alert_id}-{_slug(alert.alertname)}",
+                    tags=[*RUN_TAGS, f"alert-source:{alert.source}"],
+                )
+        except ObjectNotFound:
+            self._deployment_id = None  # redeployed under a new id: look it up again
+            raise
+        return run.id
+
+    async def emit(self, events: Sequence[Event]) -> None:
+        """Send events in one request (POST /events); raises if the API did not take them."""
+        if not events:
+            return
+        async with asyncio.timeout(self.timeout):
+            response = await self.client.request(
+                "POST", "/events", json=[e.model_dump(mode="json") for e in events]
+            )
+        response.raise_for_status()
+
+
+@dataclass
+class DispatchOutcome:
+    """What one dispatch pass did. `unreachable`: nothing got through and Prefect could not
+    be reached or timed out (a slow request among successful ones does not count)."""
+
+    created: int = 0
+    skipped: int = 0
+    announced: int = 0
+    failed: int = 0
+    unreachable: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DispatchOutcome) -> None:
+        self.created += other.created
+        self.skipped += other.skipped
+        self.announced += other.announced
+        self.failed += other.failed
+        self.unreachable = self.unreachable or other.unreachable
+        self.errors.extend(other.errors[: max(0, 20 - len(self.errors))])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "skipped": self.skipped,
+            "announced": self.announced,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "errors": self.errors,
+        }
+
+
+async def dispatch_alerts(
+    conn: psycopg.AsyncConnection,
+    dispatcher: RemediationDispatcher,
+    alerts: Sequence[StoredAlert],
+    *,
+    concurrency: int,
+    max_attempts: int,
+) -> DispatchOutcome:
+    """Create the runs firing alerts need, skip pending alerts that resolved, send events,
+    and record all of it in perf.alerts (`conn` in autocommit mode).
+
+    A run that exists is recorded as dispatched even if its firing event could not be sent
+    (the event is best effort; the run is what matters). Resolved events are recorded as
+    sent only when the API took them, so the pending sweep sends them later otherwise.
+    """
+    outcome = DispatchOutcome()
+    to_run = [a for a in alerts if a.needs_run]
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(alert: StoredAlert) -> uuid.UUID | BaseException:
+        async with limit:
+            try:
+                return await dispatcher.create_run(alert)
+            except Exception as exc:  # recorded per alert below
+                return exc
+
+    results: list[uuid.UUID | BaseException]
+    try:  # once, before fanning out: if Prefect is down, every alert learns it at once
+        if to_run:
+            await dispatcher.deployment_id()
+    except Exception as exc:
+        results = [exc] * len(to_run)
+    else:
+        results = list(await asyncio.gather(*(one(a) for a in to_run)))
+    created = [(a, r) for a, r in zip(to_run, results, strict=True) if isinstance(r, uuid.UUID)]
+    refused = [(a, r) for a, r in zip(to_run, results, strict=True) if not isinstance(r, uuid.UUID)]
+    if created:
+        await conn.execute(
+            Q["mark_dispatched"],
+            {
+                "alert_ids": [a.alert_id for a, _ in created],
+                "flow_run_ids": [r for _, r in created],
+            },
+        )
+        outcome.created = len(created)
+    if refused:
+        transient = [is_transient(exc) for _, exc in refused]
+        await conn.execute(
+            Q["mark_attempt_failed"],
+            {
+                "alert_ids": [a.alert_id for a, _ in refused],
+                "errors": [_describe(exc) for _, exc in refused],
+                "transient": transient,
+                "max_attempts": max_attempts,
+            },
+        )
+        outcome.failed = len(refused)
+        outcome.unreachable = not created and any(transient)
+        outcome.errors = sorted({_describe(exc) for _, exc in refused})[:20]
+
+    skipped = [a.alert_id for a in alerts if a.needs_skip]
+    if skipped:
+        await conn.execute(Q["mark_skipped"], {"alert_ids": skipped})
+        outcome.skipped = len(skipped)
+
+    await _send_events(conn, dispatcher, alerts, created, outcome)
+    return outcome
+
+
+async def _send_events(
+    conn: psycopg.AsyncConnection,
+    dispatcher: RemediationDispatcher,
+    alerts: Sequence[StoredAlert],
+    created: list[tuple[StoredAlert, uuid.UUID]],
+    outcome: DispatchOutcome,
+) -> None:
+    announce = [a for a in alerts if a.needs_announcement]
+    if outcome.unreachable and not created:
+        return  # nothing will get through now; the sweep sends resolved events later
+    deployment_id = dispatcher.known_deployment_id
+    events = [
+        alert_event(a, "firing", flow_run_id=run_id, deployment_id=deployment_id)
+        for a, run_id in created
+    ] + [alert_event(a, "resolved") for a in announce]
+    try:
+        await dispatcher.emit(events)
+    except Exception as exc:  # events never undo a dispatch
+        outcome.unreachable = outcome.unreachable or (not created and is_transient(exc))
+        log.warning("could not send %d alert events: %s", len(events), _describe(exc))
+        return
+    if announce:
+        await conn.execute(Q["mark_announced"], {"alert_ids": [a.alert_id for a in announce]})
+        outcome.announced = len(announce)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ObjectNotFound):
+        return "remediation deployment not found (is it deployed?)"
+    if isinstance(exc, TimeoutError):
+        return "Prefect API timed out"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def _slug(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return "-".join(filter(None, cleaned.split("-")))[:40] or "alert"

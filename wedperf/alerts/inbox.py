@@ -1,0 +1,299 @@
+"""The durable alert inbox (perf.alerts) on the receiver's request path.
+
+One notification is one statement on an autocommit connection: when `store_alerts` returns,
+every alert of the notification is committed. Database errors are translated here, once:
+`InboxUnavailable` (no connection in time, connection lost: the receiver answers 503 so the
+sender retries) and `InboxRejected` (a value PostgreSQL refuses: 422).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import errors
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from wedperf.alerts.schemas import IncomingAlert, collapse, ended_by
+from wedperf.db.queries import queries
+
+log = logging.getLogger(__name__)
+Q = queries("alerts")
+ONE_FIRING_INDEX = "alerts_one_firing_idx"
+_RACE_RETRIES = 3
+
+
+class InboxUnavailable(RuntimeError):
+    """PostgreSQL could not store the alerts now; nothing was stored."""
+
+
+class InboxRejected(ValueError):
+    """PostgreSQL refused a value of the notification; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """An alert as the inbox holds it after a delivery or a dispatcher's claim."""
+
+    alert_id: int
+    source: str
+    fingerprint: str
+    starts_at: datetime
+    status: str
+    ends_at: datetime | None
+    alertname: str
+    severity: str | None
+    wedding_id: str | None
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    generator_url: str | None
+    dispatch_state: str
+    unannounced: bool
+    inserted: bool
+
+    @property
+    def needs_run(self) -> bool:
+        """Firing and no remediation run yet."""
+        return self.status == "firing" and self.dispatch_state == "pending"
+
+    @property
+    def needs_skip(self) -> bool:
+        """Resolved before any run was created (internal alerts resolve without the inbox)."""
+        return self.status == "resolved" and self.dispatch_state == "pending"
+
+    @property
+    def needs_announcement(self) -> bool:
+        """Resolved, and its wedperf.alert.resolved event has not gone out."""
+        return self.status == "resolved" and self.unannounced
+
+
+def open_pool(
+    database_url: str, *, size: int, name: str = "wedperf-webhook"
+) -> AsyncConnectionPool:
+    """The receiver's pool: autocommit connections, a 5 s statement timeout, not yet opened
+    (`await pool.open(wait=False)`: the receiver starts, and answers 503, while PostgreSQL is
+    down)."""
+    return AsyncConnectionPool(
+        database_url,
+        min_size=min(2, size),
+        max_size=size,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": 5,
+            "options": "-c statement_timeout=5000",
+        },
+        name=name,
+    )
+
+
+async def store_alerts(
+    pool: AsyncConnectionPool,
+    alerts: list[IncomingAlert],
+    *,
+    grace: timedelta,
+    timeout: float,
+) -> list[StoredAlert]:
+    """Commit a notification's alerts (already `collapse`d) and return them as stored.
+
+    `grace` delays the pending dispatcher for new alerts, leaving them to inline dispatch.
+    Raises InboxUnavailable or InboxRejected; on either, nothing was stored.
+    """
+    if not alerts:
+        return []
+    try:
+        async with pool.connection(timeout=timeout) as conn:
+            for attempt in range(1, _RACE_RETRIES + 1):
+                try:
+                    return await _upsert(conn, alerts, grace)
+                except errors.UniqueViolation as exc:
+                    if exc.diag.constraint_name != ONE_FIRING_INDEX:
+                        raise
+                    try:
+                        return await _upsert_new_episodes(conn, alerts, grace)
+                    except (errors.UniqueViolation, errors.DeadlockDetected):
+                        if attempt == _RACE_RETRIES:
+                            raise
+                except errors.DeadlockDetected:
+                    if attempt == _RACE_RETRIES:
+                        raise
+            raise AssertionError("unreachable")
+    except PoolTimeout as exc:
+        raise InboxUnavailable(f"no database connection within {timeout:g}s") from exc
+    except (psycopg.OperationalError, errors.QueryCanceled) as exc:
+        raise InboxUnavailable(f"database error: {_first_line(exc)}") from exc
+    except psycopg.DataError as exc:
+        raise InboxRejected(f"a value cannot be stored: {_first_line(exc)}") from exc
+
+
+async def _upsert(
+    conn: psycopg.AsyncConnection, alerts: list[IncomingAlert], grace: timedelta
+) -> list[StoredAlert]:
+    cursor = await conn.execute(
+        Q["upsert_alerts"], {"alerts": Jsonb([a.row() for a in alerts]), "grace": grace}
+    )
+    return [StoredAlert(*row) for row in await cursor.fetchall()]
+
+
+async def _upsert_new_episodes(
+    conn: psycopg.AsyncConnection, alerts: list[IncomingAlert], grace: timedelta
+) -> list[StoredAlert]:
+    """The rare path: an alert fires again under a new start while its earlier episode is
+    still firing here (that episode's resolved notification was missed or is late). The
+    earlier episode is resolved as of the new start; a stale firing copy of an episode older
+    than the one firing is stored as resolved. One transaction, rows locked."""
+    firing = [a for a in alerts if a.status == "firing"]
+    async with conn.transaction():
+        cursor = await conn.execute(
+            Q["firing_now"],
+            {
+                "sources": [a.source for a in firing],
+                "fingerprints": [a.fingerprint for a in firing],
+            },
+        )
+        current = {(s, f): (alert_id, starts) for alert_id, s, f, starts in await cursor.fetchall()}
+        ended_ids, ended_at, adjusted = [], [], []
+        for alert in alerts:
+            held = current.get((alert.source, alert.fingerprint))
+            if alert.status == "firing" and held and held[1] != alert.starts_at:
+                if held[1] < alert.starts_at:
+                    ended_ids.append(held[0])
+                    ended_at.append(alert.starts_at)
+                else:
+                    alert = ended_by(alert, held[1])
+            adjusted.append(alert)
+        if ended_ids:
+            await conn.execute(Q["end_episodes"], {"alert_ids": ended_ids, "ended_at": ended_at})
+        return await _upsert(conn, adjusted, grace)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class InboxWriter:
+    """Group commit for the receiver: notifications that arrive while a statement is in
+    flight share the next one.
+
+    `writers` tasks each take everything waiting (up to `max_rows` alerts), store it with
+    one `store_alerts` call and hand every notification its own stored rows. Alone, a
+    notification is written at once; under load, one commit serves many. Each caller still
+    gets its answer only after the commit that holds its alerts. A value PostgreSQL refuses
+    fails the shared statement, so the batch is then retried one notification at a time and
+    only the offending one gets InboxRejected.
+    """
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        grace: timedelta,
+        timeout: float,
+        writers: int = 4,
+        max_rows: int = 2000,
+    ) -> None:
+        self.pool = pool
+        self.grace = grace
+        self.timeout = timeout
+        self.writers = writers
+        self.max_rows = max_rows
+        self._waiting: list[tuple[list[IncomingAlert], asyncio.Future[list[StoredAlert]]]] = []
+        self._wake = asyncio.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._write(), name=f"wedperf-inbox-writer-{n}")
+                for n in range(self.writers)
+            ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for _, future in self._waiting:
+            if not future.done():
+                future.set_exception(InboxUnavailable("receiver stopping"))
+        self._waiting = []
+
+    async def store(self, alerts: list[IncomingAlert]) -> list[StoredAlert]:
+        """Commit `alerts` (one collapsed notification); same errors as `store_alerts`."""
+        if not alerts:
+            return []
+        if not self._tasks:
+            return await store_alerts(self.pool, alerts, grace=self.grace, timeout=self.timeout)
+        future: asyncio.Future[list[StoredAlert]] = asyncio.get_running_loop().create_future()
+        async with self._wake:
+            self._waiting.append((alerts, future))
+            self._wake.notify()
+        return await future
+
+    async def _write(self) -> None:
+        while True:
+            async with self._wake:
+                await self._wake.wait_for(lambda: bool(self._waiting))
+                batch, rows = [], 0
+                while self._waiting and (
+                    not batch or rows + len(self._waiting[0][0]) <= self.max_rows
+                ):
+                    item = self._waiting.pop(0)
+                    batch.append(item)
+                    rows += len(item[0])
+            await self._store_batch(batch)
+
+    async def _store_batch(
+        self, batch: list[tuple[list[IncomingAlert], asyncio.Future[list[StoredAlert]]]]
+    ) -> None:
+        merged = collapse([alert for alerts, _ in batch for alert in alerts])
+        try:
+            stored = await store_alerts(self.pool, merged, grace=self.grace, timeout=self.timeout)
+        except InboxRejected as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for alerts, future in batch:  # find the notification PostgreSQL refuses
+                try:
+                    one = await store_alerts(
+                        self.pool, alerts, grace=self.grace, timeout=self.timeout
+                    )
+                except Exception as single:
+                    _settle(future, single)
+                else:
+                    _settle(future, one)
+            return
+        except Exception as exc:
+            for _, future in batch:
+                _settle(future, exc)
+            return
+        by_identity = {(a.source, a.fingerprint, a.starts_at): a for a in stored}
+        reported: set[tuple[str, str, datetime]] = set()
+        for alerts, future in batch:
+            mine = []
+            for alert in alerts:
+                row = by_identity[alert.identity]
+                if alert.identity in reported:  # inserted for an earlier notification
+                    row = replace(row, inserted=False)
+                reported.add(alert.identity)
+                mine.append(row)
+            _settle(future, mine)
+
+
+def _settle(future: asyncio.Future[list[StoredAlert]], result: object) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]

@@ -1,0 +1,293 @@
+"""Payload schemas of the three webhook kinds, and their normalisation into inbox rows.
+
+- Alertmanager webhook, version 4 (`POST /alerts/alertmanager`), as documented by Prometheus.
+- Grafana unified alerting webhook contact point (`POST /alerts/grafana`): the Alertmanager
+  shape plus `orgId`, `title`, `state`, `message` and, per alert, `silenceURL`,
+  `dashboardURL`, `panelURL`, `values`, `valueString`.
+- Generic JSON (`POST /alerts/generic`): `{"alerts": [{"name", "status", "fingerprint"?,
+  "labels", "annotations", "starts_at", "ends_at"?, "generator_url"?}]}`.
+
+An alert's identity is (source, fingerprint, starts_at); source is the receiver kind. A
+missing fingerprint is derived from the labels (generic: name + labels), so repeats of the
+same alert keep one identity. Every string must be storable text (no NUL); instants carry a
+time zone. Labels and annotations are stored as given: the app must not put guest names or
+contact details in them (wedperf's schema keeps ids, counts and timings only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+)
+
+ZERO_TIME_YEAR = 1  # Alertmanager's "0001-01-01T00:00:00Z": not resolved yet
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+ShortText = Annotated[str, Field(max_length=1024), AfterValidator(_storable)]
+Fingerprint = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_storable)]
+LabelSet = dict[Annotated[str, Field(max_length=256), AfterValidator(_storable)], Text]
+
+
+def _sane_instant(value: datetime) -> datetime:
+    if value.year == ZERO_TIME_YEAR:
+        return value
+    if value < EARLIEST:
+        raise ValueError("must be after 1970-01-01T00:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
+Status = Literal["firing", "resolved"]
+
+
+class _Lenient(BaseModel):
+    """Senders add fields over time; unknown ones are kept in the raw payload, not refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class AlertmanagerAlert(_Lenient):
+    status: Status
+    labels: LabelSet
+    annotations: LabelSet = Field(default_factory=dict)
+    starts_at: Instant = Field(alias="startsAt")
+    ends_at: Instant | None = Field(default=None, alias="endsAt")
+    generator_url: ShortText | None = Field(default=None, alias="generatorURL")
+    fingerprint: Fingerprint | None = None
+
+
+class AlertmanagerNotification(_Lenient):
+    """Alertmanager's webhook body (`webhook_config`), version 4."""
+
+    version: Literal["4"]
+    group_key: Text = Field(alias="groupKey")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    status: Status
+    receiver: ShortText
+    group_labels: LabelSet = Field(default_factory=dict, alias="groupLabels")
+    common_labels: LabelSet = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: LabelSet = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: ShortText = Field(default="", alias="externalURL")
+    alerts: list[AlertmanagerAlert]
+
+
+class GrafanaAlert(AlertmanagerAlert):
+    silence_url: ShortText | None = Field(default=None, alias="silenceURL")
+    dashboard_url: ShortText | None = Field(default=None, alias="dashboardURL")
+    panel_url: ShortText | None = Field(default=None, alias="panelURL")
+    values: dict[Text, FiniteFloat | None] | None = None
+    value_string: Text | None = Field(default=None, alias="valueString")
+
+
+class GrafanaNotification(_Lenient):
+    """Grafana unified alerting's webhook contact point body (version "1")."""
+
+    receiver: ShortText
+    status: Status
+    org_id: int | None = Field(default=None, alias="orgId")
+    alerts: list[GrafanaAlert]
+    group_labels: LabelSet = Field(default_factory=dict, alias="groupLabels")
+    common_labels: LabelSet = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: LabelSet = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: ShortText = Field(default="", alias="externalURL")
+    version: Text = "1"
+    group_key: Text = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    title: Text | None = None
+    state: Text | None = None
+    message: Text | None = None
+
+
+class GenericAlert(_Lenient):
+    """One alert from any sender that can POST JSON."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_storable)]
+    status: Status = "firing"
+    fingerprint: Fingerprint | None = Field(
+        default=None, description="stable id of the alert; derived from name + labels if absent"
+    )
+    labels: LabelSet = Field(default_factory=dict)
+    annotations: LabelSet = Field(default_factory=dict)
+    starts_at: Instant = Field(
+        description="when the condition began; every repeat must send the same instant"
+    )
+    ends_at: Instant | None = Field(default=None, description="when it ended (resolved only)")
+    generator_url: ShortText | None = None
+
+
+class GenericNotification(_Lenient):
+    """Generic JSON webhook body."""
+
+    alerts: list[GenericAlert]
+
+
+@dataclass(frozen=True)
+class IncomingAlert:
+    """One alert of a notification, normalised to perf.alerts' columns."""
+
+    source: str
+    fingerprint: str
+    starts_at: datetime
+    status: str
+    ends_at: datetime | None
+    alertname: str
+    severity: str | None
+    wedding_id: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    receiver: str | None
+    group_key: str | None
+    external_url: str | None
+    generator_url: str | None
+    payload: dict[str, Any]
+    deliveries: int = 1  # copies of this alert merged into this row (repeats in one batch)
+
+    @property
+    def identity(self) -> tuple[str, str, datetime]:
+        return (self.source, self.fingerprint, self.starts_at)
+
+    def row(self) -> dict[str, Any]:
+        """The JSON object the inbox's upsert reads (jsonb_to_recordset)."""
+        return {
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "starts_at": self.starts_at.isoformat(),
+            "status": self.status,
+            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
+            "alertname": self.alertname,
+            "severity": self.severity,
+            "wedding_id": self.wedding_id,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "receiver": self.receiver,
+            "group_key": self.group_key,
+            "external_url": self.external_url,
+            "generator_url": self.generator_url,
+            "payload": self.payload,
+            "deliveries": self.deliveries,
+        }
+
+
+def label_fingerprint(labels: dict[str, str], name: str | None = None) -> str:
+    """A stable fingerprint of a label set (and name): 16 hex digits, like Alertmanager's."""
+    canonical = json.dumps([name, sorted(labels.items())], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _ends(status: str, ends_at: datetime | None, received: datetime) -> datetime | None:
+    if status == "firing":
+        return None
+    if ends_at is None or ends_at.year == ZERO_TIME_YEAR:
+        return received
+    return ends_at
+
+
+def from_alertmanager(
+    body: AlertmanagerNotification | GrafanaNotification, source: str, received: datetime
+) -> list[IncomingAlert]:
+    """Rows of an Alertmanager or Grafana notification (the same alert shape)."""
+    rows = []
+    for alert in body.alerts:
+        labels = dict(alert.labels)
+        rows.append(
+            IncomingAlert(
+                source=source,
+                fingerprint=alert.fingerprint or label_fingerprint(labels),
+                starts_at=alert.starts_at,
+                status=alert.status,
+                ends_at=_ends(alert.status, alert.ends_at, received),
+                alertname=labels.get("alertname") or "unnamed",
+                severity=labels.get("severity"),
+                wedding_id=labels.get("wedding_id"),
+                labels=labels,
+                annotations=dict(alert.annotations),
+                receiver=body.receiver,
+                group_key=body.group_key or None,
+                external_url=body.external_url or None,
+                generator_url=alert.generator_url or None,
+                payload=alert.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
+        )
+    return rows
+
+
+def from_generic(body: GenericNotification, received: datetime) -> list[IncomingAlert]:
+    """Rows of a generic notification; `name` becomes the alertname label."""
+    rows = []
+    for alert in body.alerts:
+        labels = {"alertname": alert.name, **alert.labels}
+        rows.append(
+            IncomingAlert(
+                source="generic",
+                fingerprint=alert.fingerprint or label_fingerprint(dict(alert.labels), alert.name),
+                starts_at=alert.starts_at,
+                status=alert.status,
+                ends_at=_ends(alert.status, alert.ends_at, received),
+                alertname=alert.name,
+                severity=labels.get("severity"),
+                wedding_id=labels.get("wedding_id"),
+                labels=labels,
+                annotations=dict(alert.annotations),
+                receiver=None,
+                group_key=None,
+                external_url=None,
+                generator_url=alert.generator_url or None,
+                payload=alert.model_dump(mode="json", exclude_none=True),
+            )
+        )
+    return rows
+
+
+def collapse(alerts: list[IncomingAlert]) -> list[IncomingAlert]:
+    """One row per identity, and at most one firing row per (source, fingerprint).
+
+    Copies of one alert (within a notification, or across notifications written together)
+    become one row counting its deliveries; a resolved copy wins over a firing one. Two firing
+    alerts of one fingerprint with different starts mean the earlier ended when the later
+    began. Sorted by identity so concurrent upserts lock rows in the same order.
+    """
+    by_identity: dict[tuple[str, str, datetime], IncomingAlert] = {}
+    for alert in alerts:
+        seen = by_identity.get(alert.identity)
+        if seen is None:
+            by_identity[alert.identity] = alert
+            continue
+        winner = alert if seen.status == "firing" and alert.status == "resolved" else seen
+        by_identity[alert.identity] = replace(winner, deliveries=seen.deliveries + alert.deliveries)
+    latest_firing: dict[tuple[str, str], datetime] = {}
+    for alert in by_identity.values():
+        if alert.status == "firing":
+            key = (alert.source, alert.fingerprint)
+            latest_firing[key] = max(latest_firing.get(key, alert.starts_at), alert.starts_at)
+    out = []
+    for alert in by_identity.values():
+        latest = latest_firing.get((alert.source, alert.fingerprint))
+        if alert.status == "firing" and latest is not None and alert.starts_at < latest:
+            alert = ended_by(alert, latest)
+        out.append(alert)
+    out.sort(key=lambda a: a.identity)
+    return out
+
+
+def ended_by(alert: IncomingAlert, later_start: datetime) -> IncomingAlert:
+    """The firing `alert` as resolved when a later episode of it began."""
+    return replace(alert, status="resolved", ends_at=later_start)
