@@ -104,7 +104,7 @@ def run_demo(
     for row in collected["operations"]:
         p95 = "-" if row["p95_ms"] is None else f"{row['p95_ms']:.1f} ms"
         lines.append(
-            f"  {row['operation']:<14} weddings {row['weddings']:>3}  samples "
+            f"  {row['operation']:<16} weddings {row['weddings']:>3}  samples "
             f"{row['samples']:>5}  p95 {p95}"
         )
     if collected["failed_sources"]:
