@@ -21,6 +21,7 @@ from wedperf.actions.prewarm import (
     warmup_urls,
 )
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_by_id
 from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
@@ -28,15 +29,8 @@ from wedperf.runtime import get_runtime
 
 def load_weddings(wedding_ids: Sequence[str]) -> list[Wedding]:
     """The named weddings as perf.weddings has them now (cancelled ones dropped)."""
-    runtime = get_runtime()
-    with runtime.pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
-            "FROM perf.weddings WHERE wedding_id = ANY(%s) AND status <> 'cancelled' "
-            "ORDER BY starts_at",
-            (list(wedding_ids),),
-        ).fetchall()
-    return [Wedding(*row) for row in rows]
+    with get_runtime().pool.connection() as conn:
+        return weddings_by_id(conn, list(wedding_ids), include_cancelled=False)
 
 
 @task(name="prewarm-redis", retries=2, retry_delay_seconds=[5, 20], cache_policy=NONE)

@@ -106,3 +106,12 @@ def weddings_in_window(
     return cursor.execute(
         Q["weddings_in_window"], {"start": start, "end": end, "before": before, "after": after}
     ).fetchall()
+
+
+def weddings_by_id(
+    conn: psycopg.Connection, wedding_ids: list[str], *, include_cancelled: bool = True
+) -> list[Wedding]:
+    """The named weddings from perf.weddings (ids not found are simply absent)."""
+    cursor = conn.cursor(row_factory=class_row(Wedding))
+    found = cursor.execute(Q["weddings_by_id"], {"ids": list(wedding_ids)}).fetchall()
+    return [w for w in found if include_cancelled or w.status != "cancelled"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_by_id
 from wedperf.cli._common import fail
 from wedperf.critical_path.report import text_table
 from wedperf.critical_path.round import run_round
@@ -27,14 +27,10 @@ def watch_command(
     runtime = get_runtime()
     instant = (at or datetime.now(UTC)).replace(tzinfo=(at.tzinfo if at and at.tzinfo else UTC))
     with runtime.pool.connection() as perf_conn:
-        row = perf_conn.execute(
-            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
-            "FROM perf.weddings WHERE wedding_id = %s",
-            (wedding,),
-        ).fetchone()
-        if row is None:
+        found = weddings_by_id(perf_conn, [wedding])
+        if not found:
             fail(f"no wedding {wedding!r} in perf.weddings (run `wedperf calendar sync`)")
-        target = Wedding(*row)
+        target = found[0]
         if target.status == "cancelled":
             typer.secho(f"wedding {wedding} is cancelled; evaluating anyway", fg="yellow")
         with get_pool(runtime.services.app_database_url).connection() as app_conn:

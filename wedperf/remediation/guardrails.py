@@ -10,7 +10,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_by_id, weddings_in_window
 from wedperf.config import Settings
 
 
@@ -43,17 +43,8 @@ def touched_weddings(
         after=settings.day_window_after,
     )
     if playbook in ("flush_rewarm_cache", "rerun_prewarm") and wedding_id:
-        return [w for w in live if w.wedding_id == wedding_id] or _by_id(conn, wedding_id)
+        return [w for w in live if w.wedding_id == wedding_id] or weddings_by_id(conn, [wedding_id])
     return live
-
-
-def _by_id(conn: psycopg.Connection, wedding_id: str) -> list[Wedding]:
-    row = conn.execute(
-        "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
-        "FROM perf.weddings WHERE wedding_id = %s",
-        (wedding_id,),
-    ).fetchone()
-    return [Wedding(*row)] if row else []
 
 
 def ceremony_conflicts(

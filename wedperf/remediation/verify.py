@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from wedperf.calendar.sync import weddings_by_id
 from wedperf.config import Settings
 from wedperf.critical_path.round import run_round
-from wedperf.remediation.guardrails import _by_id
 from wedperf.remediation.state import AlertForRemediation
 
 
@@ -22,7 +22,7 @@ def recovered(
     the source's own verdict — has it sent the resolved notification?"""
     check = alert.labels.get("check")
     if alert.source == "critical_path" and check and alert.wedding_id:
-        weddings = _by_id(perf_conn, alert.wedding_id)
+        weddings = weddings_by_id(perf_conn, [alert.wedding_id])
         if not weddings:
             return False, f"wedding {alert.wedding_id} no longer in the calendar"
         result = run_round(

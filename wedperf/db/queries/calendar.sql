@@ -63,3 +63,10 @@ WHERE status <> 'cancelled'
   AND starts_at - %(before)s < %(end)s
   AND ends_at + %(after)s > %(start)s
 ORDER BY starts_at, wedding_id;
+
+-- name: weddings_by_id
+-- The named weddings as perf.weddings has them now, in ceremony order.
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+FROM perf.weddings
+WHERE wedding_id = ANY(%(ids)s)
+ORDER BY starts_at, wedding_id;
