@@ -118,9 +118,9 @@ def _ask(description: str, timeout_s: int) -> Approval | None:
 
 
 def _defer(alert_id: int, plan_id: str, playbook: str, conflicts, who: str) -> dict:
-    settings = get_runtime().settings
-    until = max(c.until for c in conflicts)
     runtime = get_runtime()
+    settings = runtime.settings
+    until = max(c.until for c in conflicts)
     if current_deployment.name:
         run_deployment(
             settings.remediation.deployment,
