@@ -147,5 +147,11 @@ def platform(
         monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", base_url)
         reset_settings_cache()
-        yield {"url": migrated_database_url, "base_url": base_url, "live": live, "now": now}
+        yield {
+            "url": migrated_database_url,
+            "base_url": base_url,
+            "live": live,
+            "now": now,
+            "redis_url": redis_url,
+        }
     reset_settings_cache()
