@@ -22,8 +22,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from wedperf.advisor.settings import AdvisorSettings
 from wedperf.alerts.settings import WebhookSettings
+from wedperf.evidence.settings import EvidenceSettings
 from wedperf.forecast.settings import ForecastSettings
+from wedperf.mobile.settings import RumSettings
 
 
 class PrometheusSettings(BaseModel):
@@ -328,6 +331,9 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)
+    rum: RumSettings = Field(default_factory=RumSettings)
+    advisor: AdvisorSettings = Field(default_factory=AdvisorSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     watch_deployment: str = Field(
         default="watch-wedding-day/watch-wedding-day-live",
         description="deployment that calendar-planned critical-path watch runs are created on",

@@ -10,6 +10,7 @@ from wedperf.cli import (
     db,
     demo,
     doctor,
+    evidence,
     forecast,
     plan,
     sandbox,
@@ -35,3 +36,4 @@ app.command("watch")(watch.watch_command)
 app.command("plan")(plan.plan_command)
 app.command("doctor")(doctor.doctor_command)
 app.command("demo")(demo.demo_command)
+app.command("evidence")(evidence.evidence_command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from wedperf.cli import advise
 from wedperf.cli._common import fail
 from wedperf.config import get_settings
 from wedperf.db.connection import DatabaseUnavailable, connect
@@ -28,3 +29,6 @@ def migrate_command() -> None:
         typer.echo(f"schema up to date ({result.already_applied} migration(s) applied before)")
     if result.partitions_created:
         typer.echo(f"created {result.partitions_created} sample partition(s)")
+
+
+app.command("advise")(advise.advise_command)

@@ -1,0 +1,1 @@
+"""The evidence package: forecasts vs actuals, plans, actions and per-wedding outcomes."""

@@ -1,0 +1,1 @@
+"""Mobile responsiveness: client kinds, real-user-monitoring beacons, mobile p95."""
