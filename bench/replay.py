@@ -111,7 +111,25 @@ def taxi_load(nab_dir: Path):
     minutes = pd.date_range(
         series.index[0], series.index[-1] + pd.Timedelta(minutes=29), freq="min"
     )
-    load = series.reindex(minutes, method="ffill").to_numpy(dtype=float) / 30  # per minute
+    # Requests per minute = count / the real length of its bucket. NAB counts by New York
+    # wall clock, so on the autumn daylight-saving change the 01:00 and 01:30 buckets each
+    # hold two real half-hours; reading them as 30 minutes would invent a doubled peak.
+    local = series.index.tz_localize(None).tz_localize(
+        "America/New_York", ambiguous=np.zeros(len(series), dtype=bool), nonexistent="shift_forward"
+    )
+    repeated = pd.Series(
+        local.tz_convert(UTC)
+        != local.tz_localize(None)
+        .tz_localize(
+            "America/New_York",
+            ambiguous=np.ones(len(series), dtype=bool),
+            nonexistent="shift_forward",
+        )
+        .tz_convert(UTC),
+        index=series.index,
+    )
+    per_minute = series / np.where(repeated, 60.0, 30.0)
+    load = per_minute.reindex(minutes, method="ffill").to_numpy(dtype=float)
     events = read_events_csv(nab_dir / "nyc_taxi_events.csv", tz="UTC")
     windows = [
         (
