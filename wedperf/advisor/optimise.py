@@ -1,0 +1,234 @@
+"""Pre-wedding database optimisation of the tables the advisor names.
+
+Per table: `ANALYZE` (fresh statistics for the day's plans) and `pg_prewarm` of its most-scanned
+indexes; per configured materialized view: `REFRESH MATERIALIZED VIEW [CONCURRENTLY]`. Every
+step is recorded in perf.actions (kinds `advisor_analyze`, `advisor_prewarm_index`,
+`advisor_refresh_view`) and every refusal — dry run, disabled by a setting, missing extension,
+relation or privilege, a lock held by the app — is a `skipped` step with its reason, never a
+failed run. Steps run with a short lock_timeout so they never queue behind the app's locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from wedperf.actions.audit import ActionRecord, record_action
+from wedperf.advisor.settings import AdvisorSettings
+from wedperf.db.queries import queries
+
+log = logging.getLogger(__name__)
+Q = queries("advisor")
+REASON = "database advisor: pre-wedding optimisation"
+
+
+@dataclass(frozen=True)
+class OptimiseStep:
+    kind: str  # advisor_analyze | advisor_prewarm_index | advisor_refresh_view
+    target: str
+    outcome: str  # done | dry-run | skipped | failed
+    detail: str
+
+
+def optimise_database(
+    app_conn: psycopg.Connection,
+    perf_conn: psycopg.Connection | None,
+    tables: Sequence[str],
+    settings: AdvisorSettings,
+    *,
+    plan_id: str,
+    dry_run: bool = False,
+    wedding_ids: Sequence[str] = (),
+) -> list[OptimiseStep]:
+    """ANALYZE `tables` (schema.table), pg_prewarm their hot indexes, refresh the configured
+    materialized views; record each step in perf.actions when `perf_conn` is given.
+
+    Writes (app database): statistics, shared buffers, the views' contents. `app_conn` is
+    switched to autocommit for the duration (REFRESH and ANALYZE each in their own
+    transaction).
+    """
+    previous_autocommit = app_conn.autocommit
+    app_conn.autocommit = True
+    steps: list[OptimiseStep] = []
+    try:
+        has_prewarm = app_conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_prewarm')"
+        ).fetchone()[0]
+        for table in tables:
+            steps.append(_analyze(app_conn, table, settings, dry_run))
+            steps += _prewarm_indexes(app_conn, table, settings, dry_run, has_prewarm)
+        for view in settings.refresh_views:
+            steps.append(_refresh(app_conn, view, settings, dry_run))
+    finally:
+        app_conn.autocommit = previous_autocommit
+    if perf_conn is not None:
+        for step in steps:
+            record_action(
+                perf_conn,
+                ActionRecord(
+                    plan_id=plan_id,
+                    kind=step.kind,
+                    target=step.target,
+                    reason=REASON,
+                    dry_run=dry_run,
+                    outcome=step.outcome,
+                    wedding_ids=list(wedding_ids),
+                    detail=step.detail,
+                ),
+            )
+    for step in steps:
+        if step.outcome in ("skipped", "failed"):
+            log.info("%s %s %s: %s", step.kind, step.target, step.outcome, step.detail)
+    return steps
+
+
+def _analyze(
+    conn: psycopg.Connection, table: str, settings: AdvisorSettings, dry_run: bool
+) -> OptimiseStep:
+    kind = "advisor_analyze"
+    if not settings.analyze_tables:
+        return OptimiseStep(kind, table, "skipped", "disabled (advisor.analyze_tables = false)")
+    if not _exists(conn, table):
+        return OptimiseStep(kind, table, "skipped", "relation does not exist")
+    if dry_run:
+        return OptimiseStep(kind, table, "dry-run", "would ANALYZE")
+    # Without the privilege ANALYZE only warns ("skipping ... only table or database owner can
+    # analyze it") and succeeds: the notice is the reason.
+    notices: list[str] = []
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.severity_nonlocalized == "WARNING" and diag.message_primary:
+            notices.append(diag.message_primary)
+
+    conn.add_notice_handler(keep)
+    try:
+        outcome = _guarded(conn, sql.SQL("ANALYZE {}").format(_ident(table)), settings)
+    finally:
+        conn.remove_notice_handler(keep)
+    if outcome is not None:
+        return OptimiseStep(kind, table, "skipped", outcome)
+    if notices:
+        return OptimiseStep(kind, table, "skipped", "; ".join(notices))
+    return OptimiseStep(kind, table, "done", "statistics refreshed")
+
+
+def _prewarm_indexes(
+    conn: psycopg.Connection,
+    table: str,
+    settings: AdvisorSettings,
+    dry_run: bool,
+    has_prewarm: bool,
+) -> list[OptimiseStep]:
+    kind = "advisor_prewarm_index"
+    if not settings.prewarm_indexes:
+        return [OptimiseStep(kind, table, "skipped", "disabled (advisor.prewarm_indexes = false)")]
+    if not _exists(conn, table):
+        return [OptimiseStep(kind, table, "skipped", "relation does not exist")]
+    hot = conn.execute(
+        Q["app_hot_indexes"],
+        {"relation": _regclass_text(table), "limit": settings.hot_indexes_per_table},
+    ).fetchall()
+    if not hot:
+        return [OptimiseStep(kind, table, "skipped", "no index scanned since statistics reset")]
+    steps = []
+    for index, scans in hot:
+        if not has_prewarm:
+            steps.append(
+                OptimiseStep(
+                    kind,
+                    index,
+                    "skipped",
+                    "extension pg_prewarm is not installed (CREATE EXTENSION pg_prewarm)",
+                )
+            )
+        elif dry_run:
+            steps.append(OptimiseStep(kind, index, "dry-run", f"would pg_prewarm ({scans} scans)"))
+        else:
+            try:
+                blocks = conn.execute(
+                    "SELECT pg_prewarm(to_regclass(%s))", (_regclass_text(index),)
+                ).fetchone()[0]
+                steps.append(
+                    OptimiseStep(kind, index, "done", f"{blocks} blocks loaded ({scans} scans)")
+                )
+            except psycopg.errors.InsufficientPrivilege as exc:
+                steps.append(OptimiseStep(kind, index, "skipped", exc.diag.message_primary or ""))
+    return steps
+
+
+def _refresh(
+    conn: psycopg.Connection, view: str, settings: AdvisorSettings, dry_run: bool
+) -> OptimiseStep:
+    kind = "advisor_refresh_view"
+    relkind = conn.execute(
+        "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (_regclass_text(view),)
+    ).fetchone()
+    if relkind is None:
+        return OptimiseStep(kind, view, "skipped", "relation does not exist")
+    if relkind[0] != "m":
+        return OptimiseStep(kind, view, "skipped", "not a materialized view")
+    concurrently = settings.refresh_concurrently and _has_unique_index(conn, view)
+    verb = "REFRESH MATERIALIZED VIEW CONCURRENTLY" if concurrently else "REFRESH MATERIALIZED VIEW"
+    if dry_run:
+        return OptimiseStep(kind, view, "dry-run", f"would {verb}")
+    if settings.refresh_concurrently and not concurrently:
+        return OptimiseStep(
+            kind,
+            view,
+            "skipped",
+            "CONCURRENTLY needs a unique index on the view; a plain refresh would block "
+            "its readers (set advisor.refresh_concurrently = false to allow it)",
+        )
+    outcome = _guarded(conn, sql.SQL(verb + " {}").format(_ident(view)), settings)
+    if outcome is not None:
+        return OptimiseStep(kind, view, "skipped", outcome)
+    return OptimiseStep(kind, view, "done", verb.lower())
+
+
+def _guarded(conn: psycopg.Connection, statement: sql.Composed, settings: AdvisorSettings):
+    """Run one maintenance statement with a lock_timeout; the refusal's reason, or None."""
+    timeout = f"{int(settings.lock_timeout.total_seconds() * 1000)}ms"
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+            conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        return exc.diag.message_primary or "insufficient privilege"
+    except psycopg.errors.LockNotAvailable:
+        return f"lock not granted within {timeout} (the app holds it); not waiting"
+    except psycopg.errors.UndefinedTable as exc:
+        return exc.diag.message_primary or "relation does not exist"
+    return None
+
+
+def _exists(conn: psycopg.Connection, relation: str) -> bool:
+    return (
+        conn.execute("SELECT to_regclass(%s)", (_regclass_text(relation),)).fetchone()[0]
+        is not None
+    )
+
+
+def _has_unique_index(conn: psycopg.Connection, view: str) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s) "
+        "AND indisunique AND indisvalid AND indpred IS NULL)",
+        (_regclass_text(view),),
+    ).fetchone()[0]
+
+
+def _ident(relation: str) -> sql.Identifier:
+    schema, _, name = relation.rpartition(".")
+    return sql.Identifier(schema, name) if schema else sql.Identifier(name)
+
+
+def _regclass_text(relation: str) -> str:
+    """A schema.name (as given in settings or by regclass::text) for to_regclass()."""
+    if '"' in relation:
+        return relation  # already quoted by regclass::text
+    schema, _, name = relation.rpartition(".")
+    parts = [schema, name] if schema else [name]
+    return ".".join('"' + p + '"' for p in parts)
