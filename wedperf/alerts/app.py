@@ -40,6 +40,9 @@ from wedperf.alerts.schemas import (
     from_generic,
 )
 from wedperf.alerts.settings import WebhookSettings
+from wedperf.config import get_settings
+from wedperf.mobile.routes import rum_router
+from wedperf.mobile.settings import RumSettings
 
 log = logging.getLogger(__name__)
 MAX_PROBLEMS = 10
@@ -155,6 +158,7 @@ def create_app(
     credentials: Credentials,
     *,
     prefect_api_url: str | None = None,
+    rum: RumSettings | None = None,
 ) -> WebhookApp:
     """The receiver for `database_url` (migrated schema perf). `prefect_api_url` overrides
     PREFECT_API_URL for inline dispatch. Lifespan opens the pool and starts dispatch; with
@@ -184,6 +188,7 @@ def create_app(
     for receiver in RECEIVERS:
         _add_route(app, state, credentials, receiver)
         handlers[f"/alerts/{receiver.kind}"] = _fast_handler(state, credentials, receiver)
+    app.include_router(rum_router(database_url, credentials, rum or get_settings().rum))
 
     @app.get("/healthz", tags=["health"], summary="The receiver and its database")
     async def healthz() -> JSONResponse:

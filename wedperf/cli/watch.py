@@ -8,7 +8,7 @@ import typer
 
 from wedperf.calendar.sync import weddings_by_id
 from wedperf.cli._common import fail
-from wedperf.critical_path.report import text_table
+from wedperf.critical_path.report import client_text_table, text_table
 from wedperf.critical_path.round import run_round
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
@@ -43,6 +43,9 @@ def watch_command(
         f"{target.guest_count} guests; evaluated at {local:%Y-%m-%d %H:%M} local"
     )
     typer.echo(text_table(result.results))
+    lookback = runtime.settings.critical_path.latency_lookback
+    typer.echo(f"\np95 by client, last {lookback.total_seconds() / 60:g} min:")
+    typer.echo(client_text_table(result.by_client, target.wedding_id))
     if result.alerts:
         typer.echo(
             f"alerts: {len(result.alerts.fired)} fired, {len(result.alerts.resolved)} resolved"

@@ -10,12 +10,18 @@ was then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from wedperf.metrics.clients import MOBILE_CLIENTS
+
 COLUMNS = ["wedding_id", "check_name", "value", "detail"]
+# Client groups of the latency view, in display order: web beside the mobile apps (ios +
+# android, then each), then every sample whatever its client.
+CLIENT_GROUPS = ("web", "mobile", "ios", "android", "all")
 
 
 def _result(weddings: pd.DataFrame, check: str, values, details) -> pd.DataFrame:
@@ -224,3 +230,53 @@ def operation_latency(
         for w in weddings["wedding_id"]
     ]
     return _result(weddings, f"latency_{operation}", p95.reindex(weddings["wedding_id"]), details)
+
+
+def _client_rows(latency: pd.DataFrame, group: str) -> pd.DataFrame:
+    """The latency rows of one client group (all, mobile = ios + android, or one kind)."""
+    if group == "all":
+        return latency
+    if group == "mobile":
+        return latency[latency["client"].isin(MOBILE_CLIENTS)]
+    return latency[latency["client"] == group]
+
+
+def mobile_operation_latency(
+    weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
+) -> pd.DataFrame:
+    """p95 latency (s) of one operation on the mobile apps (ios + android samples), with the
+    web p95 beside it in the detail."""
+    rows = latency[latency["operation"] == operation]
+    mobile = _client_rows(rows, "mobile")
+    web = _client_rows(rows, "web")
+    p95 = mobile.groupby("wedding_id")["value"].quantile(0.95)
+    kinds = mobile.groupby(["wedding_id", "client"]).size()
+    web_p95 = web.groupby("wedding_id")["value"].quantile(0.95)
+    web_count = web.groupby("wedding_id").size()
+    details = []
+    for w in weddings["wedding_id"]:
+        if w in p95.index:
+            split = ", ".join(f"{kind} {int(kinds.get((w, kind), 0))}" for kind in MOBILE_CLIENTS)
+            detail = f"{int(kinds.loc[w].sum())} mobile samples ({split})"
+        else:
+            detail = "no mobile samples"
+        if w in web_p95.index:
+            detail += f"; web p95 {web_p95[w] * 1000:.0f} ms ({int(web_count[w])} samples)"
+        details.append(detail)
+    return _result(
+        weddings, f"mobile_p95_{operation}", p95.reindex(weddings["wedding_id"]), details
+    )
+
+
+def client_latency(latency: pd.DataFrame, operations: Sequence[str]) -> pd.DataFrame:
+    """p95 (s) and sample count per wedding x operation x client group (CLIENT_GROUPS), for
+    the latency view that shows mobile beside web. Groups without samples are left out."""
+    frames = []
+    for group in CLIENT_GROUPS:
+        rows = _client_rows(latency, group)
+        rows = rows[rows["operation"].isin(operations)]
+        grouped = rows.groupby(["wedding_id", "operation"])["value"]
+        frame = pd.DataFrame({"p95": grouped.quantile(0.95), "samples": grouped.size()})
+        frames.append(frame.reset_index().assign(client=group))
+    columns = ["wedding_id", "operation", "client", "p95", "samples"]
+    return pd.concat(frames, ignore_index=True)[columns]

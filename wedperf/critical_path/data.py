@@ -71,8 +71,8 @@ def load_day_data(
             Q["latency_samples"],
             {"start": at - latency_lookback, "end": at, "wedding_ids": ids},
         ).fetchall(),
-        columns=["wedding_id", "operation", "value"],
-    ).astype({"wedding_id": str, "operation": str, "value": float})
+        columns=["wedding_id", "operation", "value", "client"],
+    ).astype({"wedding_id": str, "operation": str, "value": float, "client": str})
     return DayData(latency=latency, **frames)
 
 

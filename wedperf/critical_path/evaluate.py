@@ -51,6 +51,10 @@ def run_checks(
             checks.operation_latency(weddings, data.latency, operation=operation)
             for operation in LATENCY_OPERATIONS
         ),
+        *(
+            checks.mobile_operation_latency(weddings, data.latency, operation=operation)
+            for operation in LATENCY_OPERATIONS
+        ),
     ]
     return pd.concat(frames, ignore_index=True)
 

@@ -9,7 +9,8 @@ from datetime import datetime
 import pandas as pd
 
 from wedperf.calendar.model import Wedding
-from wedperf.critical_path.slo import CHECKS
+from wedperf.critical_path.checks import CLIENT_GROUPS
+from wedperf.critical_path.slo import CHECKS, LATENCY_OPERATIONS
 
 _MARK = {"ok": "✅", "warn": "⚠️", "breach": "🔴"}
 
@@ -79,4 +80,35 @@ def text_table(results: pd.DataFrame) -> str:
     out = ["  ".join(h.ljust(widths[h]) for h in headers[:-1]) + "  detail"]
     for r in rows:
         out.append("  ".join(str(r[h]).ljust(widths[h]) for h in headers[:-1]) + f"  {r['detail']}")
+    return "\n".join(out)
+
+
+def _p95_cell(p95: float, samples: int) -> str:
+    return f"{p95 * 1000:.0f} ms (n={samples})" if p95 < 10 else f"{p95:.1f} s (n={samples})"
+
+
+def client_rows(by_client: pd.DataFrame, wedding_id: str) -> list[dict[str, str]]:
+    """One row per operation: p95 of web, mobile (ios + android), ios, android and all
+    clients, each with its sample count ("—" where there were none)."""
+    mine = by_client[by_client["wedding_id"] == wedding_id] if not by_client.empty else by_client
+    cells = {
+        (r.operation, r.client): _p95_cell(float(r.p95), int(r.samples))
+        for r in mine.itertuples(index=False)
+    }
+    rows = []
+    for operation in LATENCY_OPERATIONS:
+        row = {"operation": operation}
+        for group in CLIENT_GROUPS:
+            row[f"{group} p95"] = cells.get((operation, group), "—")
+        rows.append(row)
+    return rows
+
+
+def client_text_table(by_client: pd.DataFrame, wedding_id: str) -> str:
+    """Mobile p95 beside web per operation, for a terminal."""
+    rows = client_rows(by_client, wedding_id)
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    out = ["  ".join(h.ljust(widths[h]) for h in headers).rstrip()]
+    out += ["  ".join(r[h].ljust(widths[h]) for h in headers).rstrip() for r in rows]
     return "\n".join(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -12,10 +12,11 @@ import psycopg
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_window
 from wedperf.config import Settings
+from wedperf.critical_path.checks import client_latency
 from wedperf.critical_path.data import load_day_data
 from wedperf.critical_path.evaluate import evaluate
 from wedperf.critical_path.record import AlertChanges, store_round
-from wedperf.critical_path.slo import validate_overrides
+from wedperf.critical_path.slo import LATENCY_OPERATIONS, validate_overrides
 
 WEDDING_COLUMNS = ["wedding_id", "starts_at", "ends_at", "timezone", "guest_count", "status"]
 
@@ -25,6 +26,9 @@ class RoundResult:
     at: datetime
     results: pd.DataFrame
     alerts: AlertChanges | None
+    # p95 per wedding x operation x client group (all, web, mobile, ios, android) over the
+    # latency lookback: the view that puts mobile beside web (checks.client_latency).
+    by_client: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def grid_instant(now: datetime, interval: timedelta) -> datetime:
@@ -80,4 +84,5 @@ def run_round(
     )
     results = evaluate(frame, data, at, settings.critical_path)
     alerts = store_round(perf_conn, results, at) if record else None
-    return RoundResult(at=at, results=results, alerts=alerts)
+    by_client = client_latency(data.latency, LATENCY_OPERATIONS)
+    return RoundResult(at=at, results=results, alerts=alerts, by_client=by_client)

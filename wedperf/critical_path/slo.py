@@ -90,9 +90,39 @@ CHECKS: dict[str, CheckSpec] = {
         CheckSpec(
             "latency_vendor_notify", "p95 vendor-notify API latency", "s", warn=0.5, breach=1.0
         ),
+        # Mobile p95 (issue 8): samples from the iOS and Android apps only (RUM beacons, probes
+        # with a mobile client profile, Prometheus series with a mobile client label), as the
+        # device saw them, network included. Twice the all-clients thresholds: a slow-4G round
+        # trip alone is ~150 ms. A phone's photo upload is bounded by its uplink (1.5 MB at
+        # 0.75 Mbit/s is 16 s), hence the wide photo band.
+        CheckSpec(
+            "mobile_p95_guest_list", "p95 guest-list latency on the mobile apps", "s", 1.0, 2.0
+        ),
+        CheckSpec(
+            "mobile_p95_timeline_sync",
+            "p95 timeline-sync latency on the mobile apps",
+            "s",
+            warn=1.0,
+            breach=2.0,
+        ),
+        CheckSpec(
+            "mobile_p95_photo_upload",
+            "p95 photo-upload latency on the mobile apps",
+            "s",
+            warn=10.0,
+            breach=20.0,
+        ),
+        CheckSpec(
+            "mobile_p95_vendor_notify",
+            "p95 vendor-notify latency on the mobile apps",
+            "s",
+            warn=1.0,
+            breach=2.0,
+        ),
     )
 }
 LATENCY_OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
+MOBILE_CHECK_PREFIX = "mobile_p95_"
 
 
 @dataclass(frozen=True)

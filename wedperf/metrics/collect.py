@@ -19,7 +19,9 @@ def build_sources(settings: Settings, app_database_url: str) -> list[MetricsSour
     """The configured sources: Prometheus (if a URL is set), the app DB, HTTP probes."""
     sources: list[MetricsSource] = []
     if settings.prometheus.url:
-        sources.append(PrometheusSource(settings.prometheus))
+        sources.append(
+            PrometheusSource(settings.prometheus, client_label=settings.rum.client_label)
+        )
     if settings.sql_source.enabled:
         sources.append(
             SqlSource(
@@ -29,7 +31,13 @@ def build_sources(settings: Settings, app_database_url: str) -> list[MetricsSour
             )
         )
     if settings.probes.targets:
-        sources.append(ProbeSource(settings.probes))
+        sources.append(
+            ProbeSource(
+                settings.probes,
+                clients=settings.rum.probe_clients,
+                user_agents=settings.rum.user_agents,
+            )
+        )
     return sources
 
 

@@ -13,7 +13,12 @@ LATENCY = "latency_s"
 
 
 class Sample(NamedTuple):
-    """One observation. (source, metric, operation, series, ts) is its natural key."""
+    """One observation. (source, metric, operation, series, ts) is its natural key.
+
+    `client` is the kind of client that observed it (wedperf.metrics.clients: ios, android,
+    web, unknown). It is not part of the key: a source's `series` already tells its clients
+    apart.
+    """
 
     ts: datetime
     source: str
@@ -21,8 +26,9 @@ class Sample(NamedTuple):
     operation: str
     series: str
     wedding_id: str | None
-    attributed_by: str  # label | url | row | window
+    attributed_by: str  # label | url | row | window | beacon
     value: float
+    client: str = "unknown"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from wedperf.db.queries import queries
 from wedperf.metrics.model import Sample
 
 Q = queries("samples")
-_COLUMNS = "ts, source, metric, operation, series, wedding_id, attributed_by, value"
-_COPY_TYPES = ["timestamptz", "text", "text", "text", "text", "text", "text", "float8"]
+# In Sample's field order (COPY writes each Sample as it is).
+_COLUMNS = "ts, source, metric, operation, series, wedding_id, attributed_by, value, client"
+_COPY_TYPES = ["timestamptz", "text", "text", "text", "text", "text", "text", "float8", "text"]
 
 
 def ensure_partitions(conn: psycopg.Connection, first: datetime, last: datetime) -> int:

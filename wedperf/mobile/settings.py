@@ -1,9 +1,67 @@
-"""Real-user-monitoring settings (a section of wedperf.config.Settings: WEDPERF_RUM__*)."""
+"""Real-user-monitoring settings (a section of wedperf.config.Settings: WEDPERF_RUM__*).
+
+Also where the metrics sources learn client kinds (issue 8): the Prometheus label that names
+the client, and the client profile of probe targets.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+
+from wedperf.metrics.clients import ClientKind
+
+DEFAULT_OPERATIONS = ["guest_list", "timeline_sync", "photo_upload", "vendor_notify"]
+
+# User-Agents a probe (or the sandbox's synthetic mobile client) sends for a client profile,
+# shaped like the apps' own so that the platform's UA parsing classifies them the same way.
+# They end in "wedperf-probe" so synthetic traffic stays recognisable.
+DEFAULT_USER_AGENTS: dict[str, str] = {
+    "ios": "WedApp/5.2.0 (iPhone; iOS 17.5; Scale/3.00) CFNetwork/1494.0.7 Darwin/23.4.0 "
+    "wedperf-probe",
+    "android": "WedApp/5.2.0 (Linux; Android 14; Pixel 8) okhttp/4.12.0 wedperf-probe",
+    "web": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36 wedperf-probe",
+}
 
 
 class RumSettings(BaseModel):
-    """How the webhook service accepts RUM beacons from the mobile apps."""
+    """How the webhook service accepts RUM beacons from the mobile apps, and how the metrics
+    sources tell clients apart."""
+
+    max_beacons_per_batch: int = Field(
+        default=500, ge=1, description="more beacons in one POST /rum get 422"
+    )
+    max_body_bytes: int = Field(
+        default=262_144, ge=1024, description="larger POST /rum bodies get 413"
+    )
+    operations: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_OPERATIONS),
+        description="operations a beacon may report; others get 422",
+    )
+    max_duration_ms: float = Field(
+        default=600_000, gt=0, description="longer durations are refused as implausible"
+    )
+    max_age: timedelta = Field(
+        default=timedelta(days=2),
+        description="beacons older than this are refused (apps queue beacons while offline)",
+    )
+    max_clock_skew: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="beacons stamped further than this in the future are refused",
+    )
+    client_label: str | None = Field(
+        default="client",
+        description="Prometheus series label naming the client kind (ios/android/web); "
+        "unset: Prometheus samples are 'unknown'",
+    )
+    probe_clients: dict[str, ClientKind] = Field(
+        default_factory=dict,
+        description="client profile of probe targets, by target name: the samples carry the "
+        "client kind and the probe sends that client's User-Agent",
+    )
+    user_agents: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_USER_AGENTS),
+        description="User-Agent per client kind, for probes with a client profile",
+    )

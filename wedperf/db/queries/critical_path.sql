@@ -1,6 +1,7 @@
 -- name: latency_samples
--- Wedding-attributed latency samples in [start, end) for the given weddings.
-SELECT wedding_id, operation, value
+-- Wedding-attributed latency samples in [start, end) for the given weddings, with the kind of
+-- client that observed each (ios, android, web, unknown).
+SELECT wedding_id, operation, value, client
 FROM perf.samples
 WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
   AND wedding_id = ANY(%(wedding_ids)s);

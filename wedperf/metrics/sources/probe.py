@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 
 from wedperf.config import ProbeSettings, ProbeTarget
+from wedperf.metrics.clients import UNKNOWN, client_kind
 from wedperf.metrics.model import LATENCY, CollectWindow, Sample, SourceError
+from wedperf.mobile.settings import DEFAULT_USER_AGENTS
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +24,35 @@ class _Probe:
     target: ProbeTarget
     url: str
     wedding_id: str | None
+    client: str = UNKNOWN
 
 
 class ProbeSource:
+    """Times each target; a target with a client profile (`clients[target.name]`, or a
+    `client` field on the target itself) sends that client's User-Agent and
+    `x-wedperf-client` header and its samples carry the client kind."""
+
     name = "probe"
 
     def __init__(
-        self, settings: ProbeSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: ProbeSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clients: Mapping[str, str] | None = None,
+        user_agents: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
+        self.clients = dict(clients or {})
+        self.user_agents = dict(DEFAULT_USER_AGENTS if user_agents is None else user_agents)
         self.last_errors: list[str] = []
+
+    def client_of(self, target: ProbeTarget) -> str:
+        """The target's client profile: its own `client` field if it has one, else
+        `clients[target.name]`, else unknown."""
+        declared = client_kind(getattr(target, "client", None))
+        return declared if declared != UNKNOWN else client_kind(self.clients.get(target.name))
 
     def plan(self, window: CollectWindow) -> list[_Probe]:
         """The requests of one round: platform targets once, per-wedding targets per wedding."""
@@ -41,13 +62,22 @@ class ProbeSource:
         weddings = weddings[: self.settings.max_weddings]
         probes = []
         for target in self.settings.targets:
+            client = self.client_of(target)
             if target.per_wedding:
                 probes.extend(
-                    _Probe(target, self._url(target, w.wedding_id), w.wedding_id) for w in weddings
+                    _Probe(target, self._url(target, w.wedding_id), w.wedding_id, client)
+                    for w in weddings
                 )
             else:
-                probes.append(_Probe(target, self._url(target, None), None))
+                probes.append(_Probe(target, self._url(target, None), None, client))
         return probes
+
+    def headers(self, client: str) -> dict[str, str]:
+        """Request headers of a probe with this client profile."""
+        if client == UNKNOWN:
+            return {"user-agent": "wedperf-probe", "x-wedperf-client": "probe"}
+        agent = self.user_agents.get(client, f"wedperf-probe ({client})")
+        return {"user-agent": agent, "x-wedperf-client": client}
 
     def _url(self, target: ProbeTarget, wedding_id: str | None) -> str:
         return target.url.format(base_url=self.settings.base_url.rstrip("/"), wedding_id=wedding_id)
@@ -82,7 +112,7 @@ class ProbeSource:
                 response = await client.request(
                     probe.target.method,
                     probe.url,
-                    headers={"user-agent": "wedperf-probe", "x-wedperf-client": "probe"},
+                    headers=self.headers(probe.client),
                 )
             except httpx.TimeoutException:
                 return f"{probe.url}: timed out after {self.settings.timeout_seconds}s"
@@ -105,4 +135,5 @@ class ProbeSource:
             wedding_id=probe.wedding_id,
             attributed_by="url" if probe.wedding_id else "window",
             value=elapsed,
+            client=probe.client,
         )

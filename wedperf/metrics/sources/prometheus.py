@@ -14,18 +14,28 @@ from typing import Any
 import httpx
 
 from wedperf.config import PrometheusSettings
+from wedperf.metrics.clients import client_kind
 from wedperf.metrics.model import LATENCY, CollectWindow, Sample, SourceError
 
 
 class PrometheusSource:
+    """`client_label` names the series label that carries the client kind (ios, android,
+    web; wedperf.metrics.clients.client_kind reads it); series without it are 'unknown'.
+    Keep the label in the PromQL's `by (...)` clause, or aggregation drops it."""
+
     name = "prometheus"
 
     def __init__(
-        self, settings: PrometheusSettings, *, transport: httpx.BaseTransport | None = None
+        self,
+        settings: PrometheusSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        client_label: str | None = "client",
     ) -> None:
         if not settings.url:
             raise ValueError("PrometheusSource needs settings.url")
         self.settings = settings
+        self.client_label = client_label
         headers = {}
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
@@ -95,6 +105,7 @@ class PrometheusSource:
             except (KeyError, TypeError):
                 raise SourceError("prometheus returned a series without metric/values") from None
             wedding_id = labels.get(label) or None
+            client = client_kind(labels.get(self.client_label)) if self.client_label else "unknown"
             series_key = ",".join(f"{k}={labels[k]}" for k in sorted(labels)) or "{}"
             for point in values:
                 try:
@@ -114,6 +125,7 @@ class PrometheusSource:
                         wedding_id=wedding_id,
                         attributed_by="label" if wedding_id else "window",
                         value=raw,
+                        client=client,
                     )
                 )
         return samples

@@ -1,0 +1,38 @@
+"""Client kinds: which kind of client observed a sample (issue 8, mobile responsiveness).
+
+Kept free of imports so that settings modules (read by wedperf.config) can use it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ClientKind = Literal["ios", "android", "web", "unknown"]
+CLIENT_KINDS: tuple[str, ...] = ("ios", "android", "web", "unknown")
+MOBILE_CLIENTS: tuple[str, ...] = ("ios", "android")
+UNKNOWN = "unknown"
+
+# Spellings seen in the wild (label values, app build flavours) -> kind.
+_ALIASES = {
+    "ios": "ios",
+    "iphone": "ios",
+    "ipad": "ios",
+    "ipados": "ios",
+    "android": "android",
+    "web": "web",
+    "browser": "web",
+    "desktop": "web",
+    "mobile-web": "web",
+    "mobile_web": "web",
+}
+
+
+def client_kind(raw: str | None) -> str:
+    """The client kind a label value or profile names; anything unrecognised is 'unknown'."""
+    if not raw:
+        return UNKNOWN
+    return _ALIASES.get(raw.strip().lower(), UNKNOWN)
+
+
+def is_mobile(kind: str) -> bool:
+    return kind in MOBILE_CLIENTS
