@@ -1,0 +1,50 @@
+"""Flow: build the evidence package of a day or a wedding and publish it as artifacts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from tasks.evidence import build_package, publish_artifacts
+from wedperf.evidence.build import default_out, report_day
+from wedperf.runtime import get_runtime
+
+
+@flow(name="build-evidence", log_prints=True)
+def build_evidence(
+    day: date | None = None,
+    wedding_id: str | None = None,
+    days_ago: int = 1,
+    out: str | None = None,
+) -> dict:
+    """What was forecast, planned and done, and how each wedding day went: an HTML report
+    (figures embedded), its Markdown twin, the numbers behind each figure and a summary,
+    written atomically to `out` (default <evidence.out_dir>/evidence-<day> or
+    evidence-wedding-<id>), and the artifacts evidence-report, evidence-summary and
+    evidence-link.
+
+    Scope: `wedding_id` (its day window), else `day`, else the day `days_ago` days back on
+    the report's clock (1: yesterday, the nightly run; 0: today, after a wedding day).
+    """
+    logger = get_run_logger()
+    settings = get_runtime().settings
+    if wedding_id is None and day is None:
+        day = report_day(settings, datetime.now(UTC), days_ago)
+    if wedding_id is not None:
+        day = None
+    target = Path(out) if out else default_out(settings, day=day, wedding_id=wedding_id)
+    result = build_package(day, wedding_id, target)
+    keys = publish_artifacts(result)
+    logger.info("evidence package %s: %s", result.out, result.summary)
+    return {
+        "scope": result.scope,
+        "out": str(result.out),
+        "html": str(result.html_path),
+        "markdown": str(result.markdown_path),
+        "json": str(result.json_path),
+        "figures": [str(p) for p in result.figures],
+        "counts": result.summary,
+        "artifacts": keys,
+    }

@@ -1,0 +1,97 @@
+-- The evidence package's reads (wedperf.evidence.data). Read-only: the package reports what
+-- was forecast, planned and done; it changes nothing. Ids, counts and timings only.
+
+-- name: weddings_of_day
+-- Weddings whose ceremony falls in [start, end), cancelled ones included (the report says so).
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+FROM perf.weddings
+WHERE starts_at >= %(start)s AND starts_at < %(end)s
+ORDER BY starts_at, wedding_id;
+
+-- name: forecast_hours
+-- Per series and hour in [start, end): the forecast in force for that hour, i.e. the row of
+-- the fit with the latest origin (then the latest written) that covers it.
+SELECT DISTINCT ON (series, ts)
+       series, ts, model, model_version, origin, mean, lo_80, hi_80, lo_95, hi_95
+FROM perf.forecasts
+WHERE ts >= %(start)s AND ts < %(end)s
+ORDER BY series, ts, origin DESC, created_at DESC;
+
+-- name: actions_in_window
+-- Steps acted in [start, end); with `wedding_ids` set, only those naming one of them or
+-- belonging to one of `plan_ids` (the remediation plans of the report's alerts).
+SELECT action_id, plan_id, kind, target, before, after, wedding_ids, dry_run, outcome,
+       acted_at
+FROM perf.actions
+WHERE acted_at >= %(start)s AND acted_at < %(end)s
+  AND (%(wedding_ids)s::text[] IS NULL
+       OR wedding_ids && %(wedding_ids)s::text[]
+       OR plan_id = ANY(%(plan_ids)s::text[]))
+ORDER BY acted_at, action_id;
+
+-- name: floor_at
+-- Per capacity target, the floor wedperf had set (done, not dry; planned or by a remediation
+-- scale-up) before `at`: where each target's floor line starts.
+SELECT DISTINCT ON (target) target, after, acted_at
+FROM perf.actions
+WHERE kind IN ('capacity_raise', 'capacity_restore', 'remediation_scale_up')
+  AND outcome = 'done'
+  AND acted_at < %(at)s AND after IS NOT NULL
+ORDER BY target, acted_at DESC, action_id DESC;
+
+-- name: capacity_state
+-- Every capacity target's remembered baseline and current floor.
+SELECT target, baseline, floor, changed_at
+FROM perf.capacity_state
+ORDER BY target;
+
+-- name: alerts_in_window
+-- Alerts whose firing span overlaps [start, end) (a firing one: up to now), optionally of one
+-- wedding. For critical-path alerts, the check's value at the round that fired the alert and
+-- at the round that resolved it (or the latest round while it fires): before and after.
+SELECT a.alert_id, a.source, a.alertname, a.severity,
+       coalesce(a.wedding_id, a.labels ->> 'wedding_id') AS wedding_id,
+       a.labels ->> 'check' AS check_name, a.status, a.starts_at, a.ends_at,
+       a.remediation_state, a.dispatch_state, a.repeats,
+       fired.value AS value_at_start, after.value AS value_after, after.evaluated_at AS after_at
+FROM perf.alerts a
+LEFT JOIN LATERAL (
+    SELECT c.value FROM perf.critical_path_checks c
+    WHERE a.source = 'critical_path'
+      AND c.wedding_id = a.wedding_id AND c.check_name = a.labels ->> 'check'
+      AND c.evaluated_at <= a.starts_at
+    ORDER BY c.evaluated_at DESC LIMIT 1
+) fired ON true
+LEFT JOIN LATERAL (
+    SELECT c.value, c.evaluated_at FROM perf.critical_path_checks c
+    WHERE a.source = 'critical_path'
+      AND c.wedding_id = a.wedding_id AND c.check_name = a.labels ->> 'check'
+      AND c.evaluated_at > a.starts_at
+      AND (a.ends_at IS NULL OR c.evaluated_at <= a.ends_at)
+    ORDER BY c.evaluated_at DESC LIMIT 1
+) after ON true
+WHERE a.starts_at < %(end)s AND coalesce(a.ends_at, 'infinity') >= %(start)s
+  AND (%(wedding_id)s::text IS NULL
+       OR a.wedding_id = %(wedding_id)s::text OR a.labels ->> 'wedding_id' = %(wedding_id)s::text)
+ORDER BY a.starts_at, a.alert_id;
+
+-- name: check_summary
+-- Per wedding: rounds evaluated and check results by status (every check of every round).
+SELECT wedding_id,
+       count(DISTINCT evaluated_at) AS rounds,
+       count(*) FILTER (WHERE status = 'ok') AS ok,
+       count(*) FILTER (WHERE status = 'warn') AS warn,
+       count(*) FILTER (WHERE status = 'breach') AS breach,
+       min(evaluated_at) AS first_round,
+       max(evaluated_at) AS last_round
+FROM perf.critical_path_checks
+WHERE wedding_id = ANY(%(wedding_ids)s)
+GROUP BY wedding_id
+ORDER BY wedding_id;
+
+-- name: checks_of_weddings
+-- Every evaluation of the given weddings' checks, in time order.
+SELECT wedding_id, check_name, evaluated_at, value, threshold, warn_threshold, status
+FROM perf.critical_path_checks
+WHERE wedding_id = ANY(%(wedding_ids)s)
+ORDER BY wedding_id, check_name, evaluated_at;

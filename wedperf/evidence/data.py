@@ -1,0 +1,274 @@
+"""What an evidence report is about (its scope) and everything it reads from the databases.
+
+Reads only: perf.weddings, perf.forecasts, perf.actions, perf.capacity_state, perf.alerts,
+perf.critical_path_checks (wedperf's database) and, for forecast actuals of `app_view`
+series, the app-DB contract views. Every value kept is an id, a count, a timing or a metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import psycopg
+from psycopg.rows import class_row, dict_row
+
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_by_id, weddings_in_window
+from wedperf.config import Settings
+from wedperf.db.queries import queries
+from wedperf.forecast.sources import load_series
+
+log = logging.getLogger(__name__)
+Q = queries("evidence")
+
+
+class EvidenceScopeError(ValueError):
+    """The report's scope cannot be built (unknown wedding, both or neither of day/wedding)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A report's subject and time span [start, end) (UTC instants)."""
+
+    kind: str  # "day" | "wedding"
+    label: str  # "2026-10-17" or the wedding id
+    start: datetime
+    end: datetime
+    timezone: str
+    day: date | None = None
+    wedding: Wedding | None = None
+
+    @property
+    def slug(self) -> str:
+        return package_name(self.day if self.kind == "day" else None, self.wedding_id)
+
+    @property
+    def wedding_id(self) -> str | None:
+        return self.wedding.wedding_id if self.wedding else None
+
+    @property
+    def title(self) -> str:
+        if self.kind == "day":
+            return f"Evidence for {self.label} ({self.timezone})"
+        return f"Evidence for wedding {self.label}"
+
+
+def package_name(day: date | None, wedding_id: str | None) -> str:
+    """Names a package directory: evidence-2026-10-17 or evidence-wedding-<id>."""
+    if wedding_id is None:
+        return f"evidence-{day.isoformat() if day else 'undated'}"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in wedding_id.lower())
+    return f"evidence-wedding-{safe.strip('-') or 'unnamed'}"
+
+
+def report_timezone(settings: Settings) -> str:
+    return settings.evidence.timezone or settings.forecast.timezone
+
+
+def day_scope(day: date, settings: Settings) -> Scope:
+    """Local midnight to midnight of `day` in the report's timezone."""
+    tz = report_timezone(settings)
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(), zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+    return Scope("day", day.isoformat(), start, end, tz, day=day)
+
+
+def wedding_scope(conn: psycopg.Connection, wedding_id: str, settings: Settings) -> Scope:
+    """The wedding's day window widened by evidence.wedding_padding on both sides."""
+    found = weddings_by_id(conn, [wedding_id])
+    if not found:
+        raise EvidenceScopeError(f"no wedding {wedding_id!r} in perf.weddings")
+    wedding = found[0]
+    opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
+    pad = settings.evidence.wedding_padding
+    return Scope(
+        "wedding",
+        wedding.wedding_id,
+        opens - pad,
+        closes + pad,
+        wedding.timezone,
+        day=wedding.local_start.date(),
+        wedding=wedding,
+    )
+
+
+@dataclass
+class ForecastSeries:
+    """One series over the scope: the forecast in force per hour, and actuals where known."""
+
+    name: str
+    hours: pd.DataFrame  # index ts; mean, lo_80, hi_80, lo_95, hi_95, model, origin, actual
+    actuals_note: str | None = None  # why there are no actuals, if there are none
+
+
+@dataclass
+class EvidenceData:
+    """Everything a report is built from, read once."""
+
+    scope: Scope
+    now: datetime
+    weddings: list[Wedding]
+    live_weddings: list[Wedding]  # not cancelled, day window overlapping the scope
+    forecasts: list[ForecastSeries]
+    actions: list[dict[str, Any]]
+    floor_at_start: dict[str, int]
+    capacity_state: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    check_summary: list[dict[str, Any]]
+    checks: pd.DataFrame  # the drawn weddings' evaluations
+    drawn_weddings: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def gather(
+    conn: psycopg.Connection,
+    scope: Scope,
+    settings: Settings,
+    *,
+    now: datetime,
+    app_conn: psycopg.Connection | None = None,
+) -> EvidenceData:
+    """Read the scope's weddings, forecasts (and actuals), actions, capacity state, alerts and
+    critical-path checks. `app_conn` (the app database, for `app_view` forecast actuals) may
+    be None: those series then say that actuals are unavailable."""
+    window = {"start": scope.start, "end": scope.end}
+    if scope.wedding is not None:
+        weddings = [scope.wedding]
+    else:
+        weddings = (
+            conn.cursor(row_factory=class_row(Wedding))
+            .execute(Q["weddings_of_day"], window)
+            .fetchall()
+        )
+    live = weddings_in_window(
+        conn,
+        scope.start,
+        scope.end,
+        before=settings.day_window_before,
+        after=settings.day_window_after,
+    )
+    dicts = conn.cursor(row_factory=dict_row)
+    wedding_filter = None if scope.wedding is None else scope.wedding.wedding_id
+    alerts = dicts.execute(
+        Q["alerts_in_window"], window | {"wedding_id": wedding_filter}
+    ).fetchall()
+    actions = dicts.execute(
+        Q["actions_in_window"],
+        window
+        | {
+            "wedding_ids": None if wedding_filter is None else [wedding_filter],
+            "plan_ids": [f"alert-{a['alert_id']}" for a in alerts],
+        },
+    ).fetchall()
+    floor_at_start = {}
+    for row in dicts.execute(Q["floor_at"], {"at": scope.start}).fetchall():
+        if _as_int(row["after"]) is not None:
+            floor_at_start[row["target"]] = _as_int(row["after"])
+    capacity_state = dicts.execute(Q["capacity_state"]).fetchall()
+    ids = [w.wedding_id for w in weddings]
+    summary = dicts.execute(Q["check_summary"], {"wedding_ids": ids}).fetchall()
+    drawn = _worst_first(summary, settings.evidence.max_wedding_figures)
+    checks = pd.DataFrame(
+        dicts.execute(Q["checks_of_weddings"], {"wedding_ids": drawn}).fetchall(),
+        columns=[
+            "wedding_id",
+            "check_name",
+            "evaluated_at",
+            "value",
+            "threshold",
+            "warn_threshold",
+            "status",
+        ],
+    )
+    forecasts = _forecasts(conn, app_conn, scope, settings, now)
+    return EvidenceData(
+        scope=scope,
+        now=now,
+        weddings=weddings,
+        live_weddings=live,
+        forecasts=forecasts,
+        actions=actions,
+        floor_at_start=floor_at_start,
+        capacity_state=capacity_state,
+        alerts=alerts,
+        check_summary=summary,
+        checks=checks,
+        drawn_weddings=drawn,
+    )
+
+
+def _worst_first(summary: list[dict[str, Any]], limit: int) -> list[str]:
+    """The weddings whose timelines are drawn: most breaches, then most warnings, then id."""
+    ranked = sorted(summary, key=lambda r: (-r["breach"], -r["warn"], r["wedding_id"]))
+    return [r["wedding_id"] for r in ranked[:limit]]
+
+
+def _forecasts(
+    conn: psycopg.Connection,
+    app_conn: psycopg.Connection | None,
+    scope: Scope,
+    settings: Settings,
+    now: datetime,
+) -> list[ForecastSeries]:
+    rows = conn.execute(Q["forecast_hours"], {"start": scope.start, "end": scope.end}).fetchall()
+    columns = [
+        "series",
+        "ts",
+        "model",
+        "model_version",
+        "origin",
+        "mean",
+        "lo_80",
+        "hi_80",
+        "lo_95",
+        "hi_95",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return []
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    specs = {s.name: s for s in settings.forecast.series}
+    out = []
+    for name, hours in frame.groupby("series", sort=True):
+        hours = hours.drop(columns="series").set_index("ts").sort_index()
+        actual, note = _actuals(conn, app_conn, specs.get(name), scope, settings, now)
+        hours["actual"] = actual.reindex(hours.index) if actual is not None else float("nan")
+        out.append(ForecastSeries(str(name), hours, note))
+    return out
+
+
+def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: datetime):
+    """Hourly actuals of a configured series over the scope's past hours; (None, reason)
+    when they cannot be read."""
+    if spec is None:
+        return None, "series not configured (forecast.series): actuals unknown"
+    end = min(scope.end, now.replace(minute=0, second=0, microsecond=0))
+    if end <= scope.start:
+        return None, "no complete hour has passed yet"
+    source = app_conn if spec.source == "app_view" else conn
+    if source is None:
+        return None, "app database not available: actuals unknown"
+    try:
+        with source.transaction():
+            series = load_series(
+                source, spec, start=scope.start, end=end, source_schema=settings.source_schema
+            )
+    except psycopg.Error as exc:
+        log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
+        return None, f"actuals unavailable ({type(exc).__name__})"
+    if series.empty:
+        return None, "no actuals recorded in this span"
+    return series, None
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,336 @@
+"""Drawing the report's figures with matplotlib's object API on the Agg canvas (no pyplot:
+no global figure state, safe in threads). Each function draws exactly the numbers of its
+FigureSpec.data, which are also written beside the figure as JSON."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot; headless everywhere
+
+import matplotlib.dates as mdates
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "breach": "#c62828", None: "#9e9e9e"}
+SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#f9a825", "high": "#ef6c00"}
+OUTCOME_MARKERS = {"done": "o", "dry-run": "D", "planned": "s", "skipped": "x", "failed": "X"}
+
+
+def _t(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _time_axis(ax, timezone: str) -> None:
+    zone = ZoneInfo(timezone)
+    locator = mdates.AutoDateLocator(tz=zone, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
+    ax.set_xlabel(f"time ({timezone})")
+    ax.grid(True, alpha=0.3)
+
+
+def forecast_vs_actual(data: dict[str, Any]) -> Figure:
+    drawn = data["series"][: data["drawn"]]
+    fig = Figure(figsize=(10, 2.6 * len(drawn) + 0.6), layout="constrained")
+    axes = fig.subplots(len(drawn), 1, squeeze=False)[:, 0]
+    for ax, series in zip(axes, drawn, strict=True):
+        ts = [_t(h["ts"]) for h in series["hours"]]
+        ax.fill_between(
+            ts,
+            [h["lo_95"] for h in series["hours"]],
+            [h["hi_95"] for h in series["hours"]],
+            color="#90caf9",
+            alpha=0.45,
+            label="95% interval",
+            step=None,
+        )
+        ax.fill_between(
+            ts,
+            [h["lo_80"] for h in series["hours"]],
+            [h["hi_80"] for h in series["hours"]],
+            color="#42a5f5",
+            alpha=0.45,
+            label="80% interval",
+        )
+        ax.plot(
+            ts, [h["mean"] for h in series["hours"]], color="#0d47a1", lw=1.6, label="forecast mean"
+        )
+        actual = [
+            (t, h["actual"])
+            for t, h in zip(ts, series["hours"], strict=True)
+            if h["actual"] is not None
+        ]
+        if actual:
+            ax.plot(
+                [a[0] for a in actual],
+                [a[1] for a in actual],
+                "o",
+                color="#d84315",
+                ms=4,
+                label="actual",
+            )
+        else:
+            ax.text(
+                0.99,
+                0.95,
+                f"no actuals: {series['actuals_note']}",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+                color="#555",
+            )
+        ax.set_title(f"{series['series']} ({', '.join(series['models'])})", fontsize=10, loc="left")
+        ax.set_ylabel("per hour")
+        _time_axis(ax, data["timezone"])
+        ax.legend(fontsize=7, loc="upper left", ncols=4)
+    return fig
+
+
+def capacity_floor(data: dict[str, Any]) -> Figure:
+    fig = Figure(figsize=(10, 6), layout="constrained")
+    load_ax, floor_ax = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1))
+    start, end = _t(data["start"]), _t(data["end"])
+    load = data["calendar_load"]
+    if load:
+        xs = [_t(s["at"]) for s in load] + [end]
+        ys = [s["rps"] for s in load] + [load[-1]["rps"]]
+        load_ax.step(xs, ys, where="post", color="#6a1b9a", lw=1.6, label="calendar estimate")
+    for target in data["targets"]:
+        if target["forecast"]:
+            hours = target["forecast"]["hours"]
+            load_ax.plot(
+                [_t(h["ts"]) for h in hours],
+                [h["hi_rps"] for h in hours],
+                "--",
+                lw=1.2,
+                label=f"forecast upper bound ({target['forecast']['series']})",
+            )
+            actual = [h for h in hours if h["actual_rps"] is not None]
+            if actual:
+                load_ax.plot(
+                    [_t(h["ts"]) for h in actual],
+                    [h["actual_rps"] for h in actual],
+                    "o",
+                    ms=4,
+                    label=f"actual ({target['forecast']['series']})",
+                )
+    if not load and not any(t["forecast"] for t in data["targets"]):
+        load_ax.text(
+            0.5,
+            0.5,
+            "no wedding load in this span",
+            transform=load_ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555",
+        )
+    load_ax.set_ylabel("load (requests/s)")
+    load_ax.set_title("Load", fontsize=10, loc="left")
+    if load_ax.get_legend_handles_labels()[0]:
+        load_ax.legend(fontsize=7, loc="upper left")
+
+    for target in data["targets"]:
+        done = [s for s in target["steps"] if s["outcome"] == "done" and s["after"] is not None]
+        level = target["floor_at_start"]
+        if level is None and done and done[0]["before"] is not None:
+            level = int(done[0]["before"])
+        xs, ys = [], []
+        if level is not None:
+            xs, ys = [start], [level]
+        for s in done:
+            xs.append(_t(s["at"]))
+            ys.append(int(s["after"]))
+        if xs:
+            xs.append(end)
+            ys.append(ys[-1])
+            line = floor_ax.step(xs, ys, where="post", lw=2, label=f"{target['target']} floor")[0]
+            colour = line.get_color()
+        else:
+            colour = None
+        for s in target["steps"]:
+            if s["outcome"] == "done" or s["after"] is None:
+                continue
+            floor_ax.plot(
+                [_t(s["at"])],
+                [int(s["after"])],
+                OUTCOME_MARKERS.get(s["outcome"], "o"),
+                mfc="none",
+                color=colour or "#555",
+                ms=8,
+                label=f"{target['target']} {s['kind'].removeprefix('capacity_')} ({s['outcome']})",
+            )
+        if target["replicas_needed_at_peak"] is not None:
+            floor_ax.axhline(
+                target["replicas_needed_at_peak"],
+                ls=":",
+                color=colour or "#555",
+                label=f"{target['target']} needed at calendar peak",
+            )
+    if not data["targets"]:
+        floor_ax.text(
+            0.5,
+            0.5,
+            "no capacity floor changes in this span",
+            transform=floor_ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555",
+        )
+    floor_ax.set_ylabel("replicas")
+    floor_ax.set_title("Capacity floor", fontsize=10, loc="left")
+    floor_ax.set_xlim(start, end)
+    floor_ax.set_ylim(bottom=0)
+    if floor_ax.get_legend_handles_labels()[0]:
+        _dedup_legend(floor_ax)
+    _time_axis(load_ax, data["timezone"])
+    _time_axis(floor_ax, data["timezone"])
+    load_ax.set_xlabel("")
+    return fig
+
+
+def critical_path(data: dict[str, Any]) -> Figure:
+    checks = data["checks"]
+    fig = Figure(figsize=(10, 0.42 * len(checks) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    for row, check in enumerate(checks):
+        for status in ("ok", "warn", "breach"):
+            at = [
+                _t(e["at"])
+                for e in check["evaluations"]
+                if e["status"] == status and e["value"] is not None
+            ]
+            ax.plot(at, [row] * len(at), "s", ms=7, color=STATUS_COLOURS[status])
+        novalue = [_t(e["at"]) for e in check["evaluations"] if e["value"] is None]
+        ax.plot(novalue, [row] * len(novalue), "s", ms=7, color=STATUS_COLOURS[None])
+    ax.set_yticks(range(len(checks)), [c["check"] for c in checks], fontsize=8)
+    ax.set_ylim(len(checks) - 0.5, -0.5)
+    ceremony = _t(data["ceremony"])
+    ax.axvline(ceremony, color="#37474f", lw=1, ls="--")
+    ax.text(ceremony, -0.5, " ceremony", va="bottom", fontsize=8, color="#37474f")
+    ax.set_title(
+        f"Wedding {data['wedding_id']} ({data['tier']}, {data['guest_count']} guests)",
+        fontsize=10,
+        loc="left",
+    )
+    fig.legend(
+        handles=[
+            Line2D([], [], marker="s", ls="", color=STATUS_COLOURS[s], label=s or "no value")
+            for s in ("ok", "warn", "breach", None)
+        ],
+        fontsize=7,
+        loc="outside lower center",
+        ncols=4,
+    )
+    _time_axis(ax, data["timezone"])
+    return fig
+
+
+def alerts_actions(data: dict[str, Any]) -> Figure:
+    alerts, actions = data["alerts"], data["actions"]
+    rows = {f"alert-{a['alert_id']}": i for i, a in enumerate(alerts)}
+    labels = [
+        f"#{a['alert_id']} {a['check'] or a['alertname']}"
+        + (f" · {a['wedding_id']}" if a["wedding_id"] else "")
+        for a in alerts
+    ]
+    lanes: dict[str, int] = {}
+    for action in actions:
+        if action["plan_id"] not in rows:
+            lane = _lane(action["kind"])
+            if lane not in lanes:
+                lanes[lane] = len(labels) + len(lanes)
+    labels += list(lanes)
+    fig = Figure(figsize=(10, 0.45 * len(labels) + 1.8), layout="constrained")
+    ax = fig.subplots()
+    for i, alert in enumerate(alerts):
+        start, until = _t(alert["starts_at"]), _t(alert["drawn_until"])
+        width = mdates.date2num(until) - mdates.date2num(start)
+        ax.barh(
+            i,
+            max(width, 1 / 1440),
+            left=mdates.date2num(start),
+            height=0.55,
+            color=SEVERITY_COLOURS.get(alert["severity"] or "", "#78909c"),
+            alpha=0.85 if alert["status"] == "resolved" else 0.55,
+            hatch=None if alert["status"] == "resolved" else "//",
+        )
+    for action in actions:
+        row = rows.get(action["plan_id"], lanes.get(_lane(action["kind"])))
+        ax.plot(
+            [_t(action["at"])],
+            [row],
+            OUTCOME_MARKERS.get(action["outcome"], "o"),
+            color="#1b1b1b",
+            mfc="#1b1b1b" if action["outcome"] == "done" else "white",
+            ms=7,
+        )
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlim(_t(data["start"]), _t(data["end"]))
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=m,
+            ls="",
+            color="#1b1b1b",
+            mfc="#1b1b1b" if o == "done" else "white",
+            label=f"action {o}",
+        )
+        for o, m in OUTCOME_MARKERS.items()
+        if any(a["outcome"] == o for a in actions)
+    ]
+    handles += [
+        Line2D([], [], lw=6, color=c, label=f"alert {s}")
+        for s, c in SEVERITY_COLOURS.items()
+        if any(a["severity"] == s for a in alerts)
+    ]
+    if handles:  # below the axes: inside, it would hide the markers at the span's edges
+        fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncols=len(handles))
+    ax.set_title(
+        "Alerts (bars; hatched = still firing) and actions (markers)", fontsize=10, loc="left"
+    )
+    _time_axis(ax, data["timezone"])
+    return fig
+
+
+def _lane(kind: str) -> str:
+    if kind.startswith("capacity"):
+        return "capacity"
+    if kind.startswith("prewarm"):
+        return "pre-warm"
+    if kind.startswith("remediation"):
+        return "remediation"
+    return kind
+
+
+def _dedup_legend(ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    seen: dict[str, Any] = {}
+    for handle, label in zip(handles, labels, strict=True):
+        seen.setdefault(label, handle)
+    ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper left")
+
+
+DRAW: dict[str, Callable[[dict[str, Any]], Figure]] = {
+    "forecast_vs_actual": forecast_vs_actual,
+    "capacity_floor": capacity_floor,
+    "critical_path": critical_path,
+    "alerts_actions": alerts_actions,
+}
+
+
+def render_png(kind: str, data: dict[str, Any], *, dpi: int = 110) -> bytes:
+    """The figure of `kind` for `data`, as PNG bytes."""
+    fig = DRAW[kind](data)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
