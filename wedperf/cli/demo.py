@@ -13,27 +13,40 @@ from wedperf.cli._common import fail, quiet_prefect, step
 
 
 def demo_command(
-    out: Path = typer.Option(Path("wedperf-demo"), help="where the summary is written"),
+    out: Path = typer.Option(Path("wedperf-demo"), help="where the report and summary go"),
     weddings: int = typer.Option(600, help="weddings in the sandbox calendar"),
     days: int = typer.Option(180, help="days the calendar spans (half past, half ahead)"),
     seed: int = typer.Option(7, help="sandbox seed"),
-    requests: int = typer.Option(400, help="requests of wedding-day load driven at the app"),
+    requests: int = typer.Option(400, help="requests of wedding-day load per round"),
+    stop_prefect: bool = typer.Option(
+        False,
+        "--stop-prefect",
+        help="stop the local Prefect server at the end (default: keep "
+        "it running so its UI shows the runs)",
+    ),
 ) -> None:
-    """Embedded services -> sandbox seed -> sandbox app + load -> calendar sync ->
-    one collection round through Prefect -> a printed summary."""
+    """Embedded services and a local Prefect server -> sandbox -> deployments -> calendar
+    sync -> load -> collect -> forecast -> plan -> pre-warm and capacity floor -> watch ->
+    alert webhook -> remediation -> evidence report under --out."""
     quiet_prefect()
     began = time.monotonic()
+    from wedperf.config import get_settings
     from wedperf.demo import DemoError, run_demo
+    from wedperf.demo.prefect_server import PrefectServerError, stop_local_server
 
+    out = out.resolve()
     try:
         summary = run_demo(
             out=out, weddings=weddings, days=days, seed=seed, requests=requests, progress=step
         )
-    except DemoError as exc:
+    except (DemoError, PrefectServerError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
-        # Every write is transactional, so an interrupted demo leaves nothing half-written.
-        fail("interrupted; nothing half-written (every write is a transaction)", code=130)
+        # Every write is a transaction and every file is renamed into place when complete.
+        fail("interrupted; nothing half-written (transactions, atomic renames)", code=130)
+    finally:
+        if stop_prefect:
+            stop_local_server(get_settings().data_dir / "prefect")
     summary["elapsed_seconds"] = round(time.monotonic() - began, 1)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "summary.json"
@@ -45,5 +58,13 @@ def demo_command(
     typer.secho("wedperf demo complete", bold=True)
     for line in summary["lines"]:
         typer.echo(f"  {line}")
-    typer.echo(f"  summary: {target.resolve()}")
+    typer.echo(f"  summary: {target}")
+    if stop_prefect:
+        typer.echo("  (the local Prefect server was stopped: --stop-prefect)")
+    else:
+        typer.echo(
+            f"  the Prefect server keeps running for its UI; stop it with "
+            f"`PREFECT_HOME={get_settings().data_dir / 'prefect'} uv run prefect server stop` "
+            "or the next `wedperf demo --stop-prefect`"
+        )
     typer.echo(f"  took {summary['elapsed_seconds']} s")

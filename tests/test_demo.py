@@ -1,0 +1,98 @@
+"""`wedperf demo` end to end, as a newcomer runs it: a fresh home directory, no services
+configured, no Prefect server — everything embedded, started and (with --stop-prefect) stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    home = tmp_path_factory.mktemp("home")
+    out = tmp_path_factory.mktemp("demo") / "wedperf-demo"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WEDPERF_", "PREFECT_")) or k == "PREFECT_SERVER_ANALYTICS_ENABLED"
+    }
+    env.update(HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "wedperf"),
+            "demo",
+            "--out",
+            str(out),
+            "--stop-prefect",
+            "--weddings",
+            "300",
+            "--days",
+            "120",
+            "--requests",
+            "200",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    return {"done": done, "out": out, "home": home}
+
+
+def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:
+    done = demo_run["done"]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for step in (
+        "starting embedded PostgreSQL and Redis",
+        "starting the local Prefect server",
+        "registering the deployments of prefect.yaml",
+        "calendar sync",
+        "one collection round",
+        "forecasting",
+        "planning pre-warm and capacity-floor runs",
+        "pre-warming wedding",
+        "raising the capacity floor",
+        "firing an Alertmanager alert",
+        "executing the remediation run",
+        "building the evidence report",
+    ):
+        assert step in done.stderr, f"step {step!r} not reported"
+    assert "wedperf demo complete" in done.stdout
+    assert re.search(r"Prefect UI: http://127\.0\.0\.1:\d+ \(12 deployments", done.stdout)
+
+
+def test_demo_summary_and_remediation(demo_run: dict) -> None:
+    summary = json.loads((demo_run["out"] / "summary.json").read_text())
+    assert summary["remediation"]["state"] == "recovered"
+    assert summary["plan_runs"] > 0
+    assert summary["totals"]["weddings"] > 0 and summary["totals"]["samples"] > 0
+    assert len(summary["deployments"]) == 12
+    # --stop-prefect: the local server is gone, nothing left running.
+    assert not (demo_run["home"] / ".wedperf" / "prefect" / "server.pid").exists()
+
+
+def test_demo_report_exists_with_non_empty_figures(demo_run: dict) -> None:
+    summary = json.loads((demo_run["out"] / "summary.json").read_text())
+    report = Path(summary["report"])
+    assert report.is_file() and report.is_relative_to(demo_run["out"])
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") >= 4
+    figures = [Path(p) for p in summary["evidence"]["figures"]]
+    assert len(figures) >= 4
+    for figure in figures:
+        pixels = matplotlib.image.imread(figure)
+        assert pixels.std() > 0.01, f"{figure.name} is blank"
