@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from tasks.advisor import optimise_for_weddings
 from tasks.ops import load_weddings, warm_http, warm_postgres, warm_redis
 from wedperf.actions.prewarm import http_get_all, warmup_urls
 from wedperf.runtime import get_runtime
@@ -15,7 +16,8 @@ EFFECT_SAMPLE = 20  # weddings whose guest list is timed before and after
 @flow(name="prewarm-weddings", log_prints=True)
 def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: str = "manual"):
     """Warm the app's Redis with each wedding's datasets, GET its warm-up URLs, pg_prewarm and
-    ANALYZE the hot relations — and measure guest-list latency before and after."""
+    ANALYZE the hot relations and the tables the database advisor names (refreshing the
+    configured materialized views) — and measure guest-list latency before and after."""
     logger = get_run_logger()
     settings = get_runtime().settings
     weddings = load_weddings(wedding_ids)
@@ -33,6 +35,7 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
     redis_result = warm_redis(weddings, plan_id, dry_run)
     http_result = warm_http(weddings, plan_id, dry_run)
     pg_steps = warm_postgres(weddings, plan_id, dry_run)
+    advisor_steps = optimise_for_weddings(weddings, plan_id, dry_run)
     after = None if dry_run else http_get_all(effect_urls)
 
     def p95(result) -> str:
@@ -53,6 +56,10 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
                 f"{s.detail}"
                 for s in pg_steps
             ),
+            *(
+                f"- Advisor {s.kind.removeprefix('advisor_')} {s.target}: {s.outcome} — {s.detail}"
+                for s in advisor_steps
+            ),
         ]
     )
     create_markdown_artifact(
@@ -68,4 +75,5 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
         "guest_list_p95_before_ms": None if before is None else before.p95_ms,
         "guest_list_p95_after_ms": None if after is None else after.p95_ms,
         "postgres_steps": [s.__dict__ for s in pg_steps],
+        "advisor_steps": [s.__dict__ for s in advisor_steps],
     }

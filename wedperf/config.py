@@ -26,6 +26,7 @@ from wedperf.advisor.settings import AdvisorSettings
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.evidence.settings import EvidenceSettings
 from wedperf.forecast.settings import ForecastSettings
+from wedperf.metrics.clients import ClientKind
 from wedperf.mobile.settings import RumSettings
 
 
@@ -62,6 +63,10 @@ class ProbeTarget(BaseModel):
     url: str = Field(description="absolute URL; may contain {wedding_id} and {base_url}")
     method: Literal["GET", "HEAD", "POST"] = "GET"
     per_wedding: bool = Field(default=False, description="probe once per wedding in its day window")
+    client: ClientKind = Field(
+        default="unknown",
+        description="client profile: ios/android/web send that app's User-Agent and tag samples",
+    )
 
 
 class ProbeSettings(BaseModel):
