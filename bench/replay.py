@@ -17,7 +17,13 @@ wedding/event windows, after the first 8 weeks (training).
     uv run python bench/replay.py [--nab-dir ../shared/data/nab] [--quantile 95]
 
 Last line: {"reactive": {...}, "wedperf": {...}, "oracle": {...}, "replica_hours_ratio": ...,
-"nab_taxi": {same keys}}
+"calendar_bound": [{margin, under_provisioned_minutes, replica_hours, replica_hours_ratio}],
+"nab_taxi": {same keys but calendar_bound}}
+
+`calendar_bound` is a reference line, not a policy: floors from the sandbox's true expected
+load (what the calendar can know) times a margin. It shows what any calendar-driven floor can
+reach on this synthetic load, where each wedding's intensity (lognormal sigma 0.3) and the
+minute noise (sigma 0.08) are unknowable.
 """
 
 from __future__ import annotations
@@ -69,7 +75,8 @@ def sandbox_weddings() -> list[Wedding]:
 
 
 def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int = 7):
-    """Per-minute requests/s and the wedding windows (minute offsets)."""
+    """Per-minute requests/s, the wedding windows (minute offsets), and the expected load: what
+    the calendar alone can know (baseline and each wedding's phases at mean intensity)."""
     rng = np.random.default_rng(seed)
     n = len(minutes)
     eastern = minutes.tz_convert("America/New_York")
@@ -77,6 +84,7 @@ def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int =
     diurnal = 0.35 + 0.65 * np.clip(np.sin(np.pi * (hour - 6) / 18), 0, None)
     weekend = np.where(eastern.day_of_week.to_numpy() >= 5, 1.25, 1.0)
     load = 20.0 * diurnal * weekend
+    expected = load.copy()
     start0 = minutes[0]
     windows = []
     per_guest = 0.05  # peak requests/s per guest (the ops default)
@@ -95,9 +103,10 @@ def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int =
         intensity = rng.lognormal(-0.045, 0.3)  # mean 1; unknown to every policy
         a, b = max(lo, 0), min(end, n)
         load[a:b] += w.guest_count * per_guest * intensity * shape[a - lo : b - lo]
+        expected[a:b] += w.guest_count * per_guest * shape[a - lo : b - lo]
         windows.append((lo, end))
     load *= rng.lognormal(-0.003, 0.08, size=n)
-    return load, windows
+    return load, windows, expected
 
 
 # --- NAB taxi -------------------------------------------------------------------------------
@@ -167,6 +176,41 @@ def forecast_upper(minutes, load, features, quantile: int, name: str) -> np.ndar
     return upper.reindex(minutes, method="ffill").to_numpy()
 
 
+def calendar_bound(load, windows, expected, capacity: float) -> list[dict]:
+    """A reference, not a policy: floors from the *true* expected load minute by minute (the
+    calendar's shape and the baseline known exactly; only each wedding's intensity and the
+    minute noise unknown) times a margin, with the same reactive autoscaler on top. What the
+    best calendar-only floor could achieve on this load, whatever the forecast."""
+    n = len(load)
+    start = TRAIN_WEEKS * 7 * 24 * 60
+    scored = [(a, b) for a, b in windows if a >= start and b <= n]
+    in_window = np.zeros(n, dtype=bool)
+    for a, b in scored:
+        in_window[max(a, 0) : b] = True
+    oracle_hours = evaluate(
+        oracle(load, capacity)[start:], load[start:], capacity, in_window[start:]
+    ).replica_hours
+    rows = []
+    for margin in (1.1, 1.2, 1.3, 1.4, 1.5):
+        floor = floor_from_forecast(
+            n, scored, expected * margin, capacity=capacity, headroom=0.0, buffer=BUFFER_MIN
+        )
+        result = evaluate(
+            reactive(load, capacity, REACTIVE, floor=floor)[start:],
+            load[start:],
+            capacity,
+            in_window[start:],
+        )
+        rows.append(
+            {
+                "margin": margin,
+                **result.summary(),
+                "replica_hours_ratio": round(result.replica_hours / oracle_hours, 3),
+            }
+        )
+    return rows
+
+
 def replay(minutes, load, windows, upper, capacity: float) -> dict:
     n = len(load)
     start = TRAIN_WEEKS * 7 * 24 * 60
@@ -205,7 +249,7 @@ def main() -> None:
     progress("seeding the sandbox year (2,000 weddings)")
     weddings = sandbox_weddings()
     minutes = pd.date_range(pd.Timestamp(START, tz=UTC), periods=365 * 24 * 60, freq="min")
-    load, windows = sandbox_load(weddings, minutes)
+    load, windows, expected = sandbox_load(weddings, minutes)
     hours = pd.date_range(minutes[0], minutes[-1], freq="h")
     features = calendar_features(
         hours, wedding_phases=wedding_phase_events(weddings), tz="America/New_York"
@@ -213,6 +257,8 @@ def main() -> None:
     upper = forecast_upper(minutes, load, features, args.quantile, "sandbox")
     sandbox = replay(minutes, load, windows, upper, capacity=10.0)
     progress(f"sandbox year: {sandbox}")
+    sandbox["calendar_bound"] = calendar_bound(load, windows, expected, capacity=10.0)
+    progress(f"calendar-only bound (true expected load x margin): {sandbox['calendar_bound']}")
 
     figures = dict(sandbox)
     if (args.nab_dir / "nyc_taxi.csv").exists():
