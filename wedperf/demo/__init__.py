@@ -13,6 +13,7 @@ Every database write is a transaction, the evidence package and the summary are 
 temporary place and renamed, so Ctrl-C at any point leaves nothing half-written.
 """
 
-from wedperf.demo.run import DemoError, run_demo
+from wedperf.demo.errors import DemoError
+from wedperf.demo.run import run_demo
 
 __all__ = ["DemoError", "run_demo"]

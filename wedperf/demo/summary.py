@@ -1,0 +1,77 @@
+"""The demo's closing summary: where every result is, and what each step stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wedperf.db.connection import connect
+from wedperf.demo.prefect_server import ui_url
+
+
+def summarise(**parts) -> dict[str, Any]:
+    services = parts["services"]
+    with connect(services.database_url) as conn:
+        totals = dict(
+            zip(
+                ("weddings", "samples", "rollups", "checks", "alerts", "actions", "forecasts"),
+                conn.execute(
+                    "SELECT (SELECT count(*) FROM perf.weddings), "
+                    "(SELECT count(*) FROM perf.samples), "
+                    "(SELECT count(*) FROM perf.rollups_minute), "
+                    "(SELECT count(*) FROM perf.critical_path_checks), "
+                    "(SELECT count(*) FROM perf.alerts), "
+                    "(SELECT count(*) FROM perf.actions), "
+                    "(SELECT count(DISTINCT series) FROM perf.forecasts)"
+                ).fetchone(),
+                strict=True,
+            )
+        )
+    seeded, collected, evidence = parts["seeded"], parts["collected"], parts["evidence"]
+    lines = [
+        f"report: {evidence['html']}",
+        f"markdown twin: {evidence['markdown']}; numbers: {evidence['json']}",
+        f"Prefect UI: {ui_url(parts['api_url'])} "
+        f"({len(parts['deployed']['deployments'])} deployments, runs, artifacts)",
+        f"sandbox: {seeded.counts['weddings']} weddings, {seeded.counts['guests']} guests; "
+        f"live now: {parts['live_ids']}",
+        f"calendar: {parts['synced']['inserted']} new, {parts['synced']['updated']} updated, "
+        f"{parts['synced']['rejected']} rejected",
+        f"load: {parts['load'].requests} web requests: "
+        + ", ".join(f"{op} p95 {st.p95_ms:.0f} ms" for op, st in parts["load"].operations.items()),
+        f"mobile: {parts['mobile'].requests} requests, {parts['mobile'].beacons_stored} RUM "
+        f"beacons stored",
+        f"pre-warm: guest-list p95 {_ms(parts['prewarm'].get('guest_list_p95_before_ms'))} first "
+        f"touch -> {_ms(parts['prewarm'].get('guest_list_p95_after_ms'))} warmed, "
+        f"{parts['prewarm'].get('redis_keys', 0)} Redis keys",
+        f"collection: {collected['samples']} samples ({collected['new_samples']} new)",
+        f"forecasts: {_forecast_line(parts['forecasts'])}",
+        f"plan: {len(parts['plan']['runs'])} scheduled runs for "
+        f"{parts['plan']['weddings']} weddings in the horizon",
+        f"capacity floor: {parts['floor']['outcome']} "
+        f"({parts['floor']['before']} -> {parts['floor']['after']}): {parts['floor']['reason']}",
+        f"critical path: {parts['watched'].get('weddings', '?')} live weddings checked",
+        f"remediation: alert {parts['remediation']['alert_id']} -> {parts['remediation']['state']}",
+        "perf tables: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
+    ]
+    return {
+        "lines": lines,
+        "prefect_ui": ui_url(parts["api_url"]),
+        "report": evidence["html"],
+        "evidence": evidence,
+        "totals": totals,
+        "live_weddings": parts["live_ids"],
+        "remediation": parts["remediation"],
+        "plan_runs": len(parts["plan"]["runs"]),
+        "deployments": parts["deployed"]["deployments"],
+        "out": str(parts["out"]),
+    }
+
+
+def _forecast_line(result: dict[str, Any]) -> str:
+    fitted = ", ".join(f"{name} ({fit['model']})" for name, fit in result["series"].items())
+    skipped = ", ".join(sorted(result["skipped"]))
+    return f"fitted {fitted or 'none'}" + (f"; too short: {skipped}" if skipped else "")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
