@@ -27,6 +27,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers
 
 from wedperf.alerts.auth import CHALLENGE, AuthFailed, Credentials
+from wedperf.alerts.http import (
+    Disconnected,
+    Problem,
+    asgi_body_chunks,
+    read_body,
+    validation_problems,
+)
 from wedperf.alerts.inbox import InboxRejected, InboxUnavailable, InboxWriter, open_pool
 from wedperf.alerts.inline import InlineDispatcher
 from wedperf.alerts.openapi import RESPONSES, build_openapi
@@ -45,33 +52,6 @@ from wedperf.mobile.routes import rum_router
 from wedperf.mobile.settings import RumSettings
 
 log = logging.getLogger(__name__)
-MAX_PROBLEMS = 10
-
-
-class Problem(Exception):
-    """An error answer: status, message, optional details and headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        headers: dict[str, str] | None = None,
-        problems: list[str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.problems = problems or []
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.message}
-        if self.problems:
-            body["problems"] = self.problems
-        return body
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -235,10 +215,6 @@ class WebhookApp:
         await self.api(scope, receive, send)
 
 
-class _Disconnected(Exception):
-    """The sender went away before its body arrived; there is no one to answer."""
-
-
 def _fast_handler(
     state: ReceiverState, credentials: Credentials, receiver: Receiver
 ) -> Callable[..., Any]:
@@ -246,12 +222,12 @@ def _fast_handler(
         headers: dict[str, Any] = {}
         try:
             payload = await _receive(
-                Headers(scope=scope), _asgi_body(receive), state, credentials, receiver
+                Headers(scope=scope), asgi_body_chunks(receive), state, credentials, receiver
             )
             status = 200
         except Problem as problem:
             status, payload, headers = problem.status, problem.body(), problem.headers
-        except _Disconnected:
+        except Disconnected:
             return
         body = json.dumps(payload, separators=(",", ":")).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -260,16 +236,6 @@ def _fast_handler(
         await send({"type": "http.response.body", "body": body})
 
     return handle
-
-
-async def _asgi_body(receive: Callable) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
 
 
 def _add_route(
@@ -323,7 +289,7 @@ async def _receive(
             needs_signature = credentials.needs_body(headers)
         except AuthFailed as exc:
             raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
-        body = await _read_body(headers, body_chunks, settings.max_body_bytes)
+        body = await read_body(headers.get("content-length"), body_chunks, settings.max_body_bytes)
         if needs_signature:
             try:
                 credentials.verify_signature(headers, body)
@@ -335,7 +301,9 @@ async def _receive(
         except InboxUnavailable as exc:
             log.warning("%s notification not stored: %s", receiver.kind, exc)
             raise Problem(
-                503, "alerts not stored: database unavailable, retry later", {"Retry-After": "5"}
+                503,
+                "alerts not stored: database unavailable, retry later",
+                headers={"Retry-After": "5"},
             ) from None
         except InboxRejected as exc:
             raise Problem(422, str(exc)) from None
@@ -352,24 +320,6 @@ async def _receive(
     }
 
 
-async def _read_body(
-    headers: Mapping[str, str], body_chunks: AsyncIterator[bytes], limit: int
-) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise Problem(400, "Content-Length must be a number")
-        if int(declared) > limit:
-            raise Problem(413, f"body larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in body_chunks:
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[IncomingAlert]:
     if not body.strip():
         raise Problem(422, f"empty body: expected a {receiver.kind} notification (JSON)")
@@ -377,7 +327,7 @@ def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[IncomingAle
         notification = receiver.model.model_validate_json(body)
     except ValidationError as exc:
         raise Problem(
-            422, f"invalid {receiver.kind} notification", problems=_problems(exc)
+            422, f"invalid {receiver.kind} notification", problems=validation_problems(exc)
         ) from None
     count = len(notification.alerts)  # type: ignore[attr-defined]
     if count > max_alerts:
@@ -387,13 +337,3 @@ def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[IncomingAle
             "max_alerts in the webhook_config)",
         )
     return collapse(receiver.rows(notification, datetime.now(UTC)))
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False)[:MAX_PROBLEMS]:
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        problems.append(f"{where}: {error['msg']}")
-    if exc.error_count() > MAX_PROBLEMS:
-        problems.append(f"... and {exc.error_count() - MAX_PROBLEMS} more")
-    return problems

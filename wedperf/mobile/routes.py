@@ -10,7 +10,6 @@ unavailable (nothing stored, resend the batch).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from wedperf.alerts.auth import CHALLENGE, AuthFailed, Credentials
+from wedperf.alerts.http import Problem, capped_problems, read_body, validation_problems
 from wedperf.alerts.openapi import RESPONSES
 from wedperf.db.connection import DatabaseUnavailable, get_pool
 from wedperf.mobile.schemas import RumBatch, batch_problems
@@ -27,33 +27,7 @@ from wedperf.mobile.settings import RumSettings
 from wedperf.mobile.storage import store_beacons
 
 log = logging.getLogger(__name__)
-MAX_PROBLEMS = 10
 PATH = "/rum"
-
-
-class _Refused(Exception):
-    """An error answer: status, message, what is wrong, headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        problems: list[str] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.problems = problems or []
-        self.headers = headers or {}
-
-    def response(self) -> JSONResponse:
-        body: dict[str, Any] = {"error": self.message}
-        if self.problems:
-            body["problems"] = self.problems[:MAX_PROBLEMS]
-            if len(self.problems) > MAX_PROBLEMS:
-                body["problems"].append(f"... and {len(self.problems) - MAX_PROBLEMS} more")
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def rum_router(database_url: str, credentials: Credentials, settings: RumSettings) -> APIRouter:
@@ -63,8 +37,8 @@ def rum_router(database_url: str, credentials: Credentials, settings: RumSetting
     async def receive_rum(request: Request) -> JSONResponse:
         try:
             return JSONResponse(await _receive(request, database_url, credentials, settings))
-        except _Refused as refused:
-            return refused.response()
+        except Problem as problem:
+            return problem.response()
 
     router.add_api_route(
         PATH,
@@ -93,19 +67,21 @@ async def _receive(
     try:
         needs_signature = credentials.needs_body(request.headers)
     except AuthFailed as exc:
-        raise _Refused(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
-    body = await _read_body(request.headers.get("content-length"), request.stream(), settings)
+        raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
+    body = await read_body(
+        request.headers.get("content-length"), request.stream(), settings.max_body_bytes
+    )
     if needs_signature:
         try:
             credentials.verify_signature(request.headers, body)
         except AuthFailed as exc:
-            raise _Refused(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
+            raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
     batch = parse_batch(body, settings, datetime.now(UTC))
     try:
         stored = await run_in_threadpool(store_beacons, get_pool(database_url), batch.beacons)
     except DatabaseUnavailable as exc:
         log.warning("RUM batch of %d beacons not stored: %s", len(batch.beacons), exc)
-        raise _Refused(
+        raise Problem(
             503,
             "beacons not stored: database unavailable, retry later",
             headers={"Retry-After": "5"},
@@ -115,39 +91,17 @@ async def _receive(
 
 
 def parse_batch(body: bytes, settings: RumSettings, now: datetime) -> RumBatch:
-    """The validated batch; raises _Refused(422) naming each problem."""
+    """The validated batch; raises Problem(422) naming each problem."""
     if not body.strip():
-        raise _Refused(422, 'empty body: expected {"beacons": [...]} (JSON)')
+        raise Problem(422, 'empty body: expected {"beacons": [...]} (JSON)')
     try:
         batch = RumBatch.model_validate_json(body)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise _Refused(422, "invalid RUM batch", problems) from None
+        raise Problem(422, "invalid RUM batch", problems=validation_problems(exc)) from None
     problems = batch_problems(batch, settings, now)
     if problems:
-        raise _Refused(422, "invalid RUM batch", problems)
+        raise Problem(422, "invalid RUM batch", problems=capped_problems(problems))
     return batch
-
-
-async def _read_body(
-    declared: str | None, chunks: AsyncIterator[bytes], settings: RumSettings
-) -> bytes:
-    limit = settings.max_body_bytes
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise _Refused(400, "Content-Length must be a number")
-        if int(declared) > limit:
-            raise _Refused(413, f"body larger than {limit} bytes")
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise _Refused(413, f"body larger than {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -1,0 +1,181 @@
+"""Capacity floor vs load: the predictive floor set per capacity target against the load it
+was sized for (the calendar estimate and, where named, the target's forecast series)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from wedperf.capacity.policy import replicas_needed
+from wedperf.config import Settings
+from wedperf.evidence.data import EvidenceData
+from wedperf.evidence.sections.model import FigureSpec, Section, Table
+from wedperf.evidence.sections.values import iso, local, number_or_none, span_words
+
+# Steps that move a capacity target's floor: planned raises and restores, and the
+# remediation scale-up (remembered like a raise, restored by the next restore).
+CAPACITY_KINDS = ("capacity_raise", "capacity_restore", "remediation_scale_up")
+
+
+def calendar_load_steps(data: EvidenceData, settings: Settings) -> list[dict[str, Any]]:
+    """The calendar's load estimate over the scope as steps: at each window edge, guests of
+    the weddings in their day window and those guests x requests per guest per second."""
+    edges: Counter = Counter()
+    for w in data.live_weddings:
+        opens, closes = w.day_window(settings.day_window_before, settings.day_window_after)
+        edges[max(opens, data.scope.start)] += w.guest_count
+        if closes < data.scope.end:
+            edges[closes] -= w.guest_count
+    steps, guests = [], 0
+    for at in sorted(edges):
+        guests += edges[at]
+        steps.append(
+            {
+                "at": iso(at),
+                "guests": guests,
+                "rps": guests * settings.ops.requests_per_guest_per_s,
+            }
+        )
+    return steps
+
+
+def capacity_section(data: EvidenceData, settings: Settings) -> Section:
+    section = Section(
+        "capacity",
+        "Capacity floor vs load",
+        "The predictive floor wedperf set per capacity target (replicas) against the load it was "
+        "sized for: the calendar estimate (guests in their day window x requests per guest per "
+        "second) and, where a target names a forecast series, that series' forecast and actuals.",
+    )
+    steps = [a for a in data.actions if a["kind"] in CAPACITY_KINDS]
+    load = calendar_load_steps(data, settings)
+    configured = {t.name: t for t in settings.ops.targets}
+    state = {s["target"]: s for s in data.capacity_state}
+    names = sorted({a["target"] for a in steps} | set(data.floor_at_start))
+    forecasts = {fc.name: fc for fc in data.forecasts}
+    targets = []
+    for name in names:
+        target = configured.get(name)
+        per_replica = target.per_replica_rps if target else None
+        needed = None
+        if target is not None and load:
+            peak = max(s["rps"] for s in load)
+            needed = replicas_needed(
+                peak,
+                per_replica_rps=target.per_replica_rps,
+                headroom=settings.ops.headroom,
+                minimum=target.min_replicas,
+                maximum=target.max_replicas,
+            )
+        series = None
+        if target is not None and target.forecast_series in forecasts:
+            hours = forecasts[target.forecast_series].hours
+            series = {
+                "series": target.forecast_series,
+                "hours": [
+                    {
+                        "ts": iso(ts),
+                        "hi_rps": float(r[f"hi_{settings.ops.quantile}"]) / 3600.0,
+                        "actual_rps": None
+                        if number_or_none(r["actual"]) is None
+                        else r["actual"] / 3600.0,
+                    }
+                    for ts, r in hours.iterrows()
+                ],
+            }
+        targets.append(
+            {
+                "target": name,
+                "per_replica_rps": per_replica,
+                "floor_at_start": data.floor_at_start.get(name),
+                "replicas_needed_at_peak": needed,
+                "steps": [
+                    {
+                        "at": iso(a["acted_at"]),
+                        "kind": a["kind"],
+                        "before": a["before"],
+                        "after": a["after"],
+                        "outcome": a["outcome"],
+                        "plan_id": a["plan_id"],
+                        "weddings": len(a["wedding_ids"]),
+                    }
+                    for a in steps
+                    if a["target"] == name
+                ],
+                "state": _state(state.get(name)),
+                "forecast": series,
+            }
+        )
+    section.counts = {
+        "capacity_actions": len(steps),
+        "capacity_actions_done": sum(a["outcome"] == "done" for a in steps),
+        "capacity_targets": len(targets),
+    }
+    if not steps and not any(s["guests"] for s in load):
+        section.empty = f"No capacity floor changes and no wedding load {span_words(data.scope)}."
+        return section
+    if not steps:
+        section.notes.append(f"No capacity floor changes recorded {span_words(data.scope)}.")
+    if not load:
+        section.notes.append("No weddings in their day window: no calendar load.")
+    section.figures.append(
+        FigureSpec(
+            "capacity_floor",
+            "capacity_floor",
+            "Top: load (requests/s). Bottom: the floor per target (replicas; solid = done, "
+            "hollow markers = dry-run or planned only).",
+            {
+                "timezone": data.scope.timezone,
+                "start": iso(data.scope.start),
+                "end": iso(data.scope.end),
+                "requests_per_guest_per_s": settings.ops.requests_per_guest_per_s,
+                "calendar_load": load,
+                "targets": targets,
+            },
+        )
+    )
+    section.tables.append(
+        Table(
+            "Capacity steps",
+            ["time", "target", "step", "floor before → after", "outcome", "weddings", "plan"],
+            [
+                [
+                    local(a["acted_at"], data.scope),
+                    a["target"],
+                    a["kind"].removeprefix("capacity_"),
+                    f"{a['before'] or '—'} → {a['after'] or '—'}",
+                    a["outcome"],
+                    str(len(a["wedding_ids"])),
+                    a["plan_id"],
+                ]
+                for a in steps
+            ],
+        )
+    )
+    if data.capacity_state:
+        section.tables.append(
+            Table(
+                "Capacity state now",
+                ["target", "floor", "baseline (pre-raise)", "changed"],
+                [
+                    [
+                        s["target"],
+                        str(s["floor"]),
+                        "—" if s["baseline"] is None else str(s["baseline"]),
+                        local(s["changed_at"], data.scope, "%Y-%m-%d %H:%M"),
+                    ]
+                    for s in data.capacity_state
+                ],
+            )
+        )
+    return section
+
+
+def _state(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "baseline": row["baseline"],
+        "floor": row["floor"],
+        "changed_at": iso(row["changed_at"]),
+    }

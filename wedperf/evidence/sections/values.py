@@ -1,0 +1,43 @@
+"""Small value helpers shared by the sections: timestamps as ISO text or local clock time,
+NaN-free numbers for JSON, check values in their unit, and the scope in words."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from wedperf.critical_path.report import format_value
+from wedperf.evidence.data import Scope
+
+
+def span_words(scope: Scope) -> str:
+    """How the "no data" messages name the scope."""
+    return "for this day" if scope.kind == "day" else "for this wedding's window"
+
+
+def iso(value: datetime | pd.Timestamp | None) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return pd.Timestamp(value).isoformat()
+
+
+def local(value: datetime | None, scope: Scope, fmt: str = "%H:%M") -> str:
+    if value is None:
+        return "—"
+    return pd.Timestamp(value).tz_convert(ZoneInfo(scope.timezone)).strftime(fmt)
+
+
+def number_or_none(value: Any) -> float | None:
+    """A float for the figure JSON; None for missing values, since NaN is not valid JSON."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def format_check_value(check: str, value: float | None) -> str:
+    return "—" if value is None else format_value(check, value)
