@@ -1,0 +1,97 @@
+"""Acting-ahead settings (a section of wedperf.config.Settings: WEDPERF_OPS__*)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class CapacityTarget(BaseModel):
+    """Something whose capacity floor wedperf raises ahead of weddings."""
+
+    name: str
+    kind: Literal["sandbox", "kubernetes-hpa", "kubernetes-scale", "http"] = "sandbox"
+    url: str | None = Field(
+        default=None,
+        description="sandbox app base URL, Kubernetes API server, or the HTTP endpoint",
+    )
+    namespace: str = "default"
+    resource: str | None = Field(default=None, description="HPA or Deployment name")
+    token: SecretStr | None = Field(default=None, description="bearer token (never logged)")
+    token_file: str | None = Field(
+        default=None, description="e.g. the service-account token of an in-cluster worker"
+    )
+    ca_file: str | None = None
+    kubeconfig: str | None = Field(default=None, description="kubeconfig with token auth")
+    min_replicas: int = 1
+    max_replicas: int = 20
+    per_replica_rps: float = Field(
+        default=50.0, description="requests/s one replica serves within the latency SLO"
+    )
+    serves: list[str] = Field(
+        default_factory=list,
+        description="timezone prefixes of the weddings this target serves (empty: all)",
+    )
+    forecast_series: str | None = Field(
+        default=None,
+        description="perf.forecasts series (hourly request counts) sizing this target's floor; "
+        "unset or without a fit covering the slot: the calendar estimate",
+    )
+
+
+class OpsSettings(BaseModel):
+    """Acting ahead of weddings: the plan, the capacity policy and pre-warm."""
+
+    horizon: timedelta = Field(default=timedelta(days=7), description="how far ahead to plan")
+    prewarm_lead: timedelta = Field(
+        default=timedelta(minutes=30), description="pre-warm this long before the day window"
+    )
+    floor_buffer: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="raise the floor this long before the day window (pod start + margin)",
+    )
+    restore_delay: timedelta = Field(
+        default=timedelta(minutes=15), description="restore this long after the day window"
+    )
+    slot: timedelta = Field(
+        default=timedelta(minutes=30), description="runs are grouped into slots this long"
+    )
+    mode: Literal["act", "dry-run", "forecast-only"] = Field(
+        default="act",
+        description="act; dry-run (read targets, record what would change); forecast-only "
+        "(record the plan, touch nothing)",
+    )
+    quantile: Literal[80, 95] = Field(
+        default=95, description="upper bound of the forecast interval the floor is sized on"
+    )
+    headroom: float = Field(default=0.2, description="extra capacity on top of the forecast")
+    requests_per_guest_per_s: float = Field(
+        default=0.05,
+        description="fallback load model when no forecast exists: peak requests/s per guest",
+    )
+    cooldown: timedelta = Field(
+        default=timedelta(minutes=15), description="no lowering within this long of a change"
+    )
+    targets: list[CapacityTarget] = Field(
+        default_factory=lambda: [CapacityTarget(name="sandbox")],
+        description="a sandbox target without a url uses probes.base_url (the sandbox app)",
+    )
+    prewarm_urls: list[str] = Field(
+        default_factory=lambda: [
+            "{base_url}/weddings/{wedding_id}/guests",
+            "{base_url}/weddings/{wedding_id}/timeline",
+        ],
+        description="HTTP warm-up requests per wedding ({base_url} = probes.base_url)",
+    )
+    prewarm_key_template: str = Field(
+        default="wedperf:wedding:{wedding_id}:{dataset}",
+        description="Redis key of a wedding's dataset (guest_list, timeline, vendors, seating)",
+    )
+    prewarm_relations: list[str] = Field(
+        default_factory=lambda: ["app.guests", "app.timeline_items", "app.vendors", "app.seating"],
+        description="app relations to pg_prewarm and ANALYZE before a wedding day",
+    )
+    prewarm_deployment: str = "prewarm-weddings/prewarm-weddings"
+    floor_deployment: str = "capacity-floor/capacity-floor"

@@ -1,0 +1,57 @@
+"""Remediation settings (a section of wedperf.config.Settings: WEDPERF_REMEDIATION__*)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class RemediationSettings(BaseModel):
+    """Remediation guardrails: approval during ceremonies, budget, cooldown, verification."""
+
+    playbooks_file: Path | None = Field(
+        default=None, description="rules choosing a playbook by alert labels (TOML)"
+    )
+    dry_run: bool = Field(default=False, description="record what would be done, do nothing")
+    verify_delay: timedelta = Field(
+        default=timedelta(seconds=60), description="wait this long before re-reading the metric"
+    )
+    cooldown: timedelta = Field(
+        default=timedelta(minutes=10), description="the same playbook on the same target rests"
+    )
+    ceremony_before: timedelta = Field(
+        default=timedelta(minutes=15), description="ceremony window opens this long before"
+    )
+    ceremony_after: timedelta = Field(
+        default=timedelta(minutes=60), description="...and closes this long after the start"
+    )
+    ceremony_guard: Literal["approve", "defer"] = Field(
+        default="approve",
+        description="a disruptive action touching a ceremony: ask a person, or wait it out",
+    )
+    approval_timeout: timedelta = Field(
+        default=timedelta(minutes=10), description="unanswered approval counts as rejected"
+    )
+    protected_roles: list[str] = Field(
+        default_factory=lambda: ["postgres", "replicator", "rdsadmin"],
+        description="database roles whose queries are never cancelled",
+    )
+    concurrency_limit: str = Field(
+        default="wedperf-remediation",
+        description="Prefect global concurrency limit: remediation actions running at once",
+    )
+    rate_limit: str = Field(
+        default="wedperf-remediation-rate",
+        description="Prefect global concurrency limit with slot decay: actions per minute",
+    )
+    cache_key_patterns: list[str] = Field(
+        default_factory=lambda: [
+            "sandbox:wedding:{wedding_id}:*",
+            "wedperf:wedding:{wedding_id}:*",
+        ],
+        description="the app's cache keys of one wedding ({wedding_id} templated)",
+    )
+    deployment: str = "remediate-alert/remediate-alert"
