@@ -144,11 +144,12 @@ def test_probe_client_profile_reaches_perf_samples(migrated_database_url: str) -
                 operation="guest_list",
                 url="{base_url}/android/weddings/{wedding_id}/guests",
                 per_wedding=True,
+                client="android",  # declared on the target itself
             ),
             ProbeTarget(name="health", operation="platform", url="{base_url}/healthz"),
         ],
     )
-    rum = RumSettings(probe_clients={"guest-list-ios": "ios", "guest-list-android": "android"})
+    rum = RumSettings(probe_clients={"guest-list-ios": "ios"})  # named in the RUM settings
     source = ProbeSource(
         settings,
         transport=httpx.MockTransport(handler),

@@ -54,9 +54,10 @@ def serve_command(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    api = create_app(runtime.services.database_url, settings, credentials)
+    api = create_app(runtime.services.database_url, settings, credentials, rum=runtime.settings.rum)
     step(
-        f"alert webhooks on http://{host}:{port}/alerts/{{alertmanager,grafana,generic}} "
+        f"alert webhooks on http://{host}:{port}/alerts/{{alertmanager,grafana,generic}}, "
+        f"RUM beacons on http://{host}:{port}/rum "
         f"(docs: http://{host}:{port}/docs); remediation runs on "
         f"{settings.remediation_deployment}"
         + ("" if settings.dispatch_inline else " by the dispatch-pending-alerts flow only")

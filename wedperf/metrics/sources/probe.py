@@ -49,9 +49,9 @@ class ProbeSource:
         self.last_errors: list[str] = []
 
     def client_of(self, target: ProbeTarget) -> str:
-        """The target's client profile: its own `client` field if it has one, else
-        `clients[target.name]`, else unknown."""
-        declared = client_kind(getattr(target, "client", None))
+        """The target's client profile: its own `client` field if set, else
+        `clients[target.name]` (WEDPERF_RUM__PROBE_CLIENTS), else unknown."""
+        declared = client_kind(target.client)
         return declared if declared != UNKNOWN else client_kind(self.clients.get(target.name))
 
     def plan(self, window: CollectWindow) -> list[_Probe]:
