@@ -176,17 +176,24 @@ def forecast_upper(minutes, load, features, quantile: int, name: str) -> np.ndar
     return upper.reindex(minutes, method="ffill").to_numpy()
 
 
+def scored_windows(windows, n: int) -> tuple[int, list[tuple[int, int]], np.ndarray]:
+    """The first scored minute (after the training weeks), the windows scored, and the
+    minutes inside them."""
+    start = TRAIN_WEEKS * 7 * 24 * 60
+    scored = [(a, b) for a, b in windows if a >= start and b <= n]
+    in_window = np.zeros(n, dtype=bool)
+    for a, b in scored:
+        in_window[max(a, 0) : b] = True
+    return start, scored, in_window
+
+
 def calendar_bound(load, windows, expected, capacity: float) -> list[dict]:
     """A reference, not a policy: floors from the *true* expected load minute by minute (the
     calendar's shape and the baseline known exactly; only each wedding's intensity and the
     minute noise unknown) times a margin, with the same reactive autoscaler on top. What the
     best calendar-only floor could achieve on this load, whatever the forecast."""
     n = len(load)
-    start = TRAIN_WEEKS * 7 * 24 * 60
-    scored = [(a, b) for a, b in windows if a >= start and b <= n]
-    in_window = np.zeros(n, dtype=bool)
-    for a, b in scored:
-        in_window[max(a, 0) : b] = True
+    start, scored, in_window = scored_windows(windows, n)
     oracle_hours = evaluate(
         oracle(load, capacity)[start:], load[start:], capacity, in_window[start:]
     ).replica_hours
@@ -213,11 +220,7 @@ def calendar_bound(load, windows, expected, capacity: float) -> list[dict]:
 
 def replay(minutes, load, windows, upper, capacity: float) -> dict:
     n = len(load)
-    start = TRAIN_WEEKS * 7 * 24 * 60
-    scored = [(a, b) for a, b in windows if a >= start and b <= n]
-    in_window = np.zeros(n, dtype=bool)
-    for a, b in scored:
-        in_window[max(a, 0) : b] = True
+    start, scored, in_window = scored_windows(windows, n)
     floor = floor_from_forecast(
         n, scored, upper, capacity=capacity, headroom=HEADROOM, buffer=BUFFER_MIN
     )
