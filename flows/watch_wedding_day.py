@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from tasks.critical_path import evaluate_batch, publish_wedding_artifacts
 from wedperf.calendar.sync import weddings_in_window
+from wedperf.critical_path.publish import previous_statuses, weddings_to_publish
 from wedperf.critical_path.round import grid_instant, live_weddings
 from wedperf.runtime import get_runtime
 
@@ -49,8 +50,15 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     fired = [a for _, changes in outcomes for a in changes.fired]
     resolved = [a for _, changes in outcomes for a in changes.resolved]
 
+    published = 0
     if results is not None and publish_artifacts:
-        publish_wedding_artifacts(weddings, results, at)
+        cp = settings.critical_path
+        with runtime.pool.connection() as conn:
+            previous = previous_statuses(conn, weddings, at - cp.interval)
+        changed = weddings_to_publish(
+            weddings, results, previous, at=at, interval=cp.interval, refresh=cp.artifact_refresh
+        )
+        published = publish_wedding_artifacts(changed, results, at) if changed else 0
     finished = sum(1 for w in todays if w.ends_at + settings.day_window_after <= at)
     create_progress_artifact(
         progress=100.0 * finished / len(todays) if todays else 100.0,
@@ -73,6 +81,7 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         "breaches": breaches,
         "alerts_fired": len(fired),
         "alerts_resolved": len(resolved),
+        "artifacts_published_for": published,
     }
 
 

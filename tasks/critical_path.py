@@ -52,7 +52,8 @@ def publish_wedding_artifacts(
     weddings: Sequence[Wedding], results: pd.DataFrame, at: datetime
 ) -> int:
     """Per wedding: the check table (key wedding-<id>-critical-path, its description the
-    summary) and a markdown summary (wedding-<id>-summary), a new version each round.
+    summary) and a markdown summary (wedding-<id>-summary), a new version of each for the
+    weddings the round chose (wedperf.critical_path.publish).
 
     One API client and a few requests in flight: at 1,000 weddings these 2,000 writes are
     most of a round's time (see bench/critical_path.py), so they share one connection pool

@@ -54,6 +54,7 @@ def test_watch_round_evaluates_live_weddings_and_alerts_once(
 
     first = watch_wedding_day(at=at)
     assert first["weddings"] >= 3
+    assert first["artifacts_published_for"] == first["weddings"]  # everyone's first round
     assert first["breaches"].get("latency_guest_list") == 1
     assert first["alerts_fired"] >= 1
     again = watch_wedding_day(at=at + timedelta(seconds=90))  # same grid slot: a retry

@@ -49,3 +49,8 @@ class CriticalPathSettings(BaseModel):
     tiers: dict[str, dict[str, SloOverride]] = Field(default_factory=dict)
     weddings: dict[str, dict[str, SloOverride]] = Field(default_factory=dict)
     batch_size: int = Field(default=250, description="weddings evaluated per task")
+    artifact_refresh: timedelta = Field(
+        default=timedelta(minutes=30),
+        description="a wedding's artifacts are republished when a check's status changes, "
+        "and otherwise at most this often (0: every round)",
+    )
