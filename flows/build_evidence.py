@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from tasks.evidence import build_package, publish_artifacts
-from wedperf.evidence.build import default_out, report_day
+from wedperf.evidence.build import default_out, scheduled_day
 from wedperf.runtime import get_runtime
 
 
@@ -18,6 +18,7 @@ def build_evidence(
     wedding_id: str | None = None,
     days_ago: int = 1,
     out: str | None = None,
+    after_restore: bool = False,
 ) -> dict:
     """What was forecast, planned and done, and how each wedding day went: an HTML report
     (figures embedded), its Markdown twin, the numbers behind each figure and a summary,
@@ -26,12 +27,16 @@ def build_evidence(
     evidence-link.
 
     Scope: `wedding_id` (its day window), else `day`, else the day `days_ago` days back on
-    the report's clock (1: yesterday, the nightly run; 0: today, after a wedding day).
+    the report's clock (1: yesterday, the nightly run); `after_restore` (set by the trigger
+    on a completed capacity-floor restore): the day whose day windows just closed
+    (wedperf.evidence.build.scheduled_day).
     """
     logger = get_run_logger()
     settings = get_runtime().settings
     if wedding_id is None and day is None:
-        day = report_day(settings, datetime.now(UTC), days_ago)
+        day = scheduled_day(
+            settings, datetime.now(UTC), days_ago=days_ago, after_restore=after_restore
+        )
     if wedding_id is not None:
         day = None
     target = Path(out) if out else default_out(settings, day=day, wedding_id=wedding_id)

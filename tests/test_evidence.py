@@ -468,7 +468,9 @@ def test_wedding_package_covers_one_wedding(day_db: dict, tmp_path: Path) -> Non
         day_db["url"], out=tmp_path / "w", wedding_id="w-1002", now=NOW, settings=Settings()
     )
     assert result.scope["wedding_id"] == "w-1002"
-    assert result.scope["start"] == utc(17, 30).isoformat()  # 3 h window + 1 h padding
+    # 3 h window + 1 h padding opens at 17:30, widened to the whole hour.
+    assert result.scope["start"] == utc(17, 0).isoformat()
+    assert result.scope["end"].endswith(":00:00+00:00")
     assert result.summary["weddings"] == 1 and result.summary["alerts"] == 0
     assert [p.name for p in result.figures if "critical_path" in p.name] == [
         "critical_path_w-1002.png"
@@ -662,3 +664,19 @@ def test_advisor_hook_is_optional_and_cannot_break_the_report(
     assert tables == [
         {"title": "Findings", "columns": ["table", "mean_ms"], "rows": [["app.guests", "12.5"]]}
     ]
+
+
+def test_after_restore_reports_the_day_the_windows_closed() -> None:
+    """A restore completing after local midnight reports the evening's day, not the new one."""
+    from datetime import UTC, date, datetime
+
+    from wedperf.config import Settings
+    from wedperf.evidence.build import scheduled_day
+
+    settings = Settings()
+    # 00:20 in New York on 18 October: the restore of a reception that ended at 23:45 on
+    # the 17th (restore delay 15 min, rounded up to the 30-min slot).
+    now = datetime(2026, 10, 18, 4, 20, tzinfo=UTC)
+    assert scheduled_day(settings, now, days_ago=0, after_restore=True) == date(2026, 10, 17)
+    assert scheduled_day(settings, now, days_ago=0) == date(2026, 10, 18)
+    assert scheduled_day(settings, now, days_ago=1) == date(2026, 10, 17)

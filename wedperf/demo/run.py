@@ -171,10 +171,16 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
         )
 
     from flows.build_evidence import build_evidence
+    from wedperf.config import get_settings
+    from wedperf.evidence.build import report_day
+    from wedperf.sandbox.live import FIRST_CEREMONY_IN
 
-    progress("building the evidence report (flow build-evidence)")
+    # The day of the live weddings on the report's clock (New York by default), not the
+    # host's date: at 00:30 UTC it is still yesterday evening in New York.
+    day = report_day(get_settings(), now + FIRST_CEREMONY_IN, 0)
+    progress(f"building the evidence report of {day} (flow build-evidence)")
     evidence = _result(
-        build_evidence(day=date.today(), out=str((out / "evidence").resolve()), return_state=True),
+        build_evidence(day=day, out=str((out / "evidence").resolve()), return_state=True),
         "build-evidence",
     )
     return summarise(

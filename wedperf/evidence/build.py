@@ -220,3 +220,15 @@ def report_day(settings: Settings, now: datetime, days_ago: int) -> date:
     from zoneinfo import ZoneInfo
 
     return (now.astimezone(ZoneInfo(report_timezone(settings))) - timedelta(days=days_ago)).date()
+
+
+def scheduled_day(
+    settings: Settings, now: datetime, *, days_ago: int, after_restore: bool = False
+) -> date:
+    """The day a scheduled or triggered build reports. `after_restore` (a completed
+    capacity-floor restore triggered it): the day whose day windows just closed — a restore
+    runs `ops.restore_delay` after the window, rounded up to the slot, so an evening
+    wedding's restore may complete after local midnight. Otherwise `days_ago` days back."""
+    if after_restore:
+        return report_day(settings, now - settings.ops.restore_delay - settings.ops.slot, 0)
+    return report_day(settings, now, days_ago)

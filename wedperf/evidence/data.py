@@ -80,18 +80,24 @@ def day_scope(day: date, settings: Settings) -> Scope:
 
 
 def wedding_scope(conn: psycopg.Connection, wedding_id: str, settings: Settings) -> Scope:
-    """The wedding's day window widened by evidence.wedding_padding on both sides."""
+    """The wedding's day window widened by evidence.wedding_padding on both sides, then out
+    to whole hours: the load figures are hourly, and a partial first or last hour would
+    show as a false dip."""
     found = weddings_by_id(conn, [wedding_id])
     if not found:
         raise EvidenceScopeError(f"no wedding {wedding_id!r} in perf.weddings")
     wedding = found[0]
     opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
     pad = settings.evidence.wedding_padding
+    start = (opens - pad).replace(minute=0, second=0, microsecond=0)
+    end = closes + pad
+    if end != end.replace(minute=0, second=0, microsecond=0):
+        end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     return Scope(
         "wedding",
         wedding.wedding_id,
-        opens - pad,
-        closes + pad,
+        start,
+        end,
         wedding.timezone,
         day=wedding.local_start.date(),
         wedding=wedding,
