@@ -10,7 +10,11 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from tasks.critical_path import evaluate_batch, publish_wedding_artifacts
 from wedperf.calendar.sync import weddings_in_window
-from wedperf.critical_path.publish import previous_statuses, weddings_to_publish
+from wedperf.critical_path.publish import (
+    published_statuses,
+    record_published,
+    weddings_to_publish,
+)
 from wedperf.critical_path.round import grid_instant, live_weddings
 from wedperf.runtime import get_runtime
 
@@ -54,11 +58,15 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     if results is not None and publish_artifacts:
         cp = settings.critical_path
         with runtime.pool.connection() as conn:
-            previous = previous_statuses(conn, weddings, at - cp.interval)
+            shown = published_statuses(conn, weddings)
         changed = weddings_to_publish(
-            weddings, results, previous, at=at, interval=cp.interval, refresh=cp.artifact_refresh
+            weddings, results, shown, at=at, interval=cp.interval, refresh=cp.artifact_refresh
         )
-        published = publish_wedding_artifacts(changed, results, at) if changed else 0
+        if changed:
+            done = publish_wedding_artifacts(changed, results, at)
+            with runtime.pool.connection() as conn:
+                record_published(conn, done, results, at)
+            published = len(done)
     finished = sum(1 for w in todays if w.ends_at + settings.day_window_after <= at)
     create_progress_artifact(
         progress=100.0 * finished / len(todays) if todays else 100.0,

@@ -78,6 +78,27 @@ def test_watch_round_evaluates_live_weddings_and_alerts_once(
     assert "latency_guest_list" in (table[0].description or "")
     assert artifacts(f"wedding-{spiking}-summary")
 
+    # What the artifacts show is remembered; a wedding whose record is lost (as after a
+    # failed publish) is republished by the next round, the others only if changed or due.
+    with psycopg.connect(url) as conn:
+        shown = dict(
+            conn.execute("SELECT wedding_id, evaluated_at FROM perf.critical_path_published")
+        )
+        assert {str(w) for w in platform["live"]} <= set(shown)
+        assert len(shown) == first["weddings"]
+        conn.execute("DELETE FROM perf.critical_path_published WHERE wedding_id = %s", (spiking,))
+    later = watch_wedding_day(at=at + timedelta(minutes=5))
+    with psycopg.connect(url) as conn:
+        republished = {
+            w
+            for (w,) in conn.execute(
+                "SELECT wedding_id FROM perf.critical_path_published WHERE evaluated_at = %s",
+                (at + timedelta(minutes=5),),
+            )
+        }
+    assert spiking in republished
+    assert later["artifacts_published_for"] == len(republished)
+
 
 def test_watch_cli_prints_one_wedding(platform: dict) -> None:
     runner = CliRunner()
