@@ -52,7 +52,7 @@ TRAIN_WEEKS = 8
 REFIT_DAYS = 7
 HEADROOM = 0.2
 BUFFER_MIN = 10
-MODELS = ["snaive", "calendar_reg", "mstl_reg"]
+MODELS = ["snaive_cal", "snaive", "calendar_reg", "mstl_reg"]
 REACTIVE = ReactiveConfig()
 START = date(2026, 1, 1)
 

@@ -47,7 +47,7 @@ def test_backtest_json_has_the_documented_shape(csv_files: tuple[Path, Path]) ->
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report["models"]) == {"snaive", "calendar_reg", "mstl_reg"}
+    assert set(report["models"]) == {"snaive_cal", "snaive", "calendar_reg", "mstl_reg"}
     for scores in report["models"].values():
         assert set(scores) == MODEL_KEYS
         assert all(isinstance(v, float) for v in scores.values())

@@ -81,7 +81,7 @@ def test_fit_forecasts_stores_checked_forecasts_once(sandbox: str) -> None:
         assert 0 <= lo95 <= lo80 <= mean <= hi80 <= hi95
         assert origin <= ts < origin + timedelta(hours=48)
         assert train_end == origin - timedelta(hours=1)
-        assert set(backtest["models"]) == {"snaive", "calendar_reg", "mstl_reg"}
+        assert set(backtest["models"]) == {"snaive_cal", "snaive", "calendar_reg", "mstl_reg"}
         assert backtest["selected"] == first["series"][series]["model"]
 
     table = _latest_artifact("forecast-backtest")

@@ -120,3 +120,22 @@ def test_the_seasonal_naive_repeats_last_week_and_widens_per_season() -> None:
     assert forecast["mean"].tolist() == pytest.approx(y.iloc[-24:].tolist() * 2)
     width = forecast["hi-95"] - forecast["mean"]
     assert width.iloc[30] == pytest.approx(width.iloc[0] * np.sqrt(2), rel=0.05)
+
+
+def test_the_calendar_naive_skips_a_special_week_the_seasonal_naive_copies() -> None:
+    # Four weeks with events (x3 load) on days 9 and 16. Forecast day 23 from days 0..22:
+    # the seasonal naive copies day 16 (an event); the calendar naive skips it and day 9
+    # (an event too) and copies day 2, the latest ordinary week.
+    y, X, _ = synthetic(weeks=4, event_days=(9, 16))
+    cut = y.index[0] + pd.Timedelta(days=23)
+    history = y[y.index < cut]
+    hours = pd.date_range(cut, periods=24, freq="h")
+    plain = make_forecaster("snaive").fit(history, X).predict(24, X)["mean"]
+    skipping = make_forecaster("snaive_cal").fit(history, X).predict(24, X)["mean"]
+    assert plain.to_numpy() == pytest.approx(y.reindex(hours - pd.Timedelta(days=7)).to_numpy())
+    assert skipping.to_numpy() == pytest.approx(y.reindex(hours - pd.Timedelta(days=21)).to_numpy())
+    assert skipping.mean() < plain.mean() / 2  # an ordinary day, not a copy of the event
+    # Without calendar columns it is the seasonal naive.
+    assert make_forecaster("snaive_cal").fit(history).predict(24)["mean"].tolist() == (
+        pytest.approx(plain.tolist())
+    )

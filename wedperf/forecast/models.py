@@ -2,6 +2,9 @@
 
 - `snaive`: the value a week earlier. What generic predictive autoscalers amount to, and the
   MASE yardstick.
+- `snaive_cal`: the value of the last *ordinary* week: an hour is not copied from a public
+  holiday or an event a week earlier, but from the latest ordinary week before it (the
+  Monday after Martin Luther King Day is forecast from the Monday before it).
 - `calendar_reg`: dynamic regression with AR errors. An hour-of-week profile (one level per
   local hour of the week, holidays on the Sunday profile) plus calendar regressors (events,
   weddings by phase, holidays and their daily shape), estimated by least squares within
@@ -56,6 +59,61 @@ class SeasonalNaive(Forecaster):
         mean = np.resize(self.last_season_, h)
         seasons_ahead = np.arange(h) // self.season + 1
         return mean, self.sigma_ * np.sqrt(seasons_ahead)
+
+
+SPECIAL_DAY_COLUMNS = ("holiday", "event_active")
+MAX_WEEKS_BACK = 4
+
+
+class CalendarNaive(SeasonalNaive):
+    """Seasonal naive that skips special days: each hour takes the value one season earlier,
+    unless that hour was a public holiday or inside an event (calendar feature columns
+    `holiday`, `event_active`) — then the season before, up to four seasons back. A special
+    hour is never the template, whatever the target: a one-off event has no naive analogue,
+    and the ordinary week is the better guess for it too. Without those columns it is
+    exactly `snaive`."""
+
+    name = "snaive_cal"
+    version = 1
+
+    def _fit(self, y: pd.Series, X: pd.DataFrame | None) -> None:
+        values = y.to_numpy(dtype=float)
+        self.history_ = values
+        self.special_history_ = _special_hours(X, len(values))
+        ordinary = ~(self.special_history_[self.season :] | self.special_history_[: -self.season])
+        diffs = values[self.season :] - values[: -self.season]
+        spread = diffs[ordinary] if ordinary.sum() > 2 else diffs
+        self.last_season_ = values[-self.season :]
+        self.sigma_ = float(np.std(spread, ddof=1))
+
+    def _predict_z(self, index, X):
+        h = len(index)
+        n = len(self.history_)
+        values = np.concatenate([self.history_, np.empty(h)])
+        # Forecast hours are built from ordinary weeks, so they are ordinary templates for the
+        # hours a season further ahead.
+        special = np.concatenate([self.special_history_, np.zeros(h, dtype=bool)])
+        for t in range(n, n + h):
+            source = t - self.season
+            for k in range(1, MAX_WEEKS_BACK + 1):
+                candidate = t - k * self.season
+                if candidate < 0:
+                    break
+                if not special[candidate]:
+                    source = candidate
+                    break
+            values[t] = values[source]
+        seasons_ahead = np.arange(h) // self.season + 1
+        return values[n:], self.sigma_ * np.sqrt(seasons_ahead)
+
+
+def _special_hours(X: pd.DataFrame | None, n: int) -> np.ndarray:
+    if X is None:
+        return np.zeros(n, dtype=bool)
+    columns = [c for c in SPECIAL_DAY_COLUMNS if c in X.columns]
+    if not columns:
+        return np.zeros(n, dtype=bool)
+    return (X[columns].to_numpy(dtype=float) > 0).any(axis=1)
 
 
 class _CalendarRegressionBase(Forecaster):
@@ -212,7 +270,8 @@ class MSTLRegression(_CalendarRegressionBase):
 
 
 MODELS: dict[str, type[Forecaster]] = {
-    model.name: model for model in (SeasonalNaive, CalendarRegression, MSTLRegression)
+    model.name: model
+    for model in (SeasonalNaive, CalendarNaive, CalendarRegression, MSTLRegression)
 }
 
 

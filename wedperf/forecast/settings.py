@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-MODEL_NAMES = ("snaive", "calendar_reg", "mstl_reg")
+MODEL_NAMES = ("snaive_cal", "snaive", "calendar_reg", "mstl_reg")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 
