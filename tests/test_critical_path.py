@@ -168,6 +168,46 @@ def test_guest_list_latency_spike(conn) -> None:
     assert breaching(evaluate(conn, w, at)) == {"latency_guest_list"}
 
 
+def test_slow_rum_beacons_breach_mobile_p95_not_the_server_latency_check(conn) -> None:
+    """Phones on venue 3G see 3 s guest lists; the server answers in 80 ms. Only the mobile
+    check may breach: a latency_guest_list breach runs a disruptive cache flush."""
+    w = a_clean_completed_wedding(conn)
+    at = evaluation_instant(w)
+    for i in range(30):
+        conn.execute(
+            "INSERT INTO perf.samples "
+            "VALUES (%s, 'rum', 'latency_s', 'guest_list', %s, %s, 'beacon', 3.0, %s)",
+            (
+                at - timedelta(seconds=20 * (i + 1)),
+                f"android/3g/5.2.1/GuestList#beacon-{i:04d}",
+                w.wedding_id,
+                "android" if i % 2 else "ios",
+            ),
+        )
+    result = evaluate(conn, w, at)
+    assert breaching(result) == {"mobile_p95_guest_list"}
+    values = dict(zip(result.results["check_name"], result.results["value"], strict=True))
+    assert values["latency_guest_list"] == pytest.approx(0.08)  # the probes' samples only
+    assert values["mobile_p95_guest_list"] == pytest.approx(3.0)
+
+
+def test_server_latency_check_ignores_rum_rows_in_a_frame() -> None:
+    weddings = pd.DataFrame({"wedding_id": ["1"]})
+    latency = pd.DataFrame(
+        {
+            "wedding_id": ["1"] * 3,
+            "operation": ["guest_list"] * 3,
+            "value": [0.1, 9.0, 9.0],
+            "client": ["unknown", "ios", "web"],
+            "source": ["prometheus", "rum", "rum"],
+        }
+    )
+    server = checks.operation_latency(weddings, latency, operation="guest_list")
+    assert server["value"].tolist() == [0.1] and server["detail"].tolist() == ["1 samples"]
+    view = checks.client_latency(latency, ["guest_list"]).set_index("client")
+    assert view.at["all", "samples"] == 1 and view.at["web", "p95"] == 9.0
+
+
 def test_incident_with_no_response_yet(conn) -> None:
     w = a_clean_completed_wedding(conn)
     at = evaluation_instant(w)

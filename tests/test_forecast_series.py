@@ -1,12 +1,20 @@
-"""Bad input answers: gaps, duplicates, negatives, odd steps, too little data."""
+"""Bad input answers: gaps, duplicates, negatives, odd steps, too little data; what the
+`samples` series count."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 
 from wedperf.forecast.series import prepare_hourly
+from wedperf.forecast.settings import SeriesSpec
+from wedperf.forecast.sources import load_series
+from wedperf.metrics.model import LATENCY, Sample
+from wedperf.metrics.store import write_samples
 
 
 def frame(stamps, values) -> pd.DataFrame:
@@ -85,3 +93,35 @@ def test_naive_timestamps_are_read_in_the_given_zone() -> None:
 def test_unusable_series_say_why(raw: pd.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         prepare_hourly(raw)
+
+
+def test_sample_count_series_leave_rum_beacons_out(migrated_database_url: str) -> None:
+    """The `samples` series count the requests the server-side collectors saw; beacons the
+    apps flush (often hours late, in bursts) are not server load."""
+    start = datetime(2026, 10, 17, 10, 0, tzinfo=UTC)
+
+    def samples(source: str, per_hour: list[int]) -> list[Sample]:
+        return [
+            Sample(
+                ts=start + timedelta(hours=hour, seconds=10 * i),
+                source=source,
+                metric=LATENCY,
+                operation="guest_list",
+                series=f"{source}-series-{i}",
+                wedding_id="7",
+                attributed_by="beacon" if source == "rum" else "url",
+                value=0.2,
+                client="ios" if source == "rum" else "unknown",
+            )
+            for hour, count in enumerate(per_hour)
+            for i in range(count)
+        ]
+
+    spec = SeriesSpec(name="guest_list_requests", source="samples", operation="guest_list")
+    with psycopg.connect(migrated_database_url) as conn:
+        write_samples(conn, samples("probe", [3, 0, 2]))
+        write_samples(conn, samples("rum", [40, 25, 60]))
+        series = load_series(
+            conn, spec, start=start, end=start + timedelta(hours=3), source_schema="wedperf_src"
+        )
+    assert series.tolist() == [3.0, 0.0, 2.0]

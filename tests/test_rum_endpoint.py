@@ -1,10 +1,13 @@
 """POST /rum on the webhook service, in-process (httpx.ASGITransport) against real
-PostgreSQL: beacons stored as samples once, malformed batches 422, oversize 413, 401."""
+PostgreSQL: beacons stored as samples once and rolled up (late ones too), beacons naming an
+unknown wedding dropped, malformed batches (an unconfigured screen) 422, oversize 413, 401,
+overload 503."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +20,9 @@ from wedperf.alerts.app import create_app
 from wedperf.alerts.auth import Credentials, sign
 from wedperf.alerts.samples import in_process_client
 from wedperf.alerts.settings import WebhookSettings
+from wedperf.mobile import routes
 from wedperf.mobile.settings import RumSettings
+from wedperf.mobile.storage import StoredBatch, minute_spans
 
 TOKEN = "rum-test-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -26,13 +31,21 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture(scope="module")
 def rum_db(make_database: Callable[[], str]) -> str:
-    return make_database()
+    url = make_database()
+    with psycopg.connect(url) as conn:  # the wedding the beacons name, live now
+        conn.execute(
+            "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+            "guest_count, status) VALUES ('4211', 'test', %s, %s, 'UTC', 120, 'confirmed')",
+            (NOW - timedelta(hours=2), NOW + timedelta(hours=4)),
+        )
+    return url
 
 
 @pytest.fixture
 def db(rum_db: str) -> Iterator[str]:
     with psycopg.connect(rum_db, autocommit=True) as conn:
         conn.execute("DELETE FROM perf.samples WHERE source = 'rum'")
+        conn.execute("DELETE FROM perf.rollups_minute")
     yield rum_db
 
 
@@ -112,9 +125,9 @@ def test_valid_batch_is_stored_once(db: str) -> None:
     first, again = post(db, [batch(), batch()])
 
     assert first.status_code == 200, first.text
-    assert first.json() == {"received": 3, "stored": 3, "duplicates": 0}
+    assert first.json() == {"received": 3, "stored": 3, "duplicates": 0, "unknown_wedding": 0}
     assert again.status_code == 200
-    assert again.json() == {"received": 3, "stored": 0, "duplicates": 3}
+    assert again.json() == {"received": 3, "stored": 0, "duplicates": 3, "unknown_wedding": 0}
     rows = rum_rows(db)
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
         ("timeline_sync", "web", "4211", "beacon"),
@@ -149,6 +162,9 @@ def test_beacon_without_wedding_is_platform_wide(db: str) -> None:
         ({"beacons": [beacon(network="carrier-pigeon")]}, "beacons.0.network"),
         ({"beacons": [beacon(ts="2026-10-17T14:02:11")]}, "beacons.0.ts"),  # no offset
         ({"beacons": [beacon(wedding_id="anna.smith@example.com")]}, "beacons.0.wedding_id"),
+        ({"beacons": [beacon(screen="+15551234567")]}, "beacons.0.screen"),
+        ({"beacons": [beacon(), beacon(screen="Jane.Smith")]}, "beacons.1.screen"),
+        ({"beacons": [beacon(screen="guestlist")]}, "beacons.0.screen: not a configured"),
         ({"beacons": [{k: v for k, v in beacon().items() if k != "operation"}]}, "operation"),
         ({"beacons": [beacon(), beacon(operation="checkout")]}, "beacons.1.operation"),
         ({"beacons": [beacon(duration_ms=9_000_000)]}, "beacons.0.duration_ms"),
@@ -217,3 +233,127 @@ def test_openapi_documents_the_rum_route(db: str) -> None:
     beacon_schema = schema["properties"]["beacons"]["items"]
     assert {"screen", "operation", "duration_ms", "client", "ts"} <= set(beacon_schema["required"])
     assert {"401", "413", "422"} <= set(operation["responses"])
+
+
+def rollups(url: str) -> dict[tuple[datetime, str | None, str], int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT minute, wedding_id, client, samples FROM perf.rollups_minute "
+            "WHERE operation = 'guest_list'"
+        ).fetchall()
+    return {(minute, wedding, client): n for minute, wedding, client, n in rows}
+
+
+def test_a_late_beacon_is_rolled_up_by_the_rum_route(db: str) -> None:
+    # An hour old: long out of the collection window that rolls up the recent minutes.
+    minute = (NOW - timedelta(hours=1)).replace(second=0)
+    late, platform_wide = minute + timedelta(seconds=10), minute + timedelta(seconds=20)
+    body = {
+        "beacons": [
+            beacon(ts=late.isoformat()),
+            beacon(beacon_id="android-late-0002", client="android", ts=late.isoformat()),
+            beacon(beacon_id="platform-wide-0003", wedding_id=None, ts=platform_wide.isoformat()),
+        ]
+    }
+    [response] = post(db, [body])
+    assert response.status_code == 200, response.text
+
+    got = rollups(db)
+    # wedding 4211: its two beacons plus the platform-wide (ios) one: 4211 is live then.
+    assert got[(minute, "4211", "ios")] == 2
+    assert got[(minute, "4211", "android")] == 1
+    assert got[(minute, "4211", "mobile")] == 3
+    assert got[(minute, None, "mobile")] == 3  # the platform row
+    # `all` is the server-side collectors only: beacons never make an `all` row.
+    assert not [key for key in got if key[2] == "all"]
+    assert {key[0] for key in got} == {minute}  # only the minute the beacons fall in
+
+
+def test_minute_spans_cover_each_beacon_minute_without_the_hours_between() -> None:
+    t = datetime(2026, 10, 17, 14, 2, 11, tzinfo=UTC)
+    spans = minute_spans([t, t + timedelta(minutes=3), t - timedelta(hours=5)])
+    minute = t.replace(second=0)
+    assert spans == [
+        (minute - timedelta(hours=5), minute - timedelta(hours=5) + timedelta(minutes=1)),
+        (minute, minute + timedelta(minutes=4)),
+    ]
+
+
+def test_beacons_naming_an_unknown_wedding_are_dropped_and_counted(db: str) -> None:
+    body = {
+        "beacons": [
+            beacon(wedding_id="JaneSmith"),
+            beacon(beacon_id="valid-beacon-0002"),
+            beacon(beacon_id="phone-number-0003", wedding_id=5551234567),
+        ]
+    }
+    [response] = post(db, [body])
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer == {
+        "received": 3,
+        "stored": 1,
+        "duplicates": 0,
+        "unknown_wedding": 2,
+        "problems": [
+            "beacons.0.wedding_id: no such wedding; beacon dropped",
+            "beacons.2.wedding_id: no such wedding; beacon dropped",
+        ],
+    }
+    assert "JaneSmith" not in response.text and "5551234567" not in response.text
+    assert [(r[2], r[5].rsplit("#", 1)[1]) for r in rum_rows(db)] == [("4211", "valid-beacon-0002")]
+    with psycopg.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM perf.samples WHERE source = 'rum'").fetchone()
+        assert stored[0] == 1  # nothing of the dropped beacons, in any column
+        leaked = conn.execute(
+            "SELECT count(*) FROM perf.samples WHERE wedding_id IN ('JaneSmith', '5551234567') "
+            "OR series LIKE '%%phone-number%%'"
+        ).fetchone()
+        assert leaked[0] == 0
+
+
+def test_screens_are_configurable(db: str) -> None:
+    rum = RumSettings(screens=["Seating"])
+    [refused, accepted] = post(
+        db, [{"beacons": [beacon()]}, {"beacons": [beacon(screen="Seating")]}], rum=rum
+    )
+    assert refused.status_code == 422
+    assert refused.json()["problems"] == ["beacons.0.screen: not a configured screen (Seating)"]
+    assert accepted.status_code == 200 and accepted.json()["stored"] == 1
+
+
+def test_over_max_in_flight_is_503_with_retry_after(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_store(pool: Any, beacons: Any, **_: Any) -> StoredBatch:
+        entered.set()
+        release.wait(10)
+        return StoredBatch(stored=len(beacons), unknown_wedding=[])
+
+    monkeypatch.setattr(routes, "store_beacons", slow_store)
+    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
+    app = create_app(
+        db, config, Credentials.from_settings(config), rum=RumSettings(max_in_flight=1)
+    )
+
+    async def run() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with in_process_client(app, AUTH) as client:
+            first = asyncio.create_task(client.post("/rum", json=batch()))
+            assert await asyncio.to_thread(entered.wait, 10)
+            try:
+                second = await client.post("/rum", json=batch())
+            finally:
+                release.set()
+            done = await first
+            after = await client.post("/rum", json=batch())  # admitted again once it is done
+            return done, second, after
+
+    first, second, after = asyncio.run(run())
+    assert first.status_code == 200
+    assert second.status_code == 503
+    assert second.headers["retry-after"] == "1"
+    assert "overloaded" in second.json()["error"]
+    assert after.status_code == 200

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from wedperf.metrics.clients import MOBILE_CLIENTS
+from wedperf.metrics.clients import MOBILE_CLIENTS, RUM_SOURCE
 
 COLUMNS = ["wedding_id", "check_name", "value", "detail"]
 # Client groups of the latency view, in display order: web beside the mobile apps (ios +
-# android, then each), then every sample whatever its client.
+# android, then each), then `all`: every server-side sample whatever its client (RUM beacons
+# left out, as in perf.rollups_minute's `all` and the latency_* checks).
 CLIENT_GROUPS = ("web", "mobile", "ios", "android", "all")
 
 
@@ -217,12 +218,19 @@ def incident_response(
     )
 
 
+def server_side(latency: pd.DataFrame) -> pd.DataFrame:
+    """The rows measured by server-side collectors: every source but RUM, whose values are
+    what a device saw, network included (a guest on venue 3G is not a slow server)."""
+    return latency[latency["source"] != RUM_SOURCE]
+
+
 def operation_latency(
     weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
 ) -> pd.DataFrame:
-    """p95 latency (s) of one operation from the wedding's collected samples (already limited
-    to the lookback window)."""
-    rows = latency[latency["operation"] == operation]
+    """p95 latency (s) of one operation from the wedding's server-side samples (already
+    limited to the lookback window); RUM beacons do not count against server thresholds."""
+    rows = server_side(latency)
+    rows = rows[rows["operation"] == operation]
     p95 = rows.groupby("wedding_id")["value"].quantile(0.95)
     count = rows.groupby("wedding_id").size()
     details = [
@@ -233,9 +241,10 @@ def operation_latency(
 
 
 def _client_rows(latency: pd.DataFrame, group: str) -> pd.DataFrame:
-    """The latency rows of one client group (all, mobile = ios + android, or one kind)."""
+    """The latency rows of one client group: all (server-side, RUM left out), mobile (ios +
+    android) or one kind; the client groups include RUM beacons."""
     if group == "all":
-        return latency
+        return server_side(latency)
     if group == "mobile":
         return latency[latency["client"].isin(MOBILE_CLIENTS)]
     return latency[latency["client"] == group]
@@ -244,8 +253,9 @@ def _client_rows(latency: pd.DataFrame, group: str) -> pd.DataFrame:
 def mobile_operation_latency(
     weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
 ) -> pd.DataFrame:
-    """p95 latency (s) of one operation on the mobile apps (ios + android samples), with the
-    web p95 beside it in the detail."""
+    """p95 latency (s) of one operation on the mobile apps (ios + android samples: RUM
+    beacons, mobile-profile probes, client-labelled series), with the web p95 beside it in
+    the detail."""
     rows = latency[latency["operation"] == operation]
     mobile = _client_rows(rows, "mobile")
     web = _client_rows(rows, "web")

@@ -17,6 +17,7 @@ from wedperf.contract import rows_for_weddings
 from wedperf.db.queries import queries
 
 Q = queries("critical_path")
+LATENCY_COLUMNS = ["wedding_id", "operation", "value", "client", "source"]
 # How far before the ceremony the day's app rows start (morning vendor briefs, set-up).
 DAY_START_BEFORE = timedelta(hours=14)
 _VIEWS = {
@@ -45,6 +46,7 @@ class DayData:
     items: pd.DataFrame
     notifications: pd.DataFrame
     incidents: pd.DataFrame
+    # Latency samples of the lookback: LATENCY_COLUMNS (source tells RUM beacons apart).
     latency: pd.DataFrame
 
 
@@ -71,8 +73,8 @@ def load_day_data(
             Q["latency_samples"],
             {"start": at - latency_lookback, "end": at, "wedding_ids": ids},
         ).fetchall(),
-        columns=["wedding_id", "operation", "value", "client"],
-    ).astype({"wedding_id": str, "operation": str, "value": float, "client": str})
+        columns=LATENCY_COLUMNS,
+    ).astype({"wedding_id": str, "operation": str, "value": float, "client": str, "source": str})
     return DayData(latency=latency, **frames)
 
 

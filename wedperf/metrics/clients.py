@@ -11,6 +11,11 @@ ClientKind = Literal["ios", "android", "web", "unknown"]
 CLIENT_KINDS: tuple[str, ...] = ("ios", "android", "web", "unknown")
 MOBILE_CLIENTS: tuple[str, ...] = ("ios", "android")
 UNKNOWN = "unknown"
+# The one device-side source: a real-user-monitoring beacon's value is what the device saw,
+# network included. Every other source (Prometheus, probes, the app database) measures at or
+# near the server. Server-side views (the latency_* checks, the `all` rollup group, the
+# request-count forecast series) leave it out; the client groups and mobile p95 keep it.
+RUM_SOURCE = "rum"
 
 # Spellings seen in the wild (label values, app build flavours) -> kind.
 _ALIASES = {

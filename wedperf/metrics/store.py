@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from wedperf.db.connection import with_db_retry
 from wedperf.db.queries import queries
+from wedperf.metrics.clients import RUM_SOURCE
 from wedperf.metrics.model import Sample
 
 Q = queries("samples")
@@ -99,12 +100,21 @@ def rollup_minutes(
     before: timedelta,
     after: timedelta,
 ) -> int:
-    """Recompute perf.rollups_minute for the whole minutes covering [start, end)."""
+    """Recompute perf.rollups_minute for the whole minutes covering [start, end).
+
+    Client group `all` is the server-side samples (RUM beacons left out); `ios`, `android`,
+    `web` and `mobile` count every sample of their kinds, beacons included."""
     start = start.replace(second=0, microsecond=0)
     if end.second or end.microsecond:
         end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
     with conn.transaction():
         return conn.execute(
             Q["rollup_minutes"],
-            {"start": start, "end": end, "before": before, "after": after},
+            {
+                "start": start,
+                "end": end,
+                "before": before,
+                "after": after,
+                "rum_source": RUM_SOURCE,
+            },
         ).rowcount

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from wedperf.mobile.settings import DEFAULT_USER_AGENTS
+from wedperf.mobile.settings import APP_SCREENS, DEFAULT_USER_AGENTS
 from wedperf.sandbox.load import plan_requests
 
 
@@ -56,12 +56,6 @@ NETWORKS: dict[str, NetworkProfile] = {
 NETWORK_MIX: dict[str, float] = {"wifi": 0.45, "4g": 0.40, "3g": 0.15}
 MOBILE_MIX: dict[str, float] = {"ios": 0.55, "android": 0.45}
 APP_VERSIONS = {"ios": "5.2.0", "android": "5.2.1"}
-SCREENS = {
-    "guest_list": "GuestList",
-    "timeline_sync": "Timeline",
-    "photo_upload": "PhotoUpload",
-    "vendor_notify": "VendorChat",
-}
 
 
 @dataclass(frozen=True)
@@ -73,11 +67,19 @@ class MobileLoadSummary:
     rum_errors: list[str]
     # p95 milliseconds per "client/operation" as the devices saw them (network included).
     p95_ms: dict[str, float] = field(default_factory=dict)
+    # Beacons the endpoint dropped for naming a wedding perf.weddings does not know (the
+    # calendar was not synced yet).
+    beacons_unknown_wedding: int = 0
 
     def lines(self) -> list[str]:
         out = [
             f"{self.requests} mobile requests, {self.errors} errors; {self.beacons_sent} "
             f"beacons sent, {self.beacons_stored} stored"
+            + (
+                f", {self.beacons_unknown_wedding} dropped (unknown wedding)"
+                if self.beacons_unknown_wedding
+                else ""
+            )
             + (f", {len(self.rum_errors)} batch errors" if self.rum_errors else "")
         ]
         out += [f"  {key:26s} p95={value:8.1f} ms" for key, value in self.p95_ms.items()]
@@ -179,7 +181,7 @@ async def drive_mobile_client_async(
             beacons.append(
                 {
                     "beacon_id": uuid.uuid4().hex,
-                    "screen": SCREENS[item.operation],
+                    "screen": APP_SCREENS[item.operation],
                     "operation": item.operation,
                     "duration_ms": round(duration_ms, 3),
                     "network": network,
@@ -196,7 +198,9 @@ async def drive_mobile_client_async(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
-    stored, rum_errors = await _post_beacons(rum_url, token, beacons, batch_size, rum_transport)
+    stored, unknown, rum_errors = await _post_beacons(
+        rum_url, token, beacons, batch_size, rum_transport
+    )
     return MobileLoadSummary(
         requests=len(plan),
         errors=errors,
@@ -204,6 +208,7 @@ async def drive_mobile_client_async(
         beacons_stored=stored,
         rum_errors=rum_errors,
         p95_ms={key: float(np.percentile(values, 95)) for key, values in sorted(durations.items())},
+        beacons_unknown_wedding=unknown,
     )
 
 
@@ -226,9 +231,10 @@ async def _post_beacons(
     beacons: list[dict[str, Any]],
     batch_size: int,
     transport: httpx.AsyncBaseTransport | None,
-) -> tuple[int, list[str]]:
+) -> tuple[int, int, list[str]]:
+    """(stored, dropped for an unknown wedding, problems) over every batch."""
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    stored, problems = 0, []
+    stored, unknown, problems = 0, 0, []
     async with httpx.AsyncClient(transport=transport, timeout=30.0, headers=headers) as rum:
         for start in range(0, len(beacons), batch_size):
             batch = {"beacons": beacons[start : start + batch_size]}
@@ -239,7 +245,9 @@ async def _post_beacons(
                     outcome = f"batch {start // batch_size}: {type(exc).__name__}"
                 else:
                     if response.status_code == 200:
-                        stored += response.json()["stored"]
+                        answer = response.json()
+                        stored += answer["stored"]
+                        unknown += answer.get("unknown_wedding", 0)
                         break
                     outcome = f"batch {start // batch_size}: HTTP {response.status_code}"
                     if response.status_code != 503:
@@ -247,7 +255,7 @@ async def _post_beacons(
                         break
                 if attempt == 2:
                     problems.append(outcome)
-    return stored, problems
+    return stored, unknown, problems
 
 
 def _choices(mix: Mapping[str, float]) -> tuple[list[str], np.ndarray]:

@@ -1,16 +1,18 @@
 """POST /rum on the webhook service: batched real-user-monitoring beacons from the apps.
 
-Authenticate (the webhook's credentials: bearer token, basic auth or a body signature) ->
-read at most `max_body_bytes` -> validate -> store through `write_samples` -> 200 with counts.
-Answers: 200 stored (a retried batch: `stored` 0, `duplicates` all); 401 no or bad
-credentials; 413 body too large; 422 malformed, with what is wrong per beacon; 503 database
-unavailable (nothing stored, resend the batch).
+Admit (at most `max_in_flight` at once) -> authenticate (the webhook's credentials: bearer
+token, basic auth or a body signature) -> read at most `max_body_bytes` -> validate -> store
+through `write_samples` and roll up the beacons' minutes -> 200 with counts.
+Answers: 200 stored (a retried batch: `stored` 0, `duplicates` all; beacons naming an unknown
+wedding dropped and counted in `unknown_wedding`); 401 no or bad credentials; 413 body too
+large; 422 malformed, with what is wrong per beacon; 503 overloaded or database unavailable
+(with Retry-After: resend the batch).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,24 +23,50 @@ from starlette.concurrency import run_in_threadpool
 from wedperf.alerts.auth import CHALLENGE, AuthFailed, Credentials
 from wedperf.alerts.http import Problem, capped_problems, read_body, validation_problems
 from wedperf.alerts.openapi import RESPONSES
+from wedperf.config import get_settings
 from wedperf.db.connection import DatabaseUnavailable, get_pool
 from wedperf.mobile.schemas import RumBatch, batch_problems
 from wedperf.mobile.settings import RumSettings
-from wedperf.mobile.storage import store_beacons
+from wedperf.mobile.storage import StoredBatch, store_beacons
 
 log = logging.getLogger(__name__)
 PATH = "/rum"
 
 
-def rum_router(database_url: str, credentials: Credentials, settings: RumSettings) -> APIRouter:
-    """The /rum route, storing into perf.samples at `database_url` (migrated schema perf)."""
+def rum_router(
+    database_url: str,
+    credentials: Credentials,
+    settings: RumSettings,
+    *,
+    day_window: tuple[timedelta, timedelta] | None = None,
+) -> APIRouter:
+    """The /rum route, storing into perf.samples at `database_url` (migrated schema perf).
+
+    `day_window` (before, after) is the span around a wedding that platform-wide beacons
+    count for in the rollup; default the process settings' `day_window_before/after`, the
+    ones collection rolls up with.
+    """
+    if day_window is None:
+        process = get_settings()
+        day_window = (process.day_window_before, process.day_window_after)
     router = APIRouter()
+    in_flight = 0
 
     async def receive_rum(request: Request) -> JSONResponse:
+        nonlocal in_flight
+        if in_flight >= settings.max_in_flight:
+            return Problem(
+                503, "RUM receiver overloaded, retry later", headers={"Retry-After": "1"}
+            ).response()
+        in_flight += 1
         try:
-            return JSONResponse(await _receive(request, database_url, credentials, settings))
+            return JSONResponse(
+                await _receive(request, database_url, credentials, settings, day_window)
+            )
         except Problem as problem:
             return problem.response()
+        finally:
+            in_flight -= 1
 
     router.add_api_route(
         PATH,
@@ -62,8 +90,12 @@ def rum_router(database_url: str, credentials: Credentials, settings: RumSetting
 
 
 async def _receive(
-    request: Request, database_url: str, credentials: Credentials, settings: RumSettings
-) -> dict[str, int]:
+    request: Request,
+    database_url: str,
+    credentials: Credentials,
+    settings: RumSettings,
+    day_window: tuple[timedelta, timedelta],
+) -> dict[str, Any]:
     try:
         needs_signature = credentials.needs_body(request.headers)
     except AuthFailed as exc:
@@ -77,17 +109,40 @@ async def _receive(
         except AuthFailed as exc:
             raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
     batch = parse_batch(body, settings, datetime.now(UTC))
+    before, after = day_window
     try:
-        stored = await run_in_threadpool(store_beacons, get_pool(database_url), batch.beacons)
+        result = await run_in_threadpool(
+            store_beacons, get_pool(database_url), batch.beacons, before=before, after=after
+        )
     except DatabaseUnavailable as exc:
+        # Storing or the rollup after it failed; a resend stores nothing twice and rolls up.
         log.warning("RUM batch of %d beacons not stored: %s", len(batch.beacons), exc)
         raise Problem(
             503,
             "beacons not stored: database unavailable, retry later",
             headers={"Retry-After": "5"},
         ) from None
-    received = len(batch.beacons)
-    return {"received": received, "stored": stored, "duplicates": received - stored}
+    return answer(len(batch.beacons), result)
+
+
+def answer(received: int, result: StoredBatch) -> dict[str, Any]:
+    """The 200 body: counts, and which beacons were dropped for naming an unknown wedding
+    (by index: the id itself is not echoed, it may be personal data)."""
+    unknown = len(result.unknown_wedding)
+    body: dict[str, Any] = {
+        "received": received,
+        "stored": result.stored,
+        "duplicates": received - unknown - result.stored,
+        "unknown_wedding": unknown,
+    }
+    if unknown:
+        body["problems"] = capped_problems(
+            [
+                f"beacons.{i}.wedding_id: no such wedding; beacon dropped"
+                for i in result.unknown_wedding
+            ]
+        )
+    return body
 
 
 def parse_batch(body: bytes, settings: RumSettings, now: datetime) -> RumBatch:

@@ -2,8 +2,10 @@
 
 A beacon is one timed user-visible operation on a device: which screen, which operation, how
 long it took, on which network, in which app version and client, for which wedding, when.
-Nothing else is accepted or stored: fields the model does not know are ignored, and the
-wedding id must look like an id (no names, e-mail addresses or phone numbers fit).
+Nothing else is accepted or stored: fields the model does not know are ignored; screen and
+operation must be configured names, network and client come from fixed lists, and the wedding
+id must look like an id here and name a wedding in perf.weddings when stored
+(wedperf.mobile.storage), so a name, e-mail address or phone number is never stored.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ class RumBeacon(BaseModel):
         "Optional: without it, a beacon is identified by its content.",
     )
     screen: str = Field(
-        min_length=1, max_length=64, pattern=_TOKEN, description="app screen, e.g. GuestList"
+        min_length=1,
+        max_length=64,
+        pattern=_TOKEN,
+        description="app screen, one of the configured screens, e.g. GuestList",
     )
     operation: str = Field(
         min_length=1, max_length=64, description="one of the configured operations"
@@ -50,7 +55,8 @@ class RumBeacon(BaseModel):
         default=None,
         max_length=64,
         pattern=r"^[A-Za-z0-9_-]+$",
-        description="the wedding the screen belongs to (an id only, never a name)",
+        description="the wedding the screen belongs to: the id of a wedding wedperf knows "
+        "(never a name); a beacon naming an unknown wedding is dropped",
     )
     ts: AwareDatetime = Field(description="when the operation started (ISO 8601 with offset)")
 
@@ -72,10 +78,16 @@ def batch_problems(batch: RumBatch, settings: RumSettings, now: datetime) -> lis
             f"{len(batch.beacons)} beacons in one batch; at most {settings.max_beacons_per_batch}"
         ]
     allowed = set(settings.operations)
+    screens = set(settings.screens)
     oldest = now - settings.max_age
     newest = now + settings.max_clock_skew
     for index, beacon in enumerate(batch.beacons):
         where = f"beacons.{index}"
+        if beacon.screen not in screens:
+            # The value is not echoed: a screen that is not a screen may be personal data.
+            problems.append(
+                f"{where}.screen: not a configured screen ({', '.join(sorted(screens))})"
+            )
         if beacon.operation not in allowed:
             problems.append(
                 f"{where}.operation: {beacon.operation!r} is not one of "

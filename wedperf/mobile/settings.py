@@ -13,6 +13,14 @@ from pydantic import BaseModel, Field
 from wedperf.metrics.clients import ClientKind
 
 DEFAULT_OPERATIONS = ["guest_list", "timeline_sync", "photo_upload", "vendor_notify"]
+# The app's screen for each operation (as the sandbox's synthetic mobile client reports
+# them): the screen names a beacon may carry unless `RumSettings.screens` says otherwise.
+APP_SCREENS: dict[str, str] = {
+    "guest_list": "GuestList",
+    "timeline_sync": "Timeline",
+    "photo_upload": "PhotoUpload",
+    "vendor_notify": "VendorChat",
+}
 
 # User-Agents a probe (or the sandbox's synthetic mobile client) sends for a client profile,
 # shaped like the apps' own so that the platform's UA parsing classifies them the same way.
@@ -39,6 +47,15 @@ class RumSettings(BaseModel):
     operations: list[str] = Field(
         default_factory=lambda: list(DEFAULT_OPERATIONS),
         description="operations a beacon may report; others get 422",
+    )
+    screens: list[str] = Field(
+        default_factory=lambda: list(APP_SCREENS.values()),
+        min_length=1,
+        description="screen names a beacon may report (exactly); others get 422, so that "
+        "free text (a name, a phone number) never reaches perf.samples",
+    )
+    max_in_flight: int = Field(
+        default=64, ge=1, description="POST /rum requests handled at once; beyond it 503"
     )
     max_duration_ms: float = Field(
         default=600_000, gt=0, description="longer durations are refused as implausible"

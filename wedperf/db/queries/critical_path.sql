@@ -1,7 +1,8 @@
 -- name: latency_samples
 -- Wedding-attributed latency samples in [start, end) for the given weddings, with the kind of
--- client that observed each (ios, android, web, unknown).
-SELECT wedding_id, operation, value, client
+-- client that observed each (ios, android, web, unknown) and their source: the checks tell
+-- server-side collectors from device-side RUM beacons by it.
+SELECT wedding_id, operation, value, client, source
 FROM perf.samples
 WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
   AND wedding_id = ANY(%(wedding_ids)s);

@@ -19,12 +19,14 @@ LEFT JOIN counted c ON c.hour = h.hour
 ORDER BY h.hour;
 
 -- name: hourly_sample_counts
--- perf.samples of one metric and operation per UTC hour in [start, end), zero-filled from
--- the first sample's hour, like hourly_view_counts.
+-- Server-side perf.samples of one metric and operation per UTC hour in [start, end),
+-- zero-filled from the first sample's hour, like hourly_view_counts. RUM beacons (source
+-- 'rum', wedperf.metrics.clients.RUM_SOURCE) are left out: the series count requests the
+-- server-side collectors saw, and how many beacons the apps flush is not load.
 WITH counted AS (
     SELECT date_trunc('hour', ts, 'UTC') AS hour, count(*) AS n
     FROM perf.samples
-    WHERE metric = %(metric)s AND operation = %(operation)s
+    WHERE metric = %(metric)s AND operation = %(operation)s AND source <> 'rum'
       AND ts >= %(start)s AND ts < %(end)s
     GROUP BY 1
 ), span AS (

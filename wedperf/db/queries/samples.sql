@@ -28,28 +28,31 @@ ON CONFLICT (ts, source, metric, operation, series) DO NOTHING;
 -- minutes in [start, end) from every latency sample in them. A sample counts for its own
 -- wedding when it names one (label, url, row, beacon); a platform-wide sample counts for
 -- every wedding whose day window covers that minute; every sample counts for the platform
--- row (wedding_id NULL). Client groups: every sample counts for 'all'; a sample of a known
--- kind also for its kind ('ios', 'android', 'web'), and an ios or android one for 'mobile'.
+-- row (wedding_id NULL). Client groups: 'all' is every server-side sample (every source but
+-- RUM, named by the rum_source parameter: a beacon's value is what a device saw, network
+-- included; this is what 'all' meant before RUM existed); a sample of a known kind, RUM included, also counts for its kind
+-- ('ios', 'android', 'web'), and an ios or android one for 'mobile'.
 WITH s AS (
-    SELECT date_trunc('minute', ts) AS minute, operation, wedding_id, client, value
+    SELECT date_trunc('minute', ts) AS minute, operation, wedding_id, client, source, value
     FROM perf.samples
     WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
 ), attributed AS (
-    SELECT minute, operation, wedding_id, client, value FROM s WHERE wedding_id IS NOT NULL
+    SELECT minute, operation, wedding_id, client, source, value
+    FROM s WHERE wedding_id IS NOT NULL
     UNION ALL
-    SELECT s.minute, s.operation, w.wedding_id, s.client, s.value
+    SELECT s.minute, s.operation, w.wedding_id, s.client, s.source, s.value
     FROM s JOIN perf.weddings w
       ON s.wedding_id IS NULL
      AND w.status <> 'cancelled'
      AND s.minute >= w.starts_at - %(before)s
      AND s.minute < w.ends_at + %(after)s
     UNION ALL
-    SELECT minute, operation, NULL, client, value FROM s
+    SELECT minute, operation, NULL, client, source, value FROM s
 ), grouped AS (
     SELECT a.minute, a.operation, a.wedding_id, g.client, a.value
     FROM attributed a
     CROSS JOIN LATERAL (VALUES
-        ('all'),
+        (CASE WHEN a.source <> %(rum_source)s THEN 'all' END),
         (CASE WHEN a.client IN ('ios', 'android', 'web') THEN a.client END),
         (CASE WHEN a.client IN ('ios', 'android') THEN 'mobile' END)
     ) AS g(client)
@@ -65,3 +68,8 @@ FROM grouped
 GROUP BY minute, operation, wedding_id, client
 ON CONFLICT ON CONSTRAINT rollups_minute_key DO UPDATE
 SET samples = EXCLUDED.samples, p50 = EXCLUDED.p50, p95 = EXCLUDED.p95, p99 = EXCLUDED.p99;
+
+-- name: known_wedding_ids
+-- Which of the given ids name a wedding in perf.weddings (any status): a RUM beacon may name
+-- only those, so that nothing else an app puts in the field is ever stored.
+SELECT wedding_id FROM perf.weddings WHERE wedding_id = ANY(%(wedding_ids)s::text[]);
