@@ -19,6 +19,7 @@ from wedperf.calendar.sync import weddings_in_window
 from wedperf.db.queries import queries
 from wedperf.forecast.events import Event, wedding_phase_events
 from wedperf.forecast.settings import ForecastSettings, SeriesSpec
+from wedperf.metrics.clients import RUM_SOURCE
 
 Q = queries("forecast")
 
@@ -43,7 +44,11 @@ def load_series(
         )
     else:
         query = Q["hourly_sample_counts"]
-        params |= {"metric": spec.metric, "operation": spec.operation}
+        params |= {
+            "metric": spec.metric,
+            "operation": spec.operation,
+            "device_source": RUM_SOURCE,
+        }
     rows = conn.execute(query, params).fetchall()
     index = pd.DatetimeIndex(pd.to_datetime([r[0] for r in rows], utc=True)).as_unit("ns")
     series = pd.Series([float(r[1]) for r in rows], index=index, name=spec.name, dtype=float)

@@ -36,10 +36,3 @@ UPDATE perf.alerts
 SET status = 'resolved', ends_at = %(at)s, last_seen_at = %(at)s
 WHERE source = %(source)s AND fingerprint = ANY(%(fingerprints)s) AND status = 'firing'
 RETURNING wedding_id, labels ->> 'check';
-
--- name: previous_statuses
--- Each check's status per wedding at one earlier round (the watch grid instant before this
--- one): what changed since decides whose artifacts are republished.
-SELECT wedding_id, check_name, status
-FROM perf.critical_path_checks
-WHERE evaluated_at = %(evaluated_at)s AND wedding_id = ANY(%(wedding_ids)s::text[]);

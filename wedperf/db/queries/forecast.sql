@@ -26,7 +26,7 @@ ORDER BY h.hour;
 WITH counted AS (
     SELECT date_trunc('hour', ts, 'UTC') AS hour, count(*) AS n
     FROM perf.samples
-    WHERE metric = %(metric)s AND operation = %(operation)s AND source <> 'rum'
+    WHERE metric = %(metric)s AND operation = %(operation)s AND source <> %(device_source)s
       AND ts >= %(start)s AND ts < %(end)s
     GROUP BY 1
 ), span AS (
