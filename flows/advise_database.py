@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed
 
 from tasks.advisor import advise, optimise
 from wedperf.advisor.report import report_markdown, report_table
@@ -17,7 +18,9 @@ def advise_database(save_baseline: bool = False, optimise_tables: bool = True):
     """Rank the wedding-day statements of the app database (pg_stat_statements) by total and
     mean time, compare them with their baselines, EXPLAIN the worst and suggest indexes; then
     ANALYZE and pre-warm the tables it names. Publishes the findings as the `advise-database`
-    artifacts. `save_baseline`: take today's figures as the new known-good baseline."""
+    artifacts. `save_baseline`: take today's figures as the new known-good baseline of every
+    statement seen now. pg_stat_statements unreadable: the artifact says what is missing and
+    the run ends Failed."""
     logger = get_run_logger()
     settings = get_runtime().settings
     if not settings.advisor.enabled:
@@ -35,7 +38,10 @@ def advise_database(save_baseline: bool = False, optimise_tables: bool = True):
             description="Wedding-day statements ranked by total time",
         )
     if not report.available:
-        logger.warning("pg_stat_statements unavailable: %s", report.message)
+        # Nothing was advised: a Completed run would read as "no findings" in the UI.
+        message = f"pg_stat_statements unavailable ({report.reason}): {report.message}"
+        logger.error(message)
+        return Failed(message=message)
     steps = []
     if optimise_tables and report.named_tables:
         mode = settings.ops.mode

@@ -35,7 +35,15 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
     redis_result = warm_redis(weddings, plan_id, dry_run)
     http_result = warm_http(weddings, plan_id, dry_run)
     pg_steps = warm_postgres(weddings, plan_id, dry_run)
-    advisor_steps = optimise_for_weddings(weddings, plan_id, dry_run)
+    # The advisor's optimisation is a bonus on top of the warm-ups: its failure is reported,
+    # never the run's.
+    advisor_state = optimise_for_weddings(weddings, plan_id, dry_run, return_state=True)
+    advisor_steps, advisor_error = [], None
+    if advisor_state.is_completed():
+        advisor_steps = advisor_state.result()
+    else:
+        advisor_error = advisor_state.message or advisor_state.name
+        logger.warning("database advisor optimisation failed: %s", advisor_error)
     after = None if dry_run else http_get_all(effect_urls)
 
     def p95(result) -> str:
@@ -60,6 +68,7 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
                 f"- Advisor {s.kind.removeprefix('advisor_')} {s.target}: {s.outcome} — {s.detail}"
                 for s in advisor_steps
             ),
+            *([f"- Advisor optimisation failed: {advisor_error}"] if advisor_error else []),
         ]
     )
     create_markdown_artifact(
@@ -76,4 +85,5 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
         "guest_list_p95_after_ms": None if after is None else after.p95_ms,
         "postgres_steps": [s.__dict__ for s in pg_steps],
         "advisor_steps": [s.__dict__ for s in advisor_steps],
+        "advisor_error": advisor_error,
     }

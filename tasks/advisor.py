@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,6 +15,9 @@ from wedperf.advisor.report import AdvisorReport, latest_report
 from wedperf.calendar.model import Wedding
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+DISABLED = "database advisor disabled (advisor.enabled = false)"
 
 
 @task(name="advise-database", retries=1, retry_delay_seconds=[10], cache_policy=NONE)
@@ -60,8 +64,12 @@ def optimise_for_weddings(
     weddings: Sequence[Wedding], plan_id: str, dry_run: bool
 ) -> list[OptimiseStep]:
     """The pre-warm flow's hook: optimise the tables the newest advisor run named (running the
-    advisor first if it never ran)."""
+    advisor first if it never ran). With `advisor.enabled = false` nothing is read or done: one
+    `skipped` step says why (not written to perf.actions: no relation was acted on)."""
     runtime = get_runtime()
+    if not runtime.settings.advisor.enabled:
+        log.info("%s: no pre-wedding optimisation", DISABLED)
+        return [OptimiseStep("advisor_optimise", "app database", "skipped", DISABLED)]
     with runtime.pool.connection() as perf_conn:
         report = latest_report(perf_conn, runtime.settings.advisor.database_label)
     if report is None:

@@ -30,16 +30,20 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from wedperf.advisor.advise import run_advisor
-from wedperf.advisor.baseline import Baseline, compare
+from wedperf.advisor.baseline import Baseline, compare, load_baselines, save_baselines
 from wedperf.advisor.optimise import optimise_database
-from wedperf.advisor.plans import explain_generic, read_plan
+from wedperf.advisor.plans import explain_generic, plan_summary, read_plan
 from wedperf.advisor.report import (
     AdvisorReport,
+    QueryFinding,
     advisor_findings_for_artifact,
     latest_report,
+    report_markdown,
+    report_table,
 )
 from wedperf.advisor.settings import AdvisorSettings
 from wedperf.advisor.stats import StatementStats, read_statements
+from wedperf.advisor.suggest import suggest_index
 from wedperf.advisor.tables import wedding_tables
 from wedperf.cli import app
 from wedperf.config import reset_settings_cache
@@ -298,6 +302,92 @@ def test_regression_needs_enough_slower_calls() -> None:
     assert after_reset.regressed and after_reset.recent_mean_ms == pytest.approx(5.0)
 
 
+def test_regression_after_the_entry_alone_restarted() -> None:
+    """An entry reset by queryid or evicted under pg_stat_statements.max restarts from zero
+    while pg_stat_statements_info.stats_reset stays put: the difference with the baseline is
+    meaningless, the current mean is all there is."""
+    base = Baseline(1, "SELECT $1", 100, 50.0, 0.5, 100, NOW)
+    # Evicted, tracked again: more calls than the baseline but less total time.
+    evicted = compare(StatementStats(1, "SELECT $1", 300, 30.0, 300), base, SETTINGS)
+    assert evicted.recent_mean_ms == pytest.approx(0.1) and evicted.recent_calls == 300
+    assert not evicted.regressed
+    # Reset, then exactly as many calls as the baseline, ten times slower: not "not called".
+    same_calls = compare(StatementStats(1, "SELECT $1", 100, 500.0, 100), base, SETTINGS)
+    assert same_calls.regressed and same_calls.recent_mean_ms == pytest.approx(5.0)
+    # Fewer calls than the baseline.
+    fewer = compare(StatementStats(1, "SELECT $1", 40, 200.0, 40), base, SETTINGS)
+    assert fewer.regressed and fewer.recent_calls == 40
+    # Not called since the baseline: unchanged figures, nothing to judge.
+    idle = compare(StatementStats(1, "SELECT $1", 100, 50.0, 100), base, SETTINGS)
+    assert idle.recent_calls == 0 and not idle.regressed
+
+    # PostgreSQL 17+ says when the entry restarted: figures that only look cumulative
+    # (1000 calls, the same total) are 1000 fast calls since, not 900 free ones.
+    slow_base = Baseline(2, "SELECT $1", 100, 500.0, 5.0, 100, NOW)
+    restarted = StatementStats(2, "SELECT $1", 1000, 500.0, 1000, stats_since=NOW + timedelta(1))
+    since = compare(restarted, slow_base, SETTINGS)
+    assert since.recent_mean_ms == pytest.approx(0.5) and since.recent_calls == 1000
+    older = StatementStats(2, "SELECT $1", 1000, 5000.0, 1000, stats_since=NOW - timedelta(1))
+    assert compare(older, slow_base, SETTINGS).recent_mean_ms == pytest.approx(5.0)
+
+
+def test_statement_stats_since_is_read_when_the_server_has_it(advised: dict) -> None:
+    with psycopg.connect(advised["app_url"], autocommit=True) as conn:
+        snapshot = read_statements(conn)
+        has_since = conn.execute(
+            "SELECT string_to_array(extversion, '.')::int[] >= '{1,11}' FROM pg_extension "
+            "WHERE extname = 'pg_stat_statements'"
+        ).fetchone()[0]
+    assert snapshot.statements
+    assert all((s.stats_since is not None) == has_since for s in snapshot.statements)
+
+
+def test_save_baseline_replaces_only_the_statements_seen_now(migrated_database_url: str) -> None:
+    """What the docs promise for --save-baseline: statements not seen keep their baseline."""
+    seen = StatementStats(1, "SELECT $1 FROM app.guests", 100, 50.0, 100)
+    unseen = StatementStats(2, "SELECT $1 FROM app.vendors", 10, 20.0, 10)
+    with psycopg.connect(migrated_database_url) as conn:
+        assert save_baselines(conn, "app", [seen, unseen], captured_at=NOW) == 2
+        again = StatementStats(1, "SELECT $1 FROM app.guests", 300, 90.0, 300)
+        later = NOW + timedelta(days=1)
+        assert save_baselines(conn, "app", [again], captured_at=later) == 0  # first-seen only
+        assert save_baselines(conn, "app", [again], captured_at=later, overwrite=True) == 1
+        baselines = load_baselines(conn, "app")
+    assert (baselines[1].calls, baselines[1].captured_at) == (300, later)
+    assert (baselines[2].calls, baselines[2].captured_at) == (10, NOW)
+
+
+def test_plan_filter_literals_are_redacted(advised: dict) -> None:
+    """A generic plan can carry literals (a view's or policy's definition, a statement that was
+    not normalised): none reaches the stored or published findings."""
+    with psycopg.connect(advised["app_url"], autocommit=True) as conn:
+        plan = explain_generic(
+            conn,
+            "SELECT g.id FROM app.guests AS g "
+            "WHERE g.wedding_id = $1 AND g.full_name = 'Ada Lovelace'",
+        )
+        reading = read_plan(plan)
+        [scan] = reading.seq_scans
+        suggestion = suggest_index(
+            conn, 42, scan, table_rows=23_000, wedding_columns=SETTINGS.wedding_columns
+        )
+    assert "Ada Lovelace" in json.dumps(plan)  # the server's plan has it
+    assert "Ada" not in scan.filter and "'?'" in scan.filter
+    assert scan.equality_columns == ["wedding_id", "full_name"]  # still read from the filter
+    summary = plan_summary(reading)
+    finding = QueryFinding(42, "SELECT ...", 1, 1.0, 1.0, 1, 1, 1, 1.0, plan=summary)
+    report = AdvisorReport(
+        "app", NOW, True, queries=[finding], suggestions=[suggestion], named_tables=["app.guests"]
+    )
+    published = [
+        json.dumps(report.to_dict()),
+        report_markdown(report),
+        json.dumps(report_table(report)),
+    ]
+    assert suggestion is not None and "'?'" in suggestion.note
+    assert not any("Ada" in text for text in published)
+
+
 # --- pre-wedding optimisation -------------------------------------------------------------
 
 
@@ -431,6 +521,119 @@ def test_optimisation_skips_with_reasons(optimise_app: str, migrated_database_ur
     )
 
 
+def test_optimisation_errors_are_failed_steps_and_the_next_steps_run(
+    optimise_app: str, migrated_database_url: str
+) -> None:
+    """REFRESH CONCURRENTLY of an unpopulated view and a cancelled statement are failed steps
+    with the error, their transaction rolled back: the steps after them still run."""
+    with psycopg.connect(optimise_app, autocommit=True) as conn:
+        conn.execute(
+            "CREATE MATERIALIZED VIEW app.unpopulated_counts AS "
+            "SELECT wedding_id, count(*) AS guests FROM app.guests GROUP BY wedding_id "
+            "WITH NO DATA"
+        )
+        conn.execute("CREATE UNIQUE INDEX ON app.unpopulated_counts (wedding_id)")
+        conn.execute(
+            "CREATE MATERIALIZED VIEW app.slow_counts AS "
+            "SELECT count(*) AS n FROM app.guests, pg_sleep(5) WITH NO DATA"
+        )
+    # Cancelled by statement_timeout, as a DBA's pg_cancel_backend or a failover would.
+    timeout_url = psycopg.conninfo.make_conninfo(optimise_app, options="-c statement_timeout=300")
+    try:
+        with (
+            psycopg.connect(optimise_app) as app_conn,
+            psycopg.connect(timeout_url) as slow_conn,
+            psycopg.connect(migrated_database_url) as perf,
+        ):
+            steps = optimise_database(
+                app_conn,
+                perf,
+                ["app.guests"],
+                AdvisorSettings(
+                    prewarm_indexes=False,
+                    refresh_views=["app.unpopulated_counts", "app.guest_counts"],
+                ),
+                plan_id="opt-errors",
+                wedding_ids=["7"],
+            )
+            cancelled = optimise_database(
+                slow_conn,
+                perf,
+                [],
+                AdvisorSettings(
+                    refresh_concurrently=False,
+                    refresh_views=["app.slow_counts", "app.rsvp_counts"],
+                ),
+                plan_id="opt-cancelled",
+                wedding_ids=["7"],
+            )
+            assert not app_conn.autocommit and not slow_conn.autocommit  # restored
+    finally:
+        with psycopg.connect(optimise_app, autocommit=True) as conn:
+            conn.execute("DROP MATERIALIZED VIEW app.unpopulated_counts, app.slow_counts")
+    assert [s.outcome for s in steps] == ["done", "skipped", "failed", "done"]
+    actions = _actions(migrated_database_url, "opt-errors")
+    outcome, detail = actions[("advisor_refresh_view", "app.unpopulated_counts")]
+    assert outcome == "failed" and detail.startswith("FeatureNotSupported: ")
+    assert "not populated" in detail
+    assert actions[("advisor_refresh_view", "app.guest_counts")][0] == "done"
+    assert actions[("advisor_analyze", "app.guests")][0] == "done"
+    actions = _actions(migrated_database_url, "opt-cancelled")
+    outcome, detail = actions[("advisor_refresh_view", "app.slow_counts")]
+    assert outcome == "failed" and detail.startswith("QueryCanceled: ")
+    assert actions[("advisor_refresh_view", "app.rsvp_counts")][0] == "done"
+    assert [s.outcome for s in cancelled] == ["failed", "done"]
+
+
+def test_a_lost_app_connection_fails_each_step_without_raising(
+    optimise_app: str, migrated_database_url: str
+) -> None:
+    with psycopg.connect(optimise_app) as app_conn, psycopg.connect(migrated_database_url) as perf:
+        with psycopg.connect(optimise_app, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (app_conn.info.backend_pid,))
+        steps = optimise_database(
+            app_conn,
+            perf,
+            ["app.guests"],
+            AdvisorSettings(refresh_views=["app.guest_counts"]),
+            plan_id="opt-lost",
+            wedding_ids=["7"],
+        )
+    assert steps and all(s.outcome == "failed" for s in steps)
+    assert steps[0].detail.startswith("AdminShutdown: terminating connection")
+    assert all(s.detail == "OperationalError: the connection is closed" for s in steps[1:])
+    actions = _actions(migrated_database_url, "opt-lost")
+    assert set(actions) == {(s.kind, s.target) for s in steps}
+
+
+def test_steps_are_recorded_as_they_complete(
+    optimise_app: str, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever stops a run half-way, the steps it already took are in perf.actions."""
+    import wedperf.advisor.optimise as optimise
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("not a database error")
+
+    monkeypatch.setattr(optimise, "_refresh", broken)
+    with (
+        psycopg.connect(optimise_app) as app_conn,
+        psycopg.connect(migrated_database_url) as perf,
+        pytest.raises(RuntimeError),
+    ):
+        optimise_database(
+            app_conn,
+            perf,
+            ["app.guests"],
+            AdvisorSettings(refresh_views=["app.guest_counts"]),
+            plan_id="opt-interrupted",
+            wedding_ids=["7"],
+        )
+    actions = _actions(migrated_database_url, "opt-interrupted")
+    assert actions[("advisor_analyze", "app.guests")] == ("done", "statistics refreshed")
+    assert any(kind == "advisor_prewarm_index" for kind, _ in actions)
+
+
 # --- command line and flow ------------------------------------------------------------------
 
 
@@ -507,6 +710,56 @@ def test_prewarm_hook_optimises_the_tables_the_advisor_named(advisor_env: dict) 
     assert analyzed == named and "app.guests" in analyzed
     actions = _actions(advisor_env["perf_url"], "prewarm-hook")
     assert actions[("advisor_analyze", "app.guests")] == ("done", "statistics refreshed")
+
+
+def test_prewarm_hook_does_nothing_when_the_advisor_is_disabled(
+    advisor_env: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.advisor import optimise_for_weddings
+    from wedperf.calendar.model import Wedding
+
+    monkeypatch.setenv("WEDPERF_ADVISOR__ENABLED", "false")
+    reset_settings_cache()
+    with psycopg.connect(advisor_env["perf_url"]) as conn:
+        runs = conn.execute("SELECT count(*) FROM perf.advisor_runs").fetchone()[0]
+    wedding = Wedding("7", NOW, NOW + timedelta(hours=8), "Europe/London", None, 120, "confirmed")
+    [step] = optimise_for_weddings.fn([wedding], "prewarm-hook-off", False)
+    assert step.outcome == "skipped" and "advisor.enabled = false" in step.detail
+    with psycopg.connect(advisor_env["perf_url"]) as conn:
+        assert conn.execute("SELECT count(*) FROM perf.advisor_runs").fetchone()[0] == runs
+        assert not conn.execute(
+            "SELECT 1 FROM perf.actions WHERE plan_id = 'prewarm-hook-off'"
+        ).fetchall()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_advise_database_flow_fails_when_pg_stat_statements_cannot_be_read(
+    advisor_env: dict, migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    from flows.advise_database import advise_database
+
+    monkeypatch.setenv("WEDPERF_APP_DATABASE_URL", migrated_database_url)
+    reset_settings_cache()
+    state = advise_database(return_state=True)
+    assert state.is_failed()
+    assert "not_installed" in state.message
+    assert "CREATE EXTENSION pg_stat_statements" in state.message
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["advise-database"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
+    assert "pg_stat_statements unavailable" in artifact.data
+    assert "CREATE EXTENSION pg_stat_statements" in artifact.data
 
 
 def test_evidence_findings_of_the_span(advised: dict) -> None:

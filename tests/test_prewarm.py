@@ -146,3 +146,52 @@ def test_prewarm_flow_with_redis_down_is_a_failed_run(
         assert outcome[0] == "failed" and "Redis failed" in outcome[1]
     finally:
         reset_settings_cache()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_advisor_failure_never_fails_the_warm_ups(
+    sandbox_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The database advisor's optimisation failing (here: the app database going away under
+    it) is logged and shown in the artifact; the warm-ups and the run still succeed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    import flows.prewarm_weddings as module
+    import tasks.advisor
+    from flows.prewarm_weddings import prewarm_weddings
+
+    def app_database_gone(*args, **kwargs):
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(tasks.advisor, "run_advisor", app_database_gone)
+    monkeypatch.setattr(
+        module, "optimise_for_weddings", module.optimise_for_weddings.with_options(retries=0)
+    )
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", sandbox_url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path))
+    reset_settings_cache()
+    try:
+        ids = [w.wedding_id for w in upcoming(sandbox_url, 2)]
+        state = prewarm_weddings(wedding_ids=ids, plan_id="advisor-down", return_state=True)
+        assert state.is_completed(), state.message
+        result = state.result()
+        assert result["redis_keys"] > 0 and result["advisor_steps"] == []
+        assert "server closed the connection" in result["advisor_error"]
+        with get_client(sync_client=True) as client:
+            [artifact] = client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["prewarm-weddings"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                )
+            )
+        assert "Advisor optimisation failed" in artifact.data
+        assert "server closed the connection" in artifact.data
+    finally:
+        reset_settings_cache()

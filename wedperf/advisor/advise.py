@@ -37,10 +37,10 @@ def run_advisor(
 
     Reads (app database): the catalog, pg_stat_statements, and EXPLAIN of the worst statements
     (read-only transactions; no ANALYZE unless `settings.explain_analyze`). Writes (wedperf's
-    database, when `perf_conn` is given): first-seen baselines (all of them with
-    `save_baseline`) and, with `store`, the run in perf.advisor_runs. `app_conn` should be in
-    autocommit mode. pg_stat_statements missing gives a report with `available=False` and the
-    reason, not an exception.
+    database, when `perf_conn` is given): first-seen baselines (with `save_baseline`, the
+    baselines of every statement seen now; the others are kept) and, with `store`, the run in
+    perf.advisor_runs. `app_conn` should be in autocommit mode. pg_stat_statements missing
+    gives a report with `available=False` and the reason, not an exception.
     """
     previous_autocommit = app_conn.autocommit
     app_conn.autocommit = True  # each read and EXPLAIN in its own (read-only) transaction

@@ -3,15 +3,19 @@
 A baseline is one statement's cumulative pg_stat_statements figures when it was captured
 (normalised text and queryid only). The advisor records a baseline for every wedding-day
 statement it sees for the first time; `overwrite` (the `save_baseline` flow parameter, `wedperf
-db advise --save-baseline`) replaces them after a known-good day.
+db advise --save-baseline`) replaces the baselines of the statements seen now after a
+known-good day (the others keep theirs).
 
 Regression compares the mean time of the calls *since* the baseline (the difference of the
-cumulative figures) with the baseline's mean; when the statistics were reset since, the current
-cumulative mean is all there is.
+cumulative figures) with the baseline's mean. When the figures restarted since — a global
+reset, a reset of the entry alone, or the entry evicted (pg_stat_statements.max) and tracked
+again from zero — the difference means nothing, and the current cumulative mean is all there
+is.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,15 +93,15 @@ def compare(
     *,
     stats_reset: datetime | None = None,
 ) -> Regression:
-    """The statement's recent mean against its baseline's."""
-    reset_since = stats_reset is not None and stats_reset > baseline.captured_at
-    if not reset_since and statement.calls > baseline.calls:
+    """The statement's recent mean against its baseline's. `stats_reset`: when
+    pg_stat_statements was last reset as a whole."""
+    if restarted_since(statement, baseline, stats_reset=stats_reset):
+        recent_calls, recent_mean = statement.calls, statement.mean_exec_ms
+    elif statement.calls > baseline.calls:
         recent_calls = statement.calls - baseline.calls
         recent_mean = (statement.total_exec_ms - baseline.total_exec_ms) / recent_calls
-    elif not reset_since and statement.calls == baseline.calls:
-        recent_calls, recent_mean = 0, baseline.mean_exec_ms  # not called since
     else:
-        recent_calls, recent_mean = statement.calls, statement.mean_exec_ms
+        recent_calls, recent_mean = 0, baseline.mean_exec_ms  # not called since
     ratio = recent_mean / baseline.mean_exec_ms if baseline.mean_exec_ms > 0 else None
     regressed = (
         recent_calls >= settings.regression_min_calls
@@ -111,3 +115,26 @@ def compare(
         ratio=ratio,
         regressed=regressed,
     )
+
+
+def restarted_since(
+    statement: StatementStats, baseline: Baseline, *, stats_reset: datetime | None = None
+) -> bool:
+    """Whether the statement's cumulative figures started again from zero after the baseline
+    was captured, so that subtracting the baseline's would be meaningless.
+
+    pg_stat_statements_info.stats_reset only tells a reset of everything; an entry reset by
+    queryid or evicted under pg_stat_statements.max restarts on its own. PostgreSQL 17+ says
+    when (`stats_since`); before, figures smaller than the baseline's are the sign (the same
+    number of calls with a different total too: cumulative figures only grow).
+    """
+    if stats_reset is not None and stats_reset > baseline.captured_at:
+        return True
+    if statement.stats_since is not None and statement.stats_since > baseline.captured_at:
+        return True
+    same_total = math.isclose(statement.total_exec_ms, baseline.total_exec_ms, rel_tol=1e-9)
+    if statement.calls < baseline.calls:
+        return True
+    if statement.total_exec_ms < baseline.total_exec_ms and not same_total:
+        return True
+    return statement.calls == baseline.calls and not same_total

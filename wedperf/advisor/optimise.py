@@ -3,15 +3,18 @@
 Per table: `ANALYZE` (fresh statistics for the day's plans) and `pg_prewarm` of its most-scanned
 indexes; per configured materialized view: `REFRESH MATERIALIZED VIEW [CONCURRENTLY]`. Every
 step is recorded in perf.actions (kinds `advisor_analyze`, `advisor_prewarm_index`,
-`advisor_refresh_view`) and every refusal — dry run, disabled by a setting, missing extension,
-relation or privilege, a lock held by the app — is a `skipped` step with its reason, never a
-failed run. Steps run with a short lock_timeout so they never queue behind the app's locks.
+`advisor_refresh_view`) as soon as it completes. Every refusal — dry run, disabled by a
+setting, missing extension, relation or privilege, a lock held by the app — is a `skipped` step
+with its reason; any other database error (an unpopulated view refreshed CONCURRENTLY, a
+cancelled statement, a lost connection) is a `failed` step with the error, its transaction
+rolled back, and the next step still runs: a run never aborts half-way with its steps
+unrecorded. Steps run with a short lock_timeout so they never queue behind the app's locks.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -54,19 +57,11 @@ def optimise_database(
     previous_autocommit = app_conn.autocommit
     app_conn.autocommit = True
     steps: list[OptimiseStep] = []
-    try:
-        has_prewarm = app_conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_prewarm')"
-        ).fetchone()[0]
-        for table in tables:
-            steps.append(_analyze(app_conn, table, settings, dry_run))
-            steps += _prewarm_indexes(app_conn, table, settings, dry_run, has_prewarm)
-        for view in settings.refresh_views:
-            steps.append(_refresh(app_conn, view, settings, dry_run))
-    finally:
-        app_conn.autocommit = previous_autocommit
-    if perf_conn is not None:
-        for step in steps:
+
+    def completed(step: OptimiseStep) -> None:
+        # Recorded at once: an error after this step (or a retry) cannot lose what was done.
+        steps.append(step)
+        if perf_conn is not None:
             record_action(
                 perf_conn,
                 ActionRecord(
@@ -80,10 +75,39 @@ def optimise_database(
                     detail=step.detail,
                 ),
             )
-    for step in steps:
-        if step.outcome in ("skipped", "failed"):
-            log.info("%s %s %s: %s", step.kind, step.target, step.outcome, step.detail)
+        if step.outcome == "failed":
+            log.warning("%s %s failed: %s", step.kind, step.target, step.detail)
+        elif step.outcome == "skipped":
+            log.info("%s %s skipped: %s", step.kind, step.target, step.detail)
+
+    try:
+        for table in tables:
+            completed(_step("advisor_analyze", table, _analyze, app_conn, table, settings, dry_run))
+            for step in _prewarm_indexes(app_conn, table, settings, dry_run):
+                completed(step)
+        for view in settings.refresh_views:
+            completed(
+                _step("advisor_refresh_view", view, _refresh, app_conn, view, settings, dry_run)
+            )
+    finally:
+        if not app_conn.closed:  # a lost connection is a failed step, not a second error here
+            app_conn.autocommit = previous_autocommit
     return steps
+
+
+def _step(kind: str, target: str, run: Callable[..., OptimiseStep], *args: object) -> OptimiseStep:
+    """`run(*args)`; a database error is the step's `failed` outcome (its transaction already
+    rolled back by `conn.transaction()`, and in autocommit mode nothing else is open)."""
+    try:
+        return run(*args)
+    except psycopg.Error as exc:
+        return _failed(kind, target, exc)
+
+
+def _failed(kind: str, target: str, exc: psycopg.Error) -> OptimiseStep:
+    message = exc.diag.message_primary or (str(exc).strip().splitlines() or [""])[0]
+    error = type(exc).__name__
+    return OptimiseStep(kind, target, "failed", f"{error}: {message}" if message else error)
 
 
 def _analyze(
@@ -117,47 +141,53 @@ def _analyze(
 
 
 def _prewarm_indexes(
-    conn: psycopg.Connection,
-    table: str,
-    settings: AdvisorSettings,
-    dry_run: bool,
-    has_prewarm: bool,
-) -> list[OptimiseStep]:
+    conn: psycopg.Connection, table: str, settings: AdvisorSettings, dry_run: bool
+) -> Iterator[OptimiseStep]:
+    """One step per hot index of the table (or one for the table when there is none)."""
     kind = "advisor_prewarm_index"
     if not settings.prewarm_indexes:
-        return [OptimiseStep(kind, table, "skipped", "disabled (advisor.prewarm_indexes = false)")]
-    if not _exists(conn, table):
-        return [OptimiseStep(kind, table, "skipped", "relation does not exist")]
-    hot = conn.execute(
-        Q["app_hot_indexes"],
-        {"relation": _regclass_text(table), "limit": settings.hot_indexes_per_table},
-    ).fetchall()
+        yield OptimiseStep(kind, table, "skipped", "disabled (advisor.prewarm_indexes = false)")
+        return
+    try:
+        if not _exists(conn, table):
+            yield OptimiseStep(kind, table, "skipped", "relation does not exist")
+            return
+        has_prewarm = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_prewarm')"
+        ).fetchone()[0]
+        hot = conn.execute(
+            Q["app_hot_indexes"],
+            {"relation": _regclass_text(table), "limit": settings.hot_indexes_per_table},
+        ).fetchall()
+    except psycopg.Error as exc:
+        yield _failed(kind, table, exc)
+        return
     if not hot:
-        return [OptimiseStep(kind, table, "skipped", "no index scanned since statistics reset")]
-    steps = []
+        yield OptimiseStep(kind, table, "skipped", "no index scanned since statistics reset")
+        return
     for index, scans in hot:
         if not has_prewarm:
-            steps.append(
-                OptimiseStep(
-                    kind,
-                    index,
-                    "skipped",
-                    "extension pg_prewarm is not installed (CREATE EXTENSION pg_prewarm)",
-                )
+            yield OptimiseStep(
+                kind,
+                index,
+                "skipped",
+                "extension pg_prewarm is not installed (CREATE EXTENSION pg_prewarm)",
             )
         elif dry_run:
-            steps.append(OptimiseStep(kind, index, "dry-run", f"would pg_prewarm ({scans} scans)"))
+            yield OptimiseStep(kind, index, "dry-run", f"would pg_prewarm ({scans} scans)")
         else:
-            try:
-                blocks = conn.execute(
-                    "SELECT pg_prewarm(to_regclass(%s))", (_regclass_text(index),)
-                ).fetchone()[0]
-                steps.append(
-                    OptimiseStep(kind, index, "done", f"{blocks} blocks loaded ({scans} scans)")
-                )
-            except psycopg.errors.InsufficientPrivilege as exc:
-                steps.append(OptimiseStep(kind, index, "skipped", exc.diag.message_primary or ""))
-    return steps
+            yield _step(kind, index, _prewarm, conn, index, scans)
+
+
+def _prewarm(conn: psycopg.Connection, index: str, scans: int) -> OptimiseStep:
+    kind = "advisor_prewarm_index"
+    try:
+        blocks = conn.execute(
+            "SELECT pg_prewarm(to_regclass(%s))", (_regclass_text(index),)
+        ).fetchone()[0]
+    except psycopg.errors.InsufficientPrivilege as exc:
+        return OptimiseStep(kind, index, "skipped", exc.diag.message_primary or "")
+    return OptimiseStep(kind, index, "done", f"{blocks} blocks loaded ({scans} scans)")
 
 
 def _refresh(
@@ -190,7 +220,8 @@ def _refresh(
 
 
 def _guarded(conn: psycopg.Connection, statement: sql.Composed, settings: AdvisorSettings):
-    """Run one maintenance statement with a lock_timeout; the refusal's reason, or None."""
+    """Run one maintenance statement with a lock_timeout in its own transaction; the refusal's
+    reason, or None. Any other database error is raised, the transaction rolled back."""
     timeout = f"{int(settings.lock_timeout.total_seconds() * 1000)}ms"
     try:
         with conn.transaction():

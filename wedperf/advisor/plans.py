@@ -22,7 +22,7 @@ from datetime import timedelta
 import psycopg
 from psycopg import sql
 
-from wedperf.advisor.stats import explainable, strip_leading_comments
+from wedperf.advisor.stats import explainable, redact_literals, strip_leading_comments
 
 _PARAM = re.compile(r"\$(\d+)")
 _UNTYPED = re.compile(r"could not determine data type of parameter \$(\d+)")
@@ -150,7 +150,7 @@ class ScanFinding:
     schema: str
     table: str
     alias: str
-    filter: str
+    filter: str  # the plan's Filter with literals masked ('?'): it is stored and published
     equality_columns: list[str] = field(default_factory=list)
     plan_rows: float = 0.0
 
@@ -167,7 +167,11 @@ class PlanReading:
 
 
 def read_plan(plan: dict) -> PlanReading:
-    """The relations a plan reads and its sequential scans with their filter equalities."""
+    """The relations a plan reads and its sequential scans with their filter equalities.
+
+    A generic plan can still carry literals — from a view's or a policy's definition, or the
+    statement itself when it was not normalised — so each filter's literals are masked here,
+    once, before any summary, suggestion or report can store or publish them."""
     relations: list[str] = []
     scans: list[ScanFinding] = []
     root = plan.get("Plan", plan)
@@ -195,7 +199,7 @@ def read_plan(plan: dict) -> PlanReading:
                 schema=schema,
                 table=name,
                 alias=alias,
-                filter=text,
+                filter=redact_literals(text),
                 equality_columns=columns,
                 plan_rows=float(node.get("Plan Rows", 0.0)),
             )

@@ -19,6 +19,17 @@ from wedperf.db.queries import queries
 
 Q = queries("advisor")
 
+# Not in wedperf/db/queries/advisor.sql (beside app_statements, same filters) only because
+# that file was not ours to edit when this was added; move it there.
+STATS_SINCE_SQL = """
+SELECT s.queryid, max(s.stats_since) AS stats_since
+FROM pg_stat_statements AS s
+WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.queryid IS NOT NULL
+  AND s.calls > 0
+GROUP BY s.queryid
+"""
+
 # Statements EXPLAIN can plan; utility statements (COPY, ANALYZE, DDL) are never index findings.
 _EXPLAINABLE = re.compile(r"^(select|with|insert|update|delete|values|table|merge)\b", re.I)
 _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$))|(?:/\*.*?\*/)|\s+)*", re.S)
@@ -44,6 +55,9 @@ class StatementStats:
     rows: int
     shared_blks_hit: int = 0
     shared_blks_read: int = 0
+    # Since when the figures accumulate (pg_stat_statements 1.11, PostgreSQL 17+; the latest
+    # over the roles summed): later than a baseline means they restarted since. None: unknown.
+    stats_since: datetime | None = None
 
     @property
     def mean_exec_ms(self) -> float:
@@ -106,6 +120,7 @@ def read_statements(conn: psycopg.Connection) -> StatementsSnapshot:
             "pg_stat_statements is too old (total_exec_time needs PostgreSQL 13+): "
             f"{exc.diag.message_primary}",
         ) from exc
+    since = _stats_since(conn, ext["installed"])
     warnings: list[str] = []
     if hidden["hidden"]:
         warnings.append(
@@ -124,6 +139,7 @@ def read_statements(conn: psycopg.Connection) -> StatementsSnapshot:
                 rows=r["rows"],
                 shared_blks_hit=r["shared_blks_hit"],
                 shared_blks_read=r["shared_blks_read"],
+                stats_since=since.get(r["queryid"]),
             )
             for r in rows
         ],
@@ -131,6 +147,22 @@ def read_statements(conn: psycopg.Connection) -> StatementsSnapshot:
         stats_reset=_stats_reset(conn),
         warnings=warnings,
     )
+
+
+def _stats_since(conn: psycopg.Connection, extversion: str) -> dict[int, datetime]:
+    """Per queryid, when its entries' figures started accumulating (the latest over roles);
+    empty before pg_stat_statements 1.11, which has no stats_since."""
+    try:
+        if tuple(int(p) for p in extversion.split(".")) < (1, 11):
+            return {}
+    except ValueError:
+        pass  # an unexpected version string: try the column
+    try:
+        with conn.transaction(force_rollback=True):
+            rows = conn.execute(STATS_SINCE_SQL).fetchall()
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.InsufficientPrivilege):
+        return {}
+    return {queryid: since for queryid, since in rows if since is not None}
 
 
 def _stats_reset(conn: psycopg.Connection) -> datetime | None:
