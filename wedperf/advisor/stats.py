@@ -19,17 +19,6 @@ from wedperf.db.queries import queries
 
 Q = queries("advisor")
 
-# Not in wedperf/db/queries/advisor.sql (beside app_statements, same filters) only because
-# that file was not ours to edit when this was added; move it there.
-STATS_SINCE_SQL = """
-SELECT s.queryid, max(s.stats_since) AS stats_since
-FROM pg_stat_statements AS s
-WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND s.queryid IS NOT NULL
-  AND s.calls > 0
-GROUP BY s.queryid
-"""
-
 # Statements EXPLAIN can plan; utility statements (COPY, ANALYZE, DDL) are never index findings.
 _EXPLAINABLE = re.compile(r"^(select|with|insert|update|delete|values|table|merge)\b", re.I)
 _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*(?:\n|$))|(?:/\*.*?\*/)|\s+)*", re.S)
@@ -159,7 +148,7 @@ def _stats_since(conn: psycopg.Connection, extversion: str) -> dict[int, datetim
         pass  # an unexpected version string: try the column
     try:
         with conn.transaction(force_rollback=True):
-            rows = conn.execute(STATS_SINCE_SQL).fetchall()
+            rows = conn.execute(Q["app_stats_since"]).fetchall()
     except (psycopg.errors.UndefinedColumn, psycopg.errors.InsufficientPrivilege):
         return {}
     return {queryid: since for queryid, since in rows if since is not None}

@@ -143,3 +143,13 @@ WHERE ran_at >= %(start)s AND ran_at < %(end)s
   AND (%(database)s::text IS NULL OR database = %(database)s)
 ORDER BY ran_at DESC, run_id DESC
 LIMIT 1;
+
+-- name: app_stats_since
+-- When each statement's figures started accumulating (pg_stat_statements 1.11+, PostgreSQL
+-- 17): a later stats_since than the baseline's means the entry was evicted or reset alone.
+SELECT s.queryid, max(s.stats_since) AS stats_since
+FROM pg_stat_statements AS s
+WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.queryid IS NOT NULL
+  AND s.calls > 0
+GROUP BY s.queryid
