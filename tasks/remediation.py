@@ -34,15 +34,15 @@ def apply_playbook(
     summary_kind = f"remediation_{playbook}"
     with runtime.pool.connection() as conn:
         if in_cooldown(conn, summary_kind, scope, datetime.now(UTC), settings.remediation.cooldown):
-            result = [
-                steps.StepResult(
-                    playbook, scope, "skipped", detail=f"cooldown {settings.remediation.cooldown}"
-                )
-            ]
+            # The playbook's own summary row (same plan, kind and scope) says why: recording a
+            # separate step under that key would be overwritten by the summary.
+            why = f"cooldown {settings.remediation.cooldown}"
+            result = [steps.StepResult(playbook, scope, "skipped", detail=why)]
         else:
             result = _run(conn, alert, playbook, params, touched, dry_run)
-        for r in result:
-            _record(conn, plan_id, f"remediation_{r.kind}", r, touched, dry_run)
+            why = f"{len(result)} step(s)"
+            for r in result:
+                _record(conn, plan_id, f"remediation_{r.kind}", r, touched, dry_run)
         outcome = (
             "dry-run"
             if dry_run
@@ -58,7 +58,7 @@ def apply_playbook(
             conn,
             plan_id,
             summary_kind,
-            steps.StepResult(playbook, scope, outcome, detail=f"{len(result)} step(s)"),
+            steps.StepResult(playbook, scope, outcome, detail=why),
             touched,
             dry_run,
         )

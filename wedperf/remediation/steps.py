@@ -180,7 +180,8 @@ def cancel_runaway_queries(
 def refresh_matviews(
     app_conn: psycopg.Connection, views: list[str] | None, *, dry_run: bool
 ) -> list[StepResult]:
-    """REFRESH each materialized view (CONCURRENTLY where a unique index allows readers on)."""
+    """REFRESH each materialized view (CONCURRENTLY where a unique index allows readers on);
+    a name that is no materialized view is skipped, the others still refreshed."""
     if views is None:
         views = [
             f"{s}.{n}"
@@ -192,11 +193,20 @@ def refresh_matviews(
     for view in views:
         schema, _, name = view.rpartition(".")
         ident = sql.Identifier(schema or "public", name)
-        concurrent = app_conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass(%s) "
-            "AND i.indisunique)",
+        # CONCURRENTLY needs a populated view and a unique index on plain columns, no WHERE.
+        found = app_conn.execute(
+            "SELECT c.relispopulated AND EXISTS (SELECT 1 FROM pg_index i "
+            "WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL) "
+            "FROM pg_class c WHERE c.oid = to_regclass(%s) AND c.relkind = 'm'",
             (view,),
-        ).fetchone()[0]
+        ).fetchone()
+        if found is None:
+            results.append(
+                StepResult("refresh_matview", view, "skipped", detail="no such materialized view")
+            )
+            continue
+        concurrent = found[0]
         if not dry_run:
             statement = sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
                 sql.SQL("CONCURRENTLY ") if concurrent else sql.SQL(""), ident
