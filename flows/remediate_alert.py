@@ -54,7 +54,7 @@ def remediate_alert(alert_id: int) -> dict:
     if conflicts:
         who = ", ".join(f"wedding {c.wedding_id} (ceremony {c.ceremony_local})" for c in conflicts)
         if guard.ceremony_guard == "defer":
-            return _defer(alert_id, plan_id, rule.playbook, conflicts, who)
+            return _defer(alert, plan_id, rule.playbook, conflicts, who)
         with runtime.pool.connection() as conn:
             set_state(conn, alert_id, "awaiting_approval", who)
         answer = _ask(
@@ -117,16 +117,21 @@ def _ask(description: str, timeout_s: int) -> Approval | None:
         return None
 
 
-def _defer(alert_id: int, plan_id: str, playbook: str, conflicts, who: str) -> dict:
+def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
     runtime = get_runtime()
     settings = runtime.settings
+    alert_id = alert.alert_id
     until = max(c.until for c in conflicts)
     if current_deployment.name:
+        # Keyed by the alert episode, not its row number: a rebuilt perf database (or a
+        # second one on the same Prefect server) restarts alert ids.
         run_deployment(
             settings.remediation.deployment,
             parameters={"alert_id": alert_id},
             scheduled_time=until,
-            idempotency_key=f"{settings.remediation.deployment}|{plan_id}|after-{until:%H%M}",
+            idempotency_key=(
+                f"{settings.remediation.deployment}|{alert.identity}|after-{until.isoformat()}"
+            ),
             timeout=0,
             as_subflow=False,
             tags=["wedperf", "remediation", "deferred"],

@@ -118,6 +118,14 @@ def pg16_server() -> Iterator[str]:
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("the pgserver wheel (PostgreSQL 16 binaries) is not installed")
     bin_dir = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    if os.geteuid() == 0:
+        # As root the cluster runs as `postgres`, which must be able to reach the wheel's
+        # binaries: not so when the checkout sits in a private directory (mktemp -d).
+        reachable = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(bin_dir / "initdb")]
+        )
+        if reachable.returncode != 0:
+            pytest.skip(f"the postgres account cannot execute {bin_dir / 'initdb'}")
     with _cluster(str(bin_dir / "initdb"), str(bin_dir / "pg_ctl")) as url:
         yield url
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -19,6 +19,15 @@ class AlertForRemediation:
     wedding_id: str | None
     labels: dict[str, Any]
     annotations: dict[str, Any]
+    fingerprint: str = ""
+    starts_at: datetime | None = None
+
+    @property
+    def identity(self) -> str:
+        """(source, fingerprint, starts_at): the alert episode across databases and restores,
+        where `alert_id` is only a row number of one database."""
+        starts = self.starts_at.astimezone(UTC).isoformat() if self.starts_at else ""
+        return f"{self.source}|{self.fingerprint}|{starts}"
 
     @property
     def match_labels(self) -> dict[str, Any]:
@@ -29,8 +38,8 @@ def load_alert(conn: psycopg.Connection, alert_id: int) -> AlertForRemediation |
     row = (
         conn.cursor(row_factory=dict_row)
         .execute(
-            "SELECT alert_id, source, alertname, status, wedding_id, labels, annotations "
-            "FROM perf.alerts WHERE alert_id = %s",
+            "SELECT alert_id, source, alertname, status, wedding_id, labels, annotations, "
+            "fingerprint, starts_at FROM perf.alerts WHERE alert_id = %s",
             (alert_id,),
         )
         .fetchone()
