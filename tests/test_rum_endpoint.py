@@ -357,3 +357,23 @@ def test_over_max_in_flight_is_503_with_retry_after(
     assert second.headers["retry-after"] == "1"
     assert "overloaded" in second.json()["error"]
     assert after.status_code == 200
+
+
+def test_a_rum_token_of_its_own_cannot_post_alerts(db: str) -> None:
+    """With `rum.token` set, /rum takes that token and no longer the webhook's, and the RUM
+    token (the one shipped to phones) is refused on the alert routes."""
+    rum = RumSettings(token="phones-carry-this-0123456789")
+    phone = {"authorization": "Bearer phones-carry-this-0123456789"}
+    (accepted,) = post(db, [batch()], headers=phone, rum=rum)
+    (webhook_token_on_rum,) = post(db, [batch()], rum=rum)
+    assert accepted.status_code == 200, accepted.text
+    assert webhook_token_on_rum.status_code == 401
+
+    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
+    app = create_app(db, config, Credentials.from_settings(config), rum=rum)
+
+    async def alert_with_phone_token() -> httpx.Response:
+        async with in_process_client(app, phone) as client:
+            return await client.post("/alerts/generic", json={"alerts": []})
+
+    assert asyncio.run(alert_with_phone_token()).status_code == 401

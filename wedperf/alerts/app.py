@@ -132,6 +132,16 @@ class ReceiverState:
         await self.pool.close()
 
 
+def rum_credentials(webhook: Credentials, rum: RumSettings) -> Credentials:
+    """/rum's credential: its own token when `rum.token` is set (so what the apps carry cannot
+    post alerts), else the webhook's."""
+    if rum.token is None:
+        return webhook
+    return Credentials(
+        token=rum.token.get_secret_value().encode(), hmac_key=None, basic_username=None
+    )
+
+
 def create_app(
     database_url: str,
     settings: WebhookSettings,
@@ -168,7 +178,8 @@ def create_app(
     for receiver in RECEIVERS:
         _add_route(app, state, credentials, receiver)
         handlers[f"/alerts/{receiver.kind}"] = _fast_handler(state, credentials, receiver)
-    app.include_router(rum_router(database_url, credentials, rum or get_settings().rum))
+    rum = rum or get_settings().rum
+    app.include_router(rum_router(database_url, rum_credentials(credentials, rum), rum))
 
     @app.get("/healthz", tags=["health"], summary="The receiver and its database")
     async def healthz() -> JSONResponse:

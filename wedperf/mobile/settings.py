@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from wedperf.metrics.clients import ClientKind
 
@@ -37,6 +37,12 @@ DEFAULT_USER_AGENTS: dict[str, str] = {
 class RumSettings(BaseModel):
     """How the webhook service accepts RUM beacons from the mobile apps, and how the metrics
     sources tell clients apart."""
+
+    token: SecretStr | None = Field(
+        default=None,
+        description="bearer token POST /rum requires instead of the alert webhook's: a token "
+        "shipped to phones (or their forwarding proxy) then cannot post alerts; never logged",
+    )
 
     max_beacons_per_batch: int = Field(
         default=500, ge=1, description="more beacons in one POST /rum get 422"
