@@ -49,7 +49,8 @@ def run_advisor(
             app_conn, perf_conn, settings, now=now, save_baseline=save_baseline, store=store
         )
     finally:
-        app_conn.autocommit = previous_autocommit
+        if not app_conn.closed:  # a lost connection raises once, not again here
+            app_conn.autocommit = previous_autocommit
 
 
 def _run(
@@ -126,7 +127,8 @@ def _run(
                 analyze=settings.explain_analyze,
             )
         except ExplainFailed as exc:
-            finding.explain_error = f"EXPLAIN failed: {exc}"
+            # Server messages can quote the statement's text: mask literals like the query's.
+            finding.explain_error = redact_literals(f"EXPLAIN failed: {exc}")
             continue
         reading = read_plan(plan)
         finding.relations = reading.relations
