@@ -34,7 +34,6 @@ from wedperf.calendar.model import Wedding
 from wedperf.forecast.events import phase_weights, wedding_phase_events
 from wedperf.forecast.features import calendar_features
 from wedperf.forecast.inputs import FitOptions
-from wedperf.forecast.pipeline import fit_series
 from wedperf.forecast.settings import ForecastSettings, PhaseWeights
 from wedperf.forecast.threads import single_threaded_blas
 
@@ -90,17 +89,7 @@ def fit_one(args: tuple) -> tuple[str, str, float]:
     name, y, features, options = args
     single_threaded_blas()
     began = time.perf_counter()
-    fit = fit_series(
-        name,
-        y,
-        features,
-        models=options.models,
-        horizon=options.horizon,
-        step=options.step,
-        origins=options.origins,
-        warmup=options.warmup,
-        train_hours=options.train_hours,
-    )
+    fit = options.fit(name, y, features)
     return name, fit.model, time.perf_counter() - began
 
 

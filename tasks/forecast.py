@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from wedperf.db.connection import get_pool, with_db_retry
 from wedperf.forecast.inputs import FitOptions, ForecastInputs, load_inputs
-from wedperf.forecast.pipeline import SeriesForecast, fit_series
+from wedperf.forecast.pipeline import SeriesForecast
 from wedperf.forecast.settings import SeriesSpec
 from wedperf.forecast.store import store_forecasts
 from wedperf.forecast.threads import single_threaded_blas
@@ -47,17 +47,7 @@ def fit_series_task(
     """Select, refit and calibrate one series (pure CPU: no retries). Runs in a worker
     process; its BLAS is kept to one thread so parallel fits do not fight over cores."""
     single_threaded_blas()
-    return fit_series(
-        name,
-        y,
-        features.loc[features.index >= y.index[0]],
-        models=options.models,
-        horizon=options.horizon,
-        step=options.step,
-        origins=options.origins,
-        warmup=options.warmup,
-        train_hours=options.train_hours,
-    )
+    return options.fit(name, y, features)
 
 
 @task(name="store-forecasts", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)

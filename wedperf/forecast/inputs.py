@@ -13,7 +13,7 @@ import psycopg
 
 from wedperf.forecast.events import Event, phase_weights, read_events_csv
 from wedperf.forecast.features import calendar_features
-from wedperf.forecast.pipeline import MIN_HOURS
+from wedperf.forecast.pipeline import MIN_HOURS, SeriesForecast, fit_series
 from wedperf.forecast.settings import ForecastSettings, SeriesSpec
 from wedperf.forecast.sources import load_series, load_wedding_phases
 
@@ -43,6 +43,20 @@ class FitOptions:
             origins=settings.selection_origins,
             warmup=settings.calibration_origins,
             train_hours=int(settings.history / HOUR),
+        )
+
+    def fit(self, name: str, y: pd.Series, features: pd.DataFrame) -> SeriesForecast:
+        """Select, refit and calibrate one series with these options."""
+        return fit_series(
+            name,
+            y,
+            features.loc[features.index >= y.index[0]],
+            models=self.models,
+            horizon=self.horizon,
+            step=self.step,
+            origins=self.origins,
+            warmup=self.warmup,
+            train_hours=self.train_hours,
         )
 
 
