@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.advisor import optimise_for_weddings
+from tasks.advisor import latest_findings_markdown, optimise_for_weddings
 from tasks.ops import load_weddings, warm_http, warm_postgres, warm_redis
 from wedperf.actions.prewarm import http_get_all, warmup_urls
 from wedperf.runtime import get_runtime
@@ -44,6 +44,8 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
     else:
         advisor_error = advisor_state.message or advisor_state.name
         logger.warning("database advisor optimisation failed: %s", advisor_error)
+    findings_state = latest_findings_markdown(return_state=True)
+    findings = findings_state.result() if findings_state.is_completed() else None
     after = None if dry_run else http_get_all(effect_urls)
 
     def p95(result) -> str:
@@ -69,6 +71,7 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
                 for s in advisor_steps
             ),
             *([f"- Advisor optimisation failed: {advisor_error}"] if advisor_error else []),
+            *(["", "## Database advisor findings", "", findings] if findings else []),
         ]
     )
     create_markdown_artifact(

@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from wedperf.advisor.advise import run_advisor
 from wedperf.advisor.optimise import OptimiseStep, optimise_database
-from wedperf.advisor.report import AdvisorReport, latest_report
+from wedperf.advisor.report import AdvisorReport, advisor_findings_for_artifact, latest_report
 from wedperf.calendar.model import Wedding
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
@@ -75,3 +75,16 @@ def optimise_for_weddings(
     if report is None:
         report = advise.fn()
     return optimise.fn(report.named_tables, plan_id, dry_run, [w.wedding_id for w in weddings])
+
+
+@task(name="advisor-findings", retries=1, retry_delay_seconds=[5], cache_policy=NONE)
+def latest_findings_markdown() -> str | None:
+    """The newest advisor findings as Markdown, for the pre-warm run's artifact (None with
+    the advisor disabled)."""
+    runtime = get_runtime()
+    if not runtime.settings.advisor.enabled:
+        return None
+    with runtime.pool.connection() as perf_conn:
+        return advisor_findings_for_artifact(
+            perf_conn, database=runtime.settings.advisor.database_label
+        ).markdown

@@ -192,6 +192,7 @@ def test_advisor_failure_never_fails_the_warm_ups(
                 )
             )
         assert "Advisor optimisation failed" in artifact.data
+        assert "## Database advisor findings" in artifact.data
         assert "server closed the connection" in artifact.data
     finally:
         reset_settings_cache()
