@@ -33,20 +33,27 @@ def backtest_command(
     tz: str = typer.Option("UTC", "--tz", help="zone of naive timestamps and local clock"),
     country: str = typer.Option("US", "--country", help="public holidays; '' for none"),
     subdivision: str | None = typer.Option(None, "--subdiv", help="holiday region, e.g. NY"),
-    models: str | None = typer.Option(None, "--models", help="comma-separated model names"),
+    models: str | None = typer.Option(
+        None, "--models", help="comma-separated model names (default: the production set)"
+    ),
+    window: int = typer.Option(
+        14, "--window", min=1, help="closed origins behind each online choice and interval"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    """Rolling-origin backtest of every model on a CSV series (resampled to hourly) with an
-    event calendar: MASE, sMAPE, 80/95% coverage, fit seconds, and the model selection
-    picks."""
+    """Rolling-origin backtest of every model and combination on a CSV series (resampled
+    to hourly) with an event calendar: online selection first (the choice fit-forecasts
+    makes, from closed origins only), then each candidate's MASE overall, on event and on
+    ordinary hours, sMAPE, 80/95% coverage and fit seconds, and the simple profile
+    baseline."""
     # Imported here so `wedperf --help` stays fast.
     from wedperf.forecast.evaluate import BacktestOptions, backtest_files
-    from wedperf.forecast.settings import MODEL_NAMES
+    from wedperf.forecast.settings import DEFAULT_MODELS, MODEL_NAMES
     from wedperf.forecast.threads import single_threaded_blas
 
     if agg not in ("sum", "mean"):
         raise typer.BadParameter("must be sum or mean", param_hint="--agg")
-    chosen = tuple(m.strip() for m in models.split(",")) if models else MODEL_NAMES
+    chosen = tuple(m.strip() for m in models.split(",")) if models else DEFAULT_MODELS
     unknown = [m for m in chosen if m not in MODEL_NAMES]
     if unknown:
         raise typer.BadParameter(
@@ -60,6 +67,7 @@ def backtest_command(
         warmup=warmup,
         train_hours=int(train_weeks * 168),
         models=chosen,
+        window=window,
         agg=agg,  # type: ignore[arg-type]
         tz=tz,
         holiday_country=country or None,
@@ -89,21 +97,44 @@ def _print_table(result: dict) -> None:
         typer.echo("input fixed: " + ", ".join(f"{k} {v}" for k, v in fixes.items() if v))
     if result["events"]["outside_span"]:
         typer.echo(f"{result['events']['outside_span']} events outside the series were ignored")
-    typer.echo(f"{'model':<14}{'MASE':>8}{'sMAPE %':>9}{'cov80':>7}{'cov95':>7}{'fit s':>8}")
+    online = result["online_selection"]
+    baseline = result["profile_baseline_mase"]
+    header = f"{'':<22}{'MASE':>7}{'event':>7}{'ordin.':>7}{'sMAPE%':>8}{'cov80':>7}{'cov95':>7}"
+    typer.echo(header + f"{'fit s':>8}")
+    picks = ", ".join(f"{name} {count}" for name, count in online.get("picks", {}).items())
+    typer.echo(_row("online selection", online) + f"  (chosen at each origin: {picks})")
+    typer.echo(_row("profile baseline", {"mase": baseline}) + "  (4-week median profile)")
     for name, m in result["models"].items():
-        cells = [
-            _cell(m["mase"], "{:.3f}", 8),
-            _cell(m["smape"], "{:.2f}", 9),
-            _cell(m["coverage_80"], "{:.0%}", 7),
-            _cell(m["coverage_95"], "{:.0%}", 7),
-            _cell(m["fit_seconds"], "{:.3f}", 8),
-        ]
-        mark = "  <- selected" if name == result["selected"] else ""
-        typer.echo(f"{name:<14}{''.join(cells)}{mark}")
+        marks = []
+        if name in result["combinations"]:
+            marks.append("mean of " + " + ".join(result["combinations"][name]) + " now")
+        if name == result["in_sample_pick"]:
+            marks.append("in-sample pick (hindsight)")
+        typer.echo(_row(name, m) + _cell(m["fit_seconds"], "{:.3f}", 8) + _marks(marks))
     if result["fallback_reason"]:
-        typer.echo(f"selected {result['selected']} (fallback: {result['fallback_reason']})")
+        typer.echo(f"next forecast: {result['selected']} (fallback: {result['fallback_reason']})")
     else:
-        typer.echo(f"selected {result['selected']} (lowest MASE)")
+        typer.echo(
+            f"next forecast: {result['selected']} (best over the last "
+            f"{result['selection_window']} closed origins, as fit-forecasts chooses)"
+        )
+
+
+def _row(name: str, m: dict) -> str:
+    return f"{name:<22}" + "".join(
+        [
+            _cell(m.get("mase"), "{:.3f}", 7),
+            _cell(m.get("mase_event_hours"), "{:.3f}", 7),
+            _cell(m.get("mase_ordinary_hours"), "{:.3f}", 7),
+            _cell(m.get("smape"), "{:.2f}", 8),
+            _cell(m.get("coverage_80"), "{:.0%}", 7),
+            _cell(m.get("coverage_95"), "{:.0%}", 7),
+        ]
+    )
+
+
+def _marks(marks: list[str]) -> str:
+    return "  <- " + "; ".join(marks) if marks else ""
 
 
 def _instant(value: str | None) -> datetime | None:

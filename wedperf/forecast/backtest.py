@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from wedperf.forecast.calibrate import calibrate, interval_scores
-from wedperf.forecast.features import WEEK
+from wedperf.forecast.features import WEEK, event_hours
 from wedperf.forecast.models import make_forecaster
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class OriginRun:
     calibrated: pd.DataFrame | None = None
     fit_seconds: float = 0.0
     error: str | None = None
+    event: np.ndarray | None = None  # which forecast hours are event hours (features.py)
+    members: tuple[str, ...] = ()  # a combination's models at this origin
     _metrics: dict[str, float] | None = field(default=None, repr=False)
 
     def metrics(self) -> dict[str, float]:
@@ -61,8 +63,12 @@ class OriginRun:
         smape = np.where(
             denominator > 0, 200 * absolute / np.where(denominator > 0, denominator, 1), 0
         )
+        event = np.zeros(len(a), dtype=bool) if self.event is None else self.event
         return {
             "mae": float(absolute.mean()),
+            "abs_event": float(absolute[event].sum()),
+            "abs_ordinary": float(absolute[~event].sum()),
+            "event_hours": int(event.sum()),
             "mase": float(absolute.mean() / self.scale) if self.scale > 0 else float("nan"),
             "smape": float(smape.mean()),
             "coverage_80": float(np.mean((f["lo-80"] <= a) & (a <= f["hi-80"]))),
@@ -74,6 +80,7 @@ class OriginRun:
 class ModelBacktest:
     name: str
     runs: list[OriginRun] = field(default_factory=list)
+    combination: int = 0  # a combination of this many single models (selection.py)
 
     @property
     def scored(self) -> list[OriginRun]:
@@ -95,13 +102,31 @@ class ModelBacktest:
         if not runs:
             return out | dict.fromkeys(
                 ("mase", "smape", "coverage_80", "coverage_95", "fit_seconds")
+                + ("mase_event_hours", "mase_ordinary_hours")
             )
         table = pd.DataFrame([r.metrics() for r in runs])
         for column in ("mase", "smape", "coverage_80", "coverage_95", "mae"):
             value = float(table[column].mean())
             out[column] = value if np.isfinite(value) else None
         out["fit_seconds"] = float(np.mean([r.fit_seconds for r in runs]))
+        out |= split_mase(runs)
         return out
+
+
+def split_mase(runs: Sequence[OriginRun]) -> dict[str, float | None]:
+    """MASE over the event hours and over the ordinary hours of `runs`, each hour's absolute
+    error scaled by its origin's scale (None where there is no such hour or no scale)."""
+    out: dict[str, float | None] = {}
+    for part in ("event", "ordinary"):
+        total = hours = 0.0
+        for run in runs:
+            m = run.metrics()
+            count = m["event_hours"] if part == "event" else len(run.actual) - m["event_hours"]
+            if count and run.scale > 0:
+                total += m[f"abs_{part}"] / run.scale
+                hours += count
+        out[f"mase_{part}_hours"] = total / hours if hours else None
+    return out
 
 
 @dataclass
@@ -111,6 +136,7 @@ class BacktestResult:
     models: dict[str, ModelBacktest]
     origins: list[pd.Timestamp]  # scored origins, oldest first
     warmup_origins: int = 0
+    nonnegative: bool = False
 
     def summary(self) -> dict[str, dict]:
         return {name: m.summary() for name, m in self.models.items()}
@@ -140,10 +166,12 @@ def run_backtest(
     origins: int,
     warmup: int = 0,
     train_hours: int | None = None,
+    calibration_window: int | None = None,
 ) -> BacktestResult:
     """Backtest `models` on `y` (hourly, clean) with calendar features `X` (covering y's
     hours). Pure: reads and writes nothing. A model failing at an origin is recorded with
-    its reason and the others carry on."""
+    its reason and the others carry on. Intervals at an origin are calibrated on the
+    scores of the latest `calibration_window` origins complete by then (None: all)."""
     forecasters = {name: make_forecaster(name) for name in models}
     min_train = max(f.min_history for f in forecasters.values())
     positions = origin_positions(
@@ -152,6 +180,7 @@ def run_backtest(
     scored_from = max(0, len(positions) - origins)
     values = y.to_numpy(dtype=float)
     nonnegative = bool(values.min() >= 0)
+    event = np.zeros(len(y), dtype=bool) if X is None else event_hours(X.loc[y.index])
     result = BacktestResult(
         horizon=horizon,
         step=step,
@@ -165,7 +194,10 @@ def run_backtest(
         actual = values[position : position + horizon]
         scale = seasonal_scale(train.to_numpy())
         for name, model in forecasters.items():
-            run = OriginRun(position, y.index[position], actual, scale, warmup=k < scored_from)
+            run = OriginRun(
+                position, y.index[position], actual, scale, warmup=k < scored_from,
+                event=event[position : position + horizon],
+            )  # fmt: skip
             began = time.perf_counter()
             try:
                 model.fit(train, None if X is None else X.iloc[lo:position])
@@ -185,17 +217,23 @@ def run_backtest(
                 len(backtest.runs),
                 backtest.failures[0],
             )
-        _calibrate_sequentially(backtest, horizon, nonnegative)
+        calibrate_sequentially(backtest, horizon, nonnegative, calibration_window)
+    result.nonnegative = nonnegative
     return result
 
 
-def _calibrate_sequentially(backtest: ModelBacktest, horizon: int, nonnegative: bool) -> None:
-    """Calibrate each origin's intervals on the scores of origins complete before it."""
+def calibrate_sequentially(
+    backtest: ModelBacktest, horizon: int, nonnegative: bool, window: int | None = None
+) -> None:
+    """Calibrate each origin's intervals on the scores of the latest `window` origins
+    complete before it (all of them when None)."""
     done: list[tuple[int, np.ndarray]] = []
     for run in backtest.runs:
         if run.raw is None:
             continue
         pool = [s for position, s in done if position + horizon <= run.position]
+        if window is not None:
+            pool = pool[-window:]
         scores = np.concatenate(pool) if pool else np.zeros(0)
         calibrated = calibrate(run.raw, scores)
         run.calibrated = calibrated.clip(lower=0.0) if nonnegative else calibrated

@@ -8,6 +8,11 @@
   like a Sunday much more than like the weekday it falls on).
 - `holiday` and `holiday_{sin,cos}{1,2}`: public holiday (local date, `holidays` package)
   and its interaction with the daily cycle, so a holiday can change the day's shape.
+- `holiday_before`, `holiday_after`, `bridge`: the local day before and after a public
+  holiday (Christmas Eve, the Friday after Thanksgiving), and a working day between a
+  holiday and the weekend (a Friday after a Thursday holiday, a Monday before a Tuesday
+  one), when that day is not a holiday itself: load is off its ordinary pattern there
+  too, and such a day must not become a template for an ordinary one.
 - `event_active`, `event_{sin,cos}{1,2}`: generic events, sum of weight x the fraction of the
   hour each event covers, and its interaction with the daily cycle.
 - `weddings_in_progress`, `guests_<phase>`, `guests_active`, `hours_to_next_ceremony`: the
@@ -67,6 +72,32 @@ def holiday_flags(
     unique = pd.unique(local_dates)
     is_holiday = {d: d in calendar for d in unique}
     return np.fromiter((is_holiday[d] for d in local_dates), dtype=float, count=len(index))
+
+
+def holiday_neighbours(index: pd.DatetimeIndex, holiday: np.ndarray, *, tz: str) -> dict:
+    """`holiday_before`, `holiday_after`, `bridge` flags (see the module doc) per hour."""
+    if len(index) == 0:
+        return {name: np.zeros(0) for name in ("holiday_before", "holiday_after", "bridge")}
+    local = index.tz_convert(tz)
+    dates = pd.DatetimeIndex(local.date)
+    holiday_dates = set(dates[holiday > 0])
+    day = pd.Timedelta(days=1)
+
+    def flag(test) -> np.ndarray:
+        unique = dates.unique()
+        marked = {d: d not in holiday_dates and test(d) for d in unique}
+        return np.fromiter((marked[d] for d in dates), dtype=float, count=len(dates))
+
+    return {
+        "holiday_before": flag(lambda d: d + day in holiday_dates),
+        "holiday_after": flag(lambda d: d - day in holiday_dates),
+        "bridge": flag(
+            lambda d: (
+                (d.day_of_week == 4 and d - day in holiday_dates)
+                or (d.day_of_week == 0 and d + day in holiday_dates)
+            )
+        ),
+    }
 
 
 def spread_events(index: pd.DatetimeIndex, events: Sequence[Event]) -> tuple[np.ndarray, ...]:
@@ -144,6 +175,7 @@ def calendar_features(
         "holiday": holiday,
     }
     columns.update({f"holiday_{name}": holiday * wave for name, wave in shape.items()})
+    columns.update(holiday_neighbours(index, holiday, tz=tz))
     if events:
         active, _ = spread_events(index, events)
         columns["event_active"] = active
@@ -164,3 +196,16 @@ def calendar_features(
             index, [e.start for e in wedding_phases.get("ceremony", [])]
         )
     return pd.DataFrame(columns, index=index)
+
+
+# What makes an hour an event hour when scoring forecasts apart: a public holiday, an event
+# or a wedding in progress (its preparation morning included).
+EVENT_COLUMNS = ("holiday", "event_active", "weddings_in_progress", "guests_preparation")
+
+
+def event_hours(X: pd.DataFrame) -> np.ndarray:
+    """Booleans per row of a feature frame: inside a holiday, event or wedding window."""
+    columns = [c for c in EVENT_COLUMNS if c in X.columns]
+    if not columns:
+        return np.zeros(len(X), dtype=bool)
+    return (X[columns].to_numpy(dtype=float) > 0).any(axis=1)

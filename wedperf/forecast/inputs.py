@@ -33,6 +33,7 @@ class FitOptions:
     origins: int
     warmup: int
     train_hours: int
+    combine: tuple[int, ...] = (2, 3)
 
     @classmethod
     def from_settings(cls, settings: ForecastSettings) -> FitOptions:
@@ -43,10 +44,12 @@ class FitOptions:
             origins=settings.selection_origins,
             warmup=settings.calibration_origins,
             train_hours=int(settings.history / HOUR),
+            combine=tuple(settings.combine_top),
         )
 
     def fit(self, name: str, y: pd.Series, features: pd.DataFrame) -> SeriesForecast:
-        """Select, refit and calibrate one series with these options."""
+        """Backtest, choose online (singles and combinations), refit and calibrate one
+        series with these options: the one production fit."""
         return fit_series(
             name,
             y,
@@ -57,6 +60,7 @@ class FitOptions:
             origins=self.origins,
             warmup=self.warmup,
             train_hours=self.train_hours,
+            combine=self.combine,
         )
 
 

@@ -31,6 +31,7 @@ import pandas as pd
 from wedperf.forecast.adapter import ar_forecast, fit_ar_errors, mstl_seasonals
 from wedperf.forecast.base import Forecaster
 from wedperf.forecast.features import SEASONAL_KEY, WEEK, hour_of_week
+from wedperf.forecast.profile import SeasonalProfile, SeasonalProfileAR
 
 Transform = Literal["auto", "log", "none"]
 
@@ -271,7 +272,14 @@ class MSTLRegression(_CalendarRegressionBase):
 
 MODELS: dict[str, type[Forecaster]] = {
     model.name: model
-    for model in (SeasonalNaive, CalendarNaive, CalendarRegression, MSTLRegression)
+    for model in (
+        SeasonalNaive,
+        CalendarNaive,
+        CalendarRegression,
+        SeasonalProfile,
+        SeasonalProfileAR,
+        MSTLRegression,
+    )
 }
 
 

@@ -1,5 +1,11 @@
-"""One series from clean history to a stored-ready forecast: select by backtest, refit,
+"""One series from clean history to a stored-ready forecast: backtest every candidate,
+choose online among single models and combinations of the best (selection.py), refit,
 calibrate, validate — with a documented fallback when selection cannot run.
+
+The choice is made exactly as the backtest's online selection makes it at every origin: the
+candidate with the best mean MASE over the latest backtest origins, all of which have closed
+(their actuals are in the history) at the first forecast hour. A combination is refitted as
+its members (the best single models now) and averaged.
 
 Fallbacks (the reason is logged and stored with the forecast):
 
@@ -20,11 +26,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from wedperf.forecast.backtest import BacktestResult, run_backtest, select_model
+from wedperf.forecast.backtest import BacktestResult, run_backtest
 from wedperf.forecast.base import COLUMNS, Forecaster
 from wedperf.forecast.calibrate import calibrate
 from wedperf.forecast.features import WEEK
 from wedperf.forecast.models import SeasonalNaive, make_forecaster
+from wedperf.forecast.selection import (
+    SelectionRule,
+    add_combinations,
+    choose,
+    combine_forecasts,
+    members_at,
+)
 
 log = logging.getLogger(__name__)
 MIN_SELECTION_ORIGINS = 2
@@ -43,6 +56,7 @@ class SeriesForecast:
     train_end: pd.Timestamp
     backtest: dict = field(default_factory=dict)
     fallback_reason: str | None = None
+    members: tuple[str, ...] = ()  # the single models behind the forecast
     last_backtest: pd.DataFrame | None = None  # selected model's last origin, with `actual`
 
     @property
@@ -74,12 +88,15 @@ def fit_series(
     models: Sequence[str],
     horizon: int,
     step: int = 24,
-    origins: int = 4,
+    origins: int = 14,
     warmup: int = 0,
     train_hours: int | None = None,
+    combine: Sequence[int] = (2, 3),
 ) -> SeriesForecast:
-    """Select a model for `y` by rolling-origin backtest, refit it on the latest
-    `train_hours`, and forecast `horizon` hours with conformal intervals from its backtest.
+    """Backtest `models` on `y` over `origins` rolling origins (plus `warmup` earlier ones
+    that only calibrate), choose online among them and the mean of the best `combine`
+    ones, refit the choice on the latest `train_hours`, and forecast `horizon` hours with
+    conformal intervals from its backtest.
 
     `X` holds calendar features for y's hours and the `horizon` hours after. Pure: reads
     and writes nothing. Raises ValueError only when even the fallback cannot forecast.
@@ -88,7 +105,8 @@ def fit_series(
     values = train.to_numpy(dtype=float)
     backtest: BacktestResult | None = None
     reason: str | None = None
-    chosen: Forecaster | None = None
+    pick: str | None = None
+    members: tuple[str, ...] = ()
 
     if np.ptp(values) == 0:
         reason = "constant history: nothing to select between"
@@ -104,47 +122,81 @@ def fit_series(
                 y, X, models, horizon=horizon, step=step, origins=origins,
                 warmup=warmup, train_hours=train_hours,
             )  # fmt: skip
-            selected, reason = select_model(backtest)
-            if selected is not None:
-                chosen = make_forecaster(selected)
+            rule = SelectionRule(window=origins, combine=tuple(combine))
+            add_combinations(backtest, rule)
+            pick = choose(backtest, len(y), rule)
+            if pick is None:
+                reason = _no_candidate(backtest)
+            else:
+                members = members_at(backtest, pick, len(y), rule)
 
     forecast = None
-    if chosen is not None:
+    version = None
+    if pick is not None:
         try:
-            forecast = _forecast(chosen, train, X, horizon, backtest)
+            chosen = [make_forecaster(m) for m in members]
+            forecast = _forecast(chosen, train, X, horizon, backtest, pick)
+            version = _version(pick, chosen)
         except ValueError as exc:
-            reason = f"{chosen.name} failed its final fit: {exc}"
-            chosen = None
-    if chosen is None:
-        chosen = fallback_forecaster(len(train))
-        log.warning("%s: falling back to %s: %s", name, label(chosen), reason)
+            reason = f"{pick} failed its final fit: {exc}"
+            pick = None
+    if pick is None:
+        fallback = fallback_forecaster(len(train))
+        log.warning("%s: falling back to %s: %s", name, label(fallback), reason)
         # Calibrated on its own backtest scores when it ran in the backtest (weekly naive).
-        forecast = _forecast(chosen, train, X, horizon, backtest)
+        pick, members = label(fallback), (label(fallback),)
+        forecast = _forecast([fallback], train, X, horizon, backtest, pick)
+        version = _version(pick, [fallback])
 
     return SeriesForecast(
         series=name,
-        model=label(chosen),
-        model_version=f"{label(chosen)}-v{chosen.version}",
+        model=pick,
+        model_version=version,
         forecast=forecast,
         train_start=train.index[0],
         train_end=train.index[-1],
-        backtest=backtest_record(backtest, label(chosen), reason),
+        backtest=backtest_record(backtest, pick, reason, members),
         fallback_reason=reason,
-        last_backtest=_last_backtest(backtest, chosen.name) if reason is None else None,
+        last_backtest=_last_backtest(backtest, pick) if reason is None else None,
+        members=members,
     )
 
 
+def _no_candidate(backtest: BacktestResult) -> str:
+    reasons = "; ".join(
+        f"{name}: {(m.failures or ['no scored origin'])[0]}"
+        for name, m in backtest.models.items()
+        if not m.combination
+    )
+    return f"no model completed the backtest ({reasons})"
+
+
+def _version(pick: str, models: Sequence[Forecaster]) -> str:
+    """`name-vN` of a single model; a combination names its members' versions."""
+    if len(models) == 1 and label(models[0]) == pick:
+        return f"{pick}-v{models[0].version}"
+    return f"{pick}-v1[" + ",".join(f"{label(m)}-v{m.version}" for m in models) + "]"
+
+
 def _forecast(
-    model: Forecaster,
+    models: Sequence[Forecaster],
     train: pd.Series,
     X: pd.DataFrame | None,
     horizon: int,
     backtest: BacktestResult | None,
+    candidate: str,
 ) -> pd.DataFrame:
-    """Fit, predict, calibrate on the model's backtest scores, and check every number."""
-    frame = model.fit(train, X).predict(horizon, X)
-    if backtest is not None and label(model) in backtest.models:
-        frame = calibrate(frame, backtest.models[label(model)].scores())
+    """Fit and predict every member, average them, calibrate on the candidate's backtest
+    scores, and check every number."""
+    frames = []
+    for model in models:
+        frame = model.fit(train, X).predict(horizon, X)
+        if not np.all(np.isfinite(frame[list(COLUMNS)].to_numpy())):
+            raise ValueError(f"{label(model)} forecast has NaN or infinite values")
+        frames.append(frame[list(COLUMNS)])
+    frame = combine_forecasts(frames)
+    if backtest is not None and candidate in backtest.models:
+        frame = calibrate(frame, backtest.models[candidate].scores())
     if train.min() >= 0:
         frame = frame.clip(lower=0.0)
     frame = frame[list(COLUMNS)]
@@ -153,9 +205,14 @@ def _forecast(
     return frame
 
 
-def backtest_record(backtest: BacktestResult | None, selected: str, reason: str | None) -> dict:
+def backtest_record(
+    backtest: BacktestResult | None,
+    selected: str,
+    reason: str | None,
+    members: Sequence[str] = (),
+) -> dict:
     """The JSON-ready backtest summary stored with the forecast (no NaN: None instead)."""
-    record: dict = {"selected": selected, "fallback_reason": reason}
+    record: dict = {"selected": selected, "members": list(members), "fallback_reason": reason}
     if backtest is None:
         return record | {"models": {}}
     record |= {

@@ -1,0 +1,186 @@
+"""Choosing a forecast online: among single models and combinations of the best ones, by
+their scores on origins whose actuals had closed — in production and in the backtest alike.
+
+- A combination `topK_mean` is a candidate like any model: at each origin, the mean of the
+  K single models with the best mean MASE over the latest `window` origins closed by then
+  (their point forecasts and their interval bounds averaged, then calibrated on the
+  combination's own past scores). Combinations of the best few beat selecting one in the
+  M4 competition; here they also hedge between a model that is right on ordinary days and
+  one that is right around holidays.
+- The choice at an origin is the candidate (single or combination) with the lowest mean
+  MASE over the latest `window` origins closed by then, on the origins where every
+  candidate ran; ties go to the earlier candidate (singles in configured order, cheapest
+  first, then combinations).
+
+An origin has *closed* at position `t` when all its actuals are known: origin + horizon <= t.
+Nothing here reads an actual before that; `fit-forecasts` makes its choice at the position
+after the last backtest origin's horizon, where every backtest origin has closed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wedperf.forecast.backtest import (
+    BacktestResult,
+    ModelBacktest,
+    OriginRun,
+    calibrate_sequentially,
+    split_mase,
+)
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """How a candidate is chosen: the closed origins looked back on and the combinations."""
+
+    window: int = 14
+    combine: tuple[int, ...] = (2, 3)
+
+    def combination_names(self, singles: int) -> list[str]:
+        return [combination_name(k) for k in self.combine if 2 <= k <= singles]
+
+
+def combination_name(k: int) -> str:
+    return f"top{k}_mean"
+
+
+def _loss(run: OriginRun) -> float:
+    m = run.metrics()
+    return m["mase"] if np.isfinite(m["mase"]) else m["mae"]
+
+
+def _closed(runs: dict[int, OriginRun], at: int, horizon: int) -> list[int]:
+    return sorted(p for p in runs if p + horizon <= at)
+
+
+def _ranked(
+    candidates: dict[str, dict[int, OriginRun]], at: int, horizon: int, window: int
+) -> list[tuple[float, int, str]]:
+    """(mean loss, order, name) of the candidates over the latest `window` origins closed at
+    `at` on which every candidate ran, best first; empty when there is no such origin."""
+    runs = list(candidates.values())
+    if not runs:
+        return []
+    common = set.intersection(*(set(_closed(r, at, horizon)) for r in runs))
+    last = sorted(common)[-window:]
+    if not last:
+        return []
+    ranked = []
+    for order, (name, by_position) in enumerate(candidates.items()):
+        losses = [_loss(by_position[p]) for p in last]
+        if all(np.isfinite(losses)):
+            ranked.append((float(np.mean(losses)), order, name))
+    return sorted(ranked)
+
+
+def _by_position(backtest: ModelBacktest) -> dict[int, OriginRun]:
+    return {r.position: r for r in backtest.runs if r.calibrated is not None}
+
+
+def _singles(result: BacktestResult) -> dict[str, dict[int, OriginRun]]:
+    singles = {name: _by_position(m) for name, m in result.models.items() if not m.combination}
+    return {name: runs for name, runs in singles.items() if runs}
+
+
+def best_singles(result: BacktestResult, at: int, rule: SelectionRule) -> list[str]:
+    """Single models by mean MASE over the latest `rule.window` origins closed at `at`."""
+    return [name for _, _, name in _ranked(_singles(result), at, result.horizon, rule.window)]
+
+
+def combine_forecasts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The mean of the members' frames, column by column (means and interval bounds)."""
+    return sum(frames[1:], frames[0]) / len(frames)
+
+
+def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
+    """Add each `topK_mean` of `rule` to `result.models`, built at every origin from the
+    singles ranked on the origins closed by then, and calibrated like a single model.
+    Returns the names added."""
+    singles = _singles(result)
+    names = []
+    for k in rule.combine:
+        if not 2 <= k <= len(singles):
+            continue
+        backtest = ModelBacktest(combination_name(k), combination=k)
+        template = next(iter(result.models.values())).runs
+        for base in template:
+            ranked = best_singles(result, base.position, rule)
+            members = tuple(ranked[:k])
+            run = OriginRun(
+                base.position, base.origin, base.actual, base.scale, base.warmup,
+                event=base.event, members=members,
+            )  # fmt: skip
+            # Before enough origins have closed to rank the models, the combination has no
+            # forecast (not a failure: it does not exist yet).
+            if len(members) == k and all(base.position in singles[m] for m in members):
+                parts = [singles[m][base.position] for m in members]
+                run.raw = combine_forecasts([p.raw for p in parts])
+                run.fit_seconds = sum(p.fit_seconds for p in parts)
+                backtest.runs.append(run)
+        calibrate_sequentially(backtest, result.horizon, result.nonnegative, rule.window)
+        result.models[backtest.name] = backtest
+        names.append(backtest.name)
+    return names
+
+
+def choose(result: BacktestResult, at: int, rule: SelectionRule) -> str | None:
+    """The candidate (single or combination) with the best mean MASE over the latest
+    `rule.window` origins closed at position `at`; None when no origin has closed."""
+    candidates = {name: _by_position(m) for name, m in result.models.items()}
+    # A combination not yet defined at the latest closed origins is no candidate yet.
+    ranked = _ranked({n: r for n, r in candidates.items() if r}, at, result.horizon, rule.window)
+    if not ranked:
+        defined = {n: r for n, r in candidates.items() if r and n in _singles(result)}
+        ranked = _ranked(defined, at, result.horizon, rule.window)
+    return ranked[0][2] if ranked else None
+
+
+def members_at(result: BacktestResult, name: str, at: int, rule: SelectionRule) -> tuple[str, ...]:
+    """The models of candidate `name` at position `at` (itself for a single model)."""
+    k = result.models[name].combination
+    if not k:
+        return (name,)
+    return tuple(best_singles(result, at, rule)[:k])
+
+
+def online_runs(result: BacktestResult, rule: SelectionRule) -> list[tuple[str, OriginRun]]:
+    """At every scored origin, the candidate chosen from the origins closed by then (the
+    first model that ran before any has) and its run there."""
+    chosen = []
+    names = list(result.models)
+    positions = {r.origin: r.position for m in result.models.values() for r in m.runs}
+    for origin in result.origins:
+        position = positions[origin]
+        pick = choose(result, position, rule)
+        run = None
+        if pick is not None:
+            run = _by_position(result.models[pick]).get(position)
+        if run is None:
+            pick = next((n for n in names if position in _by_position(result.models[n])), None)
+            run = None if pick is None else _by_position(result.models[pick])[position]
+        if run is not None:
+            chosen.append((pick, run))
+    return chosen
+
+
+def online_summary(result: BacktestResult, rule: SelectionRule) -> dict:
+    """MASE, sMAPE, coverage and event/ordinary MASE of online selection over the scored
+    origins, and how often each candidate was chosen. JSON-ready."""
+    chosen = online_runs(result, rule)
+    if not chosen:
+        return {"mase": None, "origins": 0, "picks": {}}
+    runs = [run for _, run in chosen]
+    table = pd.DataFrame([r.metrics() for r in runs])
+    out: dict = {"origins": len(runs)}
+    for column in ("mase", "smape", "coverage_80", "coverage_95"):
+        value = float(table[column].mean())
+        out[column] = value if np.isfinite(value) else None
+    out |= split_mase(runs)
+    out["picks"] = dict(Counter(name for name, _ in chosen).most_common())
+    return out
