@@ -236,8 +236,13 @@ def calibrate_sequentially(
             pool = pool[-window:]
         scores = np.concatenate(pool) if pool else np.zeros(0)
         calibrated = calibrate(run.raw, scores)
-        run.calibrated = calibrated.clip(lower=0.0) if nonnegative else calibrated
+        run.calibrated = clip_nonnegative(calibrated) if nonnegative else calibrated
         done.append((run.position, interval_scores(run.raw, run.actual)))
+
+
+def clip_nonnegative(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame.clip(lower=0)` in numpy (pandas' clip costs milliseconds a call)."""
+    return pd.DataFrame(np.maximum(frame.to_numpy(), 0.0), index=frame.index, columns=frame.columns)
 
 
 def select_model(result: BacktestResult) -> tuple[str | None, str | None]:

