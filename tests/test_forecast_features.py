@@ -132,3 +132,19 @@ def test_events_shape_the_day_and_outside_events_add_nothing() -> None:
     assert np.allclose(frame["event_cos1"].iloc[:24], 2 * np.cos(2 * np.pi * np.arange(24) / 24))
     outside = [Event("last year", ts("2025-01-01"), ts("2025-01-02"))]
     assert not calendar_features(index, events=outside, holiday_country=None)["event_active"].any()
+
+
+def test_days_around_holidays_are_flagged_on_the_local_clock() -> None:
+    # Thanksgiving 2026 is Thursday 26 November; Christmas a Friday; 4 July a Saturday
+    # (observed Friday 3 July, so Thursday 2 July is its eve and Monday 6 is no bridge).
+    index = hourly_index(ts("2026-11-23 05:00"), 24 * 7)  # Mon 23 .. Sun 29, New York
+    frame = calendar_features(index, tz="America/New_York", holiday_country="US")
+    local = pd.Series(index.tz_convert("America/New_York").day, index=index)
+    days = {c: set(local[frame[c] > 0]) for c in ("holiday", "holiday_before", "holiday_after")}
+    assert days == {"holiday": {26}, "holiday_before": {25}, "holiday_after": {27}}
+    assert set(local[frame["bridge"] > 0]) == {27}  # the Friday after Thanksgiving
+    tuesday = calendar_features(
+        hourly_index(ts("2029-12-24 05:00"), 24 * 3), tz="America/New_York"
+    )  # Christmas 2029 is a Tuesday: Monday 24 is its bridge and its eve
+    assert tuesday["bridge"].iloc[:24].all() and tuesday["holiday_before"].iloc[:24].all()
+    assert not tuesday["bridge"].iloc[24:].any()

@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wedperf.forecast.adapter import _autoreg, autoreg_statsmodels
 from wedperf.forecast.base import COLUMNS
 from wedperf.forecast.events import Event
 from wedperf.forecast.features import calendar_features, hourly_index
 from wedperf.forecast.models import MODELS, SeasonalNaive, make_forecaster
+from wedperf.forecast.profile import profile_of, templates_before
 
 START = pd.Timestamp("2026-09-07", tz="UTC")  # a Monday
 HORIZON = 24
@@ -139,3 +141,49 @@ def test_the_calendar_naive_skips_a_special_week_the_seasonal_naive_copies() -> 
     assert make_forecaster("snaive_cal").fit(history).predict(24)["mean"].tolist() == (
         pytest.approx(plain.tolist())
     )
+
+
+def test_profile_templates_are_the_latest_ordinary_weeks_before_each_hour() -> None:
+    # Six hours in three groups; hours 3 and 4 are special: never a template.
+    z = np.arange(20.0)
+    groups = np.arange(20) % 3
+    ordinary = np.ones(20, dtype=bool)
+    ordinary[[3, 4]] = False
+    past, latest = templates_before(z, groups, ordinary, depth=3)
+    assert np.isnan(past[0]).all()  # nothing before the first hour
+    assert past[3].tolist()[:1] == [0.0] and np.isnan(past[3][1:]).all()
+    assert past[9].tolist()[:2] == [6.0, 0.0]  # hour 3 skipped
+    assert past[19].tolist() == [16.0, 13.0, 10.0]  # hour 4 skipped
+    assert latest.tolist() == [[18.0, 15.0, 12.0], [19.0, 16.0, 13.0], [17.0, 14.0, 11.0]]
+    medians = profile_of(np.array([[1.0, 5.0, 3.0, np.nan], [4.0, 2.0, 8.0, 6.0]]), 4, "median")
+    assert medians.tolist() == [3.0, 5.0]
+    trimmed = profile_of(np.array([[4.0, 2.0, 8.0, 6.0]]), 4, "trimmed")
+    assert trimmed.tolist() == [5.0]  # (4 + 6) / 2: the highest and lowest left out
+
+
+@pytest.mark.parametrize("name", ["profile", "profile_ar"])
+def test_the_profiles_skip_event_weeks_and_learn_the_event_effect(name: str) -> None:
+    # Events (x3 load) on days 9 and 16; day 23 is ordinary, day 21 (forecast) an event.
+    y, X, _ = synthetic(weeks=4, event_days=(9, 16))
+    cut = y.index[0] + pd.Timedelta(days=23)
+    history = y[y.index < cut]
+    ordinary = make_forecaster(name).fit(history, X).predict(24, X)["mean"]
+    expected = y.reindex(pd.date_range(cut, periods=24, freq="h") - pd.Timedelta(days=21))
+    assert ordinary.mean() == pytest.approx(expected.mean(), rel=0.15), "not a copy of day 16"
+    y3, X3, actual = synthetic(weeks=3, event_days=(9, 16))
+    event = make_forecaster(name).fit(y3, X3).predict(HORIZON, X3)["mean"]
+    plain = make_forecaster("snaive_cal").fit(y3, X3).predict(HORIZON, X3)["mean"]
+    # Two events seen: the effect is believed 2/3 of the way on log scale (x3 -> ~x2).
+    assert event.mean() > 1.6 * plain.mean()
+    assert np.abs(event - actual).mean() < 0.6 * np.abs(plain - actual).mean()
+
+
+def test_ar_errors_are_the_statsmodels_autoreg_estimate() -> None:
+    rng = np.random.default_rng(5)
+    residuals = np.zeros(2000)
+    for t in range(24, 2000):
+        residuals[t] = 0.6 * residuals[t - 1] + 0.2 * residuals[t - 24] + rng.normal()
+    for lags in ([1, 2, 24], [1, 2, 24, 168], [1]):
+        ours, reference = _autoreg(residuals, lags), autoreg_statsmodels(residuals, lags)
+        assert ours[0] == pytest.approx(reference[0], abs=1e-10)
+        assert ours[1] == pytest.approx(reference[1], rel=1e-10)
