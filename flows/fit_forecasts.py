@@ -18,8 +18,10 @@ from wedperf.runtime import get_runtime
 @flow(name="fit-forecasts", log_prints=True)
 def fit_forecasts(series: list[str] | None = None, end: datetime | None = None) -> dict:
     """Forecast the next hours of every configured series (or the named ones) from the
-    history before `end` (default now): select a model per series by rolling-origin
-    backtest, refit, calibrate, store in perf.forecasts, and leave the artifacts
+    history before `end` (default now): backtest every candidate model per series over
+    rolling origins, choose online among them and the means of the best few (the
+    candidate with the best MASE over the latest closed origins), refit, calibrate, store
+    in perf.forecasts, and leave the artifacts
     `forecast-backtest` (scores per series and model) and `forecast-last` (the last
     backtest forecast against actuals).
 
@@ -70,8 +72,9 @@ def fit_forecasts(series: list[str] | None = None, end: datetime | None = None) 
         key="forecast-backtest",
         table=backtest_rows(fits) or [{"series": "-", "model": "-", "selected": False}],
         description=(
-            f"Selection backtest per series and model, origin {inputs.origin:%Y-%m-%d %H:%M} "
-            "UTC (MASE vs the weekly seasonal naive; coverage of conformal 80/95% intervals)"
+            f"Selection backtest per series and candidate (models and means of the best K), "
+            f"origin {inputs.origin:%Y-%m-%d %H:%M} UTC (MASE vs the weekly seasonal naive, "
+            "overall and on event/ordinary hours; coverage of conformal 80/95% intervals)"
         ),
     )
     create_markdown_artifact(
@@ -86,6 +89,7 @@ def fit_forecasts(series: list[str] | None = None, end: datetime | None = None) 
             fit.series: {
                 "model": fit.model,
                 "model_version": fit.model_version,
+                "members": list(fit.members),
                 "fallback_reason": fit.fallback_reason,
                 "hours": len(fit.forecast),
             }

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.cli import app
 from wedperf.config import reset_settings_cache
+from wedperf.forecast.settings import DEFAULT_MODELS
 from wedperf.sandbox.seed import seed_sandbox
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -81,8 +82,12 @@ def test_fit_forecasts_stores_checked_forecasts_once(sandbox: str) -> None:
         assert 0 <= lo95 <= lo80 <= mean <= hi80 <= hi95
         assert origin <= ts < origin + timedelta(hours=48)
         assert train_end == origin - timedelta(hours=1)
-        assert set(backtest["models"]) == {"snaive_cal", "snaive", "calendar_reg", "mstl_reg"}
+        # Every default model and the means of the best two and three were candidates;
+        # the stored choice names the single models behind it.
+        assert set(backtest["models"]) == {*DEFAULT_MODELS, "top2_mean", "top3_mean"}
         assert backtest["selected"] == first["series"][series]["model"]
+        assert backtest["members"] == first["series"][series]["members"]
+        assert set(backtest["members"]) <= set(DEFAULT_MODELS)
 
     table = _latest_artifact("forecast-backtest")
     data = table.data if isinstance(table.data, list) else json.loads(table.data)

@@ -55,7 +55,8 @@ class OriginRun:
         return self._metrics
 
     def _compute_metrics(self) -> dict[str, float]:
-        f = {name: self.calibrated[name].to_numpy() for name in self.calibrated.columns}
+        values = self.calibrated.to_numpy()
+        f = {name: values[:, j] for j, name in enumerate(self.calibrated.columns)}
         mean = f["mean"]
         a = self.actual
         absolute = np.abs(a - mean)

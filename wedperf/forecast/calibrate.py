@@ -55,7 +55,8 @@ def calibrate(
 ) -> pd.DataFrame:
     """The forecast with each level's interval rescaled from the 95% one by the conformal
     factor of `scores`; a level with too few scores keeps its analytic interval."""
-    columns = {name: forecast[name].to_numpy(dtype=float) for name in forecast.columns}
+    values = forecast.to_numpy(dtype=float)  # one block, not a Series per column
+    columns = {name: values[:, j] for j, name in enumerate(forecast.columns)}
     mean = columns["mean"]
     upper = columns["hi-95"] - mean
     lower = mean - columns["lo-95"]
@@ -65,7 +66,8 @@ def calibrate(
             columns[f"lo-{level}"] = mean - factor * lower
             columns[f"hi-{level}"] = mean + factor * upper
     _nest(columns, levels)
-    return pd.DataFrame(columns, index=forecast.index)
+    names = list(columns)
+    return pd.DataFrame(np.column_stack([columns[n] for n in names]), forecast.index, names)
 
 
 def order_intervals(forecast: pd.DataFrame, levels: Sequence[int] = (80, 95)) -> pd.DataFrame:

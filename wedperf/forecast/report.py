@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 from wedperf.forecast.pipeline import SeriesForecast
 
-SCORE_KEYS = ("mase", "smape", "coverage_80", "coverage_95", "fit_seconds")
+SCORE_KEYS = (
+    "mase",
+    "mase_event_hours",
+    "mase_ordinary_hours",
+    "smape",
+    "coverage_80",
+    "coverage_95",
+    "fit_seconds",
+)
 
 
 def backtest_rows(fits: Sequence[SeriesForecast]) -> list[dict]:

@@ -95,7 +95,9 @@ def best_singles(result: BacktestResult, at: int, rule: SelectionRule) -> list[s
 
 def combine_forecasts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """The mean of the members' frames, column by column (means and interval bounds)."""
-    return sum(frames[1:], frames[0]) / len(frames)
+    first = frames[0]
+    values = np.mean([f[list(first.columns)].to_numpy() for f in frames], axis=0)
+    return pd.DataFrame(values, index=first.index, columns=first.columns)
 
 
 def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
