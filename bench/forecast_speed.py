@@ -1,8 +1,10 @@
 """Forecast refit benchmark: 100 hourly series of 12 weeks, each with model selection.
 
-Every series goes through `wedperf.forecast.pipeline.fit_series` with the default settings —
-what the fit-series task of the fit-forecasts flow runs: a rolling-origin backtest of every
-candidate model (4 origins), the final refit of the selected one, conformal calibration.
+Every series goes through `FitOptions.fit` with the default settings — what the fit-series
+task of the fit-forecasts flow runs: a rolling-origin backtest of every default candidate
+model (14 origins a day apart), the combinations of the best two and three, the online
+choice, the final refit of the chosen candidate (its members for a combination), conformal
+calibration.
 The series are synthetic but wedding-shaped: a shared wedding calendar (Saturday-heavy,
 autumn sizes from wedding-facts.md) drives each series with its own sensitivity on top of a
 weekly profile and AR noise, so the calendar models have something to find.

@@ -163,3 +163,23 @@ def test_events_outside_the_series_span_change_nothing() -> None:
     a = fit_series("a", y, with_far, models=("snaive", "calendar_reg"), horizon=24)
     b = fit_series("b", y, without, models=("snaive", "calendar_reg"), horizon=24)
     assert np.allclose(a.forecast.to_numpy(), b.forecast.to_numpy())
+
+
+def test_a_model_that_failed_at_a_recent_origin_is_no_candidate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    y, X = weekly_load(5)
+    healthy = fit_series("load", y, X, models=ALL, horizon=24, step=24, origins=4)
+    assert "calendar_reg" in healthy.members  # the calendar model wins when it runs
+    one_origin = y.index[-24 * 3 - 1]  # the training end of the third-last origin
+    original = models.CalendarRegression._predict_z
+
+    def fails_once(self, index, X):
+        if self.train_end_ == one_origin:
+            return np.full(len(index), np.nan), np.full(len(index), np.nan)
+        return original(self, index, X)
+
+    monkeypatch.setattr(models.CalendarRegression, "_predict_z", fails_once)
+    fit = fit_series("load", y, X, models=ALL, horizon=24, step=24, origins=4)
+    assert fit.backtest["models"]["calendar_reg"]["failed"] == 1
+    assert "calendar_reg" not in fit.members and fit.fallback_reason is None

@@ -9,7 +9,7 @@ long one is robust and lags). By default (`select="mean"`) no single answer is c
 profile is the mean of the medians over the last 2, 3, 4, 6 and 8 ordinary weeks — recent
 weeks weigh most (they are in every median), old ones still damp the noise. Choosing `k`
 by a backtest inside the training window (`select="best"`, or `"1se"`: the longest `k`
-within one standard error of the best) was tried and lost on 7 of 9 real series
+within one standard error of the best) was tried and lost on 7-8 of 9 real series
 (docs/forecasting.md): with 4 weeks to judge on, the choice is mostly noise.
 
 What the profile misses is modelled on its out-of-sample residuals (each hour's profile

@@ -83,14 +83,30 @@ def _by_position(backtest: ModelBacktest) -> dict[int, OriginRun]:
     return {r.position: r for r in backtest.runs if r.calibrated is not None}
 
 
-def _singles(result: BacktestResult) -> dict[str, dict[int, OriginRun]]:
-    singles = {name: _by_position(m) for name, m in result.models.items() if not m.combination}
-    return {name: runs for name, runs in singles.items() if runs}
+def _reliable(
+    result: BacktestResult, at: int, rule: SelectionRule, *, singles_only: bool
+) -> dict[str, dict[int, OriginRun]]:
+    """The candidates that ran at every one of the latest `rule.window` origins closed at
+    `at` that they were tried at: a model that failed at one of them is no candidate (it
+    would be judged on the origins it survived, and may fail its final fit too)."""
+    out = {}
+    for name, m in result.models.items():
+        if singles_only and m.combination:
+            continue
+        tried = sorted(r.position for r in m.runs if r.position + result.horizon <= at)
+        recent = set(tried[-rule.window :])
+        if any(r.error and r.position in recent for r in m.runs):
+            continue
+        runs = _by_position(m)
+        if runs:
+            out[name] = runs
+    return out
 
 
 def best_singles(result: BacktestResult, at: int, rule: SelectionRule) -> list[str]:
     """Single models by mean MASE over the latest `rule.window` origins closed at `at`."""
-    return [name for _, _, name in _ranked(_singles(result), at, result.horizon, rule.window)]
+    candidates = _reliable(result, at, rule, singles_only=True)
+    return [name for _, _, name in _ranked(candidates, at, result.horizon, rule.window)]
 
 
 def combine_forecasts(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -104,7 +120,7 @@ def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
     """Add each `topK_mean` of `rule` to `result.models`, built at every origin from the
     singles ranked on the origins closed by then, and calibrated like a single model.
     Returns the names added."""
-    singles = _singles(result)
+    singles = {n: _by_position(m) for n, m in result.models.items() if not m.combination}
     names = []
     for k in rule.combine:
         if not 2 <= k <= len(singles):
@@ -134,12 +150,13 @@ def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
 def choose(result: BacktestResult, at: int, rule: SelectionRule) -> str | None:
     """The candidate (single or combination) with the best mean MASE over the latest
     `rule.window` origins closed at position `at`; None when no origin has closed."""
-    candidates = {name: _by_position(m) for name, m in result.models.items()}
-    # A combination not yet defined at the latest closed origins is no candidate yet.
-    ranked = _ranked({n: r for n, r in candidates.items() if r}, at, result.horizon, rule.window)
-    if not ranked:
-        defined = {n: r for n, r in candidates.items() if r and n in _singles(result)}
-        ranked = _ranked(defined, at, result.horizon, rule.window)
+    ranked = _ranked(
+        _reliable(result, at, rule, singles_only=False), at, result.horizon, rule.window
+    )
+    if not ranked:  # no combination defined yet at the closed origins: singles alone
+        ranked = _ranked(
+            _reliable(result, at, rule, singles_only=True), at, result.horizon, rule.window
+        )
     return ranked[0][2] if ranked else None
 
 

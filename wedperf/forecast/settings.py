@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 MODEL_NAMES = ("snaive_cal", "snaive", "calendar_reg", "profile", "profile_ar", "mstl_reg")
 # The candidates of a default fit, cheapest first. mstl_reg is available but not a default:
-# it costs as much as the other five together and won on none of the held-out real series
-# once the profiles were there (docs/forecasting.md).
+# it costs twice the other five together, and made online selection worse on PJM East
+# (docs/forecasting.md).
 DEFAULT_MODELS = ("snaive_cal", "snaive", "calendar_reg", "profile", "profile_ar")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
