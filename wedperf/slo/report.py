@@ -58,3 +58,42 @@ def budget_markdown(budgets: Sequence) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def round_rows(budgets: Sequence) -> list[dict]:
+    """A round's budgets as plain rows (what a task hands its flow)."""
+    return [
+        {
+            "wedding_id": b.wedding.wedding_id,
+            "slo": b.definition.name,
+            "remaining": b.budget.remaining,
+            "burn_rate": b.budget.burn_rate,
+            "page": b.budget.page,
+            "ticket": b.budget.ticket,
+        }
+        for b in budgets
+    ]
+
+
+def round_markdown(rows: Sequence[dict], fired: Sequence, resolved: Sequence, limit=20) -> str:
+    """The error-budget part of a watch round's artifact: alerts now, lowest budgets."""
+    paging = sorted({(r["wedding_id"], r["slo"]) for r in rows if r["page"]})
+    ticketing = sorted({(r["wedding_id"], r["slo"]) for r in rows if r["ticket"]})
+    lines = [
+        "## Error budgets",
+        "",
+        f"{len({r['wedding_id'] for r in rows})} weddings, {len(rows)} budgets; "
+        f"{len(paging)} paging, {len(ticketing)} with a ticket. "
+        f"Alerts fired: {len(fired)}; resolved: {len(resolved)}.",
+        "",
+    ]
+    lowest = sorted(rows, key=lambda r: r["remaining"])[:limit]
+    if lowest:
+        lines += ["| wedding | SLO | budget left | burn | alert |", "|---|---|---|---|---|"]
+        for r in lowest:
+            state = "page" if r["page"] else "ticket" if r["ticket"] else "—"
+            lines.append(
+                f"| {r['wedding_id']} | {r['slo']} | {r['remaining']:.1%} | "
+                f"{_rate(r['burn_rate'])} | {state} |"
+            )
+    return "\n".join(lines)

@@ -14,9 +14,10 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from wedperf.db.queries import queries
@@ -143,3 +144,39 @@ def _alert_params(b, severity: str) -> dict:
             }
         ),
     }
+
+
+def stored_budgets(
+    conn: psycopg.Connection,
+    wedding_ids: Sequence[str],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict]:
+    """Every stored round of the weddings' budgets in [start, end) (default: all), oldest
+    first, as perf.slo_budgets rows."""
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            Q["budgets_of_weddings"],
+            {
+                "wedding_ids": list(wedding_ids),
+                "start": start or datetime(1970, 1, 1, tzinfo=UTC),
+                "end": end or datetime(9999, 1, 1, tzinfo=UTC),
+            },
+        )
+        .fetchall()
+    )
+
+
+def budget_alerts(conn: psycopg.Connection, wedding_ids: Sequence[str]) -> list[dict]:
+    """The weddings' page and ticket alerts (wedding_id, slo, severity, starts_at, ends_at,
+    status), oldest first."""
+    return (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            Q["budget_alerts_of_weddings"],
+            {"source": ALERT_SOURCE, "wedding_ids": list(wedding_ids)},
+        )
+        .fetchall()
+    )
