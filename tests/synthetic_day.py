@@ -62,6 +62,7 @@ class SyntheticDay:
     seed: int = 0
     spells: list[SlowSpell] = field(default_factory=list)
     rate_per_guest: float = PEAK_PER_GUEST_PER_MIN
+    operation: str = "guest_list"
 
     def expected_per_minute(self) -> np.ndarray:
         offsets = np.arange(self.length) - (self.ceremony - self.opens) / timedelta(minutes=1)
@@ -95,7 +96,7 @@ class SyntheticDay:
         """Each minute as the Prometheus source stores it: one latency_bucket sample per
         bound (the minute's increase of the cumulative bucket), none for idle minutes."""
         requests = self.requests() if requests is None else requests
-        base = f"job=wedapp,operation=guest_list,wedding_id={self.wedding_id}"
+        base = f"job=wedapp,operation={self.operation},wedding_id={self.wedding_id}"
         samples = []
         for i, latency in enumerate(requests):
             if not len(latency):
@@ -107,7 +108,7 @@ class SyntheticDay:
                         ts=self.opens + timedelta(minutes=i),
                         source="prometheus",
                         metric=LATENCY_BUCKET,
-                        operation="guest_list",
+                        operation=self.operation,
                         series=f"{base}|le={le_label(bound)}",
                         wedding_id=self.wedding_id,
                         attributed_by="label",

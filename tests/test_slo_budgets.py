@@ -8,6 +8,7 @@ stores the budgets and fires and resolves page and ticket alerts in perf.alerts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -245,3 +246,31 @@ def test_phase_weights_come_from_the_timeline_per_tier() -> None:
     phases = [Phase("ceremony", OPENS + timedelta(minutes=180), minute_of(215), 3.0)]
     weights = minute_weights(OPENS, LENGTH, phases)
     assert weights[179] == 1 and weights[180] == 3 and weights[214] == 3 and weights[215] == 1
+
+
+def test_the_evidence_report_draws_the_budget_burn_down(db: str, tmp_path) -> None:
+    from wedperf.evidence.build import build_evidence_package
+
+    day = SyntheticDay("report-150", 150, OPENS, CEREMONY, LENGTH, seed=5)
+    share = day.share_for_budget(RECEPTION, 30, budget_share=0.5, allowance=0.01)
+    day.spells = [SlowSpell(60, 30, share=0.03), SlowSpell(RECEPTION, 30, share=share)]
+    watch_day(db, day, settings())
+    result = build_evidence_package(
+        db,
+        out=tmp_path / "evidence",
+        wedding_id="report-150",
+        settings=settings(),
+        now=OPENS + timedelta(hours=12),
+    )
+    section = result.sections["error_budgets"]
+    assert section["empty"] is None
+    assert section["counts"]["budget_pages"] == 1
+    figure = tmp_path / "evidence" / "figures" / "error_budget_report-150.png"
+    assert figure in result.figures and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = json.loads(figure.with_suffix(".json").read_text())
+    points = drawn["slos"][0]["points"]
+    assert len(points) == LENGTH // 5  # every round of the day, the last at the close
+    assert points[-1]["at"] == (OPENS + timedelta(minutes=LENGTH)).isoformat()
+    assert [a["severity"] for a in drawn["alerts"]].count("page") == 1
+    markdown = result.markdown_path.read_text()
+    assert "Budgets at the last round" in markdown and "guest-list-latency" in markdown

@@ -20,10 +20,11 @@ Definitions (docs/slo.md has the reasoning and the sources):
   remaining x length / left: the burn at which what is left of the budget is gone when the
   window closes, if traffic keeps its average rate. Below it, the budget outlives the
   wedding and there is nothing to wake anyone for.
-- An alert that is firing keeps firing while any window of its severity still burns at its
-  rate over the short span (the burn has not stopped), whatever the long span says: a
-  regression's noisy minutes do not resolve and re-open it. It resolves when the short
-  spans are calm, and when the day window closes.
+- An alert that is firing keeps firing while any window of its severity still burns at
+  `resolve_share` (half) of its rate or more over its short span, reaching back until the
+  span holds 10 / (rate x allowance) events (ten bad ones at the rate): a burn's noisy
+  minutes do not resolve and re-open it, and the long span does not hold it for hours after
+  the burn stops. It also resolves when the day window closes.
 - The spans end at the last minute that has events, not at the round's instant: the newest
   minute is often not collected yet, and an empty minute is not a calm one.
 """
@@ -38,6 +39,10 @@ from datetime import timedelta
 import numpy as np
 
 from wedperf.slo.settings import SloSettings
+
+# A firing alert's short span, for the decision to keep it, holds this many bad events' worth
+# at the window's rate: enough that a burn still going on does not look calm by chance.
+KEEP_BAD_EVENTS = 10
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ def evaluate_budget(
     windows: Sequence[AlertWindow],
     min_events: int,
     firing_before: Collection[str] = (),
+    resolve_share: float = 0.5,
 ) -> Budget:
     """The budget after the minutes given (index 0 = the window's first minute; as many
     minutes as have elapsed) and each window's verdict. `firing_before`: the severities
@@ -173,7 +179,13 @@ def evaluate_budget(
             and burn_long >= w.burn_rate
             and burn_short >= needed
         )
-        keeps = w.severity in firing_before and burn_short is not None and burn_short >= w.burn_rate
+        keeps = False
+        if w.severity in firing_before:
+            held = short
+            while held < w.long_minutes and span(held)[0] < KEEP_BAD_EVENTS * need_events:
+                held += 1
+            burn_held = burn(*span(held)[1:])
+            keeps = burn_held is not None and burn_held >= resolve_share * w.burn_rate
         firing = bool(left > 0 and (fires or keeps))
         states.append(
             WindowState(

@@ -163,5 +163,6 @@ def _wedding_budget(
         windows=alert_windows(length, settings.slo),
         min_events=definition.events_needed(objective),
         firing_before=firing_before,
+        resolve_share=settings.slo.resolve_share,
     )
     return WeddingBudget(wedding, definition, tier, opens, closes, evaluated_at, budget)

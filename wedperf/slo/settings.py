@@ -186,6 +186,13 @@ class SloSettings(BaseModel):
     min_long: timedelta = Field(
         default=timedelta(minutes=5), description="no long window is shorter than this"
     )
+    resolve_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="a firing alert holds until every short span of its severity burns below "
+        "this share of its window's rate (hysteresis: a noisy minute does not resolve it)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SloSettings:
