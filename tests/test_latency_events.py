@@ -241,6 +241,8 @@ QUANTILE_CALLS = {
     # The one implementation over raw events or merged histograms.
     ("wedperf/metrics/histogram.py", "quantile"),
     ("wedperf/metrics/histogram.py", "quantile_of_events"),
+    # A wedding's day p95 in the report: of its merged minute histograms (rollups_minute).
+    ("wedperf/evidence/sections/slo.py", "_final_row"),
     # Vendor delivery: one value per notification (sent -> delivered), raw events.
     ("wedperf/critical_path/checks.py", "vendor_delivery_p95"),
     # Client-side timings of requests the load generators sent themselves.
