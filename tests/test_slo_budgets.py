@@ -16,7 +16,6 @@ import numpy as np
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from synthetic_day import SlowSpell, SyntheticDay
 
 from wedperf.config import Settings
 from wedperf.metrics.model import LATENCY, Sample
@@ -25,6 +24,7 @@ from wedperf.slo.budget import alert_windows, evaluate_budget
 from wedperf.slo.round import budget_weddings, evaluate_budgets
 from wedperf.slo.settings import PhaseWeight, SloSettings
 from wedperf.slo.store import ALERT_SOURCE
+from wedperf.slo.synthetic import SlowSpell, SyntheticDay
 
 CEREMONY = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)  # 16:00 in New York
 BEFORE, SPAN = timedelta(hours=3), timedelta(hours=6)

@@ -1,4 +1,5 @@
-"""A synthetic wedding day of guest-list requests, as Prometheus histogram buckets.
+"""A synthetic wedding day of requests, as Prometheus histogram buckets: what the error-budget
+tests and bench/slo_alerts.py watch (the code under test never sees where the day came from).
 
 Traffic: guest-list requests per minute = guests x peak rate per guest x a day profile. The
 peak rate is the project's own capacity default (wedperf.capacity.settings: 0.05 requests/s
