@@ -1,6 +1,6 @@
 """How the error-budget alerts behave over many synthetic wedding days.
 
-    uv run python -m bench.slo_alerts [--days 200] [--seed 0]
+    uv run python bench/slo_alerts.py [--days 200] [--seed 0]
 
 Runs the shipped evaluator (wedperf.slo.budget.evaluate_budget with the default SLO settings)
 the way a watch round does: every 5 minutes, over the minutes collection has delivered by then
@@ -13,7 +13,11 @@ the rounds at a random offset. Prints one line per scenario and the figures as J
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
