@@ -293,3 +293,28 @@ def test_no_code_takes_a_percentile_of_stored_percentiles() -> None:
 
     with pytest.raises(ValueError):
         PrometheusSettings(histograms={"guest_list": "histogram_quantile(0.95, x_bucket)"})
+
+
+def test_rollup_reads_each_bound_at_the_largest_le_below_it(migrated_database_url: str) -> None:
+    # One step of one series: buckets 0.5 s, 1 s (jitter of increase(): below the 0.5 s
+    # count) and +Inf. At 0.75 s (a rollup bound the series lacks) and 1 s the count is the
+    # 0.5 s one: never interpolated, never more than the series counted.
+    base = "wedding_id=9"
+    rows = [(0.5, 3.0), (1.0, 2.9), (INF, 5.0)]
+    samples = [
+        Sample(T0, "prometheus", LATENCY_BUCKET, "guest_list", f"{base}|le={le_label(le)}", "9",
+               "label", value, "unknown", le)
+        for le, value in rows
+    ]  # fmt: skip
+    with psycopg.connect(migrated_database_url) as conn:
+        write_samples(conn, samples)
+        rollup_minutes(
+            conn, T0, T0 + timedelta(minutes=1), before=timedelta(hours=3), after=timedelta(0)
+        )
+        bounds, counts = conn.execute(
+            "SELECT bucket_le, bucket_events FROM perf.rollups_minute "
+            "WHERE wedding_id = '9' AND client = 'all'"
+        ).fetchone()
+    at = dict(zip(bounds, counts, strict=True))
+    assert at[0.25] == 0 and at[0.5] == 3 and at[0.75] == 3 and at[1.0] == 3
+    assert at[2.5] == 3 and at[INF] == 5

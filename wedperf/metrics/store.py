@@ -125,6 +125,7 @@ def rollup_minutes(
                 "after": after,
                 "rum_source": RUM_SOURCE,
                 "bounds": list(bounds),
+                "neg_bounds": [-b for b in reversed(bounds)],
             },
         ).rowcount
 

@@ -33,11 +33,18 @@ WHERE s.metric = 'latency_bucket' AND s.value IS DISTINCT FROM EXCLUDED.value;
 -- Recompute events and the cumulative histogram (at the bounds given, the last +Inf) per
 -- minute x operation x wedding x client group for the minutes in [start, end).
 --
--- Events: a latency_s row is one event, counted at every bound >= its value. A latency_bucket
--- row is one bucket of one histogram series in one step; per series and step, the count at a
--- bound is the series' count at its largest `le` <= that bound (max, as the buckets are
--- cumulative): exact where the series has that bound, a lower bound where it has not.
--- Nothing else is read (latency_promql_s rows are per-step PromQL values, not events).
+-- Events: a latency_s row is one event. A latency_bucket row is one bucket of one histogram
+-- series in one step; per series and step, the count at a bound is the series' count at its
+-- largest `le` <= that bound: exact where the series has that bound, a lower bound where it
+-- has not. Nothing else is read (latency_promql_s rows are per-step PromQL values).
+--
+-- How, without crossing every row with every bound: each event (a raw one, or a bucket's
+-- increment over the series' previous bound) is placed at the first bound >= its latency
+-- (width_bucket over the negated bounds, `neg_bounds` = the bounds negated in reverse order:
+-- n + 1 - width_bucket(-x, neg_bounds) is the index of the first bound >= x); cumulative
+-- sums over the bounds then give the counts. Bucket counts are made monotone in `le` first
+-- (a running max), so an increase() that extrapolated one bucket past the next is not
+-- double-counted.
 --
 -- Attribution as before: an event counts for its own wedding when it names one (label, url,
 -- row, beacon); a platform-wide one for every wedding whose day window covers that minute;
@@ -48,23 +55,37 @@ WHERE s.metric = 'latency_bucket' AND s.value IS DISTINCT FROM EXCLUDED.value;
 WITH bounds AS (
     SELECT bound, i FROM unnest(%(bounds)s::float8[]) WITH ORDINALITY AS u(bound, i)
 ), raw AS (
-    SELECT date_trunc('minute', s.ts) AS minute, s.operation, s.wedding_id, s.client, s.source,
-           b.i, count(*) FILTER (WHERE s.value <= b.bound)::float8 AS n
-    FROM perf.samples s CROSS JOIN bounds b
-    WHERE s.metric = 'latency_s' AND s.ts >= %(start)s AND s.ts < %(end)s
+    SELECT date_trunc('minute', ts) AS minute, operation, wedding_id, client, source,
+           cardinality(%(bounds)s::float8[]) + 1
+               - width_bucket(-value, %(neg_bounds)s::float8[]) AS i,
+           count(*)::float8 AS n
+    FROM perf.samples
+    WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
     GROUP BY 1, 2, 3, 4, 5, 6
+), monotone AS (
+    SELECT ts, operation, wedding_id, client, source, le,
+           max(value) OVER (
+               PARTITION BY ts, source, operation, split_part(series, '|le=', 1) ORDER BY le
+           ) AS cumulative,
+           split_part(series, '|le=', 1) AS histogram
+    FROM perf.samples
+    WHERE metric = 'latency_bucket' AND ts >= %(start)s AND ts < %(end)s
+), increments AS (
+    SELECT ts, operation, wedding_id, client, source, le,
+           cumulative - coalesce(lag(cumulative) OVER (
+               PARTITION BY ts, source, operation, histogram ORDER BY le), 0) AS n
+    FROM monotone
 ), steps AS (
-    SELECT date_trunc('minute', s.ts) AS minute, s.operation, s.wedding_id, s.client, s.source,
-           split_part(s.series, '|le=', 1) AS histogram, s.ts, b.i,
-           coalesce(max(s.value) FILTER (WHERE s.le <= b.bound), 0) AS n
-    FROM perf.samples s CROSS JOIN bounds b
-    WHERE s.metric = 'latency_bucket' AND s.ts >= %(start)s AND s.ts < %(end)s
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    SELECT date_trunc('minute', ts) AS minute, operation, wedding_id, client, source,
+           cardinality(%(bounds)s::float8[]) + 1
+               - width_bucket(-le, %(neg_bounds)s::float8[]) AS i,
+           sum(n) AS n
+    FROM increments
+    GROUP BY 1, 2, 3, 4, 5, 6
 ), events AS (
     SELECT minute, operation, wedding_id, client, source, i, n FROM raw
     UNION ALL
-    SELECT minute, operation, wedding_id, client, source, i, sum(n)
-    FROM steps GROUP BY minute, operation, wedding_id, client, source, i
+    SELECT minute, operation, wedding_id, client, source, i, n FROM steps
 ), attributed AS (
     SELECT minute, operation, wedding_id, client, source, i, n
     FROM events WHERE wedding_id IS NOT NULL
@@ -88,8 +109,15 @@ WITH bounds AS (
     WHERE g.client IS NOT NULL
     GROUP BY 1, 2, 3, 4, 5
 ), histograms AS (
-    SELECT minute, operation, wedding_id, client, array_agg(n ORDER BY i) AS counts
-    FROM grouped GROUP BY 1, 2, 3, 4
+    SELECT minute, operation, wedding_id, client,
+           ARRAY(
+               SELECT sum(coalesce((per_bound ->> b.i::text)::float8, 0)) OVER (ORDER BY b.i)
+               FROM bounds b ORDER BY b.i
+           ) AS counts
+    FROM (
+        SELECT minute, operation, wedding_id, client, jsonb_object_agg(i, n) AS per_bound
+        FROM grouped GROUP BY 1, 2, 3, 4
+    ) sparse
 )
 INSERT INTO perf.rollups_minute AS r
     (minute, operation, wedding_id, client, events, bucket_le, bucket_events)
