@@ -274,3 +274,35 @@ def test_the_evidence_report_draws_the_budget_burn_down(db: str, tmp_path) -> No
     assert [a["severity"] for a in drawn["alerts"]].count("page") == 1
     markdown = result.markdown_path.read_text()
     assert "Budgets at the last round" in markdown and "guest-list-latency" in markdown
+
+
+def test_slo_budgets_cli_prints_the_stored_round(db: str, tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from wedperf.cli import app
+    from wedperf.config import reset_settings_cache
+
+    day = SyntheticDay("cli-120", 120, OPENS, CEREMONY, LENGTH, seed=6)
+    day.spells = [SlowSpell(RECEPTION, 30, share=0.2)]
+    watch_day(db, day, settings())
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
+    monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    try:
+        mid = minute_of(RECEPTION + 14).isoformat()
+        during = CliRunner().invoke(app, ["slo", "budgets", "--wedding", "cli-120", "--at", mid])
+        final = CliRunner().invoke(app, ["slo", "budgets", "--wedding", "cli-120"])
+        unknown = CliRunner().invoke(app, ["slo", "budgets", "--wedding", "nobody"])
+    finally:
+        reset_settings_cache()
+    assert during.exit_code == 0, during.output
+    row = next(line for line in during.output.splitlines() if line.startswith("guest-list"))
+    assert row.split()[-1] == "page"
+    assert f"round at {OPENS + timedelta(minutes=LENGTH):%Y-%m-%d %H:%M} UTC" in final.output
+    assert (
+        next(line for line in final.output.splitlines() if line.startswith("guest-list")).split()[
+            -1
+        ]
+        == "ok"
+    )  # the window closed: nothing fires any more
+    assert unknown.exit_code == 1 and "no wedding 'nobody'" in unknown.output

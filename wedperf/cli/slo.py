@@ -96,7 +96,11 @@ def budgets_command(
     latest = max(r["evaluated_at"] for r in rows)
     rounds = len({r["evaluated_at"] for r in rows})
     typer.echo(f"wedding {wedding}: round at {latest:%Y-%m-%d %H:%M} UTC ({rounds} rounds stored)")
-    shown = [r for r in rows if r["evaluated_at"] == latest]
+    order = {name: i for i, name in enumerate(runtime.settings.slo.names)}
+    shown = sorted(
+        (r for r in rows if r["evaluated_at"] == latest),
+        key=lambda r: (order.get(r["slo"], len(order)), r["slo"]),
+    )
     headers = ["slo", "objective", "events", "bad", "consumed", "remaining", "burn", "alert"]
     table = [
         [
