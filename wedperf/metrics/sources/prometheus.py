@@ -73,12 +73,15 @@ class PrometheusSource:
     def _query_range(
         self, client: httpx.Client, promql: str, window: CollectWindow
     ) -> list[dict[str, Any]]:
+        # A point at t holds the increase over the step before t: evaluating at start + step
+        # ... end covers the steps of [start, end) exactly. Whole milliseconds, rounded
+        # inwards, so that no point falls outside the window.
+        first_ms = math.ceil((window.start.timestamp() + self.settings.step_seconds) * 1000)
+        last_ms = math.floor(window.end.timestamp() * 1000)
         params = {
             "query": promql,
-            # A point at t holds the increase over the step before t: evaluating at
-            # start + step ... end covers the steps of [start, end) exactly.
-            "start": f"{window.start.timestamp() + self.settings.step_seconds:.3f}",
-            "end": f"{window.end.timestamp():.3f}",
+            "start": f"{first_ms / 1000:.3f}",
+            "end": f"{last_ms / 1000:.3f}",
             "step": f"{self.settings.step_seconds}s",
         }
         where = f"prometheus at {self._client_args['base_url']}"
