@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
-from tasks.critical_path import evaluate_batch, publish_wedding_artifacts
+from tasks.critical_path import evaluate_batch, evaluate_error_budgets, publish_wedding_artifacts
 from wedperf.calendar.sync import weddings_in_window
 from wedperf.critical_path.publish import (
     published_statuses,
@@ -17,6 +17,8 @@ from wedperf.critical_path.publish import (
 )
 from wedperf.critical_path.round import grid_instant, live_weddings
 from wedperf.runtime import get_runtime
+from wedperf.slo.report import round_markdown
+from wedperf.slo.round import budget_weddings
 
 
 @flow(name="watch-wedding-day", log_prints=True)
@@ -25,7 +27,9 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
 
     One run covers every wedding in its day window at that instant (a time slot, not one run
     per wedding): weddings are evaluated in batches, in parallel, each batch storing its
-    checks and firing or resolving alerts in one transaction.
+    checks and firing or resolving alerts in one transaction. Then, as a step of its own,
+    each wedding's error budgets (wedperf.slo): the live weddings and those whose window
+    closed since the last round, with their page and ticket alerts.
     """
     logger = get_run_logger()
     runtime = get_runtime()
@@ -67,6 +71,8 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
             with runtime.pool.connection() as conn:
                 record_published(conn, done, results, at)
             published = len(done)
+    budget_rows, budget_fired, budget_resolved = _error_budgets(at, size)
+
     finished = sum(1 for w in todays if w.ends_at + settings.day_window_after <= at)
     create_progress_artifact(
         progress=100.0 * finished / len(todays) if todays else 100.0,
@@ -80,7 +86,9 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     )
     create_markdown_artifact(
         key="watch-wedding-day",
-        markdown=_round_markdown(at, len(weddings), breaches, fired, resolved),
+        markdown=_round_markdown(at, len(weddings), breaches, fired, resolved)
+        + "\n\n"
+        + round_markdown(budget_rows, budget_fired, budget_resolved),
         description="Latest critical-path watch round",
     )
     return {
@@ -90,7 +98,31 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         "alerts_fired": len(fired),
         "alerts_resolved": len(resolved),
         "artifacts_published_for": published,
+        "budgets_paging": sum(1 for r in budget_rows if r["page"]),
+        "budgets_ticketing": sum(1 for r in budget_rows if r["ticket"]),
+        "budget_alerts_fired": len(budget_fired),
+        "budget_alerts_resolved": len(budget_resolved),
     }
+
+
+def _error_budgets(at: datetime, size: int) -> tuple[list[dict], list, list]:
+    """The round's error-budget step: every SLO of the weddings live at `at` or closed since
+    the previous round, in batches; returns the budget rows and the alerts fired/resolved."""
+    runtime = get_runtime()
+    if not runtime.settings.slo.enabled:
+        return [], [], []
+    with runtime.pool.connection() as conn:
+        targets = budget_weddings(conn, at, runtime.settings)
+    batches = [targets[i : i + size] for i in range(0, len(targets), size)]
+    futures = [
+        evaluate_error_budgets.submit(batch, at, label=f"{n + 1}-of-{len(batches)}")
+        for n, batch in enumerate(batches)
+    ]
+    outcomes = [future.result() for future in futures]
+    rows = [row for batch_rows, _ in outcomes for row in batch_rows]
+    fired = [a for _, changes in outcomes for a in changes.fired]
+    resolved = [a for _, changes in outcomes for a in changes.resolved]
+    return rows, fired, resolved
 
 
 def _round_markdown(at, weddings, breaches, fired, resolved) -> str:

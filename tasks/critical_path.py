@@ -1,4 +1,5 @@
-"""Critical-path tasks: evaluate a batch of weddings; publish their artifacts."""
+"""Critical-path tasks: evaluate a batch of weddings; publish their artifacts; evaluate their
+error budgets."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from wedperf.critical_path.report import artifact_key, table_rows, wedding_markd
 from wedperf.critical_path.round import run_round
 from wedperf.db.connection import get_pool, with_db_retry
 from wedperf.runtime import get_runtime
+from wedperf.slo.report import round_rows
+from wedperf.slo.round import evaluate_budgets
+from wedperf.slo.store import BudgetAlertChanges
 
 ARTIFACT_CONCURRENCY = 8
 
@@ -45,6 +49,34 @@ def evaluate_batch(
         return result.results, result.alerts
 
     return with_db_retry(attempt, what=f"critical-path round {label}")
+
+
+@task(
+    name="evaluate-error-budgets",
+    task_run_name="budgets-{label}",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    cache_policy=NONE,
+)
+def evaluate_error_budgets(
+    weddings: Sequence[Wedding], at: datetime, label: str = "batch"
+) -> tuple[list[dict], BudgetAlertChanges]:
+    """Every SLO's budget for one batch of weddings at `at`: stored in perf.slo_budgets, page
+    and ticket alerts fired or resolved (one transaction per batch). Returns one summary row
+    per wedding and SLO."""
+    runtime = get_runtime()
+
+    def attempt():
+        with (
+            get_pool(runtime.services.app_database_url).connection() as app_conn,
+            runtime.pool.connection() as perf_conn,
+        ):
+            result = evaluate_budgets(
+                app_conn, perf_conn, weddings, at, runtime.settings, record=True
+            )
+        return round_rows(result.budgets), result.alerts
+
+    return with_db_retry(attempt, what=f"error-budget round {label}")
 
 
 @task(name="publish-wedding-artifacts", cache_policy=NONE)

@@ -273,7 +273,7 @@ def test_package_has_every_section_with_figures_files_and_no_external_urls(packa
     }
     # The database advisor's section comes last, only when wedperf.advisor provides it.
     assert list(doc["sections"])[:4] == list(SECTIONS)
-    assert set(doc["sections"]) <= {*SECTIONS, "advisor"}
+    assert set(doc["sections"]) <= {*SECTIONS, "error_budgets", "advisor"}
     for key in SECTIONS:
         assert doc["sections"][key]["empty"] is None, key
         assert doc["sections"][key]["figures"], key

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
-import pytest
 
 from wedperf.db.connection import get_pool
 from wedperf.metrics.model import LATENCY, Sample
-from wedperf.metrics.store import rollup_minutes, store_samples, write_samples
+from wedperf.metrics.store import merged_histogram, rollup_minutes, store_samples, write_samples
 
 T0 = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)
 
@@ -177,7 +178,8 @@ def test_rollups_attribute_by_label_and_by_day_window(migrated_database_url: str
         rows = {
             (r[0], r[1]): r[2:]
             for r in conn.execute(
-                "SELECT operation, wedding_id, samples, p50, p95, p99 FROM perf.rollups_minute"
+                "SELECT operation, wedding_id, events, bucket_le, bucket_events "
+                "FROM perf.rollups_minute"
             )
         }
         # Rolling up again replaces, never adds.
@@ -188,13 +190,26 @@ def test_rollups_attribute_by_label_and_by_day_window(migrated_database_url: str
             before=timedelta(hours=3),
             after=timedelta(0),
         )
-        again = conn.execute("SELECT count(*), sum(samples) FROM perf.rollups_minute").fetchone()
+        again = conn.execute("SELECT count(*), sum(events) FROM perf.rollups_minute").fetchone()
+        merged = merged_histogram(
+            conn,
+            operation="guest_list",
+            client="all",
+            wedding_id="w1",
+            start=minute,
+            end=minute + timedelta(minutes=1),
+        )
 
-    samples, p50, p95, p99 = rows[("guest_list", "w1")]
-    assert samples == 100
-    assert p50 == pytest.approx(50.5)
-    assert p95 == pytest.approx(95.05)
-    assert p99 == pytest.approx(99.01)
+    events, bounds, counts = rows[("guest_list", "w1")]
+    assert events == 100
+    assert bounds[-1] == math.inf and counts[-1] == 100
+    # Cumulative: 1..100 s, so 10 events <= 10 s, 30 <= 30 s, 60 <= 60 s.
+    assert counts[bounds.index(10.0)] == 10 and counts[bounds.index(60.0)] == 60
+    # Quantiles come from the merged histogram, within one bucket of the raw values' own.
+    values = [float(i) for i in range(1, 101)]
+    for q in (0.5, 0.95, 0.99):
+        estimate = merged.quantile(q)
+        assert abs(estimate - np.quantile(values, q)) <= merged.bucket_width_at(estimate)
     assert rows[("photo_upload", "w1")][0] == 1
     assert rows[("photo_upload", "w3")][0] == 1
     assert ("photo_upload", "w2") not in rows

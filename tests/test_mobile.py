@@ -31,6 +31,7 @@ from wedperf.config import (
 from wedperf.critical_path.round import run_round
 from wedperf.metrics.clients import client_kind
 from wedperf.metrics.collect import build_sources
+from wedperf.metrics.histogram import from_events
 from wedperf.metrics.model import LATENCY, CollectWindow, Sample
 from wedperf.metrics.sources import ProbeSource, PrometheusSource
 from wedperf.metrics.store import rollup_minutes, write_samples
@@ -46,8 +47,8 @@ SEED_NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 def sample_clients(url: str, source: str) -> list[tuple[str, str | None, str]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT series, wedding_id, client FROM perf.samples WHERE source = %s "
-            "GROUP BY 1, 2, 3 ORDER BY 1",
+            "SELECT split_part(series, '|le=', 1), wedding_id, client FROM perf.samples "
+            "WHERE source = %s GROUP BY 1, 2, 3 ORDER BY 1",
             (source,),
         ).fetchall()
 
@@ -68,7 +69,15 @@ def test_prometheus_client_label_reaches_perf_samples(migrated_database_url: str
     t = WINDOW.start.timestamp()
 
     def handler(request: httpx.Request) -> httpx.Response:
-        # The documented query_range answer, grouped `by (le, wedding_id, client)`.
+        # The documented query_range answer to `sum by (le, wedding_id, client) (increase(...))`:
+        # per client and bucket, requests within `le` in the step before each instant.
+        def bucket(labels: dict, le: str, values: list) -> dict:
+            return {"metric": {**labels, "le": le}, "values": values}
+
+        ios, android = (
+            {"client": "ios", "wedding_id": "42"},
+            {"client": "android", "wedding_id": "42"},
+        )
         return httpx.Response(
             200,
             json={
@@ -76,16 +85,11 @@ def test_prometheus_client_label_reaches_perf_samples(migrated_database_url: str
                 "data": {
                     "resultType": "matrix",
                     "result": [
-                        {
-                            "metric": {"client": "ios", "wedding_id": "42"},
-                            "values": [[t, "0.910"], [t + 60, "0.870"]],
-                        },
-                        {
-                            "metric": {"client": "android", "wedding_id": "42"},
-                            "values": [[t, "1.250"]],
-                        },
-                        {"metric": {"client": "web", "wedding_id": "42"}, "values": [[t, "0.2"]]},
-                        {"metric": {"wedding_id": "42"}, "values": [[t, "0.3"]]},
+                        bucket(ios, "0.5", [[t + 60, "3"], [t + 120, "2"]]),
+                        bucket(ios, "+Inf", [[t + 60, "4"], [t + 120, "2"]]),
+                        bucket(android, "+Inf", [[t + 60, "1"]]),
+                        bucket({"client": "web", "wedding_id": "42"}, "+Inf", [[t + 60, "1"]]),
+                        bucket({"wedding_id": "42"}, "+Inf", [[t + 60, "2"]]),
                     ],
                 },
             },
@@ -93,16 +97,13 @@ def test_prometheus_client_label_reaches_perf_samples(migrated_database_url: str
 
     settings = PrometheusSettings(
         url="http://prometheus.test:9090",
-        queries={
-            "guest_list": "histogram_quantile(0.95, sum by (le, wedding_id, client) "
-            '(rate(wedapp_request_duration_seconds_bucket{operation="guest_list"}[1m])))'
-        },
+        histograms={"guest_list": 'wedapp_request_duration_seconds_bucket{operation="guest_list"}'},
     )
     samples = PrometheusSource(
         settings, transport=httpx.MockTransport(handler), client_label="client"
     ).collect(WINDOW)
     with psycopg.connect(migrated_database_url) as conn:
-        assert write_samples(conn, samples) == 5
+        assert write_samples(conn, samples) == 7
         assert write_samples(conn, samples) == 0  # the natural key still dedupes
     assert sample_clients(migrated_database_url, "prometheus") == [
         ("client=android,wedding_id=42", "42", "android"),
@@ -226,7 +227,7 @@ def test_rollups_per_client_group(migrated_database_url: str) -> None:
         rollup_minutes(conn, T0, end, before=timedelta(hours=3), after=timedelta(0))
         rollup_minutes(conn, T0, end, before=timedelta(hours=3), after=timedelta(0))  # idempotent
         rows = conn.execute(
-            "SELECT client, samples, p95 FROM perf.rollups_minute "
+            "SELECT client, events, bucket_le, bucket_events FROM perf.rollups_minute "
             "WHERE wedding_id = '9' AND operation = 'guest_list' ORDER BY client"
         ).fetchall()
     web = values[("guest_list", "web")] + SERVER_SIDE[("guest_list", "web")]
@@ -240,9 +241,11 @@ def test_rollups_per_client_group(migrated_database_url: str) -> None:
         "web": web,
     }
     assert [r[0] for r in rows] == sorted(expected)
-    for client, samples, p95 in rows:
-        assert samples == len(expected[client])
-        assert p95 == pytest.approx(np.percentile(expected[client], 95))
+    for client, events, bounds, counts in rows:
+        assert events == len(expected[client])
+        # The rollup holds the group's events as a histogram (no stored percentile): exactly
+        # the events bucketed, so any quantile of any span is read from merged rows.
+        assert counts == list(from_events(expected[client], bounds).counts)
 
 
 # --- the critical path and `wedperf watch` on a seeded sandbox -------------------------

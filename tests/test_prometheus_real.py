@@ -6,6 +6,7 @@ with the reason where it is absent.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import time
@@ -18,7 +19,7 @@ import psycopg
 import pytest
 
 from wedperf.config import PrometheusSettings
-from wedperf.metrics.model import CollectWindow
+from wedperf.metrics.model import LATENCY_BUCKET, CollectWindow
 from wedperf.metrics.sources import PrometheusSource
 from wedperf.sandbox.app import create_app
 from wedperf.sandbox.load import drive_load
@@ -84,16 +85,22 @@ def _series_count(url: str, promql: str) -> int:
 def test_per_wedding_latency_from_a_real_prometheus(scraped_sandbox: tuple[str, str]) -> None:
     app_url, prometheus_url = scraped_sandbox
     weddings = [1, 2, 3]
-    began = datetime.now(UTC)
-    # Load over several scrapes, so rate(...[1m]) has at least two points per series.
-    for round_no in range(6):
-        drive_load(app_url, weddings, requests=30, concurrency=4, seed=round_no)
-        time.sleep(1)
+    # A counter's first scraped value is Prometheus's baseline (what came before it is not an
+    # increase), so the series are created and scraped first, then the counted load runs.
+    drive_load(app_url, weddings, requests=60, concurrency=4, seed=99)
     deadline = time.monotonic() + 20
-    while _series_count(prometheus_url, "wedapp_request_duration_seconds_count") < 3:
+    guest_series = 'wedapp_request_duration_seconds_count{operation="guest_list"}'
+    while _series_count(prometheus_url, guest_series) < len(weddings):
         assert time.monotonic() < deadline, "Prometheus never scraped the sandbox app"
         time.sleep(0.5)
     time.sleep(2)
+    began = datetime.now(UTC)
+    sent = 0
+    for round_no in range(6):  # over several scrapes, so each step has points
+        summary = drive_load(app_url, weddings, requests=30, concurrency=4, seed=round_no)
+        sent += summary.operations["guest_list"].count if "guest_list" in summary.operations else 0
+        time.sleep(1)
+    time.sleep(3)
 
     settings = PrometheusSettings(url=prometheus_url, step_seconds=2)
     window = CollectWindow(start=began, end=datetime.now(UTC) + timedelta(seconds=2))
@@ -103,5 +110,10 @@ def test_per_wedding_latency_from_a_real_prometheus(scraped_sandbox: tuple[str, 
     assert guest_list, f"no guest_list samples among {len(samples)}"
     assert {s.wedding_id for s in guest_list} <= {str(w) for w in weddings}
     assert {s.attributed_by for s in guest_list} == {"label"}
-    assert all(0 < s.value < 10 for s in samples)
+    assert {s.metric for s in samples} == {LATENCY_BUCKET}
+    assert all(s.value >= 0 and s.le is not None for s in samples)
     assert all(window.start <= s.ts < window.end for s in samples)
+    # The +Inf buckets count the requests: increase() extrapolates to the edges of each step,
+    # so the sum is close to, not exactly, what was sent.
+    counted = sum(s.value for s in guest_list if s.le == math.inf)
+    assert 0.5 * sent <= counted <= 1.5 * sent, (counted, sent)

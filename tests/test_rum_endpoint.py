@@ -238,7 +238,7 @@ def test_openapi_documents_the_rum_route(db: str) -> None:
 def rollups(url: str) -> dict[tuple[datetime, str | None, str], int]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT minute, wedding_id, client, samples FROM perf.rollups_minute "
+            "SELECT minute, wedding_id, client, events FROM perf.rollups_minute "
             "WHERE operation = 'guest_list'"
         ).fetchall()
     return {(minute, wedding, client): n for minute, wedding, client, n in rows}

@@ -72,6 +72,18 @@ def test_watch_round_evaluates_live_weddings_and_alerts_once(
     assert ("latency_guest_list", "firing") in alerts
     assert [a for a in alerts if a[0] == "latency_guest_list"] == [("latency_guest_list", "firing")]
     assert rounds == (1, first["weddings"])
+    # The round's error-budget step: one stored budget per live wedding and SLO, keyed by
+    # the round's instant (the retry above rewrote them, it did not add any).
+    from wedperf.config import get_settings
+
+    with psycopg.connect(url) as conn:
+        budgets = conn.execute(
+            "SELECT count(*), count(DISTINCT wedding_id), count(DISTINCT evaluated_at) "
+            "FROM perf.slo_budgets"
+        ).fetchone()
+    assert budgets[1] >= first["weddings"] and budgets[2] == 1
+    assert budgets[0] == budgets[1] * len(get_settings().slo.definitions)
+    assert {"budgets_paging", "budgets_ticketing", "budget_alerts_fired"} <= set(first)
 
     table = [a for a in artifacts(f"wedding-{spiking}-critical-path") if a.type == "table"]
     assert table, "per-wedding table artifact"
@@ -109,5 +121,10 @@ def test_watch_cli_prints_one_wedding(platform: dict) -> None:
     assert f"wedding {wedding}: ceremony" in result.output
     for check in ("guest_arrival", "timeline_drift", "vendor_unresponsive", "latency_guest_list"):
         assert check in result.output
+    # Each SLO's budget and burn rate, below the checks.
+    assert "error budgets over the day window" in result.output
+    for slo in ("guest-list-latency", "vendor-delivery", "mobile-guest-list"):
+        assert slo in result.output
+    assert "remaining" in result.output and "burn" in result.output
     missing = runner.invoke(app, ["watch", "--wedding", "no-such-wedding"])
     assert missing.exit_code == 1 and "no wedding 'no-such-wedding'" in missing.output

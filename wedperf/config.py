@@ -36,6 +36,7 @@ from wedperf.metrics.settings import (
 )
 from wedperf.mobile.settings import RumSettings
 from wedperf.remediation.settings import RemediationSettings
+from wedperf.slo.settings import SloSettings
 
 # Section models live with the code they configure; they are re-exported here so
 # `from wedperf.config import CapacityTarget` keeps working.
@@ -53,6 +54,7 @@ __all__ = [
     "RumSettings",
     "Settings",
     "SloOverride",
+    "SloSettings",
     "SqlSourceSettings",
     "WebhookSettings",
     "get_settings",
@@ -110,6 +112,7 @@ class Settings(BaseSettings):
     sql_source: SqlSourceSettings = Field(default_factory=SqlSourceSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     critical_path: CriticalPathSettings = Field(default_factory=CriticalPathSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)

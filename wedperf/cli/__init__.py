@@ -15,6 +15,7 @@ from wedperf.cli import (
     plan,
     sandbox,
     services,
+    slo,
     watch,
     webhook,
 )
@@ -31,6 +32,7 @@ app.add_typer(calendar.app, name="calendar", help="The wedding calendar.")
 app.add_typer(forecast.app, name="forecast", help="Calendar-aware load forecasts.")
 app.add_typer(webhook.app, name="webhook", help="Alert webhooks into remediation flows.")
 app.add_typer(services.app, name="services", help="Embedded PostgreSQL and Redis.")
+app.add_typer(slo.app, name="slo", help="Per-wedding error budgets: rules, stored budgets.")
 app.command("collect")(collect.collect_command)
 app.command("watch")(watch.watch_command)
 app.command("plan")(plan.plan_command)

@@ -1,4 +1,4 @@
-"""`wedperf watch`: one wedding's critical path, evaluated once, by hand."""
+"""`wedperf watch`: one wedding's critical path and error budgets, evaluated once, by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from wedperf.critical_path.report import client_text_table, text_table
 from wedperf.critical_path.round import run_round
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
+from wedperf.slo.report import budget_text_table
+from wedperf.slo.round import evaluate_budgets
 
 
 def watch_command(
@@ -23,7 +25,8 @@ def watch_command(
         False, help="store the evaluation and fire/resolve alerts, as a watch round would"
     ),
 ) -> None:
-    """Evaluate one wedding's critical path once and print the checks."""
+    """Evaluate one wedding's critical path and error budgets once and print them (exit 2 if
+    a check breaches or a budget pages)."""
     runtime = get_runtime()
     instant = (at or datetime.now(UTC)).replace(tzinfo=(at.tzinfo if at and at.tzinfo else UTC))
     with runtime.pool.connection() as perf_conn:
@@ -37,6 +40,9 @@ def watch_command(
             result = run_round(
                 app_conn, perf_conn, [target], instant, runtime.settings, record=record
             )
+            budgets = evaluate_budgets(
+                app_conn, perf_conn, [target], instant, runtime.settings, record=record
+            )
     local = instant.astimezone(target.zone)
     typer.echo(
         f"wedding {wedding}: ceremony {target.local_start:%Y-%m-%d %H:%M} {target.timezone}, "
@@ -46,9 +52,24 @@ def watch_command(
     lookback = runtime.settings.critical_path.latency_lookback
     typer.echo(f"\np95 by client, last {lookback.total_seconds() / 60:g} min:")
     typer.echo(client_text_table(result.by_client, target.wedding_id))
+    opens, closes = target.day_window(
+        runtime.settings.day_window_before, runtime.settings.day_window_after
+    )
+    typer.echo(
+        f"\nerror budgets over the day window {opens.astimezone(target.zone):%H:%M}-"
+        f"{closes.astimezone(target.zone):%H:%M} local "
+        f"({(closes - opens).total_seconds() / 60:.0f} min; burn over the first alert window):"
+    )
+    typer.echo(budget_text_table(budgets.budgets))
     if result.alerts:
         typer.echo(
             f"alerts: {len(result.alerts.fired)} fired, {len(result.alerts.resolved)} resolved"
         )
-    if (result.results["status"] == "breach").any():
+    if budgets.alerts:
+        typer.echo(
+            f"budget alerts: {len(budgets.alerts.fired)} fired, "
+            f"{len(budgets.alerts.resolved)} resolved"
+        )
+    paging = any(b.budget.page for b in budgets.budgets)
+    if (result.results["status"] == "breach").any() or paging:
         raise typer.Exit(2)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wedperf.metrics.clients import MOBILE_CLIENTS, RUM_SOURCE
+from wedperf.metrics.histogram import Histogram, quantile_of_events
 
 COLUMNS = ["wedding_id", "check_name", "value", "detail"]
 # Client groups of the latency view, in display order: web beside the mobile apps (ios +
@@ -224,20 +225,68 @@ def server_side(latency: pd.DataFrame) -> pd.DataFrame:
     return latency[latency["source"] != RUM_SOURCE]
 
 
+def _histograms(buckets: pd.DataFrame) -> list[Histogram]:
+    """One merged histogram per series of `buckets` (BUCKET_COLUMNS rows of one group)."""
+    return [
+        Histogram(tuple(rows["le"]), tuple(rows["events"]))
+        for _, rows in buckets.sort_values("le").groupby(["source", "histogram"], sort=False)
+    ]
+
+
+def latency_p95(raw: pd.DataFrame, buckets: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """p95 (s) and event count per `keys` group, from the group's raw latency events and the
+    merged histogram of its bucket rows (wedperf.metrics.histogram.quantile_of_events: exact
+    over raw events alone, within one bucket with histograms). Indexed by `keys`."""
+    raw_groups = dict(tuple(raw.groupby(keys))) if len(raw) else {}
+    bucket_groups = dict(tuple(buckets.groupby(keys))) if len(buckets) else {}
+    rows = []
+    for key in sorted(set(raw_groups) | set(bucket_groups), key=str):
+        values = raw_groups[key]["value"].to_numpy() if key in raw_groups else ()
+        histograms = _histograms(bucket_groups[key]) if key in bucket_groups else []
+        events = len(values) + sum(h.events for h in histograms)
+        if events <= 0:
+            continue
+        p95 = quantile_of_events(0.95, values, histograms)
+        rows.append((*(key if isinstance(key, tuple) else (key,)), p95, events))
+    frame = pd.DataFrame(rows, columns=[*keys, "p95", "samples"])
+    return frame.set_index(keys)
+
+
+def _samples_text(count: float) -> str:
+    return f"{round(count)} samples"
+
+
 def operation_latency(
-    weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
+    weddings: pd.DataFrame,
+    latency: pd.DataFrame,
+    *,
+    operation: str,
+    buckets: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """p95 latency (s) of one operation from the wedding's server-side samples (already
-    limited to the lookback window); RUM beacons do not count against server thresholds."""
+    """p95 latency (s) of one operation from the wedding's server-side events and histogram
+    buckets (already limited to the lookback window); RUM beacons do not count against
+    server thresholds."""
     rows = server_side(latency)
     rows = rows[rows["operation"] == operation]
-    p95 = rows.groupby("wedding_id")["value"].quantile(0.95)
-    count = rows.groupby("wedding_id").size()
+    hist = _empty_buckets() if buckets is None else server_side(buckets)
+    hist = hist[hist["operation"] == operation]
+    found = latency_p95(rows, hist, ["wedding_id"])
     details = [
-        f"{int(count[w])} samples" if w in count.index else "no samples"
+        _samples_text(found.at[w, "samples"]) if w in found.index else "no samples"
         for w in weddings["wedding_id"]
     ]
-    return _result(weddings, f"latency_{operation}", p95.reindex(weddings["wedding_id"]), details)
+    return _result(
+        weddings,
+        f"latency_{operation}",
+        found["p95"].reindex(weddings["wedding_id"]),
+        details,
+    )
+
+
+def _empty_buckets() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=["wedding_id", "operation", "client", "source", "histogram", "le", "events"]
+    )
 
 
 def _client_rows(latency: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -251,42 +300,57 @@ def _client_rows(latency: pd.DataFrame, group: str) -> pd.DataFrame:
 
 
 def mobile_operation_latency(
-    weddings: pd.DataFrame, latency: pd.DataFrame, *, operation: str
+    weddings: pd.DataFrame,
+    latency: pd.DataFrame,
+    *,
+    operation: str,
+    buckets: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """p95 latency (s) of one operation on the mobile apps (ios + android samples: RUM
-    beacons, mobile-profile probes, client-labelled series), with the web p95 beside it in
-    the detail."""
+    """p95 latency (s) of one operation on the mobile apps (ios + android: RUM beacons,
+    mobile-profile probes, client-labelled histograms), as the device saw it, with the web
+    p95 beside it in the detail."""
     rows = latency[latency["operation"] == operation]
-    mobile = _client_rows(rows, "mobile")
-    web = _client_rows(rows, "web")
-    p95 = mobile.groupby("wedding_id")["value"].quantile(0.95)
-    kinds = mobile.groupby(["wedding_id", "client"]).size()
-    web_p95 = web.groupby("wedding_id")["value"].quantile(0.95)
-    web_count = web.groupby("wedding_id").size()
+    hist = _empty_buckets() if buckets is None else buckets
+    hist = hist[hist["operation"] == operation]
+    mobile = latency_p95(_client_rows(rows, "mobile"), _client_rows(hist, "mobile"), ["wedding_id"])
+    kinds = latency_p95(
+        _client_rows(rows, "mobile"), _client_rows(hist, "mobile"), ["wedding_id", "client"]
+    )
+    web = latency_p95(_client_rows(rows, "web"), _client_rows(hist, "web"), ["wedding_id"])
     details = []
     for w in weddings["wedding_id"]:
-        if w in p95.index:
-            split = ", ".join(f"{kind} {int(kinds.get((w, kind), 0))}" for kind in MOBILE_CLIENTS)
-            detail = f"{int(kinds.loc[w].sum())} mobile samples ({split})"
+        if w in mobile.index:
+            split = ", ".join(
+                f"{kind} {round(kinds['samples'].get((w, kind), 0))}" for kind in MOBILE_CLIENTS
+            )
+            detail = f"{round(mobile.at[w, 'samples'])} mobile samples ({split})"
         else:
             detail = "no mobile samples"
-        if w in web_p95.index:
-            detail += f"; web p95 {web_p95[w] * 1000:.0f} ms ({int(web_count[w])} samples)"
+        if w in web.index:
+            web_p95, web_count = web.at[w, "p95"], web.at[w, "samples"]
+            detail += f"; web p95 {web_p95 * 1000:.0f} ms ({_samples_text(web_count)})"
         details.append(detail)
     return _result(
-        weddings, f"mobile_p95_{operation}", p95.reindex(weddings["wedding_id"]), details
+        weddings,
+        f"mobile_p95_{operation}",
+        mobile["p95"].reindex(weddings["wedding_id"]),
+        details,
     )
 
 
-def client_latency(latency: pd.DataFrame, operations: Sequence[str]) -> pd.DataFrame:
-    """p95 (s) and sample count per wedding x operation x client group (CLIENT_GROUPS), for
-    the latency view that shows mobile beside web. Groups without samples are left out."""
+def client_latency(
+    latency: pd.DataFrame, operations: Sequence[str], buckets: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """p95 (s) and event count per wedding x operation x client group (CLIENT_GROUPS), for
+    the latency view that shows mobile beside web. Groups without events are left out."""
+    hist = _empty_buckets() if buckets is None else buckets
     frames = []
     for group in CLIENT_GROUPS:
         rows = _client_rows(latency, group)
         rows = rows[rows["operation"].isin(operations)]
-        grouped = rows.groupby(["wedding_id", "operation"])["value"]
-        frame = pd.DataFrame({"p95": grouped.quantile(0.95), "samples": grouped.size()})
-        frames.append(frame.reset_index().assign(client=group))
+        these = _client_rows(hist, group)
+        these = these[these["operation"].isin(operations)]
+        found = latency_p95(rows, these, ["wedding_id", "operation"])
+        frames.append(found.reset_index().assign(client=group))
     columns = ["wedding_id", "operation", "client", "p95", "samples"]
     return pd.concat(frames, ignore_index=True)[columns]

@@ -1,12 +1,13 @@
 """Load what the checks need for a set of weddings at one instant.
 
 Reads the app-DB contract views (check-ins, timeline items, vendor notifications, incidents)
-in one query each for all weddings of a round, and wedperf's own latency samples.
+in one query each for all weddings of a round, and wedperf's own latency events and
+histogram buckets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -18,6 +19,7 @@ from wedperf.db.queries import queries
 
 Q = queries("critical_path")
 LATENCY_COLUMNS = ["wedding_id", "operation", "value", "client", "source"]
+BUCKET_COLUMNS = ["wedding_id", "operation", "client", "source", "histogram", "le", "events"]
 # How far before the ceremony the day's app rows start (morning vendor briefs, set-up).
 DAY_START_BEFORE = timedelta(hours=14)
 _VIEWS = {
@@ -46,8 +48,10 @@ class DayData:
     items: pd.DataFrame
     notifications: pd.DataFrame
     incidents: pd.DataFrame
-    # Latency samples of the lookback: LATENCY_COLUMNS (source tells RUM beacons apart).
+    # Latency events of the lookback: LATENCY_COLUMNS (source tells RUM beacons apart).
     latency: pd.DataFrame
+    # Histogram buckets of the lookback, summed per series and bound: BUCKET_COLUMNS.
+    buckets: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BUCKET_COLUMNS))
 
 
 def load_day_data(
@@ -75,7 +79,14 @@ def load_day_data(
         ).fetchall(),
         columns=LATENCY_COLUMNS,
     ).astype({"wedding_id": str, "operation": str, "value": float, "client": str, "source": str})
-    return DayData(latency=latency, **frames)
+    buckets = pd.DataFrame(
+        perf_conn.execute(
+            Q["latency_buckets"],
+            {"start": at - latency_lookback, "end": at, "wedding_ids": ids},
+        ).fetchall(),
+        columns=BUCKET_COLUMNS,
+    ).astype({"wedding_id": str, "operation": str, "le": float, "events": float})
+    return DayData(latency=latency, buckets=buckets, **frames)
 
 
 def _view_rows(

@@ -48,11 +48,15 @@ def run_checks(
             for severity in ("critical", "high", "low")
         ),
         *(
-            checks.operation_latency(weddings, data.latency, operation=operation)
+            checks.operation_latency(
+                weddings, data.latency, operation=operation, buckets=data.buckets
+            )
             for operation in LATENCY_OPERATIONS
         ),
         *(
-            checks.mobile_operation_latency(weddings, data.latency, operation=operation)
+            checks.mobile_operation_latency(
+                weddings, data.latency, operation=operation, buckets=data.buckets
+            )
             for operation in LATENCY_OPERATIONS
         ),
     ]

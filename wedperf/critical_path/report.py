@@ -92,7 +92,7 @@ def client_rows(by_client: pd.DataFrame, wedding_id: str) -> list[dict[str, str]
     clients, each with its sample count ("—" where there were none)."""
     mine = by_client[by_client["wedding_id"] == wedding_id] if not by_client.empty else by_client
     cells = {
-        (r.operation, r.client): _p95_cell(float(r.p95), int(r.samples))
+        (r.operation, r.client): _p95_cell(float(r.p95), round(r.samples))
         for r in mine.itertuples(index=False)
     }
     rows = []

@@ -84,5 +84,5 @@ def run_round(
     )
     results = evaluate(frame, data, at, settings.critical_path)
     alerts = store_round(perf_conn, results, at) if record else None
-    by_client = client_latency(data.latency, LATENCY_OPERATIONS)
+    by_client = client_latency(data.latency, LATENCY_OPERATIONS, data.buckets)
     return RoundResult(at=at, results=results, alerts=alerts, by_client=by_client)

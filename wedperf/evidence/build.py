@@ -43,6 +43,7 @@ from wedperf.evidence.sections import (
     forecast_section,
     iso,
 )
+from wedperf.evidence.sections.slo import budget_section
 from wedperf.evidence.write import staged_package, write_json
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def build_evidence_package(
             if app_conn is not None and app_conn is not conn:
                 app_conn.close()
         sections = [build(data, settings) for build in SECTIONS]
-        for extra in (*extra_sections, advisor_section):
+        for extra in (budget_section, *extra_sections, advisor_section):
             section = extra(conn, scope, settings)
             if section is not None:
                 sections.append(section)

@@ -17,9 +17,11 @@ matplotlib.use("Agg")  # before anything imports pyplot; headless everywhere
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "breach": "#c62828", None: "#9e9e9e"}
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#f9a825", "high": "#ef6c00"}
+BUDGET_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457")
 OUTCOME_MARKERS = {"done": "o", "dry-run": "D", "planned": "s", "skipped": "x", "failed": "X"}
 
 
@@ -320,11 +322,80 @@ def _dedup_legend(ax) -> None:
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper left")
 
 
+def budget_burndown(data: dict[str, Any]) -> Figure:
+    """A wedding's error budgets across its day window: budget left per SLO (top), the
+    first alert window's burn rate (bottom), page and ticket spans, the ceremony."""
+    fig = Figure(figsize=(10, 6), layout="constrained")
+    left_ax, burn_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    opens, closes = _t(data["window_start"]), _t(data["window_end"])
+    for index, slo in enumerate(data["slos"]):
+        colour = BUDGET_COLOURS[index % len(BUDGET_COLOURS)]
+        at = [_t(p["at"]) for p in slo["points"]]
+        left_ax.plot(
+            at,
+            [100 * p["remaining"] for p in slo["points"]],
+            color=colour,
+            lw=1.6,
+            label=f"{slo['slo']} ({100 * slo['objective']:g}% <= {slo['threshold_s']:g} s)",
+        )
+        burn = [(t, p["burn_rate"]) for t, p in zip(at, slo["points"], strict=True)]
+        burn = [(t, b) for t, b in burn if b is not None]
+        if burn:
+            burn_ax.plot([t for t, _ in burn], [b for _, b in burn], color=colour, lw=1.2)
+    colours = {
+        slo["slo"]: BUDGET_COLOURS[i % len(BUDGET_COLOURS)] for i, slo in enumerate(data["slos"])
+    }
+    lanes = {slo: i for i, slo in enumerate(colours)}
+    for alert in data["alerts"]:
+        start = _t(alert["starts_at"])
+        end = _t(alert["ends_at"]) or closes
+        shade = STATUS_COLOURS["breach"] if alert["severity"] == "page" else "#f9a825"
+        for ax in (left_ax, burn_ax):
+            ax.axvspan(start, end, color=shade, alpha=0.12, lw=0)
+        if alert["slo"] in colours:
+            left_ax.plot(
+                [start, end],
+                [103 - 3 * lanes[alert["slo"]] - (1.2 if alert["severity"] == "ticket" else 0)] * 2,
+                color=colours[alert["slo"]],
+                lw=3,
+                ls="-" if alert["severity"] == "page" else "--",
+                solid_capstyle="butt",
+            )
+    left_ax.axhline(0, color="#37474f", lw=0.8)
+    left_ax.set_ylabel("budget left (%)")
+    left_ax.set_ylim(min(-10, left_ax.get_ylim()[0]), 106)
+    burn_ax.axhline(1, color="#37474f", lw=0.8, ls=":")
+    burn_ax.set_ylabel("burn rate (x)")
+    burn_ax.set_ylim(bottom=0)
+    ceremony = _t(data["ceremony"])
+    for ax in (left_ax, burn_ax):
+        ax.axvline(ceremony, color="#37474f", lw=1, ls="--")
+        ax.set_xlim(opens, closes)
+    left_ax.text(ceremony, 2, " ceremony", va="bottom", fontsize=8, color="#37474f")
+    left_ax.set_title(
+        f"Wedding {data['wedding_id']} ({data['tier']}, {data['guest_count']} guests): "
+        "error budgets over the day window",
+        fontsize=10,
+        loc="left",
+    )
+    handles, labels = left_ax.get_legend_handles_labels()
+    handles += [
+        Patch(color=STATUS_COLOURS["breach"], alpha=0.3, label="page"),
+        Patch(color="#f9a825", alpha=0.3, label="ticket"),
+    ]
+    left_ax.legend(handles=handles, fontsize=7, loc="lower left", ncols=2)
+    _time_axis(left_ax, data["timezone"])
+    _time_axis(burn_ax, data["timezone"])
+    left_ax.set_xlabel("")
+    return fig
+
+
 DRAW: dict[str, Callable[[dict[str, Any]], Figure]] = {
     "forecast_vs_actual": forecast_vs_actual,
     "capacity_floor": capacity_floor,
     "critical_path": critical_path,
     "alerts_actions": alerts_actions,
+    "budget_burndown": budget_burndown,
 }
 
 

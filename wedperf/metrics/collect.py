@@ -6,12 +6,18 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import numpy as np
-
 from wedperf.calendar.sync import weddings_in_window
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
-from wedperf.metrics.model import LATENCY, CollectWindow, MetricsSource, Sample, aligned_window
+from wedperf.metrics.histogram import INF, Histogram, quantile_of_events
+from wedperf.metrics.model import (
+    LATENCY,
+    LATENCY_BUCKET,
+    CollectWindow,
+    MetricsSource,
+    Sample,
+    aligned_window,
+)
 from wedperf.metrics.sources import ProbeSource, PrometheusSource, SqlSource
 
 
@@ -62,22 +68,38 @@ def plan_window(
 
 
 def summarise(samples: Iterable[Sample]) -> list[dict[str, object]]:
-    """Per operation: distinct weddings, sample count and latency p95 (seconds) of a round."""
+    """Per operation of a round: distinct weddings, stored samples, latency events (one per
+    latency_s row, the +Inf counts of histogram buckets) and their p95 in ms (raw events and
+    merged histograms, wedperf.metrics.histogram)."""
     values: dict[str, list[float]] = defaultdict(list)
+    buckets: dict[str, dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
     weddings: dict[str, set[str]] = defaultdict(set)
     counts: dict[str, int] = defaultdict(int)
     for s in samples:
         counts[s.operation] += 1
         if s.metric == LATENCY:
             values[s.operation].append(s.value)
+        elif s.metric == LATENCY_BUCKET and s.le is not None:
+            series = buckets[s.operation][s.series.split("|le=")[0]]
+            series[s.le] = series.get(s.le, 0.0) + s.value
         if s.wedding_id:
             weddings[s.operation].add(s.wedding_id)
-    return [
-        {
-            "operation": op,
-            "weddings": len(weddings[op]),
-            "samples": counts[op],
-            "p95_ms": round(float(np.percentile(values[op], 95)) * 1000, 1) if values[op] else None,
-        }
-        for op in sorted(counts)
-    ]
+    rows = []
+    for op in sorted(counts):
+        histograms = [
+            Histogram(tuple(sorted(by_le)), tuple(by_le[le] for le in sorted(by_le)))
+            for by_le in buckets[op].values()
+            if INF in by_le
+        ]
+        events = len(values[op]) + sum(h.events for h in histograms)
+        p95 = quantile_of_events(0.95, values[op], histograms) if events else None
+        rows.append(
+            {
+                "operation": op,
+                "weddings": len(weddings[op]),
+                "samples": counts[op],
+                "events": round(events),
+                "p95_ms": round(p95 * 1000, 1) if p95 is not None else None,
+            }
+        )
+    return rows

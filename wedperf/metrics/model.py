@@ -9,7 +9,17 @@ from typing import NamedTuple, Protocol
 
 from wedperf.calendar.model import Wedding
 
+# metric of a latency event: one request's latency in seconds (a probe, an app-DB row, a RUM
+# beacon). Every row is one event.
 LATENCY = "latency_s"
+# metric of a latency histogram bucket: how many requests of one series finished within `le`
+# seconds during the step starting at `ts` (the increase of a cumulative `_bucket` counter).
+# Its `series` is the series' label set without `le`, then `|le=<le>`.
+LATENCY_BUCKET = "latency_bucket"
+# metric of what an older wedperf stored from Prometheus: a value the configured PromQL
+# computed per step (by default histogram_quantile(0.95, ...)). Neither an event nor a count;
+# kept (migration 0010) but read by nothing.
+LEGACY_PROMQL_LATENCY = "latency_promql_s"
 
 
 class Sample(NamedTuple):
@@ -17,7 +27,7 @@ class Sample(NamedTuple):
 
     `client` is the kind of client that observed it (wedperf.metrics.clients: ios, android,
     web, unknown). It is not part of the key: a source's `series` already tells its clients
-    apart.
+    apart. `le` is the bucket bound of a LATENCY_BUCKET sample (None for every other metric).
     """
 
     ts: datetime
@@ -29,6 +39,7 @@ class Sample(NamedTuple):
     attributed_by: str  # label | url | row | window | beacon
     value: float
     client: str = "unknown"
+    le: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,22 @@ WEDPERF_PROBES__*, WEDPERF_SQL_SOURCE__*)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from wedperf.metrics.clients import ClientKind
 
 
 class PrometheusSettings(BaseModel):
-    """Where Prometheus is and which PromQL gives each operation's latency."""
+    """Where Prometheus is and which latency histogram holds each operation's requests.
+
+    wedperf reads histograms as event counts: per step, how many requests finished within
+    each `le` bound (`increase` of the cumulative `_bucket` counters), so that good and total
+    request counts, and quantiles of merged histograms, can be computed for any span. A
+    quantile per step (`histogram_quantile`) is not read: it is not an event count, and a
+    quantile of such values is no quantile of the requests.
+    """
 
     url: str | None = Field(
         default=None, description="Prometheus base URL; unset disables the Prometheus source"
@@ -22,17 +29,43 @@ class PrometheusSettings(BaseModel):
     step_seconds: int = 60
     timeout_seconds: float = 10.0
     bearer_token: SecretStr | None = None
-    # PromQL per operation. The sandbox app exports `wedapp_request_duration_seconds`
-    # with `operation` and `wedding_id` labels; a real platform maps its own metrics here.
-    queries: dict[str, str] = Field(
+    # Selector of each operation's `_bucket` series. The sandbox app exports
+    # `wedapp_request_duration_seconds` with `operation` and `wedding_id` labels; a real
+    # platform maps its own histograms here, e.g.
+    # 'http_request_duration_seconds_bucket{route="/weddings/:id/guests"}'.
+    histograms: dict[str, str] = Field(
         default_factory=lambda: {
-            op: (
-                "histogram_quantile(0.95, sum by (le, wedding_id) ("
-                f'rate(wedapp_request_duration_seconds_bucket{{operation="{op}"}}[1m])))'
-            )
+            op: f'wedapp_request_duration_seconds_bucket{{operation="{op}"}}'
             for op in ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
-        }
+        },
+        description="operation -> PromQL selector of its latency histogram's _bucket series",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_per_step_queries(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "queries" in data:
+            raise ValueError(
+                "prometheus.queries (a PromQL value per step, e.g. histogram_quantile) is no "
+                "longer read: per-step quantiles are not request counts. Name each "
+                "operation's histogram instead, e.g. prometheus.histograms.guest_list = "
+                "'http_request_duration_seconds_bucket{route=\"/weddings/:id/guests\"}' "
+                "(see docs/slo.md)"
+            )
+        return data
+
+    @field_validator("histograms")
+    @classmethod
+    def _selectors(cls, value: dict[str, str]) -> dict[str, str]:
+        for operation, selector in value.items():
+            if not selector.strip():
+                raise ValueError(f"prometheus.histograms.{operation} is empty")
+            if "(" in selector:
+                raise ValueError(
+                    f"prometheus.histograms.{operation} must be a series selector such as "
+                    f"'name_bucket{{label=\"value\"}}', not an expression: {selector!r}"
+                )
+        return value
 
 
 class ProbeTarget(BaseModel):

@@ -1,4 +1,4 @@
-"""Write samples to perf.samples with COPY; roll them up per minute.
+"""Write samples to perf.samples with COPY; roll them up per minute into event histograms.
 
 Writes are idempotent (natural key) and transactional, so `with_db_retry` can repeat one that
 lost its connection half-way without duplicating or losing a row.
@@ -15,12 +15,15 @@ from psycopg_pool import ConnectionPool
 from wedperf.db.connection import with_db_retry
 from wedperf.db.queries import queries
 from wedperf.metrics.clients import RUM_SOURCE
+from wedperf.metrics.histogram import ROLLUP_BOUNDS, Histogram, merge
 from wedperf.metrics.model import Sample
 
 Q = queries("samples")
 # In Sample's field order (COPY writes each Sample as it is).
-_COLUMNS = "ts, source, metric, operation, series, wedding_id, attributed_by, value, client"
-_COPY_TYPES = ["timestamptz", "text", "text", "text", "text", "text", "text", "float8", "text"]
+_COLUMNS = "ts, source, metric, operation, series, wedding_id, attributed_by, value, client, le"
+_COPY_TYPES = [
+    "timestamptz", "text", "text", "text", "text", "text", "text", "float8", "text", "float8",
+]  # fmt: skip
 
 
 def ensure_partitions(conn: psycopg.Connection, first: datetime, last: datetime) -> int:
@@ -49,7 +52,9 @@ def write_samples(
 
     A window never written before goes straight into perf.samples with COPY (the fast path).
     When the window overlaps stored samples, or the direct COPY meets an existing key, the
-    batch goes through a staging table and `ON CONFLICT DO NOTHING`.
+    batch goes through a staging table: known keys are skipped, except histogram buckets whose
+    count changed (a re-read step that Prometheus had not fully scraped the first time).
+    Returns inserted plus updated rows.
     """
     if not samples:
         return 0
@@ -99,11 +104,14 @@ def rollup_minutes(
     *,
     before: timedelta,
     after: timedelta,
+    bounds: Sequence[float] = ROLLUP_BOUNDS,
 ) -> int:
-    """Recompute perf.rollups_minute for the whole minutes covering [start, end).
+    """Recompute perf.rollups_minute for the whole minutes covering [start, end): per minute x
+    operation x wedding x client group, the event count and the cumulative histogram at
+    `bounds` (latency events bucketed; histogram buckets taken at their bounds).
 
-    Client group `all` is the server-side samples (RUM beacons left out); `ios`, `android`,
-    `web` and `mobile` count every sample of their kinds, beacons included."""
+    Client group `all` is the server-side events (RUM beacons left out); `ios`, `android`,
+    `web` and `mobile` count every event of their kinds, beacons included."""
     start = start.replace(second=0, microsecond=0)
     if end.second or end.microsecond:
         end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -116,5 +124,34 @@ def rollup_minutes(
                 "before": before,
                 "after": after,
                 "rum_source": RUM_SOURCE,
+                "bounds": list(bounds),
+                "neg_bounds": [-b for b in reversed(bounds)],
             },
         ).rowcount
+
+
+def merged_histogram(
+    conn: psycopg.Connection,
+    *,
+    operation: str,
+    client: str,
+    wedding_id: str | None,
+    start: datetime,
+    end: datetime,
+) -> Histogram | None:
+    """A wedding's (wedding_id None: the platform's) latency events of one operation and client
+    group over [start, end), as the sum of its minute rollups. Minutes rolled up with
+    another bound set are merged at the bounds they share. None if there were no events."""
+    rows = conn.execute(
+        Q["merged_histogram"],
+        {
+            "operation": operation,
+            "client": client,
+            "wedding_id": wedding_id,
+            "start": start,
+            "end": end,
+        },
+    ).fetchall()
+    found = [Histogram(tuple(le), tuple(float(n) for n in counts)) for le, counts, _ in rows]
+    merged = merge(found)
+    return merged if merged is not None and merged.events > 0 else None

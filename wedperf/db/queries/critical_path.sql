@@ -1,11 +1,22 @@
 -- name: latency_samples
--- Wedding-attributed latency samples in [start, end) for the given weddings, with the kind of
--- client that observed each (ios, android, web, unknown) and their source: the checks tell
--- server-side collectors from device-side RUM beacons by it.
+-- Wedding-attributed latency events in [start, end) for the given weddings (one row per
+-- request: probes, app-DB rows, RUM beacons), with the kind of client that observed each
+-- (ios, android, web, unknown) and their source: the checks tell server-side collectors from
+-- device-side RUM beacons by it.
 SELECT wedding_id, operation, value, client, source
 FROM perf.samples
 WHERE metric = 'latency_s' AND ts >= %(start)s AND ts < %(end)s
   AND wedding_id = ANY(%(wedding_ids)s);
+
+-- name: latency_buckets
+-- The same weddings' histogram buckets in [start, end), summed over the span per histogram
+-- series and bound: each series' merged histogram of the span (cumulative counts per `le`).
+SELECT wedding_id, operation, client, source, split_part(series, '|le=', 1) AS histogram, le,
+       sum(value) AS events
+FROM perf.samples
+WHERE metric = 'latency_bucket' AND ts >= %(start)s AND ts < %(end)s
+  AND wedding_id = ANY(%(wedding_ids)s)
+GROUP BY 1, 2, 3, 4, 5, 6;
 
 -- name: upsert_check
 -- One evaluation of one check; re-running a round replaces its rows.

@@ -1,4 +1,11 @@
-"""Prometheus HTTP API source: one `query_range` per operation.
+"""Prometheus HTTP API source: one `query_range` per operation, of its histogram's buckets.
+
+Per operation the query is
+``sum by (le, <wedding label>, <client label>) (increase(<selector>[<step>s]))``, evaluated
+at every step: per wedding, client and bucket, how many requests finished within `le`
+seconds during the step before the evaluation instant. Each point becomes one
+LATENCY_BUCKET sample stamped at the start of its step (so a minute's requests land in that
+minute); a step in which a series saw no request (its +Inf increase is 0) stores nothing.
 
 Response format (documented at prometheus.io, "HTTP API", range queries):
 ``{"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {...},
@@ -15,7 +22,8 @@ import httpx
 
 from wedperf.config import PrometheusSettings
 from wedperf.metrics.clients import client_kind
-from wedperf.metrics.model import LATENCY, CollectWindow, Sample, SourceError
+from wedperf.metrics.histogram import INF, le_label, parse_le
+from wedperf.metrics.model import LATENCY_BUCKET, CollectWindow, Sample, SourceError
 
 
 class PrometheusSource:
@@ -46,22 +54,34 @@ class PrometheusSource:
             "transport": transport,
         }
 
+    def query(self, selector: str) -> str:
+        """The PromQL that reads one histogram's per-step bucket increases."""
+        labels = ["le", self.settings.wedding_label]
+        if self.client_label:
+            labels.append(self.client_label)
+        step = self.settings.step_seconds
+        return f"sum by ({', '.join(labels)}) (increase({selector}[{step}s]))"
+
     def collect(self, window: CollectWindow) -> list[Sample]:
         samples: list[Sample] = []
         with httpx.Client(**self._client_args) as client:
-            for operation, promql in self.settings.queries.items():
-                result = self._query_range(client, promql, window)
+            for operation, selector in self.settings.histograms.items():
+                result = self._query_range(client, self.query(selector), window)
                 samples.extend(self._samples(operation, result))
         return samples
 
     def _query_range(
         self, client: httpx.Client, promql: str, window: CollectWindow
     ) -> list[dict[str, Any]]:
+        # A point at t holds the increase over the step before t: evaluating at start + step
+        # ... end covers the steps of [start, end) exactly. Whole milliseconds, rounded
+        # inwards, so that no point falls outside the window.
+        first_ms = math.ceil((window.start.timestamp() + self.settings.step_seconds) * 1000)
+        last_ms = math.floor(window.end.timestamp() * 1000)
         params = {
             "query": promql,
-            "start": f"{window.start.timestamp():.3f}",
-            # query_range includes its end; stop one step short to keep [start, end).
-            "end": f"{window.end.timestamp() - self.settings.step_seconds:.3f}",
+            "start": f"{first_ms / 1000:.3f}",
+            "end": f"{last_ms / 1000:.3f}",
             "step": f"{self.settings.step_seconds}s",
         }
         where = f"prometheus at {self._client_args['base_url']}"
@@ -97,35 +117,58 @@ class PrometheusSource:
 
     def _samples(self, operation: str, result: list[dict[str, Any]]) -> list[Sample]:
         label = self.settings.wedding_label
-        samples = []
+        step = self.settings.step_seconds
+        # (histogram series, step start) -> its buckets; kept only if the step saw requests.
+        steps: dict[tuple[str, float], list[Sample]] = {}
+        totals: dict[tuple[str, float], float] = {}
         for series in result:
             try:
                 labels: dict[str, str] = series["metric"]
                 values = series["values"]
             except (KeyError, TypeError):
                 raise SourceError("prometheus returned a series without metric/values") from None
-            wedding_id = labels.get(label) or None
-            client = client_kind(labels.get(self.client_label)) if self.client_label else "unknown"
-            series_key = ",".join(f"{k}={labels[k]}" for k in sorted(labels)) or "{}"
+            if "le" not in labels:
+                raise SourceError(
+                    f"prometheus histogram of {operation!r} returned a series without an `le` "
+                    f"label ({labels}): prometheus.histograms.{operation} must select a "
+                    "histogram's _bucket series"
+                )
+            try:
+                le = parse_le(labels["le"])
+            except ValueError:
+                raise SourceError(f"prometheus returned a bucket le={labels['le']!r}") from None
+            base = {k: v for k, v in labels.items() if k != "le"}
+            wedding_id = base.get(label) or None
+            client = client_kind(base.get(self.client_label)) if self.client_label else "unknown"
+            histogram = ",".join(f"{k}={base[k]}" for k in sorted(base)) or "{}"
             for point in values:
                 try:
-                    ts, raw = float(point[0]), float(point[1])
+                    ts, raw = float(point[0]) - step, float(point[1])
                 except (TypeError, ValueError, IndexError):
                     raise SourceError(f"prometheus returned a malformed point {point!r}") from None
                 if not math.isfinite(raw):
-                    # NaN: no requests in that step (a gap, not a zero latency).
-                    continue
-                samples.append(
+                    continue  # no data in that step: a gap, not zero requests
+                key = (histogram, ts)
+                if le == INF:
+                    totals[key] = raw
+                steps.setdefault(key, []).append(
                     Sample(
                         ts=datetime.fromtimestamp(ts, UTC),
                         source=self.name,
-                        metric=LATENCY,
+                        metric=LATENCY_BUCKET,
                         operation=operation,
-                        series=series_key,
+                        series=f"{histogram}|le={le_label(le)}",
                         wedding_id=wedding_id,
                         attributed_by="label" if wedding_id else "window",
-                        value=raw,
+                        value=max(raw, 0.0),
                         client=client,
+                        le=le,
                     )
                 )
-        return samples
+        missing = [key for key in steps if key not in totals]
+        if missing:
+            raise SourceError(
+                f'prometheus histogram of {operation!r} has no le="+Inf" bucket for '
+                f"{missing[0][0]}: without it its requests cannot be counted"
+            )
+        return [s for key, buckets in steps.items() if totals[key] > 0 for s in buckets]

@@ -1,0 +1,228 @@
+"""`wedperf slo rules`: Prometheus rules checked (and their alerts exercised) by promtool, and
+OpenSLO v1 documents, for the weddings in perf.weddings.
+
+promtool comes with Debian's `prometheus` package (`.ci/run` installs it); the tests that run
+it are skipped, with the reason, where it is absent.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from wedperf.calendar.model import Wedding
+from wedperf.cli import app
+from wedperf.config import Settings, reset_settings_cache
+from wedperf.slo.rules import dump_yaml, le_matcher, prometheus_rules, with_matchers
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not on PATH (apt-get install prometheus)"
+)
+CEREMONY = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def calendar_env(
+    migrated_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    with psycopg.connect(migrated_database_url) as conn:
+        for wedding_id, guests, zone, cancelled in [
+            ("1001", 150, "America/New_York", False),
+            ("w-2002", 40, "Europe/London", False),
+            ("3003", 80, "America/Chicago", True),
+        ]:
+            conn.execute(
+                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+                "venue, guest_count, status) VALUES (%s, 'test', %s, %s, %s, NULL, %s, %s)",
+                (
+                    wedding_id,
+                    CEREMONY,
+                    CEREMONY + timedelta(hours=6),
+                    zone,
+                    guests,
+                    "cancelled" if cancelled else "confirmed",
+                ),
+            )
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    yield migrated_database_url
+    reset_settings_cache()
+
+
+def cli_rules(tmp_path: Path, output_format: str) -> str:
+    out = tmp_path / f"rules.{output_format}.yaml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "slo",
+            "rules",
+            "--format",
+            output_format,
+            "--from",
+            (CEREMONY - timedelta(hours=6)).isoformat(),
+            "--hours",
+            "12",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out.read_text()
+
+
+def test_matchers_and_le_spellings() -> None:
+    assert with_matchers('h_bucket{op="a"}', ['w="1"']) == 'h_bucket{op="a",w="1"}'
+    assert with_matchers("h_bucket", ['w="1"']) == 'h_bucket{w="1"}'
+    assert with_matchers("h_bucket{}", ['w="1"']) == 'h_bucket{w="1"}'
+    assert le_matcher(0.5) == 'le="0.5"'
+    # Python's client writes "1.0", Go's "1": both are the same bucket.
+    assert le_matcher(1.0) == 'le=~"1|1\\\\.0"'
+
+
+@needs_promtool
+def test_promtool_accepts_the_generated_rules(calendar_env: str, tmp_path: Path) -> None:
+    text = cli_rules(tmp_path, "prometheus")
+    rules = yaml.safe_load(text)
+    names = [g["name"] for g in rules["groups"]]
+    assert names == ["wedperf-slo-wedding-1001", "wedperf-slo-wedding-w-2002"]  # not cancelled
+    check = subprocess.run(
+        [PROMTOOL, "check", "rules", str(tmp_path / "rules.prometheus.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout
+    group = rules["groups"][0]
+    alerts = [r for r in group["rules"] if "alert" in r]
+    assert {(a["labels"]["slo"], a["labels"]["severity"]) for a in alerts} >= {
+        ("guest-list-latency", "page"),
+        ("guest-list-latency", "ticket"),
+    }
+    opens, closes = CEREMONY - timedelta(hours=3), CEREMONY + timedelta(hours=6)
+    window = (
+        f"vector(time()) >= {opens.timestamp():.0f} and vector(time()) < {closes.timestamp():.0f}"
+    )
+    recording = [r for r in group["rules"] if "record" in r and "increase1m" in r["record"]]
+    assert recording and all(window in r["expr"] for r in recording)  # active only inside
+    assert all(r["labels"]["wedding_id"] == "1001" for r in group["rules"])
+
+
+@needs_promtool
+def test_the_rules_page_on_a_regression_inside_the_window_only(tmp_path: Path) -> None:
+    # A wedding whose day window is [00:00, 09:00) on promtool's clock (which starts at 0),
+    # 100 guest-list requests a minute; from minute 300 to 330 one in ten is slow, and again
+    # from 545 to 575, after the window has closed.
+    opens = datetime(1970, 1, 1, tzinfo=UTC)
+    wedding = Wedding(
+        "t1", opens + timedelta(hours=3), opens + timedelta(hours=9), "UTC", None, 150, "confirmed"
+    )
+    settings = Settings()
+    settings.slo.definitions = [settings.slo.definition("guest-list-latency")]
+    rules, _ = prometheus_rules([wedding], settings)
+    (tmp_path / "rules.yaml").write_text(dump_yaml(rules))
+    good, total, counted_good = [], [], 0
+    for minute in range(601):
+        total.append(100 * minute)
+        good.append(counted_good)
+        counted_good += 90 if 300 <= minute < 330 or 545 <= minute < 575 else 100
+    selector = 'wedapp_request_duration_seconds_bucket{operation="guest_list",wedding_id="t1"'
+    generated = {r["labels"]["severity"]: r for r in rules["groups"][0]["rules"] if "alert" in r}
+
+    def expected(severity: str) -> dict:
+        rule = generated[severity]
+        return {
+            "exp_labels": {"alertname": "WeddingErrorBudgetBurn", **rule["labels"]},
+            "exp_annotations": rule["annotations"],
+        }
+
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": selector + ',le="1.0"}', "values": " ".join(map(str, good))},
+                    {"series": selector + ',le="+Inf"}', "values": " ".join(map(str, total))},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "295m", "alertname": "WeddingErrorBudgetBurn", "exp_alerts": []},
+                    # Six minutes in: the fast window pages (a burn of 10x).
+                    {
+                        "eval_time": "306m",
+                        "alertname": "WeddingErrorBudgetBurn",
+                        "exp_alerts": [expected("page")],
+                    },
+                    # Twenty minutes after it ended, the page has resolved; the ticket (30 min
+                    # at 10x is 1.7x over its 180 min) holds while its 15 min span still burns.
+                    {
+                        "eval_time": "350m",
+                        "alertname": "WeddingErrorBudgetBurn",
+                        "exp_alerts": [expected("ticket")],
+                    },
+                    {"eval_time": "400m", "alertname": "WeddingErrorBudgetBurn", "exp_alerts": []},
+                    # After the window closed the rules produce nothing: no page, however bad.
+                    {"eval_time": "560m", "alertname": "WeddingErrorBudgetBurn", "exp_alerts": []},
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    run = subprocess.run(
+        [PROMTOOL, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_openslo_documents_parse_as_openslo_v1(calendar_env: str, tmp_path: Path) -> None:
+    documents = list(yaml.safe_load_all(cli_rules(tmp_path, "openslo")))
+    assert {d["apiVersion"] for d in documents} == {"openslo/v1"}
+    kinds = [d["kind"] for d in documents]
+    assert kinds.count("Service") == 1 and kinds.count("AlertNotificationTarget") == 1
+    slos = [d for d in documents if d["kind"] == "SLO"]
+    assert {d["metadata"]["labels"]["wedding_id"] for d in slos} == {"1001", "w-2002"}
+    for d in documents:  # RFC 1123 names, as the spec asks every implementation to support
+        assert re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", d["metadata"]["name"])
+    guest = next(
+        d
+        for d in slos
+        if d["metadata"]["labels"] == {**d["metadata"]["labels"], "slo": "guest-list-latency"}
+        and d["metadata"]["labels"]["wedding_id"] == "1001"
+    )
+    spec = guest["spec"]
+    assert spec["budgetingMethod"] == "Occurrences"
+    assert spec["objectives"] == [{"displayName": "99.00% within 1 s", "target": 0.99}]
+    # The day window as a calendar-aligned window: 13:00 in New York, 9 hours.
+    assert spec["timeWindow"] == [
+        {
+            "duration": "540m",
+            "calendar": {"startTime": "2026-10-17 13:00:00", "timeZone": "America/New_York"},
+            "isRolling": False,
+        }
+    ]
+    ratio = spec["indicator"]["spec"]["ratioMetric"]
+    assert ratio["counter"] is True
+    assert 'wedding_id="1001"' in ratio["good"]["metricSource"]["spec"]["query"]
+    assert 'le="+Inf"' in ratio["total"]["metricSource"]["spec"]["query"]
+    conditions = [p["spec"]["conditions"][0]["spec"] for p in spec["alertPolicies"]]
+    assert [(c["severity"], c["condition"]["threshold"]) for c in conditions] == [
+        ("page", 4),
+        ("page", 2.5),
+        ("ticket", 1),
+    ]
+    assert all(len(p["spec"]["description"]) <= 1050 for p in spec["alertPolicies"])
