@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from wedperf.actions.audit import ActionRecord, record_action, remember_raise, remember_restore
+from wedperf.alerts.inbox import set_remediation_state
 from wedperf.cli import app
 from wedperf.config import Settings, reset_settings_cache
 from wedperf.critical_path.record import store_round
@@ -26,7 +27,6 @@ from wedperf.critical_path.slo import CHECKS
 from wedperf.evidence.build import build_evidence_package
 from wedperf.forecast.pipeline import SeriesForecast
 from wedperf.forecast.store import write_forecast
-from wedperf.remediation.state import set_state
 
 DAY = date(2026, 10, 17)  # a Saturday in October; the report's clock is New York
 START = datetime(2026, 10, 17, 4, tzinfo=UTC)  # local midnight (EDT)
@@ -220,7 +220,7 @@ def fill_day(url: str) -> dict:
             outcome="done",
             wedding_ids=["w-1001"],
         )
-        set_state(conn, alert_id, "recovered", "guest-list p95 back under 1 s")
+        set_remediation_state(conn, alert_id, "recovered", "guest-list p95 back under 1 s")
 
         for fingerprint, starts, ends, status in (
             ("db-slow", utc(22), utc(22, 20), "resolved"),
