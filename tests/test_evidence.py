@@ -634,31 +634,27 @@ def test_report_renders_in_headless_chromium_with_every_figure_loaded(
     assert colours[0] < 100 < colours[1], "the screenshot has dark text and light background"
 
 
-def test_advisor_hook_is_optional_and_cannot_break_the_report(
+def test_advisor_section_cannot_break_the_report(
     day_db: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
-    import types
-
     import wedperf.evidence.advisor as hook
 
-    monkeypatch.setattr(hook, "ADVISOR_MODULE", "wedperf_test_no_advisor")
-    absent = build_evidence_package(day_db["url"], out=tmp_path / "a", day=DAY, now=NOW)
-    assert "advisor" not in json.loads(absent.json_path.read_text())["sections"]
+    none = build_evidence_package(day_db["url"], out=tmp_path / "a", day=DAY, now=NOW)
+    advisor = json.loads(none.json_path.read_text())["sections"]["advisor"]
+    assert advisor["empty"] == "No database advisor findings for this span."
 
     def broken(conn, *, start, end, settings):
         conn.execute("SELECT * FROM perf.no_such_table")
 
-    fake = types.ModuleType("wedperf_test_advisor")
-    fake.evidence_findings = broken
-    monkeypatch.setitem(sys.modules, "wedperf_test_advisor", fake)
-    monkeypatch.setattr(hook, "ADVISOR_MODULE", "wedperf_test_advisor")
+    monkeypatch.setattr(hook, "evidence_findings", broken)
     failed = build_evidence_package(day_db["url"], out=tmp_path / "b", day=DAY, now=NOW)
     doc = json.loads(failed.json_path.read_text())
     assert doc["sections"]["advisor"]["empty"].startswith("Database advisor findings unavailable")
     assert doc["counts"]["weddings"] == 3  # everything after the failure still read
 
-    fake.evidence_findings = lambda conn, **_: [{"table": "app.guests", "mean_ms": 12.5}]
+    monkeypatch.setattr(
+        hook, "evidence_findings", lambda conn, **_: [{"table": "app.guests", "mean_ms": 12.5}]
+    )
     found = build_evidence_package(day_db["url"], out=tmp_path / "c", day=DAY, now=NOW)
     tables = json.loads(found.json_path.read_text())["sections"]["advisor"]["tables"]
     assert tables == [

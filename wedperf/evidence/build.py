@@ -133,8 +133,8 @@ def build_evidence_package(
     Reads perf.* in `database_url` and, for forecast actuals of app-view series, the app
     database (`app_database_url`, default settings.app_database_url or `database_url`;
     unreachable: those actuals are reported unavailable). Writes nothing to any database.
-    `extra_sections` add sections after the built-in ones (the database advisor's, when
-    installed, always comes last). Raises EvidenceScopeError for a bad scope.
+    `extra_sections` add sections after the built-in ones (the database advisor's always
+    comes last). Raises EvidenceScopeError for a bad scope.
     """
     if (day is None) == (wedding_id is None):
         raise EvidenceScopeError("give exactly one of day or wedding_id")
