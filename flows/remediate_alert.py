@@ -100,7 +100,6 @@ def _approve(alert_id: int, plan_id: str, playbook: str, who: str, touched) -> d
     run's result when rejected (or unanswered within remediation.approval_timeout)."""
     runtime = get_runtime()
     guard = runtime.settings.remediation
-    wedding_ids = [w.wedding_id for w in touched]
     with runtime.pool.connection() as conn:
         set_remediation_state(conn, alert_id, "awaiting_approval", who)
     description = (
@@ -114,30 +113,25 @@ def _approve(alert_id: int, plan_id: str, playbook: str, who: str, touched) -> d
         )
     except FlowPauseTimeout:
         answer = None
-    with runtime.pool.connection() as conn:
-        if answer is not None and answer.approve:
-            record_step(
-                conn,
-                plan_id,
-                "remediation_approval",
-                who[:200],
-                outcome="done",
-                reason=f"approved: {answer.note}",
-                dry_run=guard.dry_run,
-                wedding_ids=wedding_ids,
-            )
-            return None
+    approved = answer is not None and answer.approve
+    if approved:
+        kind, outcome, note = "approval", "done", f"approved: {answer.note}"
+    else:  # the playbook's own row says it did not run, and why
+        kind, outcome = playbook, "skipped"
         note = "no answer in time" if answer is None else f"rejected: {answer.note}"
+    with runtime.pool.connection() as conn:
         record_step(
             conn,
             plan_id,
-            f"remediation_{playbook}",
+            f"remediation_{kind}",
             who[:200],
-            outcome="skipped",
+            outcome=outcome,
             reason=note,
             dry_run=guard.dry_run,
-            wedding_ids=wedding_ids,
+            wedding_ids=[w.wedding_id for w in touched],
         )
+        if approved:
+            return None
         set_remediation_state(conn, alert_id, "rejected", note)
     return {"alert_id": alert_id, "state": "rejected", "playbook": playbook}
 
