@@ -71,11 +71,11 @@ class PlaybookRun:
 @dataclass(frozen=True)
 class Playbook:
     name: str
-    disruptive: bool
-    scope: Literal["wedding", "platform"]
+    disruptive: bool  # can hurt a wedding in progress: approval or deferral in a ceremony
+    scope: Literal["wedding", "platform"]  # touches the alert's wedding, or every live one
     run: Callable[[PlaybookRun], list[StepResult]]
     does: str = ""
-    params: Mapping[str, str] = field(default_factory=dict)  # name -> meaning and default
+    params: Mapping[str, str] = field(default_factory=dict)  # a rule's `params`: meaning
 
 
 def _scale_up(run: PlaybookRun) -> list[StepResult]:
