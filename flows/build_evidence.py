@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from tasks.evidence import build_package, publish_artifacts
-from wedperf.evidence.build import default_out, scheduled_day
+from wedperf.evidence.build import scheduled_day
 from wedperf.runtime import get_runtime
 
 
@@ -39,17 +39,7 @@ def build_evidence(
         )
     if wedding_id is not None:
         day = None
-    target = Path(out) if out else default_out(settings, day=day, wedding_id=wedding_id)
-    result = build_package(day, wedding_id, target)
+    result = build_package(day, wedding_id, Path(out) if out else None)
     keys = publish_artifacts(result)
     logger.info("evidence package %s: %s", result.out, result.summary)
-    return {
-        "scope": result.scope,
-        "out": str(result.out),
-        "html": str(result.html_path),
-        "markdown": str(result.markdown_path),
-        "json": str(result.json_path),
-        "figures": [str(p) for p in result.figures],
-        "counts": result.summary,
-        "artifacts": keys,
-    }
+    return {**result.as_dict(), "artifacts": keys}

@@ -9,15 +9,18 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.concurrency.sync import concurrency, rate_limit
 from prefect.deployments import run_deployment
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import deployment as current_deployment
 
 from tasks.remediation import apply_playbook
-from wedperf.actions.audit import ActionRecord, record_action
+from wedperf.actions.audit import record_step
+from wedperf.alerts.inbox import set_remediation_state
 from wedperf.db.connection import get_pool
 from wedperf.remediation.guardrails import Approval, ceremony_conflicts, touched_weddings
-from wedperf.remediation.rules import DISRUPTIVE, choose, load_rules
-from wedperf.remediation.state import load_alert, set_state
+from wedperf.remediation.playbooks import get_playbook
+from wedperf.remediation.rules import choose, load_rules
+from wedperf.remediation.state import load_alert
 from wedperf.remediation.verify import recovered
 from wedperf.runtime import get_runtime
 
@@ -38,41 +41,30 @@ def remediate_alert(alert_id: int) -> dict:
         if alert is None:
             raise ValueError(f"alert {alert_id} is not in perf.alerts")
         if alert.status == "resolved":
-            set_state(conn, alert_id, "not_needed", "resolved before remediation began")
+            set_remediation_state(conn, alert_id, "not_needed", "resolved before remediation began")
             return {"alert_id": alert_id, "state": "not_needed"}
         rule = choose(load_rules(guard.playbooks_file), alert.match_labels)
         if rule is None:
-            set_state(conn, alert_id, "no_playbook", "no rule matches its labels")
+            set_remediation_state(conn, alert_id, "no_playbook", "no rule matches its labels")
             _escalate(alert_id, f"No playbook matches labels {alert.match_labels}.")
             return {"alert_id": alert_id, "state": "no_playbook"}
-        touched = touched_weddings(conn, rule.playbook, alert.wedding_id, now, settings)
+        playbook = get_playbook(rule.playbook)
+        touched = touched_weddings(conn, playbook, alert.wedding_id, now, settings)
     logger.info(
         "alert %s -> playbook %s (%d weddings touched)", alert_id, rule.playbook, len(touched)
     )
 
-    conflicts = ceremony_conflicts(touched, now, settings) if rule.playbook in DISRUPTIVE else []
+    conflicts = ceremony_conflicts(touched, now, settings) if playbook.disruptive else []
     if conflicts:
         who = ", ".join(f"wedding {c.wedding_id} (ceremony {c.ceremony_local})" for c in conflicts)
         if guard.ceremony_guard == "defer":
             return _defer(alert, plan_id, rule.playbook, conflicts, who)
-        with runtime.pool.connection() as conn:
-            set_state(conn, alert_id, "awaiting_approval", who)
-        answer = _ask(
-            f"{rule.playbook} for alert {alert_id} touches {who} during the ceremony. "
-            "Approve to run it now.",
-            int(guard.approval_timeout.total_seconds()),
-        )
-        if answer is None or not answer.approve:
-            note = "no answer in time" if answer is None else f"rejected: {answer.note}"
-            with runtime.pool.connection() as conn:
-                _record(conn, plan_id, rule.playbook, "skipped", who, note, touched)
-                set_state(conn, alert_id, "rejected", note)
-            return {"alert_id": alert_id, "state": "rejected", "playbook": rule.playbook}
-        with runtime.pool.connection() as conn:
-            _record(conn, plan_id, "approval", "done", who, f"approved: {answer.note}", touched)
+        refused = _approve(alert_id, plan_id, rule.playbook, who, touched)
+        if refused is not None:
+            return refused
 
     with runtime.pool.connection() as conn:
-        set_state(conn, alert_id, "running", rule.playbook)
+        set_remediation_state(conn, alert_id, "running", rule.playbook)
     # The budget: at most N remediations act at once, and at most M start per minute, across
     # every worker (Prefect global concurrency limits; missing limits do not block).
     with concurrency(guard.concurrency_limit, occupy=1, strict=False):
@@ -87,7 +79,7 @@ def remediate_alert(alert_id: int) -> dict:
     ):
         ok, why = recovered(conn, app_conn, alert, settings)
         state = "recovered" if ok else "escalated"
-        set_state(conn, alert_id, state, why)
+        set_remediation_state(conn, alert_id, state, why)
     if not ok:
         _escalate(
             alert_id,
@@ -103,18 +95,45 @@ def remediate_alert(alert_id: int) -> dict:
     }
 
 
-def _ask(description: str, timeout_s: int) -> Approval | None:
-    """Pause for a person's answer in the Prefect UI; None when nobody answered in time."""
-    from prefect.exceptions import FlowPauseTimeout
-
+def _approve(alert_id: int, plan_id: str, playbook: str, who: str, touched) -> dict | None:
+    """Pause for a person's answer in the Prefect UI and record it; None when approved, the
+    run's result when rejected (or unanswered within remediation.approval_timeout)."""
+    runtime = get_runtime()
+    guard = runtime.settings.remediation
+    with runtime.pool.connection() as conn:
+        set_remediation_state(conn, alert_id, "awaiting_approval", who)
+    description = (
+        f"{playbook} for alert {alert_id} touches {who} during the ceremony. Approve to run it now."
+    )
     try:
-        return pause_flow_run(
+        answer = pause_flow_run(
             wait_for_input=Approval.with_initial_data(description=description, approve=False),
-            timeout=timeout_s,
+            timeout=int(guard.approval_timeout.total_seconds()),
             poll_interval=2,
         )
     except FlowPauseTimeout:
-        return None
+        answer = None
+    approved = answer is not None and answer.approve
+    if approved:
+        kind, outcome, note = "approval", "done", f"approved: {answer.note}"
+    else:  # the playbook's own row says it did not run, and why
+        kind, outcome = playbook, "skipped"
+        note = "no answer in time" if answer is None else f"rejected: {answer.note}"
+    with runtime.pool.connection() as conn:
+        record_step(
+            conn,
+            plan_id,
+            f"remediation_{kind}",
+            who[:200],
+            outcome=outcome,
+            reason=note,
+            dry_run=guard.dry_run,
+            wedding_ids=[w.wedding_id for w in touched],
+        )
+        if approved:
+            return None
+        set_remediation_state(conn, alert_id, "rejected", note)
+    return {"alert_id": alert_id, "state": "rejected", "playbook": playbook}
 
 
 def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
@@ -137,24 +156,17 @@ def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
             tags=["wedperf", "remediation", "deferred"],
         )
     with runtime.pool.connection() as conn:
-        _record(conn, plan_id, playbook, "skipped", who, f"deferred until {until:%H:%M} UTC", [])
-        set_state(conn, alert_id, "deferred", f"until {until.isoformat()}: {who}")
+        record_step(
+            conn,
+            plan_id,
+            f"remediation_{playbook}",
+            who[:200],
+            outcome="skipped",
+            reason=f"deferred until {until:%H:%M} UTC",
+            dry_run=settings.remediation.dry_run,
+        )
+        set_remediation_state(conn, alert_id, "deferred", f"until {until.isoformat()}: {who}")
     return {"alert_id": alert_id, "state": "deferred", "until": until.isoformat()}
-
-
-def _record(conn, plan_id, kind, outcome, target, reason, touched) -> None:
-    record_action(
-        conn,
-        ActionRecord(
-            plan_id=plan_id,
-            kind=f"remediation_{kind}",
-            target=target[:200],
-            reason=reason,
-            dry_run=get_runtime().settings.remediation.dry_run,
-            outcome=outcome,
-            wedding_ids=[w.wedding_id for w in touched],
-        ),
-    )
 
 
 def _escalate(alert_id: int, text: str) -> None:

@@ -13,27 +13,17 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NONE
 
-from wedperf.db.connection import with_db_retry
-from wedperf.evidence import artifacts
-from wedperf.evidence.build import EvidenceResult, build_evidence_package
+from wedperf.evidence import artifacts, build
+from wedperf.evidence.build import EvidenceResult
 from wedperf.runtime import get_runtime
 
 
 @task(name="build-evidence-package", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
-def build_package(day: date | None, wedding_id: str | None, out: Path) -> EvidenceResult:
-    """Read the day's (or wedding's) forecasts, actions, alerts and checks and write the
-    package to `out`, atomically (a retry simply rebuilds it)."""
+def build_package(day: date | None, wedding_id: str | None, out: Path | None) -> EvidenceResult:
+    """The day's (or wedding's) package, written to `out` atomically (a retry rebuilds it)."""
     runtime = get_runtime()
-    return with_db_retry(
-        lambda: build_evidence_package(
-            runtime.services.database_url,
-            out=out,
-            day=day,
-            wedding_id=wedding_id,
-            settings=runtime.settings,
-            app_database_url=runtime.services.app_database_url,
-        ),
-        what="building the evidence package",
+    return build.build_package(
+        runtime.settings, runtime.services, day=day, wedding_id=wedding_id, out=out
     )
 
 

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from wedperf.actions.audit import ActionRecord, record_action, remember_raise, remember_restore
+from wedperf.alerts.inbox import set_remediation_state
 from wedperf.cli import app
 from wedperf.config import Settings, reset_settings_cache
 from wedperf.critical_path.record import store_round
@@ -26,7 +27,6 @@ from wedperf.critical_path.slo import CHECKS
 from wedperf.evidence.build import build_evidence_package
 from wedperf.forecast.pipeline import SeriesForecast
 from wedperf.forecast.store import write_forecast
-from wedperf.remediation.state import set_state
 
 DAY = date(2026, 10, 17)  # a Saturday in October; the report's clock is New York
 START = datetime(2026, 10, 17, 4, tzinfo=UTC)  # local midnight (EDT)
@@ -220,7 +220,7 @@ def fill_day(url: str) -> dict:
             outcome="done",
             wedding_ids=["w-1001"],
         )
-        set_state(conn, alert_id, "recovered", "guest-list p95 back under 1 s")
+        set_remediation_state(conn, alert_id, "recovered", "guest-list p95 back under 1 s")
 
         for fingerprint, starts, ends, status in (
             ("db-slow", utc(22), utc(22, 20), "resolved"),
@@ -634,31 +634,27 @@ def test_report_renders_in_headless_chromium_with_every_figure_loaded(
     assert colours[0] < 100 < colours[1], "the screenshot has dark text and light background"
 
 
-def test_advisor_hook_is_optional_and_cannot_break_the_report(
+def test_advisor_section_cannot_break_the_report(
     day_db: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
-    import types
-
     import wedperf.evidence.advisor as hook
 
-    monkeypatch.setattr(hook, "ADVISOR_MODULE", "wedperf_test_no_advisor")
-    absent = build_evidence_package(day_db["url"], out=tmp_path / "a", day=DAY, now=NOW)
-    assert "advisor" not in json.loads(absent.json_path.read_text())["sections"]
+    none = build_evidence_package(day_db["url"], out=tmp_path / "a", day=DAY, now=NOW)
+    advisor = json.loads(none.json_path.read_text())["sections"]["advisor"]
+    assert advisor["empty"] == "No database advisor findings for this span."
 
     def broken(conn, *, start, end, settings):
         conn.execute("SELECT * FROM perf.no_such_table")
 
-    fake = types.ModuleType("wedperf_test_advisor")
-    fake.evidence_findings = broken
-    monkeypatch.setitem(sys.modules, "wedperf_test_advisor", fake)
-    monkeypatch.setattr(hook, "ADVISOR_MODULE", "wedperf_test_advisor")
+    monkeypatch.setattr(hook, "evidence_findings", broken)
     failed = build_evidence_package(day_db["url"], out=tmp_path / "b", day=DAY, now=NOW)
     doc = json.loads(failed.json_path.read_text())
     assert doc["sections"]["advisor"]["empty"].startswith("Database advisor findings unavailable")
     assert doc["counts"]["weddings"] == 3  # everything after the failure still read
 
-    fake.evidence_findings = lambda conn, **_: [{"table": "app.guests", "mean_ms": 12.5}]
+    monkeypatch.setattr(
+        hook, "evidence_findings", lambda conn, **_: [{"table": "app.guests", "mean_ms": 12.5}]
+    )
     found = build_evidence_package(day_db["url"], out=tmp_path / "c", day=DAY, now=NOW)
     tables = json.loads(found.json_path.read_text())["sections"]["advisor"]["tables"]
     assert tables == [

@@ -14,6 +14,7 @@ import redis
 from psycopg import sql
 
 from wedperf.config import reset_settings_cache
+from wedperf.remediation.playbooks import PLAYBOOKS
 from wedperf.remediation.rules import choose, load_rules
 from wedperf.remediation.steps import cancel_runaway_queries
 
@@ -40,6 +41,35 @@ def test_bad_rules_file_is_named(tmp_path: Path) -> None:
     bad.write_text('[[rule]]\nmatch = { alertname = "X" }\nplaybook = "reboot_the_world"\n')
     with pytest.raises(ValueError, match="rule 1: unknown playbook 'reboot_the_world'"):
         load_rules(bad)
+
+
+def test_a_parameter_its_playbook_does_not_take_is_named(tmp_path: Path) -> None:
+    """A misspelt parameter would otherwise be ignored and its default used in silence."""
+    bad = tmp_path / "rules.toml"
+    bad.write_text(
+        '[[rule]]\nmatch = { alertname = "X" }\nplaybook = "cancel_runaway_queries"\n'
+        "params = { min_duration = 60, verify_delay_s = 5 }\n"
+    )
+    with pytest.raises(
+        ValueError,
+        match="rule 1: playbook 'cancel_runaway_queries' takes no "
+        "parameter 'min_duration' \\(it takes: min_duration_s, verify_delay_s\\)",
+    ):
+        load_rules(bad)
+
+
+def test_the_readme_lists_the_playbooks_of_the_table() -> None:
+    """The README's Remediation table shows every playbook, disruptive as in the table."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("| playbook | does | disruptive |\n", 1)[1].split("\n\n", 1)[0]
+    rows = {
+        cells[0].strip("` "): cells[2].strip()
+        for line in table.splitlines()[1:]  # after the |---| line
+        for cells in [line.strip("|").split("|")]
+    }
+    assert rows == {
+        name: "yes" if playbook.disruptive else "no" for name, playbook in PLAYBOOKS.items()
+    }
 
 
 APP_ROLE = "wedperf_test_app"

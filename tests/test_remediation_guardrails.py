@@ -254,7 +254,7 @@ def scale_up_twice(url: str, base_url: str) -> tuple[int, dict]:
 def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
     remediation_env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cooldown (tasks/remediation.py, `in_cooldown` in wedperf/remediation/state.py): a
+    """The cooldown (`apply_playbook` in wedperf/remediation/playbooks.py): a
     playbook that ended `done` on a scope (the alert's wedding, else `platform`) within
     WEDPERF_REMEDIATION__COOLDOWN (10 min) is not run again there — one skipped step with
     the reason, the floor not raised twice. With the cooldown over, it acts again."""
@@ -647,3 +647,33 @@ def test_rerun_prewarm_warms_the_alerts_wedding(remediation_env: dict, redis_url
     remediate(unknown)
     step = actions(url, unknown)[("remediation_rerun_prewarm", "wedding")]
     assert (step["outcome"], step["detail"]) == ("skipped", "the alert names no known wedding")
+
+
+def test_a_rule_names_the_cache_keys_a_flush_deletes(
+    remediation_env: dict, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flush_rewarm_cache's `key_patterns` ({wedding_id} templated) replaces
+    remediation.cache_key_patterns for its rule: only the keys it names are deleted."""
+    url = remediation_env["url"]
+    use_rules(
+        monkeypatch,
+        tmp_path,
+        '[[rule]]\nmatch = { alertname = "CacheColdForWedding" }\n'
+        'playbook = "flush_rewarm_cache"\n'
+        'params = { key_patterns = ["wedperf-test:{wedding_id}:*"] }\n',
+    )
+    sync_weddings()
+    wedding_id = str(remediation_env["live"][2])
+    cache = redis.Redis.from_url(redis_url)
+    named = [f"wedperf-test:{wedding_id}:{n}" for n in range(3)]
+    default = f"sandbox:wedding:{wedding_id}:guests"
+    cache.set(default, b"kept")
+    for key in named:
+        cache.set(key, b"stale")
+
+    alert_id = insert_alert(url, "CacheColdForWedding", {"wedding_id": wedding_id})
+    remediate(alert_id)
+    step = actions(url, alert_id)[("remediation_flush_cache", f"redis:wedding:{wedding_id}")]
+    assert (step["outcome"], step["before"]) == ("done", "3")
+    assert cache.exists(*named) == 0
+    assert cache.get(default) == b"kept"

@@ -1,8 +1,12 @@
-"""perf.actions and perf.capacity_state: what wedperf did, and what each target's floor was."""
+"""perf.actions and perf.capacity_state: what wedperf did, and what each target's floor was.
+
+A package that acts writes its steps here (`record_step`) and asks this module, rather than
+querying perf.actions itself, what was done (`acted_since`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +49,47 @@ def record_action(conn: psycopg.Connection, action: ActionRecord) -> None:
                 "detail": action.detail,
             },
         )
+
+
+def record_step(
+    conn: psycopg.Connection,
+    plan_id: str,
+    kind: str,
+    target: str,
+    *,
+    outcome: str,
+    reason: str,
+    dry_run: bool,
+    before: object | None = None,
+    after: object | None = None,
+    wedding_ids: Iterable[str] = (),
+    detail: str = "",
+) -> None:
+    """Write one step of `plan_id` to perf.actions (as `record_action`); `before` and `after`
+    are kept as text (a floor of 6 is "6"), None as NULL."""
+    record_action(
+        conn,
+        ActionRecord(
+            plan_id=plan_id,
+            kind=kind,
+            target=target,
+            reason=reason,
+            dry_run=dry_run,
+            outcome=outcome,
+            before=None if before is None else str(before),
+            after=None if after is None else str(after),
+            wedding_ids=tuple(wedding_ids),
+            detail=detail,
+        ),
+    )
+
+
+def acted_since(conn: psycopg.Connection, kind: str, target: str, since: datetime) -> bool:
+    """Has a step of `kind` on `target` ended `done` after `since`? (Dry-run, skipped and
+    failed steps changed nothing, so they do not count.)"""
+    return conn.execute(
+        Q["acted_since"], {"kind": kind, "target": target, "since": since}
+    ).fetchone()[0]
 
 
 @dataclass(frozen=True)

@@ -297,3 +297,29 @@ def _settle(future: asyncio.Future[list[StoredAlert]], result: object) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)  # type: ignore[arg-type]
+
+
+# --- the inbox as a remediation run reads and updates it (synchronous, a flow's connection) ---
+
+RQ = queries("alerts_remediation")
+
+
+def alert_for_remediation(conn: psycopg.Connection, alert_id: int) -> dict[str, Any] | None:
+    """One alert's row (alert_id, source, alertname, status, wedding_id, labels,
+    annotations, fingerprint, starts_at), or None when the inbox holds no such alert."""
+    return (
+        conn.cursor(row_factory=psycopg.rows.dict_row)
+        .execute(RQ["alert_for_remediation"], {"alert_id": alert_id})
+        .fetchone()
+    )
+
+
+def set_remediation_state(
+    conn: psycopg.Connection, alert_id: int, state: str, note: str = ""
+) -> None:
+    """Record where the alert's remediation stands and why (the note kept to 1000 chars)."""
+    with conn.transaction():
+        conn.execute(
+            RQ["set_remediation_state"],
+            {"alert_id": alert_id, "state": state, "note": note[:1000]},
+        )

@@ -36,35 +36,22 @@ def evidence_command(
         state = build_evidence(day=the_day, wedding_id=wedding, out=str(out), return_state=True)
         if not state.is_completed():
             fail(f"build-evidence failed: {state.message}")
-        flow_result = state.result()
-        payload = {k: flow_result[k] for k in ("html", "markdown", "json", "figures", "counts")}
-        payload["scope"] = flow_result["scope"]
+        payload = state.result()
     else:
-        from wedperf.evidence.build import build_evidence_package
+        from wedperf.db.connection import DatabaseUnavailable
+        from wedperf.evidence.build import build_package
         from wedperf.evidence.data import EvidenceScopeError
         from wedperf.evidence.write import PackageDirError
         from wedperf.runtime import get_runtime
 
         runtime = get_runtime()
         try:
-            result = build_evidence_package(
-                runtime.services.database_url,
-                out=out,
-                day=the_day,
-                wedding_id=wedding,
-                settings=runtime.settings,
-                app_database_url=runtime.services.app_database_url,
+            result = build_package(
+                runtime.settings, runtime.services, day=the_day, wedding_id=wedding, out=out
             )
-        except (EvidenceScopeError, PackageDirError) as exc:
+        except (EvidenceScopeError, PackageDirError, DatabaseUnavailable) as exc:
             fail(str(exc))
-        payload = {
-            "html": str(result.html_path),
-            "markdown": str(result.markdown_path),
-            "json": str(result.json_path),
-            "figures": [str(p) for p in result.figures],
-            "counts": result.summary,
-            "scope": result.scope,
-        }
+        payload = result.as_dict()
     if as_json:
         typer.echo(json.dumps(payload, indent=2))
         return

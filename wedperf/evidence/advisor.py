@@ -1,44 +1,26 @@
-"""Hook for an optional "Database advisor findings" section.
-
-The evidence package does not depend on the database advisor (wedperf/advisor/, built
-separately). When that package offers the function below, the report grows a section with
-its findings; until then, or if it fails, the report is built without it.
-
-Contract for the advisor (module `wedperf.advisor.evidence`)::
-
-    def evidence_findings(
-        conn: psycopg.Connection, *, start: datetime, end: datetime, settings: Settings
-    ) -> list[dict[str, str | int | float | None]]
-
-one dict per finding, the same keys in each (e.g. query id, table, finding, mean ms,
-calls, suggestion), JSON-ready, ids and timings only, never query parameters or guest data.
+"""The "Database advisor findings" section: the newest advisor run's findings for the span
+(wedperf.advisor.evidence.evidence_findings: one JSON-ready dict per finding, the same keys in
+each, ids and timings only, never query parameters or guest data). The advisor must never
+break the evidence package: if reading its findings fails, the section says so and the rest
+of the report is built as usual.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import psycopg
 
+from wedperf.advisor.evidence import evidence_findings
 from wedperf.config import Settings
 from wedperf.evidence.data import Scope
 from wedperf.evidence.sections import Section, Table
 
 log = logging.getLogger(__name__)
-ADVISOR_MODULE = "wedperf.advisor.evidence"
 
 
-def advisor_section(conn: psycopg.Connection, scope: Scope, settings: Settings) -> Section | None:
-    """The advisor's findings for the scope as a section, or None when no advisor hook is
-    installed (nothing is said about an advisor that does not exist)."""
-    try:
-        module = importlib.import_module(ADVISOR_MODULE)
-    except ModuleNotFoundError:
-        return None
-    findings_of = getattr(module, "evidence_findings", None)
-    if findings_of is None:
-        return None
+def advisor_section(conn: psycopg.Connection, scope: Scope, settings: Settings) -> Section:
+    """The advisor's findings for the scope as a section (saying so when there are none)."""
     section = Section(
         "advisor",
         "Database advisor findings",
@@ -46,7 +28,9 @@ def advisor_section(conn: psycopg.Connection, scope: Scope, settings: Settings) 
     )
     try:
         with conn.transaction():
-            findings = list(findings_of(conn, start=scope.start, end=scope.end, settings=settings))
+            findings = list(
+                evidence_findings(conn, start=scope.start, end=scope.end, settings=settings)
+            )
     except Exception as exc:  # the advisor must never break the evidence package
         log.warning("evidence: database advisor findings unavailable: %s", exc)
         section.empty = f"Database advisor findings unavailable ({type(exc).__name__})."

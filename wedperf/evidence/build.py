@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from wedperf.config import Settings, get_settings
-from wedperf.db.connection import connect
+from wedperf.db.connection import connect, with_db_retry
 from wedperf.evidence.advisor import advisor_section
 from wedperf.evidence.data import (
     EvidenceData,
@@ -45,6 +45,7 @@ from wedperf.evidence.sections import (
 )
 from wedperf.evidence.sections.slo import budget_section
 from wedperf.evidence.write import staged_package, write_json
+from wedperf.services import ResolvedServices
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,43 @@ class EvidenceResult:
     scope: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Scope, paths and counts, JSON-ready (the CLI's --json and the flow's result)."""
+        return {
+            "scope": self.scope,
+            "out": str(self.out),
+            "html": str(self.html_path),
+            "markdown": str(self.markdown_path),
+            "json": str(self.json_path),
+            "figures": [str(p) for p in self.figures],
+            "counts": self.summary,
+        }
+
+
+def build_package(
+    settings: Settings,
+    services: ResolvedServices,
+    *,
+    day: date | None = None,
+    wedding_id: str | None = None,
+    out: Path | None = None,
+) -> EvidenceResult:
+    """The evidence package as `wedperf evidence` and the build-evidence flow make it: from
+    wedperf's and the app's databases of `services`, to `out` (default `default_out`), a
+    lost connection retried (the build writes no database; the package is replaced
+    atomically). Raises EvidenceScopeError, PackageDirError or DatabaseUnavailable."""
+    return with_db_retry(
+        lambda: build_evidence_package(
+            services.database_url,
+            out=out or default_out(settings, day=day, wedding_id=wedding_id),
+            day=day,
+            wedding_id=wedding_id,
+            settings=settings,
+            app_database_url=services.app_database_url,
+        ),
+        what="building the evidence package",
+    )
+
 
 def build_evidence_package(
     database_url: str,
@@ -96,8 +134,8 @@ def build_evidence_package(
     Reads perf.* in `database_url` and, for forecast actuals of app-view series, the app
     database (`app_database_url`, default settings.app_database_url or `database_url`;
     unreachable: those actuals are reported unavailable). Writes nothing to any database.
-    `extra_sections` add sections after the built-in ones (the database advisor's, when
-    installed, always comes last). Raises EvidenceScopeError for a bad scope.
+    `extra_sections` add sections after the built-in ones (the database advisor's always
+    comes last). Raises EvidenceScopeError for a bad scope.
     """
     if (day is None) == (wedding_id is None):
         raise EvidenceScopeError("give exactly one of day or wedding_id")

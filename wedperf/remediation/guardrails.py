@@ -12,6 +12,7 @@ from pydantic import Field
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_window
 from wedperf.config import Settings
+from wedperf.remediation.playbooks import Playbook
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,13 @@ def ceremony_window(wedding: Wedding, settings: Settings) -> tuple[datetime, dat
 
 def touched_weddings(
     conn: psycopg.Connection,
-    playbook: str,
+    playbook: Playbook,
     wedding_id: str | None,
     now: datetime,
     settings: Settings,
 ) -> list[Wedding]:
-    """A wedding-scoped action touches its wedding; a platform-wide one (query cancel,
-    scale) touches every wedding live now."""
+    """A wedding-scoped playbook touches the alert's wedding; a platform-wide one (query
+    cancel, scale) touches every wedding live now."""
     live = weddings_in_window(
         conn,
         now,
@@ -42,7 +43,7 @@ def touched_weddings(
         before=settings.day_window_before,
         after=settings.day_window_after,
     )
-    if playbook in ("flush_rewarm_cache", "rerun_prewarm") and wedding_id:
+    if playbook.scope == "wedding" and wedding_id:
         return [w for w in live if w.wedding_id == wedding_id] or weddings_by_id(conn, [wedding_id])
     return live
 

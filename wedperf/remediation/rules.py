@@ -8,15 +8,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-PLAYBOOKS = (
-    "scale_up",
-    "flush_rewarm_cache",
-    "cancel_runaway_queries",
-    "refresh_matviews",
-    "rerun_prewarm",
-)
-# Actions that can hurt a wedding in progress: they need approval during a ceremony.
-DISRUPTIVE = {"flush_rewarm_cache", "cancel_runaway_queries"}
+from wedperf.remediation.playbooks import get_playbook
+
+# Parameters every rule may set, whatever its playbook (read by the remediate-alert flow).
+RULE_PARAMS = {"verify_delay_s": "seconds before recovery is checked (remediation.verify_delay)"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +25,8 @@ class Rule:
 
 
 def load_rules(path: Path | None = None) -> list[Rule]:
-    """Rules from `path`, or the shipped defaults; unknown playbooks are configuration errors."""
+    """Rules from `path`, or the shipped defaults. An unknown playbook, or a parameter its
+    playbook does not take (it would be silently ignored), is a configuration error."""
     text = (
         path.read_text()
         if path is not None
@@ -42,14 +38,22 @@ def load_rules(path: Path | None = None) -> list[Rule]:
         raise ValueError(f"playbooks file {path or '(default)'} is not valid TOML: {exc}") from exc
     rules = []
     for index, entry in enumerate(raw.get("rule", []), start=1):
-        playbook = entry.get("playbook")
-        if playbook not in PLAYBOOKS:
-            raise ValueError(
-                f"rule {index}: unknown playbook {playbook!r} (known: {', '.join(PLAYBOOKS)})"
-            )
+        name = entry.get("playbook")
+        try:
+            playbook = get_playbook(name)
+        except ValueError as exc:
+            raise ValueError(f"rule {index}: {exc}") from None
         if not isinstance(entry.get("match"), dict) or not entry["match"]:
             raise ValueError(f"rule {index}: `match` must be a non-empty table of labels")
-        rules.append(Rule(dict(entry["match"]), playbook, dict(entry.get("params", {}))))
+        params = dict(entry.get("params", {}))
+        unknown = sorted(set(params) - set(playbook.params) - set(RULE_PARAMS))
+        if unknown:
+            takes = ", ".join([*playbook.params, *RULE_PARAMS])
+            raise ValueError(
+                f"rule {index}: playbook {name!r} takes no parameter "
+                f"{', '.join(map(repr, unknown))} (it takes: {takes})"
+            )
+        rules.append(Rule(dict(entry["match"]), name, params))
     return rules
 
 

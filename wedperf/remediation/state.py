@@ -1,13 +1,14 @@
-"""Reading an alert for remediation, and recording where its remediation stands."""
+"""The alert as a remediation run sees it, read from the inbox (wedperf.alerts.inbox)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+
+from wedperf.alerts.inbox import alert_for_remediation
 
 
 @dataclass(frozen=True)
@@ -35,37 +36,11 @@ class AlertForRemediation:
 
 
 def load_alert(conn: psycopg.Connection, alert_id: int) -> AlertForRemediation | None:
-    row = (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            "SELECT alert_id, source, alertname, status, wedding_id, labels, annotations, "
-            "fingerprint, starts_at FROM perf.alerts WHERE alert_id = %s",
-            (alert_id,),
-        )
-        .fetchone()
-    )
+    """The inbox's alert `alert_id`; its wedding from the `wedding_id` label when the
+    column is empty (a webhook alert names its wedding only in its labels)."""
+    row = alert_for_remediation(conn, alert_id)
     if row is None:
         return None
     if row["wedding_id"] is None and row["labels"].get("wedding_id"):
         row["wedding_id"] = str(row["labels"]["wedding_id"])
     return AlertForRemediation(**row)
-
-
-def set_state(conn: psycopg.Connection, alert_id: int, state: str, note: str = "") -> None:
-    with conn.transaction():
-        conn.execute(
-            "UPDATE perf.alerts SET remediation_state = %s, remediation_note = %s "
-            "WHERE alert_id = %s",
-            (state, note[:1000], alert_id),
-        )
-
-
-def in_cooldown(
-    conn: psycopg.Connection, kind: str, target: str, now: datetime, cooldown: timedelta
-) -> bool:
-    """Has this kind of remediation acted on this target within the cooldown?"""
-    return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM perf.actions WHERE kind = %s AND target = %s "
-        "AND outcome = 'done' AND acted_at > %s)",
-        (kind, target, now - cooldown),
-    ).fetchone()[0]

@@ -1,10 +1,9 @@
-"""What each playbook does. Every step returns what it changed; the flow records it."""
+"""The steps playbooks are made of. Each returns what it changed; `apply_playbook` records it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 import redis
@@ -28,15 +27,19 @@ class StepResult:
 
 
 def scale_up(
-    conn: psycopg.Connection, settings: Settings, params: dict[str, Any], *, dry_run: bool
+    conn: psycopg.Connection,
+    settings: Settings,
+    *,
+    step: int,
+    only: str | None,
+    dry_run: bool,
 ) -> list[StepResult]:
-    """Raise each (or the named) capacity target's floor by `step`, within its maximum. The
-    raise is remembered like a planned one, so the next restore brings the floor back."""
-    step = int(params.get("step", 2))
-    wanted = params.get("target")
+    """Raise each capacity target's floor (or only the one named `only`) by `step`, within
+    its maximum. The raise is remembered like a planned one, so the next restore brings the
+    floor back."""
     results = []
     for target in settings.ops.targets:
-        if wanted and target.name != wanted:
+        if only and target.name != only:
             continue
         if target.kind == "sandbox" and not target.url:
             target = target.model_copy(update={"url": settings.probes.base_url})

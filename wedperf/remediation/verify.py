@@ -9,7 +9,7 @@ import psycopg
 from wedperf.calendar.sync import weddings_by_id
 from wedperf.config import Settings
 from wedperf.critical_path.round import run_round
-from wedperf.remediation.state import AlertForRemediation
+from wedperf.remediation.state import AlertForRemediation, load_alert
 
 
 def recovered(
@@ -30,7 +30,7 @@ def recovered(
         ).results
         row = result[result["check_name"] == check].iloc[0]
         return row.status != "breach", f"{check} is {row.status} ({row.detail})"
-    status = perf_conn.execute(
-        "SELECT status FROM perf.alerts WHERE alert_id = %s", (alert.alert_id,)
-    ).fetchone()[0]
-    return status == "resolved", f"alert is {status} at its source"
+    now = load_alert(perf_conn, alert.alert_id)
+    if now is None:
+        return False, "the alert is no longer in the inbox"
+    return now.status == "resolved", f"alert is {now.status} at its source"

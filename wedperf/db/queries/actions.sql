@@ -27,3 +27,11 @@ ON CONFLICT (target) DO UPDATE SET
 INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)
 VALUES (%(target)s, NULL, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET baseline = NULL, floor = EXCLUDED.floor, changed_at = now();
+
+-- name: acted_since
+-- Whether a step of this kind ended `done` on this target after `since` (a remediation's
+-- cooldown); served by actions_target_idx (target, acted_at).
+SELECT EXISTS (
+    SELECT 1 FROM perf.actions
+    WHERE kind = %(kind)s AND target = %(target)s AND outcome = 'done' AND acted_at > %(since)s
+);

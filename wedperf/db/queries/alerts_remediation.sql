@@ -1,0 +1,15 @@
+-- perf.alerts as a remediation run reads and updates it, through wedperf.alerts.inbox (the
+-- receiver's and the dispatcher's queries are in alerts.sql). One run per alert identity
+-- (the dispatcher's idempotency key) is the only writer of remediation_state.
+
+-- name: alert_for_remediation
+-- One alert, the columns a remediation run decides and verifies by.
+SELECT alert_id, source, alertname, status, wedding_id, labels, annotations, fingerprint,
+       starts_at
+FROM perf.alerts
+WHERE alert_id = %(alert_id)s;
+
+-- name: set_remediation_state
+-- Where the alert's remediation stands (running, recovered, escalated, ...) and why.
+UPDATE perf.alerts SET remediation_state = %(state)s, remediation_note = %(note)s
+WHERE alert_id = %(alert_id)s;
