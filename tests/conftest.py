@@ -32,6 +32,7 @@ from wedperf.db.migrate import migrate  # noqa: E402
 from wedperf.sandbox.app import create_app  # noqa: E402
 from wedperf.sandbox.live import bring_weddings_live  # noqa: E402
 from wedperf.sandbox.seed import seed_sandbox  # noqa: E402
+from wedperf.services import stop_embedded_postgres, stop_embedded_redis  # noqa: E402
 from wedperf.serving import serve_in_thread  # noqa: E402
 
 ADMIN_URL = os.environ.get("WEDPERF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -95,6 +96,22 @@ def empty_database_url() -> Iterator[str]:
     yield url
     close_pools()
     drop_database(url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_embedded_services_left_by_tests(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """CLI tests run wedperf with a temporary data dir, and wedperf starts embedded PostgreSQL
+    or Redis there when a URL is unset (by design they outlive the command). Stop every one
+    the session started, so the suite leaves nothing running."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    data_dirs = {p.parent.parent for p in base.glob("**/redis/redis.pid")}
+    data_dirs |= {p.parent.parent for p in base.glob("**/postgres/postmaster.pid")}
+    for data_dir in data_dirs:
+        stop_embedded_redis(data_dir)
+        stop_embedded_postgres(data_dir)
 
 
 @pytest.fixture

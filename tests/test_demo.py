@@ -50,7 +50,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         timeout=900,
         check=False,
     )
-    return {"done": done, "out": out, "home": home}
+    return {"done": done, "out": out, "home": home, "env": env}
 
 
 def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:
@@ -96,3 +96,26 @@ def test_demo_report_exists_with_non_empty_figures(demo_run: dict) -> None:
     for figure in figures:
         pixels = matplotlib.image.imread(figure)
         assert pixels.std() > 0.01, f"{figure.name} is blank"
+
+
+def test_services_stop_ends_the_embedded_services_the_demo_left(demo_run: dict) -> None:
+    """The demo keeps its embedded PostgreSQL and Redis for the commands a user runs next;
+    `wedperf services stop`, which the demo's output names, must end both processes."""
+    assert "wedperf services stop" in demo_run["done"].stdout
+    data_dir = demo_run["home"] / ".wedperf"
+    pids = [
+        int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0]),
+        int((data_dir / "redis" / "redis.pid").read_text().strip()),
+    ]
+    stopped = subprocess.run(
+        [str(Path(sys.executable).parent / "wedperf"), "services", "stop"],
+        cwd=ROOT,
+        env=demo_run["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "postgres: stopped" in stopped.stdout and "redis:    stopped" in stopped.stdout
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} still running"

@@ -35,6 +35,8 @@ def demo_command(
     from wedperf.demo.prefect_server import PrefectServerError, stop_local_server
 
     out = out.resolve()
+    configured = get_settings()
+    embedded = configured.database_url is None or configured.redis_url is None
     try:
         summary = run_demo(
             out=out, weddings=weddings, days=days, seed=seed, requests=requests, progress=step
@@ -66,5 +68,10 @@ def demo_command(
             f"  the Prefect server keeps running for its UI; stop it with "
             f"`PREFECT_HOME={get_settings().data_dir / 'prefect'} uv run prefect server stop` "
             "or the next `wedperf demo --stop-prefect`"
+        )
+    if embedded:
+        typer.echo(
+            "  the embedded PostgreSQL/Redis keep running for the next wedperf commands; "
+            "stop them with `uv run wedperf services stop`"
         )
     typer.echo(f"  took {summary['elapsed_seconds']} s")
