@@ -10,7 +10,6 @@ import pytest
 from wedperf.forecast import models
 from wedperf.forecast.backtest import (
     OriginRun,
-    online_selection_mase,
     origin_positions,
     run_backtest,
     select_model,
@@ -97,7 +96,6 @@ def test_backtest_refits_per_origin_calibrates_on_the_past_only_and_selects() ->
     selected, reason = select_model(result)
     assert reason is None and selected == "calendar_reg"
     assert summary["calendar_reg"]["mase"] < summary["snaive"]["mase"]
-    assert online_selection_mase(result) is not None
 
 
 def test_fit_series_selects_refits_and_stores_finite_nested_intervals() -> None:

@@ -6,6 +6,8 @@ origin's actuals before that origin has closed."""
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from wedperf.forecast.backtest import run_backtest
 from wedperf.forecast.base import COLUMNS
 from wedperf.forecast.events import Event
 from wedperf.forecast.features import calendar_features, hourly_index
+from wedperf.forecast.inputs import FitOptions
 from wedperf.forecast.models import MODELS
 from wedperf.forecast.selection import SelectionRule, add_combinations, choose, online_runs
 
@@ -147,3 +150,152 @@ def test_online_runs_pick_one_candidate_per_scored_origin(backtests) -> None:
     chosen = online_runs(clean, RULE)
     assert [run.origin for _, run in chosen] == clean.origins
     assert {name for name, _ in chosen} <= set(CANDIDATES)
+
+
+def _singles_only(result):
+    """A copy of `result` without its combinations, so they can be built again on it."""
+    copy = deepcopy(result)
+    copy.models = {n: m for n, m in copy.models.items() if not m.combination}
+    return copy
+
+
+def _poison_towards_the_worst(result, cut: int):
+    """A copy of `result` whose actuals from `cut` on equal the forecasts of the single
+    model ranked last at the cut: any rule that reads them ranks that model up — the
+    poison changes the ranking, not only the numbers."""
+    ranked = selection.best_singles(result, cut, RULE)
+    worst = _runs(result, ranked[-1])
+    poisoned = _singles_only(result)
+    for model in poisoned.models.values():
+        for run in model.runs:
+            hours = run.position + np.arange(len(run.actual))
+            after = hours >= cut
+            if after.any() and run.position in worst:
+                run.actual = run.actual.copy()
+                run.actual[after] = worst[run.position].raw["mean"].to_numpy()[after]
+                run._metrics = None
+    return poisoned
+
+
+def _leaking(monkeypatch: pytest.MonkeyPatch, name: str, shift: int) -> None:
+    """Make selection.`name` look `shift` hours further than it is asked to: a leak."""
+    original = getattr(selection, name)
+    monkeypatch.setattr(
+        selection, name, lambda result, at, rule: original(result, at + shift, rule)
+    )
+
+
+def _online(result) -> list[tuple]:
+    return [
+        (run.position, name, run.members, run.calibrated.to_numpy().round(9).tobytes())
+        for name, run in online_runs(result, RULE)
+    ]
+
+
+def test_online_runs_are_unchanged_by_actuals_after_the_origin_and_would_show_a_leak(
+    backtests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, _, cut = backtests
+    clean = _singles_only(clean)
+    poisoned = _poison_towards_the_worst(clean, cut)
+    before = [row for row in _online(clean) if row[0] <= cut]
+    assert before, "scored origins before the cut"
+    assert before == [row for row in _online(poisoned) if row[0] <= cut]
+    # The same comparison catches a window that looks one horizon ahead. (Inside the window
+    # every origin has closed, so nothing the choice calls can read further than it.)
+    with monkeypatch.context() as leak:
+        _leaking(leak, "window_before", HORIZON)
+        leaky = [row for row in _online(poisoned) if row[0] <= cut]
+    assert leaky != before, "a leak in window_before went unseen"
+
+
+def test_combination_members_are_unchanged_by_actuals_after_the_origin_and_would_show_a_leak(
+    backtests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, _, cut = backtests
+    clean = _singles_only(clean)
+    poisoned = _poison_towards_the_worst(clean, cut)
+
+    def members(result) -> dict:
+        result = deepcopy(result)
+        add_combinations(result, RULE)
+        return {
+            (name, r.position): r.members
+            for name, m in result.models.items()
+            if m.combination
+            for r in m.runs
+            if r.position <= cut
+        }
+
+    assert members(clean) and members(clean) == members(poisoned)
+
+    # Each combination run ranks the singles at its own origin, and every loss read there
+    # belongs to an origin closed by then; the spy sees it when the ranking looks a horizon
+    # ahead (a leak the poison above is too weak to show at this cut).
+    def rankings(result) -> list[tuple[int, list[int]]]:
+        seen, original = [], selection.best_singles
+        read: list[int] = []
+        loss = selection._loss
+        with monkeypatch.context() as spy:
+            spy.setattr(selection, "_loss", lambda run: read.append(run.position) or loss(run))
+
+            def ranking(result, at, rule):
+                read.clear()
+                out = original(result, at, rule)
+                seen.append((at, list(read)))
+                return out
+
+            spy.setattr(selection, "best_singles", ranking)
+            add_combinations(_singles_only(result), RULE)
+        return seen
+
+    built = [r.position for r in clean.models["snaive"].runs]
+    seen = rankings(clean)
+    assert [at for at, _ in seen] == built * len(RULE.combine)
+    assert all(p + HORIZON <= at for at, read in seen for p in read)
+    with monkeypatch.context() as leak:
+        _leaking(leak, "best_singles", HORIZON)
+        leaked = rankings(clean)
+    assert any(
+        p + HORIZON > at for (at, _), (_, read) in zip(seen, leaked, strict=True) for p in read
+    )
+
+
+def test_each_online_choice_sees_only_the_origins_closed_at_it(
+    backtests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean, _, _ = backtests
+    seen: list[tuple[int, list[int]]] = []
+    original = selection.final_choice
+
+    def spy(backtest, at, rule):
+        seen.append((at, [r.position for m in backtest.models.values() for r in m.runs]))
+        return original(backtest, at, rule)
+
+    monkeypatch.setattr(selection, "final_choice", spy)
+    online_runs(clean, RULE)
+    decided = [next(r.position for r in clean.models["snaive"].runs if r.origin == o)
+               for o in clean.origins]  # fmt: skip
+    assert [at for at, _ in seen] == decided
+    for at, positions in seen:
+        assert positions and all(p + HORIZON <= at for p in positions), at
+        assert len(set(positions)) <= RULE.window
+
+
+def test_the_backtest_scores_what_a_production_fit_at_that_origin_forecasts(backtests) -> None:
+    """One rule: the online run the CLI scores at an origin is the forecast fit-forecasts
+    makes there from the window it reads (FitOptions.read_hours) — same candidate, same
+    members, same calibrated numbers."""
+    clean, _, _ = backtests
+    y, X = load()
+    options = FitOptions(
+        models=SINGLES, horizon=HORIZON, step=STEP, origins=RULE.window, warmup=0,
+        train_hours=3 * 168, combine=RULE.combine,
+    )  # fmt: skip
+    for pick, run in online_runs(clean, RULE)[-3:]:
+        history = y.iloc[run.position - options.read_hours : run.position]
+        fit = options.fit("load", history, X)
+        assert (fit.model, fit.members) == (pick, run.members)
+        np.testing.assert_allclose(
+            fit.forecast[list(COLUMNS)].to_numpy(), run.calibrated.to_numpy(), rtol=1e-9
+        )

@@ -66,7 +66,9 @@ def test_fit_forecasts_stores_checked_forecasts_once(sandbox: str) -> None:
 
     assert first["origin"] == "2026-10-20T12:00:00+00:00"
     assert set(first["series"]) == {"app.guest_checkins", "app.vendor_notifications"}
-    assert first["skipped"]["samples.guest_list"].startswith("no data in the 84 days")
+    # The window a round reads: 12 weeks of training for the oldest of 3 backtest origins,
+    # 2 days between them and the 48 h horizon (2,112 h before the 12:00 origin).
+    assert first["skipped"]["samples.guest_list"] == "no data since 2026-07-24 12:00 UTC"
     assert first["failed"] == {}
     assert first["stored_rows"] == 2 * 48
     # The wedding calendar explains check-ins: a calendar model beats the seasonal naive.

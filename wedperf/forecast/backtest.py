@@ -46,6 +46,9 @@ class OriginRun:
     error: str | None = None
     event: np.ndarray | None = None  # which forecast hours are event hours (features.py)
     members: tuple[str, ...] = ()  # a combination's models at this origin
+    # Clip forecasts at zero: the training window before this origin had no negative value
+    # (judged on that window only, as a fit at this origin would).
+    nonnegative: bool = False
     _metrics: dict[str, float] | None = field(default=None, repr=False)
 
     def metrics(self) -> dict[str, float]:
@@ -137,7 +140,6 @@ class BacktestResult:
     models: dict[str, ModelBacktest]
     origins: list[pd.Timestamp]  # scored origins, oldest first
     warmup_origins: int = 0
-    nonnegative: bool = False
 
     def summary(self) -> dict[str, dict]:
         return {name: m.summary() for name, m in self.models.items()}
@@ -180,7 +182,6 @@ def run_backtest(
     )
     scored_from = max(0, len(positions) - origins)
     values = y.to_numpy(dtype=float)
-    nonnegative = bool(values.min() >= 0)
     event = np.zeros(len(y), dtype=bool) if X is None else event_hours(X.loc[y.index])
     result = BacktestResult(
         horizon=horizon,
@@ -194,10 +195,11 @@ def run_backtest(
         train = y.iloc[lo:position]
         actual = values[position : position + horizon]
         scale = seasonal_scale(train.to_numpy())
+        nonnegative = bool(values[lo:position].min() >= 0)
         for name, model in forecasters.items():
             run = OriginRun(
                 position, y.index[position], actual, scale, warmup=k < scored_from,
-                event=event[position : position + horizon],
+                event=event[position : position + horizon], nonnegative=nonnegative,
             )  # fmt: skip
             began = time.perf_counter()
             try:
@@ -218,16 +220,16 @@ def run_backtest(
                 len(backtest.runs),
                 backtest.failures[0],
             )
-        calibrate_sequentially(backtest, horizon, nonnegative, calibration_window)
-    result.nonnegative = nonnegative
+        calibrate_sequentially(backtest, horizon, calibration_window)
     return result
 
 
 def calibrate_sequentially(
-    backtest: ModelBacktest, horizon: int, nonnegative: bool, window: int | None = None
+    backtest: ModelBacktest, horizon: int, window: int | None = None
 ) -> None:
     """Calibrate each origin's intervals on the scores of the latest `window` origins
-    complete before it (all of them when None)."""
+    complete before it (all of them when None), clipped at zero where the origin's training
+    window was non-negative."""
     done: list[tuple[int, np.ndarray]] = []
     for run in backtest.runs:
         if run.raw is None:
@@ -237,7 +239,7 @@ def calibrate_sequentially(
             pool = pool[-window:]
         scores = np.concatenate(pool) if pool else np.zeros(0)
         calibrated = calibrate(run.raw, scores)
-        run.calibrated = clip_nonnegative(calibrated) if nonnegative else calibrated
+        run.calibrated = clip_nonnegative(calibrated) if run.nonnegative else calibrated
         done.append((run.position, interval_scores(run.raw, run.actual)))
 
 
@@ -267,33 +269,3 @@ def select_model(result: BacktestResult) -> tuple[str | None, str | None]:
     return min(
         candidates, key=lambda name: (candidates[name], list(result.models).index(name))
     ), None
-
-
-def online_selection_mase(result: BacktestResult) -> float | None:
-    """MASE of nested selection: at each scored origin, the model with the best mean MASE on
-    the scored origins already complete then (the first model before any is). What
-    selecting-then-forecasting would have achieved, free of selection bias."""
-    names = list(result.models)
-    by_origin = {
-        name: {r.position: r for r in m.scored if r.calibrated is not None}
-        for name, m in result.models.items()
-    }
-    positions = sorted({p for runs in by_origin.values() for p in runs})
-    chosen = []
-    for position in positions:
-        past = {
-            name: [r.metrics()["mase"] for p, r in runs.items() if p + result.horizon <= position]
-            for name, runs in by_origin.items()
-        }
-        ranked = [
-            (np.mean(v), names.index(n)) for n, v in past.items() if v and position in by_origin[n]
-        ]
-        pick = (
-            names[min(ranked)[1]]
-            if ranked
-            else next((n for n in names if position in by_origin[n]), None)
-        )
-        if pick is not None:
-            chosen.append(by_origin[pick][position].metrics()["mase"])
-    finite = [v for v in chosen if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None

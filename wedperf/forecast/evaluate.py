@@ -16,7 +16,13 @@ from wedperf.forecast.events import Event, events_outside, read_events_csv
 from wedperf.forecast.features import WEEK, calendar_features
 from wedperf.forecast.models import make_forecaster
 from wedperf.forecast.pipeline import fallback_forecaster, label
-from wedperf.forecast.selection import SelectionRule, add_combinations, choose, online_summary
+from wedperf.forecast.selection import (
+    SelectionRule,
+    add_combinations,
+    final_choice,
+    online_summary,
+    window_before,
+)
 from wedperf.forecast.series import prepare_hourly, read_series_csv
 from wedperf.forecast.settings import DEFAULT_MODELS
 
@@ -93,7 +99,8 @@ def backtest_series(y: pd.Series, events: list[Event], options: BacktestOptions)
     rule = SelectionRule(window=options.window, combine=tuple(options.combine))
     add_combinations(result, rule)
     in_sample, reason = select_model(result)
-    selected = choose(result, len(y), rule) if result.origins else None
+    # What fit-forecasts would forecast with next: its choice from the latest closed origins.
+    selected = final_choice(window_before(result, len(y), rule), len(y), rule)[0]
     if not result.origins:
         need = max(make_forecaster(m).min_history for m in options.models) + options.horizon
         reason = f"history of {len(y)} h is too short to backtest: need at least {need} h"

@@ -47,6 +47,14 @@ class FitOptions:
             combine=tuple(settings.combine_top),
         )
 
+    @property
+    def read_hours(self) -> int:
+        """Hours of history a fit reads: every backtest origin (the oldest `origins + warmup
+        - 1` steps before the newest, which leaves `horizon` hours) gets a full
+        `train_hours` window, so the choice made in production is the one the CLI backtest
+        scores at the same origin."""
+        return self.train_hours + (self.origins + self.warmup - 1) * self.step + self.horizon
+
     def fit(self, name: str, y: pd.Series, features: pd.DataFrame) -> SeriesForecast:
         """Backtest, choose online (singles and combinations), refit and calibrate one
         series with these options: the one production fit."""
@@ -89,12 +97,13 @@ def load_inputs(
     end: datetime,
     source_schema: str,
 ) -> ForecastInputs:
-    """Read every series in `specs` for the history window before `end` (a series that
+    """Read every series in `specs` for the window a fit needs before `end`
+    (`FitOptions.read_hours`: the training window plus the backtest's origins; a series that
     cannot be read or is too short is skipped with the reason), the wedding calendar and the
     configured event CSV, and build the calendar features from the window's first hour to
     the end of the horizon. Reads the app database (views) and perf (samples, weddings)."""
     origin = round_origin(end)
-    start = origin - pd.Timedelta(settings.history)
+    start = origin - FitOptions.from_settings(settings).read_hours * HOUR
     inputs = ForecastInputs(origin=origin)
     for spec in specs:
         conn = app_conn if spec.source == "app_view" else perf_conn
@@ -108,7 +117,7 @@ def load_inputs(
             inputs.skipped[spec.name] = f"cannot read: {str(exc).strip().splitlines()[0]}"
             continue
         if len(y) == 0:
-            inputs.skipped[spec.name] = f"no data in the {settings.history.days} days before"
+            inputs.skipped[spec.name] = f"no data since {start:%Y-%m-%d %H:%M} UTC"
             continue
         if len(y) < MIN_HOURS:
             inputs.skipped[spec.name] = f"{len(y)} h of history, need at least {MIN_HOURS} h"

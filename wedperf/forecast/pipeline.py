@@ -31,13 +31,7 @@ from wedperf.forecast.base import COLUMNS, Forecaster
 from wedperf.forecast.calibrate import calibrate
 from wedperf.forecast.features import WEEK
 from wedperf.forecast.models import SeasonalNaive, make_forecaster
-from wedperf.forecast.selection import (
-    SelectionRule,
-    add_combinations,
-    choose,
-    combine_forecasts,
-    members_at,
-)
+from wedperf.forecast.selection import SelectionRule, combine_forecasts, final_choice
 
 log = logging.getLogger(__name__)
 MIN_SELECTION_ORIGINS = 2
@@ -123,12 +117,9 @@ def fit_series(
                 warmup=warmup, train_hours=train_hours,
             )  # fmt: skip
             rule = SelectionRule(window=origins, combine=tuple(combine))
-            add_combinations(backtest, rule)
-            pick = choose(backtest, len(y), rule)
+            pick, members = final_choice(backtest, len(y), rule)
             if pick is None:
                 reason = _no_candidate(backtest)
-            else:
-                members = members_at(backtest, pick, len(y), rule)
 
     forecast = None
     version = None

@@ -13,8 +13,11 @@ their scores on origins whose actuals had closed — in production and in the ba
   first, then combinations).
 
 An origin has *closed* at position `t` when all its actuals are known: origin + horizon <= t.
-Nothing here reads an actual before that; `fit-forecasts` makes its choice at the position
-after the last backtest origin's horizon, where every backtest origin has closed.
+Nothing here reads an actual before that. `fit-forecasts` backtests the latest `window`
+origins closed at the end of the series and makes its choice there (`final_choice`); the
+backtest CLI scores exactly that rule at every origin t: the same choice made from the
+`window` origins closed at t (`window_before`), its forecast at t calibrated on those origins'
+scores (`online_runs`), as a fit at t would have been.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from wedperf.forecast.backtest import (
     ModelBacktest,
     OriginRun,
     calibrate_sequentially,
+    clip_nonnegative,
     split_mase,
 )
+from wedperf.forecast.calibrate import calibrate
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
             members = tuple(ranked[:k])
             run = OriginRun(
                 base.position, base.origin, base.actual, base.scale, base.warmup,
-                event=base.event, members=members,
+                event=base.event, members=members, nonnegative=base.nonnegative,
             )  # fmt: skip
             # Before enough origins have closed to rank the models, the combination has no
             # forecast (not a failure: it does not exist yet).
@@ -141,7 +146,7 @@ def add_combinations(result: BacktestResult, rule: SelectionRule) -> list[str]:
                 run.raw = combine_forecasts([p.raw for p in parts])
                 run.fit_seconds = sum(p.fit_seconds for p in parts)
                 backtest.runs.append(run)
-        calibrate_sequentially(backtest, result.horizon, result.nonnegative, rule.window)
+        calibrate_sequentially(backtest, result.horizon, rule.window)
         result.models[backtest.name] = backtest
         names.append(backtest.name)
     return names
@@ -168,23 +173,64 @@ def members_at(result: BacktestResult, name: str, at: int, rule: SelectionRule) 
     return tuple(best_singles(result, at, rule)[:k])
 
 
+def final_choice(
+    backtest: BacktestResult, at: int, rule: SelectionRule
+) -> tuple[str | None, tuple[str, ...]]:
+    """What a fit at position `at` forecasts with, from its own backtest of single models:
+    the combinations are added, then the candidate with the best recent score is chosen.
+    Returns (candidate, its single models), or (None, ()) when no candidate qualifies."""
+    add_combinations(backtest, rule)
+    pick = choose(backtest, at, rule)
+    return (pick, members_at(backtest, pick, at, rule)) if pick else (None, ())
+
+
+def window_before(result: BacktestResult, at: int, rule: SelectionRule) -> BacktestResult:
+    """The backtest a fit at position `at` runs: every single model's runs at the latest
+    `rule.window` origins closed at `at` (the same fits: each origin's training window does
+    not depend on when the backtest runs). Only closed origins are in it."""
+    singles = {n: m for n, m in result.models.items() if not m.combination}
+    closed = sorted(
+        {r.position for m in singles.values() for r in m.runs if r.position + result.horizon <= at}
+    )
+    keep = set(closed[-rule.window :])
+    models = {
+        name: ModelBacktest(name, runs=[r for r in m.runs if r.position in keep])
+        for name, m in singles.items()
+    }
+    origins = [r.origin for r in next(iter(models.values())).runs] if models else []
+    return BacktestResult(result.horizon, result.step, models, origins)
+
+
 def online_runs(result: BacktestResult, rule: SelectionRule) -> list[tuple[str, OriginRun]]:
-    """At every scored origin, the candidate chosen from the origins closed by then (the
-    first model that ran before any has) and its run there."""
+    """At every scored origin t, what a fit at t would have forecast: the `final_choice` on
+    `window_before(t)`, its forecast at t (the mean of its members' forecasts there),
+    calibrated on that backtest's scores of the candidate. Where no candidate qualifies, or
+    a member has no forecast at t, the first single model that forecast at t (the seasonal
+    naive by default), as the fit would fall back to it."""
     chosen = []
-    names = list(result.models)
-    positions = {r.origin: r.position for m in result.models.values() for r in m.runs}
+    singles = [n for n, m in result.models.items() if not m.combination]
+    by_model = {n: _by_position(result.models[n]) for n in singles}
+    base = {r.position: r for m in result.models.values() for r in m.runs}
     for origin in result.origins:
-        position = positions[origin]
-        pick = choose(result, position, rule)
-        run = None
-        if pick is not None:
-            run = _by_position(result.models[pick]).get(position)
-        if run is None:
-            pick = next((n for n in names if position in _by_position(result.models[n])), None)
-            run = None if pick is None else _by_position(result.models[pick])[position]
-        if run is not None:
-            chosen.append((pick, run))
+        position = next(p for p, r in base.items() if r.origin == origin)
+        backtest = window_before(result, position, rule)
+        pick, members = final_choice(backtest, position, rule)
+        if pick is None or any(position not in by_model[m] for m in members):
+            pick = next((n for n in singles if position in by_model[n]), None)
+            members = (pick,)
+        if pick is None:
+            continue
+        parts = [by_model[m][position] for m in members]
+        raw = combine_forecasts([p.raw for p in parts]) if len(parts) > 1 else parts[0].raw
+        scores = backtest.models[pick].scores() if pick in backtest.models else np.zeros(0)
+        calibrated = calibrate(raw, scores)
+        at = base[position]
+        run = OriginRun(
+            position, at.origin, at.actual, at.scale, at.warmup, raw=raw,
+            calibrated=clip_nonnegative(calibrated) if at.nonnegative else calibrated,
+            event=at.event, members=tuple(members), nonnegative=at.nonnegative,
+        )  # fmt: skip
+        chosen.append((pick, run))
     return chosen
 
 

@@ -102,7 +102,9 @@ class ForecastSettings(BaseModel):
     )
     horizon_hours: int = Field(default=48, ge=1, le=24 * 14, description="forecast horizon")
     history: timedelta = Field(
-        default=timedelta(weeks=12), description="training window read for each series"
+        default=timedelta(weeks=12),
+        description="training window of each fit (a round reads this plus the backtest's "
+        "origins: selection_origins + calibration_origins - 1 steps and the horizon)",
     )
     backtest_step_hours: int = Field(default=24, ge=1, description="hours between origins")
     selection_origins: int = Field(
