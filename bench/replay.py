@@ -1,37 +1,56 @@
-"""Replay benchmark: a year of calendar-driven load through three capacity policies.
+"""Replay benchmark: real and sandbox load through the capacity policy that ships, against
+fair baselines, with the cost/risk frontier.
 
-Two load series, minute by minute:
+Series, minute by minute (requests/s):
 
-- the sandbox year: the sandbox's 2,000 weddings over 365 days (seeded in a scratch database),
-  each adding load over its day window shaped by its phases (check-ins before the ceremony,
-  quiet ceremony, dinner, photo uploads after dinner) with a per-wedding intensity the
-  policies cannot know, on top of a daily/weekly platform baseline with noise;
-- the NAB taxi series (../shared/data/nab/nyc_taxi.csv, 30-min) with its known events.
+- `sandbox_v1`: the sandbox year — its 2,000 weddings over 365 days (seeded in a scratch
+  database), each adding load over its day window shaped by its phases, with a per-wedding
+  intensity no policy can know, on a daily/weekly baseline with noise (the original load
+  model: phase steps at the offsets the forecast features encode, so partly circular);
+- `nab_taxi`: the NAB New York taxi series (30-minute counts, interpolated linearly between
+  bucket midpoints so a lagging policy is not penalised for steps that are not in the
+  data), its known events as the calendar.
 
-Policies (wedperf.capacity.replay): reactive target tracking only; wedperf's predictive floor
-(forecast upper bound, refitted weekly on the trailing 8 weeks with the calendar as
-regressors, exactly as `fit-forecasts` does, raised 10 minutes before each window) with the
-same reactive autoscaler on top; and the oracle. Under-provisioned minutes are counted inside
-wedding/event windows, after the first 8 weeks (training).
+Policies (wedperf.capacity.replay), each under the same reactive autoscaler model (metric
+lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 and 6 min):
 
-    uv run python bench/replay.py [--nab-dir ../shared/data/nab] [--quantile 95]
+- `reactive`: target tracking at its default utilisation (0.9);
+- `reactive_equal_cost`: target utilisation searched until its replica-hours are within 2%
+  of wedperf's at wedperf's defaults;
+- `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
+  refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
+- `wedperf`: the floor production sets — the plan's floor runs (slots, lead times), each
+  raise sized on the newest daily fit-forecasts round (12 weeks of training, 48 h ahead,
+  the production fit and options) or the calendar, restores after the day — with the
+  reactive autoscaler on top;
+- `oracle`: exactly the replicas each minute needs.
 
-Last line: {"reactive": {...}, "wedperf": {...}, "oracle": {...}, "replica_hours_ratio": ...,
-"calendar_bound": [{margin, under_provisioned_minutes, replica_hours, replica_hours_ratio}],
-"nab_taxi": {same keys but calendar_bound}}
+Scored: minutes inside event windows (wedding day windows; taxi events) after the first
+forecast round; replica-hours over the same period. Sweeps wedperf's quantile and headroom,
+reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
+`cost_at_0_minutes` are the lowest replica-hours / oracle at which a policy has <= 10 / 0
+under-provisioned event minutes (null when no setting reaches it). Draws the frontier as a
+PNG.
 
-`calendar_bound` is a reference line, not a policy: floors from the sandbox's true expected
-load (what the calendar can know) times a margin. It shows what any calendar-driven floor can
-reach on this synthetic load, where each wedding's intensity (lognormal sigma 0.3) and the
-minute noise (sigma 0.08) are unknowable.
+    uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
+                                  [--series sandbox_v1,nab_taxi]
+
+DIR defaults: $WEDPERF_NAB_DIR, else ../shared/data/nab beside the project; the PNG goes to
+--out-dir (default: the current directory). Takes ~10 minutes on 2 cores (a year of daily
+production fits per series). Last line: {"series": {name: {"policies": {policy:
+{"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
+"cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import pickle
 import sys
-import time
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,21 +62,43 @@ import psycopg
 from bench._common import progress, report, scratch_database
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.replay import ReactiveConfig, evaluate, floor_from_forecast, oracle, reactive
+from wedperf.capacity.replay import (
+    ReactiveConfig,
+    calendar_free_floor,
+    evaluate,
+    fit_times,
+    forecast_rounds,
+    newest_fit,
+    oracle,
+    production_floor,
+    reactive,
+)
+from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.events import read_events_csv, wedding_phase_events
-from wedperf.forecast.features import calendar_features
-from wedperf.forecast.pipeline import fit_series
+from wedperf.forecast.inputs import FitOptions, round_features
+from wedperf.forecast.settings import ForecastSettings
 
-TRAIN_WEEKS = 8
-REFIT_DAYS = 7
-HEADROOM = 0.2
-BUFFER_MIN = 10
-MODELS = ["snaive_cal", "snaive", "calendar_reg", "mstl_reg"]
-REACTIVE = ReactiveConfig()
 START = date(2026, 1, 1)
+HEADROOMS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
+QUANTILES = (80, 95)
+UTILISATIONS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+POD_STARTS = (3, 1, 6)  # the default first
 
 
-# --- the sandbox year -------------------------------------------------------------------------
+@dataclass
+class Series:
+    name: str
+    minutes: pd.DatetimeIndex
+    load: np.ndarray
+    windows: list[tuple[int, int]]  # scored event windows, minute offsets
+    weddings: list[Wedding]  # the calendar the plan acts on
+    capacity: float  # requests/s a replica serves
+    settings: Settings
+    forecast: ForecastSettings
+    events: list = None
+
+
+# --- the sandbox year (load model v1) ----------------------------------------------------
 
 
 def sandbox_weddings() -> list[Wedding]:
@@ -74,9 +115,8 @@ def sandbox_weddings() -> list[Wedding]:
     return [Wedding(*r) for r in rows]
 
 
-def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int = 7):
-    """Per-minute requests/s, the wedding windows (minute offsets), and the expected load: what
-    the calendar alone can know (baseline and each wedding's phases at mean intensity)."""
+def sandbox_v1_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int = 7):
+    """Per-minute requests/s and the wedding windows (minute offsets)."""
     rng = np.random.default_rng(seed)
     n = len(minutes)
     eastern = minutes.tz_convert("America/New_York")
@@ -84,7 +124,6 @@ def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int =
     diurnal = 0.35 + 0.65 * np.clip(np.sin(np.pi * (hour - 6) / 18), 0, None)
     weekend = np.where(eastern.day_of_week.to_numpy() >= 5, 1.25, 1.0)
     load = 20.0 * diurnal * weekend
-    expected = load.copy()
     start0 = minutes[0]
     windows = []
     per_guest = 0.05  # peak requests/s per guest (the ops default)
@@ -103,178 +142,272 @@ def sandbox_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int =
         intensity = rng.lognormal(-0.045, 0.3)  # mean 1; unknown to every policy
         a, b = max(lo, 0), min(end, n)
         load[a:b] += w.guest_count * per_guest * intensity * shape[a - lo : b - lo]
-        expected[a:b] += w.guest_count * per_guest * shape[a - lo : b - lo]
         windows.append((lo, end))
     load *= rng.lognormal(-0.003, 0.08, size=n)
-    return load, windows, expected
+    return load, windows
 
 
-# --- NAB taxi -------------------------------------------------------------------------------
+def sandbox_v1() -> Series:
+    progress("seeding the sandbox year (2,000 weddings)")
+    weddings = sandbox_weddings()
+    minutes = pd.date_range(pd.Timestamp(START, tz=UTC), periods=365 * 24 * 60, freq="min")
+    load, windows = sandbox_v1_load(weddings, minutes)
+    target = CapacityTarget(
+        name="replay", per_replica_rps=10.0, max_replicas=1000, forecast_series="replay"
+    )
+    settings = Settings(ops={"targets": [target]})
+    return Series("sandbox_v1", minutes, load, windows, weddings, 10.0, settings,
+                  ForecastSettings())  # fmt: skip
 
 
-def taxi_load(nab_dir: Path):
+# --- NAB taxi ------------------------------------------------------------------------------
+
+
+def nab_taxi(nab_dir: Path) -> Series:
     raw = pd.read_csv(nab_dir / "nyc_taxi.csv", parse_dates=["timestamp"])
-    # NAB publishes local wall-clock times; read them (and the events) as UTC so the daylight-
-    # saving hours stay unambiguous. Only alignment between series and events matters here.
-    series = raw.set_index("timestamp")["value"].tz_localize(UTC)
-    minutes = pd.date_range(
-        series.index[0], series.index[-1] + pd.Timedelta(minutes=29), freq="min"
+    # NAB publishes New York wall-clock times: localise them (the autumn change's repeated
+    # hour is read as its first occurrence, the spring gap shifted forward) and divide each
+    # count by its bucket's real length.
+    local = pd.DatetimeIndex(raw["timestamp"]).tz_localize(
+        "America/New_York", ambiguous="NaT", nonexistent="shift_forward"
     )
-    # Requests per minute = count / the real length of its bucket. NAB counts by New York
-    # wall clock, so on the autumn daylight-saving change the 01:00 and 01:30 buckets each
-    # hold two real half-hours; reading them as 30 minutes would invent a doubled peak.
-    local = series.index.tz_localize(None).tz_localize(
-        "America/New_York", ambiguous=np.zeros(len(series), dtype=bool), nonexistent="shift_forward"
-    )
-    repeated = pd.Series(
-        local.tz_convert(UTC)
-        != local.tz_localize(None)
-        .tz_localize(
-            "America/New_York",
-            ambiguous=np.ones(len(series), dtype=bool),
-            nonexistent="shift_forward",
-        )
-        .tz_convert(UTC),
-        index=series.index,
-    )
-    per_minute = series / np.where(repeated, 60.0, 30.0)
-    load = per_minute.reindex(minutes, method="ffill").to_numpy(dtype=float)
-    events = read_events_csv(nab_dir / "nyc_taxi_events.csv", tz="UTC")
+    counts = pd.Series(raw["value"].to_numpy(dtype=float), index=local).dropna()
+    counts = counts[counts.index.notna()].tz_convert(UTC)
+    counts = counts[~counts.index.duplicated()]
+    length = counts.index.to_series().diff().shift(-1).dt.total_seconds().fillna(1800)
+    rate = counts / length.clip(upper=3600).to_numpy()  # requests/s over each bucket
+    # Interpolate between bucket midpoints: the data says nothing about steps inside.
+    mid = rate.copy()
+    mid.index = mid.index + pd.to_timedelta(length.clip(upper=3600).to_numpy() / 2, unit="s")
+    minutes = pd.date_range(counts.index[0], counts.index[-1] + pd.Timedelta(minutes=29),
+                            freq="min")  # fmt: skip
+    load = (
+        mid.reindex(mid.index.union(minutes)).interpolate("time").reindex(minutes)
+        .bfill().ffill().to_numpy(dtype=float)
+    )  # fmt: skip
+    events = read_events_csv(nab_dir / "nyc_taxi_events.csv", tz="America/New_York")
+    weddings = [
+        Wedding(f"event-{k}", e.start.to_pydatetime(), e.end.to_pydatetime(),
+                "America/New_York", None, 0, "confirmed")
+        for k, e in enumerate(events)
+    ]  # fmt: skip
     windows = [
-        (
-            int((e.start - minutes[0]).total_seconds() // 60),
-            int((e.end - minutes[0]).total_seconds() // 60),
-        )
+        (int((e.start - minutes[0]).total_seconds() // 60),
+         int((e.end - minutes[0]).total_seconds() // 60))
         for e in events
-    ]
-    return minutes, load, windows, events
+    ]  # fmt: skip
+    target = CapacityTarget(
+        name="replay", per_replica_rps=0.5, max_replicas=1000, forecast_series="replay"
+    )
+    # Events are calendar windows already: no day window around them.
+    settings = Settings(
+        ops={"targets": [target]}, day_window_before=timedelta(0), day_window_after=timedelta(0)
+    )
+    forecast = ForecastSettings(holiday_country="US", holiday_subdivision="NY",
+                                timezone="America/New_York")  # fmt: skip
+    return Series("nab_taxi", minutes, load, windows, weddings, 0.5, settings, forecast, events)
 
 
-# --- policies --------------------------------------------------------------------------------
+# --- running the policies ------------------------------------------------------------------
 
 
-def forecast_upper(minutes, load, features, quantile: int, name: str) -> np.ndarray:
-    """Hourly forecast upper bound of the hourly peak load, refitted every week on the
-    trailing 8 weeks, spread over the minutes. NaN during the training weeks."""
-    hourly = pd.Series(load, index=minutes).resample("h").max()
-    upper = pd.Series(np.nan, index=hourly.index)
-    train = TRAIN_WEEKS * 168
-    origin = train
-    fits = 0
-    began = time.perf_counter()
-    while origin < len(hourly):
-        horizon = min(REFIT_DAYS * 24, len(hourly) - origin)
-        y = hourly.iloc[origin - train : origin]
-        X = features.iloc[origin - train : origin + horizon]
-        fit = fit_series(
-            name, y, X, models=MODELS, horizon=horizon, step=24, origins=3, train_hours=train
-        )
-        upper.iloc[origin : origin + horizon] = fit.forecast[f"hi-{quantile}"].to_numpy()
-        origin += horizon
-        fits += 1
-    progress(f"{name}: {fits} weekly fits in {time.perf_counter() - began:.0f} s")
-    return upper.reindex(minutes, method="ffill").to_numpy()
+def forecasts_for(series: Series, cache_dir: Path | None = None):
+    """The production fit-forecasts rounds over the series (hourly request counts)."""
+    hourly = pd.Series(series.load * 60.0, index=series.minutes).resample("h").sum()
+    hours = pd.date_range(hourly.index[0], hourly.index[-1] + pd.Timedelta(hours=72), freq="h")
+    phases = wedding_phase_events(
+        [w for w in series.weddings if w.guest_count > 0],
+        arrival_before=series.forecast.arrival_before,
+        ceremony_length=series.forecast.ceremony_length,
+    )
+    features = round_features(hours, series.forecast, events=series.events or [],
+                              wedding_phases=phases)  # fmt: skip
+    options = FitOptions.from_settings(series.forecast)
+    times = fit_times(series.minutes[0], series.minutes[-1])
+
+    def tick(done: int, total: int) -> None:
+        if done % 30 == 0 or done == total:
+            progress(f"{series.name}: fit-forecasts round {done}/{total}")
+
+    cache = None
+    if cache_dir is not None:
+        digest = hashlib.sha1(hourly.to_numpy().tobytes() + repr(options).encode()).hexdigest()
+        cache = cache_dir / f"replay-rounds-{series.name}-{digest[:12]}.pkl"
+        if cache.exists():
+            progress(f"{series.name}: forecast rounds from {cache}")
+            return pickle.loads(cache.read_bytes())
+    rounds = forecast_rounds(hourly, features, options, times, on_fit=tick)
+    if cache is not None:
+        cache.write_bytes(pickle.dumps(rounds))
+    return rounds
 
 
-def scored_windows(windows, n: int) -> tuple[int, list[tuple[int, int]], np.ndarray]:
-    """The first scored minute (after the training weeks), the windows scored, and the
-    minutes inside them."""
-    start = TRAIN_WEEKS * 7 * 24 * 60
-    scored = [(a, b) for a, b in windows if a >= start and b <= n]
+def scored(series: Series, first: pd.Timestamp) -> tuple[int, np.ndarray]:
+    start = int(series.minutes.searchsorted(first))
+    n = len(series.load)
     in_window = np.zeros(n, dtype=bool)
-    for a, b in scored:
-        in_window[max(a, 0) : b] = True
-    return start, scored, in_window
+    for a, b in series.windows:
+        if a >= start and b <= n:
+            in_window[a:b] = True
+    return start, in_window
 
 
-def calendar_bound(load, windows, expected, capacity: float) -> list[dict]:
-    """A reference, not a policy: floors from the *true* expected load minute by minute (the
-    calendar's shape and the baseline known exactly; only each wedding's intensity and the
-    minute noise unknown) times a margin, with the same reactive autoscaler on top. What the
-    best calendar-only floor could achieve on this load, whatever the forecast."""
-    n = len(load)
-    start, scored, in_window = scored_windows(windows, n)
-    oracle_hours = evaluate(
-        oracle(load, capacity)[start:], load[start:], capacity, in_window[start:]
-    ).replica_hours
-    rows = []
-    for margin in (1.1, 1.2, 1.3, 1.4, 1.5):
-        floor = floor_from_forecast(
-            n, scored, expected * margin, capacity=capacity, headroom=0.0, buffer=BUFFER_MIN
-        )
-        result = evaluate(
-            reactive(load, capacity, REACTIVE, floor=floor)[start:],
-            load[start:],
-            capacity,
-            in_window[start:],
-        )
-        rows.append(
-            {
-                "margin": margin,
-                **result.summary(),
-                "replica_hours_ratio": round(result.replica_hours / oracle_hours, 3),
-            }
-        )
-    return rows
-
-
-def replay(minutes, load, windows, upper, capacity: float) -> dict:
-    n = len(load)
-    start, scored, in_window = scored_windows(windows, n)
-    floor = floor_from_forecast(
-        n, scored, upper, capacity=capacity, headroom=HEADROOM, buffer=BUFFER_MIN
-    )
-    policies = {
-        "reactive": reactive(load, capacity, REACTIVE),
-        "wedperf": reactive(load, capacity, REACTIVE, floor=floor),
-        "oracle": oracle(load, capacity),
+def run_policy(series, replicas, start, in_window, oracle_hours) -> dict:
+    result = evaluate(replicas[start:], series.load[start:], series.capacity, in_window[start:])
+    return {
+        "under_provisioned_minutes": int(result.under_provisioned_minutes),
+        "replica_hours_ratio": round(result.replica_hours / oracle_hours, 4),
     }
-    out = {}
-    for name, replicas in policies.items():
-        out[name] = evaluate(replicas[start:], load[start:], capacity, in_window[start:]).summary()
-    out["replica_hours_ratio"] = round(
-        out["wedperf"]["replica_hours"] / out["oracle"]["replica_hours"], 3
-    )
-    out["window_minutes"] = int(in_window[start:].sum())
-    return out
+
+
+def cost_at(points: list[dict], minutes: int) -> float | None:
+    ok = [p["replica_hours_ratio"] for p in points if p["under_provisioned_minutes"] <= minutes]
+    return min(ok) if ok else None
+
+
+def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
+    config = ReactiveConfig(pod_start=pod_start)
+    forecast_at = newest_fit(rounds)
+    start, in_window = scored(series, rounds[0][0])
+    oracle_hours = evaluate(oracle(series.load, series.capacity)[start:], series.load[start:],
+                            series.capacity, in_window[start:]).replica_hours  # fmt: skip
+    target = series.settings.ops.targets[0]
+
+    def wedperf(quantile: int, headroom: float) -> dict:
+        ops = series.settings.ops.model_copy(update={"quantile": quantile, "headroom": headroom})
+        settings = series.settings.model_copy(update={"ops": ops})
+        floor, _ = production_floor(series.weddings, series.minutes, target, settings,
+                                    forecast_at)  # fmt: skip
+        replicas = reactive(series.load, series.capacity, config, floor=floor)
+        return {"quantile": quantile, "headroom": headroom,
+                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+
+    def reactive_at(utilisation: float) -> dict:
+        replicas = reactive(series.load, series.capacity,
+                            replace(config, target_utilisation=utilisation))  # fmt: skip
+        return {"target_utilisation": utilisation,
+                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+
+    def calendar_free(headroom: float) -> dict:
+        floor = calendar_free_floor(series.minutes, series.load, capacity=series.capacity,
+                                    headroom=headroom)  # fmt: skip
+        replicas = reactive(series.load, series.capacity, config, floor=floor)
+        return {"headroom": headroom,
+                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+
+    defaults = series.settings.ops
+    sweep_wedperf = [wedperf(q, h) for q in QUANTILES for h in HEADROOMS]
+    default_wedperf = next(p for p in sweep_wedperf
+                           if p["quantile"] == defaults.quantile
+                           and p["headroom"] == defaults.headroom)  # fmt: skip
+    sweep_reactive = [reactive_at(u) for u in UTILISATIONS]
+    sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
+
+    # Reactive at wedperf's cost: bisect the utilisation until replica-hours match (2%).
+    goal = default_wedperf["replica_hours_ratio"]
+    lo, hi = 0.2, 0.99
+    equal = reactive_at(0.9)
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        equal = reactive_at(round(mid, 4))
+        if abs(equal["replica_hours_ratio"] / goal - 1) <= 0.02:
+            break
+        lo, hi = (mid, hi) if equal["replica_hours_ratio"] > goal else (lo, mid)
+
+    policies = {
+        "reactive": {**next(p for p in sweep_reactive if p["target_utilisation"] == 0.9),
+                     "cost_at_10_minutes": cost_at(sweep_reactive, 10),
+                     "cost_at_0_minutes": cost_at(sweep_reactive, 0)},
+        "reactive_equal_cost": equal,
+        "calendar_free": {**next(p for p in sweep_calendar_free if p["headroom"] == 0.2),
+                          "cost_at_10_minutes": cost_at(sweep_calendar_free, 10),
+                          "cost_at_0_minutes": cost_at(sweep_calendar_free, 0)},
+        "wedperf": {**default_wedperf,
+                    "cost_at_10_minutes": cost_at(sweep_wedperf, 10),
+                    "cost_at_0_minutes": cost_at(sweep_wedperf, 0)},
+        "oracle": {"under_provisioned_minutes": 0, "replica_hours_ratio": 1.0},
+    }  # fmt: skip
+    return {
+        "policies": policies,
+        "sweep": {
+            "wedperf": sweep_wedperf,
+            "reactive": sweep_reactive,
+            "calendar_free": sweep_calendar_free,
+        },  # fmt: skip
+        "event_minutes": int(in_window[start:].sum()),
+        "scored_from": str(series.minutes[start]),
+    }
+
+
+def draw_frontier(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    names = list(results)
+    figure = Figure(figsize=(6 * len(names), 4.5))
+    for k, name in enumerate(names):
+        axes = figure.add_subplot(1, len(names), k + 1)
+        sweep = results[name]["pod_start"]["3"]["sweep"]
+        for policy, marker in (("reactive", "o"), ("calendar_free", "^"), ("wedperf", "s")):
+            points = sorted(sweep[policy], key=lambda p: p["replica_hours_ratio"])
+            axes.plot(
+                [p["replica_hours_ratio"] for p in points],
+                [p["under_provisioned_minutes"] for p in points],
+                marker=marker, linestyle="" if policy == "wedperf" else "-", label=policy,
+            )  # fmt: skip
+        axes.set_xlabel("replica-hours / oracle")
+        axes.set_ylabel("under-provisioned event minutes")
+        axes.set_yscale("symlog", linthresh=10)
+        axes.set_title(f"{name} (pod start 3 min)")
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_nab = os.environ.get("WEDPERF_NAB_DIR") or (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+    )
+    parser.add_argument("--nab-dir", type=Path, default=Path(default_nab))
+    parser.add_argument("--out-dir", type=Path, default=Path.cwd())
+    parser.add_argument("--series", default="sandbox_v1,nab_taxi")
     parser.add_argument(
-        "--nab-dir",
-        type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "nab",
-    )
-    parser.add_argument("--quantile", type=int, choices=(80, 95), default=95)
+        "--cache-dir", type=Path, default=None,
+        help="keep the forecast rounds here and reuse them when series and options match",
+    )  # fmt: skip
     args = parser.parse_args()
+    wanted = args.series.split(",")
 
-    progress("seeding the sandbox year (2,000 weddings)")
-    weddings = sandbox_weddings()
-    minutes = pd.date_range(pd.Timestamp(START, tz=UTC), periods=365 * 24 * 60, freq="min")
-    load, windows, expected = sandbox_load(weddings, minutes)
-    hours = pd.date_range(minutes[0], minutes[-1], freq="h")
-    features = calendar_features(
-        hours, wedding_phases=wedding_phase_events(weddings), tz="America/New_York"
-    )
-    upper = forecast_upper(minutes, load, features, args.quantile, "sandbox")
-    sandbox = replay(minutes, load, windows, upper, capacity=10.0)
-    progress(f"sandbox year: {sandbox}")
-    sandbox["calendar_bound"] = calendar_bound(load, windows, expected, capacity=10.0)
-    progress(f"calendar-only bound (true expected load x margin): {sandbox['calendar_bound']}")
-
-    figures = dict(sandbox)
-    if (args.nab_dir / "nyc_taxi.csv").exists():
-        t_minutes, t_load, t_windows, events = taxi_load(args.nab_dir)
-        t_hours = pd.date_range(t_minutes[0], t_minutes[-1], freq="h")
-        t_features = calendar_features(t_hours, events=events, tz="UTC")
-        t_upper = forecast_upper(t_minutes, t_load, t_features, args.quantile, "nyc_taxi")
-        figures["nab_taxi"] = replay(t_minutes, t_load, t_windows, t_upper, capacity=50.0)
-        progress(f"nab taxi: {figures['nab_taxi']}")
-    else:
-        progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")
-    figures["quantile"] = args.quantile
-    report(figures)
+    results: dict = {}
+    makers = {"sandbox_v1": sandbox_v1, "nab_taxi": lambda: nab_taxi(args.nab_dir)}
+    for name in wanted:
+        if name == "nab_taxi" and not (args.nab_dir / "nyc_taxi.csv").exists():
+            progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")
+            continue
+        series = makers[name]()
+        rounds = forecasts_for(series, args.cache_dir)
+        results[name] = {"pod_start": {}}
+        for pod_start in POD_STARTS:
+            figures = evaluate_series(series, rounds, pod_start)
+            results[name]["pod_start"][str(pod_start)] = figures
+            progress(f"{name}, pod start {pod_start} min: " + ", ".join(
+                f"{p} {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
+                f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
+                for p, v in figures["policies"].items()
+            ))  # fmt: skip
+        results[name] |= {
+            "policies": results[name]["pod_start"]["3"]["policies"],
+            "event_minutes": results[name]["pod_start"]["3"]["event_minutes"],
+        }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    png = args.out_dir / "replay_frontier.png"
+    draw_frontier(results, png)
+    progress(f"frontier: {png}")
+    report({"series": results, "frontier_png": str(png)})
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import pandas as pd
 import psycopg
 
 from wedperf.actions.actuators import Actuator
@@ -40,6 +41,96 @@ class FloorOutcome:
     retry_at: datetime | None = None  # a restore held back by the cooldown: try again then
 
 
+@dataclass(frozen=True)
+class FloorSizing:
+    """How many replicas a slot of weddings needs on a target, and from what."""
+
+    needed: int
+    load_rps: float
+    basis: str  # forecast | calendar
+    overlapping: int  # weddings on the target whose day windows overlap the slot's span
+
+    @property
+    def why(self) -> str:
+        return (
+            f"{self.overlapping} overlapping wedding(s), peak {self.load_rps:.1f} req/s "
+            f"({self.basis}), {self.needed} replica(s) needed"
+        )
+
+
+def slot_span(weddings: Sequence[Wedding], settings: Settings) -> tuple[datetime, datetime]:
+    """From the first of these weddings' day windows opening to the last one closing."""
+    spans = [w.day_window(settings.day_window_before, settings.day_window_after) for w in weddings]
+    return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def _overlaps(wedding: Wedding, start: datetime, end: datetime, settings: Settings) -> bool:
+    opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
+    return wedding.status != "cancelled" and opens < end and closes > start
+
+
+def size_floor(
+    target: CapacityTarget,
+    weddings: Sequence[Wedding],
+    candidates: Sequence[Wedding],
+    forecast: pd.DataFrame | None,
+    settings: Settings,
+) -> FloorSizing:
+    """The floor a raise sets for `weddings` (one planned slot) — pure, so the production
+    step and the replay size it alike. `candidates`: weddings that may overlap the slot's
+    span (any superset; filtered here); `forecast`: the newest stored fit of the target's
+    series for the span (None or partial: sized on the calendar instead)."""
+    start, end = slot_span(weddings, settings)
+    overlapping = [
+        w for w in candidates if serves(target, w) and _overlaps(w, start, end, settings)
+    ]
+    if not target.forecast_series:
+        forecast = None  # a target without a series is sized on the calendar
+    load = forecast_peak_rps(forecast, start, end, settings.ops.quantile)
+    basis = "forecast"
+    if load is None:
+        basis = "calendar"
+        load = calendar_peak_rps(
+            overlapping,
+            before=settings.day_window_before,
+            after=settings.day_window_after,
+            requests_per_guest_per_s=settings.ops.requests_per_guest_per_s,
+        )
+    needed = replicas_needed(
+        load,
+        per_replica_rps=target.per_replica_rps,
+        headroom=settings.ops.headroom,
+        minimum=target.min_replicas,
+        maximum=target.max_replicas,
+    )
+    return FloorSizing(needed, load, basis, len(overlapping))
+
+
+def forecast_peak_rps(
+    forecast: pd.DataFrame | None, start: datetime, end: datetime, quantile: int
+) -> float | None:
+    """The peak of the forecast's upper bound over the hours in [start, end), in
+    requests/s (the stored series is hourly request counts), when the forecast covers every
+    hour of the span; else None."""
+    if forecast is None or forecast.empty:
+        return None
+    index = pd.DatetimeIndex(forecast.index)
+    hours = forecast[(index >= pd.Timestamp(start)) & (index < pd.Timestamp(end))]
+    if len(hours) < int((end - start).total_seconds() // 3600):
+        return None
+    return float(hours[f"hi-{quantile}"].max()) / 3600.0
+
+
+def live_on_target(
+    candidates: Sequence[Wedding], target: CapacityTarget, now: datetime, settings: Settings
+) -> list[str]:
+    """Weddings on the target that are live, or will be within the floor buffer."""
+    until = now + settings.ops.floor_buffer
+    return [
+        w.wedding_id for w in candidates if serves(target, w) and _overlaps(w, now, until, settings)
+    ]
+
+
 def raise_floor(
     conn: psycopg.Connection,
     actuator: Actuator | None,
@@ -51,36 +142,17 @@ def raise_floor(
 ) -> FloorOutcome:
     """Raise `target`'s floor for the peak load of the weddings it serves that overlap these
     weddings' day windows. `actuator` None means forecast-only: record the plan, touch nothing."""
-    before, after = settings.day_window_before, settings.day_window_after
-    spans = [w.day_window(before, after) for w in weddings]
-    overlapping = [
-        w
-        for w in weddings_in_window(
-            conn, min(s for s, _ in spans), max(e for _, e in spans), before=before, after=after
-        )
-        if serves(target, w)
-    ]
-    start, end = min(s for s, _ in spans), max(e for _, e in spans)
-    load, basis = forecast_peak_rps(conn, target, start, end, settings.ops.quantile), "forecast"
-    if load is None:
-        basis = "calendar"
-        load = calendar_peak_rps(
-            overlapping,
-            before=before,
-            after=after,
-            requests_per_guest_per_s=settings.ops.requests_per_guest_per_s,
-        )
-    needed = replicas_needed(
-        load,
-        per_replica_rps=target.per_replica_rps,
-        headroom=settings.ops.headroom,
-        minimum=target.min_replicas,
-        maximum=target.max_replicas,
+    start, end = slot_span(weddings, settings)
+    candidates = weddings_in_window(
+        conn, start, end, before=settings.day_window_before, after=settings.day_window_after
     )
-    why = (
-        f"{len(overlapping)} overlapping wedding(s), peak {load:.1f} req/s ({basis}), "
-        f"{needed} replica(s) needed"
-    )
+    forecast = None
+    if target.forecast_series:
+        from wedperf.forecast.store import latest_forecast
+
+        forecast = latest_forecast(conn, target.forecast_series, start, end)
+    sizing = size_floor(target, weddings, candidates, forecast, settings)
+    needed, why = sizing.needed, sizing.why
     ids = [w.wedding_id for w in weddings]
     if actuator is None:
         return _record(
@@ -93,22 +165,6 @@ def raise_floor(
     return _act(
         conn, actuator, plan_id, "capacity_raise", target, current, decision, why, ids, settings
     )
-
-
-def forecast_peak_rps(
-    conn: psycopg.Connection, target: CapacityTarget, start: datetime, end: datetime, quantile: int
-) -> float | None:
-    """The peak of the stored forecast's upper bound over [start, end), in requests/s, when
-    the target names a series and a fit covers every hour of the span; else None."""
-    if not target.forecast_series:
-        return None
-    from wedperf.forecast.store import latest_forecast
-
-    hours = latest_forecast(conn, target.forecast_series, start, end)
-    needed = int((end - start).total_seconds() // 3600)
-    if hours.empty or len(hours) < needed:
-        return None
-    return float(hours[f"hi-{quantile}"].max()) / 3600.0  # hourly counts -> per second
 
 
 def restore_floor(
@@ -138,17 +194,18 @@ def restore_floor(
             "planned",
             dry_run=True,
         )
-    live = [
-        w.wedding_id
-        for w in weddings_in_window(
+    live = live_on_target(
+        weddings_in_window(
             conn,
             now,
             now + settings.ops.floor_buffer,
             before=settings.day_window_before,
             after=settings.day_window_after,
-        )
-        if serves(target, w)
-    ]
+        ),
+        target,
+        now,
+        settings,
+    )
     reading = actuator.read()
     current = reading.floor if reading.floor is not None else state.floor
     decision = decide_restore(

@@ -1,23 +1,38 @@
-"""Replaying a load series through capacity policies, minute by minute (pure numpy).
+"""Replaying a load series through capacity policies, minute by minute.
 
-Three policies over the same per-minute load L(t) (requests/s) with per-replica capacity c
+Policies over the same per-minute load L(t) (requests/s) with per-replica capacity c
 (requests/s one replica serves within the latency SLO):
 
 - oracle: knows the future; exactly ceil(L(t) / c) replicas every minute;
 - reactive: target tracking at utilisation `target_utilisation`, seeing the load `metric_lag`
   minutes late, new replicas serving `pod_start` minutes after the decision, scale-in only
   after `scale_in_stabilisation` minutes of lower demand (the HPA defaults' shape);
-- wedperf: the same reactive autoscaler on top of a predictive floor — ceil(forecast upper
-  bound x (1 + headroom) / c) from `floor_buffer` before each event window until its end.
+- wedperf: the same reactive autoscaler on top of the floor production sets
+  (`production_floor`): the plan's floor runs (`capacity.plan.plan_wedding_ops`, its slots
+  and lead times), each raise sized by `capacity.floor.size_floor` from the newest daily fit
+  of the forecast (`forecast_rounds`, the fit-forecasts options and schedule) or the
+  calendar, each restore decided by `policy.decide_restore` — the functions the
+  capacity-floor flow calls, driven by the replay's clock instead of Prefect's;
+- a calendar-free floor in the shape of cloud predictive scaling (`calendar_free_floor`).
 
 Under-provisioned minutes are minutes inside event windows with replicas x c < L(t).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
+
+from wedperf.calendar.model import Wedding
+from wedperf.capacity.floor import live_on_target, size_floor, slot_span
+from wedperf.capacity.plan import plan_wedding_ops
+from wedperf.capacity.policy import decide_raise, decide_restore
+from wedperf.config import CapacityTarget, Settings
 
 
 @dataclass(frozen=True)
@@ -110,3 +125,182 @@ def floor_from_forecast(
     for start, end in windows:
         inside[max(0, start - buffer) : min(n_minutes, end)] = True
     return np.where(inside, ahead[:n_minutes], 0).astype(np.int64)
+
+
+# --- the production floor, replayed --------------------------------------------------------
+
+# The fit-forecasts deployment's schedule (prefect.yaml: cron "30 4 * * *", New York time).
+FIT_AT = (4, 30)
+FIT_TZ = "America/New_York"
+# A restore held back by the cooldown is retried this long after it passes (the flow does).
+RETRY_SLACK = timedelta(seconds=5)
+
+
+def fit_times(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+    """When the scheduled fit-forecasts runs happen in [start, end), in UTC."""
+    zone = ZoneInfo(FIT_TZ)
+    days = pd.date_range(start.tz_convert(zone).normalize(), end.tz_convert(zone), freq="D")
+    times = [
+        pd.Timestamp(day.year, day.month, day.day, *FIT_AT, tz=zone).tz_convert("UTC")
+        for day in days
+    ]
+    return [t for t in times if start <= t < end]
+
+
+def forecast_rounds(
+    y: pd.Series,
+    features: pd.DataFrame,
+    options,
+    times: Sequence[pd.Timestamp],
+    *,
+    on_fit: Callable[[int, int], None] | None = None,
+) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+    """What fit-forecasts stores at each of `times`: `options.fit` (the production fit) on
+    the `read_hours` of hourly history before the round's origin (the hour in progress is
+    forecast, not trained on), as (time of the round, forecast frame). Rounds without
+    enough history are left out, as production skips them."""
+    rounds = []
+    for k, at in enumerate(times):
+        origin = at.floor("h")
+        history = y[(y.index >= origin - options.read_hours * pd.Timedelta(hours=1))
+                    & (y.index < origin)]  # fmt: skip
+        if len(history) < options.train_hours:
+            continue
+        fit = options.fit("replay", history, features)
+        rounds.append((at, fit.forecast))
+        if on_fit is not None:
+            on_fit(k + 1, len(times))
+    return rounds
+
+
+def newest_fit(
+    rounds: Sequence[tuple[pd.Timestamp, pd.DataFrame]],
+) -> Callable[[datetime], pd.DataFrame | None]:
+    """The forecast perf.latest_forecasts holds at a moment: the newest round before it."""
+    stamps = pd.DatetimeIndex([at for at, _ in rounds])
+
+    def at(moment: datetime) -> pd.DataFrame | None:
+        k = int(stamps.searchsorted(pd.Timestamp(moment), side="right"))
+        return rounds[k - 1][1] if k else None
+
+    return at
+
+
+@dataclass(frozen=True)
+class FloorStep:
+    """One capacity-floor run of the replay, as the production step would record it."""
+
+    at: datetime
+    action: str  # raise | restore
+    before: int
+    after: int
+    reason: str
+
+
+def production_floor(
+    weddings: Sequence[Wedding],
+    minutes: pd.DatetimeIndex,
+    target: CapacityTarget,
+    settings: Settings,
+    forecast_at: Callable[[datetime], pd.DataFrame | None],
+) -> tuple[np.ndarray, list[FloorStep]]:
+    """The floor the capacity-floor runs of the plan set on `target`, minute by minute over
+    `minutes`, and their steps. The plan is made at the first minute (weddings are booked
+    months ahead; a later re-plan of an unchanged calendar creates the same runs); each raise
+    is sized on the newest fit at its scheduled time (`forecast_at`), each restore waits for
+    live weddings and the cooldown and, held back by the cooldown only, is retried as the
+    flow retries it. The floor starts at the target's minimum (its baseline)."""
+    now = minutes[0].to_pydatetime()
+    by_id = {w.wedding_id: w for w in weddings}
+    queue = [
+        (run.scheduled_time, run.operation, run.wedding_ids)
+        for run in plan_wedding_ops(weddings, now=now, settings=settings)
+        if run.target == target.name
+    ]
+    queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
+    active = sorted((w for w in weddings if w.status != "cancelled"), key=lambda w: w.starts_at)
+    starts = np.array([w.starts_at.timestamp() for w in active])
+    reach = (
+        settings.day_window_before
+        + settings.day_window_after
+        + max((w.ends_at - w.starts_at for w in active), default=timedelta(0))
+    )
+
+    def near(start: datetime, end: datetime) -> list[Wedding]:
+        """Weddings that may overlap [start, end) (a superset; size_floor filters)."""
+        lo = np.searchsorted(starts, (start - reach).timestamp())
+        hi = np.searchsorted(starts, (end + reach).timestamp())
+        return active[lo:hi]
+
+    floor, baseline, changed_at = target.min_replicas, None, None
+    changes: list[tuple[datetime, int]] = []
+    steps: list[FloorStep] = []
+    while queue:
+        at, operation, ids = queue.pop(0)
+        slot = [by_id[i] for i in ids if i in by_id and by_id[i].status != "cancelled"]
+        if operation == "floor-raise":
+            if not slot:
+                continue
+            candidates = near(*slot_span(slot, settings))
+            sizing = size_floor(target, slot, candidates, forecast_at(at), settings)
+            decision = decide_raise(
+                needed=sizing.needed, current_floor=floor, maximum=target.max_replicas
+            )
+            reason = f"{sizing.why}; {decision.reason}"
+            if decision.new_floor is not None:
+                baseline = floor if baseline is None else baseline
+        else:
+            live = live_on_target(near(at, at + settings.ops.floor_buffer), target, at, settings)
+            decision = decide_restore(
+                baseline=baseline, current_floor=floor, live_weddings=live,
+                last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
+            )  # fmt: skip
+            reason = decision.reason
+            if decision.new_floor is not None:
+                baseline = None
+            elif decision.reason.startswith("cooldown") and changed_at is not None:
+                retry = changed_at + settings.ops.cooldown + RETRY_SLACK
+                queue.append((retry, operation, ids))
+                queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
+        action = operation.removeprefix("floor-")
+        if decision.new_floor is not None:
+            steps.append(FloorStep(at, action, floor, decision.new_floor, reason))
+            floor, changed_at = decision.new_floor, at
+            changes.append((at, floor))
+    schedule = np.full(len(minutes), target.min_replicas, dtype=np.int64)
+    for at, level in changes:
+        schedule[minutes.searchsorted(pd.Timestamp(at)) :] = level
+    return schedule, steps
+
+
+def calendar_free_floor(
+    minutes: pd.DatetimeIndex,
+    load: np.ndarray,
+    *,
+    capacity: float,
+    headroom: float,
+    history_days: int = 14,
+    refresh: timedelta = timedelta(hours=6),
+    horizon: timedelta = timedelta(hours=48),
+    buffer: int = 10,
+) -> np.ndarray:
+    """A floor in the shape of cloud predictive scaling, without the calendar: every
+    `refresh`, an hourly forecast of the next `horizon` from the last `history_days` (the
+    mean of the same hour of the week in those weeks), capacity for it with `headroom`,
+    launched `buffer` minutes before each hour. 0 while history is short."""
+    hourly = pd.Series(load, index=minutes).resample("h").mean()
+    week = 168
+    values = hourly.to_numpy()
+    forecast = np.full(len(values), np.nan)
+    step, ahead = int(refresh / timedelta(hours=1)), int(horizon / timedelta(hours=1))
+    for origin in range(history_days * 24, len(values), step):
+        past = values[origin - history_days * 24 : origin]
+        weeks = len(past) // week
+        profile = np.nanmean(past[len(past) - weeks * week :].reshape(weeks, week), axis=0)
+        lead = np.arange(origin, min(origin + ahead, len(values)))
+        # Hours already forecast by an earlier refresh are overwritten by the newer one.
+        forecast[lead] = profile[(lead - (origin - weeks * week)) % week]
+    need = np.ceil(np.nan_to_num(forecast) * (1 + headroom) / capacity - 1e-9)
+    per_minute = pd.Series(need, index=hourly.index).reindex(minutes, method="ffill")
+    shifted = per_minute.shift(-buffer).ffill().to_numpy()
+    return np.maximum(per_minute.to_numpy(), shifted).astype(np.int64)

@@ -132,14 +132,26 @@ def load_inputs(
     )
     events: list[Event] = read_events_csv(settings.events_csv) if settings.events_csv else []
     index = pd.date_range(start, horizon_end - HOUR, freq="h")
-    inputs.features = calendar_features(
+    inputs.features = round_features(index, settings, events=events, wedding_phases=phases)
+    return inputs
+
+
+def round_features(
+    index: pd.DatetimeIndex,
+    settings: ForecastSettings,
+    *,
+    events: Sequence[Event],
+    wedding_phases: dict[str, list[Event]],
+) -> pd.DataFrame:
+    """The calendar features a round fits on, from the forecast settings (the replay builds
+    its features here too)."""
+    return calendar_features(
         index,
         events=events,
-        wedding_phases=phases,
+        wedding_phases=wedding_phases,
         phase_weights=phase_weights(settings.phase_weights),
         tz=settings.timezone,
         holiday_country=settings.holiday_country,
         holiday_subdivision=settings.holiday_subdivision,
         holidays_as_sunday=settings.holidays_as_sunday,
     )
-    return inputs
