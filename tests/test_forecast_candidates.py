@@ -28,7 +28,9 @@ WEEKS = 5
 RULE = SelectionRule(window=4, combine=(2, 3))
 SINGLES = tuple(MODELS)
 CANDIDATES = (*SINGLES, "top2_mean", "top3_mean")
-POISON = 1e9  # what the series "holds" after the cut in the poisoned copy
+# What the series "holds" after the cut in the poisoned copy: negative, so anything decided
+# from the sign of the actuals (the non-negative clip) changes too if it reads past the cut.
+POISON = -1e9
 
 
 def load() -> tuple[pd.Series, pd.DataFrame]:
@@ -101,6 +103,8 @@ def test_every_candidate_forecasts_nested_intervals_without_look_ahead(backtests
     assert before and after
     for position in before:
         assert other[position].members == runs[position].members
+        assert other[position].scale == runs[position].scale  # the MASE scale
+        assert other[position].nonnegative == runs[position].nonnegative
         pd.testing.assert_frame_equal(other[position].calibrated, runs[position].calibrated)
     # ... and the test can see a leak: past the cut the poison shows.
     assert any(
@@ -201,12 +205,33 @@ def test_online_runs_are_unchanged_by_actuals_after_the_origin_and_would_show_a_
     before = [row for row in _online(clean) if row[0] <= cut]
     assert before, "scored origins before the cut"
     assert before == [row for row in _online(poisoned) if row[0] <= cut]
+    negative = _singles_only(backtests[1])  # the series itself poisoned below zero
+    assert before == [row for row in _online(negative) if row[0] <= cut]
     # The same comparison catches a window that looks one horizon ahead. (Inside the window
     # every origin has closed, so nothing the choice calls can read further than it.)
     with monkeypatch.context() as leak:
         _leaking(leak, "window_before", HORIZON)
         leaky = [row for row in _online(poisoned) if row[0] <= cut]
     assert leaky != before, "a leak in window_before went unseen"
+
+
+def test_the_online_non_negative_clip_is_decided_from_the_training_window(
+    backtests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Origins still open at the cut have negative actuals ahead of them in the poisoned
+    series; their forecasts are clipped at zero all the same, because the training window
+    before each origin is non-negative. (Intervals are widened below zero so the clip binds.)"""
+    _, poisoned, cut = backtests
+    original = selection.calibrate
+
+    def wide(raw, scores):
+        out = original(raw, scores)
+        return out.assign(**{"lo-95": out["mean"] - 1e6, "lo-80": out["mean"] - 1e5})
+
+    monkeypatch.setattr(selection, "calibrate", wide)
+    runs = [run for _, run in online_runs(_singles_only(poisoned), RULE) if run.position <= cut]
+    assert any(run.position + HORIZON > cut for run in runs), "origins open at the cut"
+    assert all((run.calibrated["lo-95"] >= 0).all() for run in runs)
 
 
 def test_combination_members_are_unchanged_by_actuals_after_the_origin_and_would_show_a_leak(
