@@ -3,10 +3,12 @@ fair baselines, with the cost/risk frontier.
 
 Series, minute by minute (requests/s):
 
-- `sandbox_v1`: the sandbox year — its 2,000 weddings over 365 days (seeded in a scratch
-  database), each adding load over its day window shaped by its phases, with a per-wedding
-  intensity no policy can know, on a daily/weekly baseline with noise (the original load
-  model: phase steps at the offsets the forecast features encode, so partly circular);
+- `sandbox`: the sandbox year — its 2,000 weddings over 365 days (seeded in a scratch
+  database) — through the sandbox's load model v2 (wedperf.sandbox.demand): load from each
+  wedding's active guests, timings that jitter (late ceremonies, long dinners), a rate per
+  phase, a decaying photo burst, AR(1) minute noise, on a daily/weekly platform baseline;
+- `sandbox_v1`: the same calendar through load model v1 (phase steps exactly at the offsets
+  the forecast features encode, invited guests, independent noise: partly circular);
 - `nab_taxi`: the NAB New York taxi series (30-minute counts, interpolated linearly between
   bucket midpoints so a lagging policy is not penalised for steps that are not in the
   data), its known events as the calendar.
@@ -33,7 +35,7 @@ under-provisioned event minutes (null when no setting reaches it). Draws the fro
 PNG.
 
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
-                                  [--series sandbox_v1,nab_taxi]
+                                  [--series sandbox,sandbox_v1,nab_taxi]
 
 DIR defaults: $WEDPERF_NAB_DIR, else ../shared/data/nab beside the project; the PNG goes to
 --out-dir (default: the current directory). Takes ~10 minutes on 2 cores (a year of daily
@@ -77,6 +79,7 @@ from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.events import read_events_csv, wedding_phase_events
 from wedperf.forecast.inputs import FitOptions, round_features
 from wedperf.forecast.settings import ForecastSettings
+from wedperf.sandbox.demand import demand, with_active_guests
 
 START = date(2026, 1, 1)
 HEADROOMS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
@@ -115,49 +118,17 @@ def sandbox_weddings() -> list[Wedding]:
     return [Wedding(*r) for r in rows]
 
 
-def sandbox_v1_load(weddings: list[Wedding], minutes: pd.DatetimeIndex, seed: int = 7):
-    """Per-minute requests/s and the wedding windows (minute offsets)."""
-    rng = np.random.default_rng(seed)
-    n = len(minutes)
-    eastern = minutes.tz_convert("America/New_York")
-    hour = eastern.hour.to_numpy() + eastern.minute.to_numpy() / 60
-    diurnal = 0.35 + 0.65 * np.clip(np.sin(np.pi * (hour - 6) / 18), 0, None)
-    weekend = np.where(eastern.day_of_week.to_numpy() >= 5, 1.25, 1.0)
-    load = 20.0 * diurnal * weekend
-    start0 = minutes[0]
-    windows = []
-    per_guest = 0.05  # peak requests/s per guest (the ops default)
-    for w in weddings:
-        c = int((w.starts_at - start0).total_seconds() // 60)
-        end = int((w.ends_at - start0).total_seconds() // 60)
-        lo = c - 180
-        if end <= 0 or lo >= n:
-            continue
-        offsets = np.arange(lo, end) - c
-        shape = np.select(
-            [offsets < -60, offsets < 0, offsets < 45, offsets < 180],
-            [0.2 + 0.4 * (offsets + 180) / 120, 1.0, 0.4, 0.7],
-            1.1,  # photo uploads after dinner
-        )
-        intensity = rng.lognormal(-0.045, 0.3)  # mean 1; unknown to every policy
-        a, b = max(lo, 0), min(end, n)
-        load[a:b] += w.guest_count * per_guest * intensity * shape[a - lo : b - lo]
-        windows.append((lo, end))
-    load *= rng.lognormal(-0.003, 0.08, size=n)
-    return load, windows
-
-
-def sandbox_v1() -> Series:
-    progress("seeding the sandbox year (2,000 weddings)")
+def sandbox(version: str) -> Series:
+    progress(f"seeding the sandbox year (2,000 weddings), load model {version}")
     weddings = sandbox_weddings()
     minutes = pd.date_range(pd.Timestamp(START, tz=UTC), periods=365 * 24 * 60, freq="min")
-    load, windows = sandbox_v1_load(weddings, minutes)
+    load, windows = demand(with_active_guests(weddings, seed=2026), minutes, version=version)
     target = CapacityTarget(
         name="replay", per_replica_rps=10.0, max_replicas=1000, forecast_series="replay"
     )
     settings = Settings(ops={"targets": [target]})
-    return Series("sandbox_v1", minutes, load, windows, weddings, 10.0, settings,
-                  ForecastSettings())  # fmt: skip
+    name = "sandbox" if version == "v2" else f"sandbox_{version}"
+    return Series(name, minutes, load, windows, weddings, 10.0, settings, ForecastSettings())
 
 
 # --- NAB taxi ------------------------------------------------------------------------------
@@ -374,7 +345,7 @@ def main() -> None:
     )
     parser.add_argument("--nab-dir", type=Path, default=Path(default_nab))
     parser.add_argument("--out-dir", type=Path, default=Path.cwd())
-    parser.add_argument("--series", default="sandbox_v1,nab_taxi")
+    parser.add_argument("--series", default="sandbox,sandbox_v1,nab_taxi")
     parser.add_argument(
         "--cache-dir", type=Path, default=None,
         help="keep the forecast rounds here and reuse them when series and options match",
@@ -383,7 +354,11 @@ def main() -> None:
     wanted = args.series.split(",")
 
     results: dict = {}
-    makers = {"sandbox_v1": sandbox_v1, "nab_taxi": lambda: nab_taxi(args.nab_dir)}
+    makers = {
+        "sandbox": lambda: sandbox("v2"),
+        "sandbox_v1": lambda: sandbox("v1"),
+        "nab_taxi": lambda: nab_taxi(args.nab_dir),
+    }
     for name in wanted:
         if name == "nab_taxi" and not (args.nab_dir / "nyc_taxi.csv").exists():
             progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")

@@ -1,0 +1,149 @@
+"""The sandbox's request demand, minute by minute: one load model for the replay benchmark
+and anything else that needs a year of wedding-driven load.
+
+Two versions:
+
+- `v1`, the original: every wedding adds invited guests x 0.05 requests/s x a phase shape
+  with steps exactly at the offsets the forecast features encode (check-ins from 60 minutes
+  before the ceremony, a quiet ceremony, dinner, photo uploads from 3 hours after), times a
+  per-wedding intensity; independent minute noise. Partly circular: the model a calendar
+  forecaster assumes is the model the load follows.
+- `v2`: load comes from *active* guests (those who accepted and use the app, a per-wedding
+  share), the day's timings jitter (ceremonies start late, cocktails and dinner run long),
+  each phase has its own rate per active guest, the photo burst after dinner decays, and the
+  minute noise is AR(1) (minutes are correlated, so bad minutes come in runs).
+
+Both add a platform baseline with a New York daily cycle and busier weekends. The rates
+are modelling assumptions (docs/sandbox.md, "What load looks like"), not published figures;
+what matters for the replay is that no policy sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+VERSIONS = ("v1", "v2")
+PER_GUEST_V1 = 0.05  # peak requests/s per invited guest (the capacity settings' default)
+# v2: requests/s per active guest in each phase (modelling assumptions).
+RATES_V2 = {
+    "before": 0.010,  # the morning: timeline and guest-list look-ups
+    "arrival": 0.090,  # check-ins, the hour before the ceremony (peak ~15 min before)
+    "ceremony": 0.008,  # phones away
+    "cocktails": 0.050,  # first photos, seating look-ups
+    "dinner": 0.025,
+    "photos": 0.140,  # the burst after dinner, decaying over ~45 minutes
+    "dancing": 0.035,
+}
+ACCEPTED_SHARE = (0.88, 0.95)  # of invited guests who turn up (the sandbox's check-in share)
+APP_SHARE = (6.0, 3.0)  # Beta(a, b) share of those using the app: mean 2/3
+
+
+@dataclass(frozen=True)
+class DemandWedding:
+    """What the load model needs of a wedding."""
+
+    starts_at: datetime  # ceremony
+    ends_at: datetime  # end of the reception
+    invited: int
+    active: int  # guests who will use the app on the day (v2)
+
+
+def with_active_guests(weddings: Sequence, seed: int = 0) -> list[DemandWedding]:
+    """Each wedding (anything with starts_at, ends_at, guest_count) with its active guests:
+    a share of the invited who turn up, and of those who use the app, drawn per wedding."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for w in weddings:
+        share = rng.uniform(*ACCEPTED_SHARE) * rng.beta(*APP_SHARE)
+        active = int(rng.binomial(w.guest_count, share))
+        out.append(DemandWedding(w.starts_at, w.ends_at, w.guest_count, active))
+    return out
+
+
+def platform_baseline(minutes: pd.DatetimeIndex) -> np.ndarray:
+    """Requests/s of everything that is not a wedding day: a New York daily cycle, weekends
+    25% busier."""
+    eastern = minutes.tz_convert("America/New_York")
+    hour = eastern.hour.to_numpy() + eastern.minute.to_numpy() / 60
+    diurnal = 0.35 + 0.65 * np.clip(np.sin(np.pi * (hour - 6) / 18), 0, None)
+    weekend = np.where(eastern.day_of_week.to_numpy() >= 5, 1.25, 1.0)
+    return 20.0 * diurnal * weekend
+
+
+def demand(
+    weddings: Sequence[DemandWedding],
+    minutes: pd.DatetimeIndex,
+    *,
+    version: str = "v2",
+    seed: int = 7,
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Per-minute requests/s over `minutes` and each wedding's day window (minute offsets
+    from the first minute: 3 h before the ceremony to the end of the reception)."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown load model {version!r}; known: {', '.join(VERSIONS)}")
+    rng = np.random.default_rng(seed)
+    n = len(minutes)
+    load = platform_baseline(minutes)
+    windows = []
+    start0 = minutes[0]
+    for w in weddings:
+        c = int((pd.Timestamp(w.starts_at) - start0).total_seconds() // 60)
+        end = int((pd.Timestamp(w.ends_at) - start0).total_seconds() // 60)
+        lo = c - 180
+        if end <= 0 or lo >= n:
+            continue
+        offsets = np.arange(lo, end) - c
+        if version == "v1":
+            shape = np.select(
+                [offsets < -60, offsets < 0, offsets < 45, offsets < 180],
+                [0.2 + 0.4 * (offsets + 180) / 120, 1.0, 0.4, 0.7],
+                1.1,  # photo uploads after dinner
+            )
+            extra = w.invited * PER_GUEST_V1 * rng.lognormal(-0.045, 0.3) * shape
+        else:
+            extra = w.active * rng.lognormal(-0.045, 0.3) * day_rates_v2(offsets, end - c, rng)
+        a, b = max(lo, 0), min(end, n)
+        load[a:b] += extra[a - lo : b - lo]
+        windows.append((lo, end))
+    if version == "v1":
+        return load * rng.lognormal(-0.003, 0.08, size=n), windows
+    return load * np.exp(_ar1(n, phi=0.95, sd=0.10, rng=rng) - 0.005), windows
+
+
+def day_rates_v2(offsets: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Requests/s per active guest at each minute offset from the scheduled ceremony, with
+    this wedding's own timings: the ceremony starts late (gamma, mean 10 min), lasts 30-60
+    min, cocktails and dinner run 0.8-1.4x their hour and 90 minutes."""
+    late = rng.gamma(2.0, 5.0)
+    ceremony_end = late + rng.uniform(30, 60)
+    cocktails_end = ceremony_end + 60 * rng.uniform(0.8, 1.4)
+    dinner_end = cocktails_end + 90 * rng.uniform(0.8, 1.4)
+    t = offsets.astype(float)
+    # Check-ins: a triangle over the hour before the (late) start, peaking 15 min before.
+    arrival = np.where(t < late, np.clip(1 - np.abs(t - (late - 15)) / 45, 0, None), 0.0)
+    since_dinner = t - dinner_end
+    photos = np.where(since_dinner >= 0, np.exp(-since_dinner / 45), 0.0)
+    rate = np.select(
+        [t < late - 60, t < late, t < ceremony_end, t < cocktails_end, t < dinner_end],
+        [RATES_V2["before"], RATES_V2["before"], RATES_V2["ceremony"], RATES_V2["cocktails"],
+         RATES_V2["dinner"]],
+        RATES_V2["dancing"],
+    )  # fmt: skip
+    rate = rate + RATES_V2["arrival"] * arrival + RATES_V2["photos"] * photos
+    return np.where(t < length, rate, 0.0)
+
+
+def _ar1(n: int, *, phi: float, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """A stationary AR(1) series with standard deviation `sd` (vectorised by blocks)."""
+    shocks = rng.normal(0, sd * np.sqrt(1 - phi**2), n)
+    out = np.empty(n)
+    out[0] = rng.normal(0, sd)
+    # x_t = phi x_{t-1} + e_t as a linear filter (scipy comes with statsmodels).
+    out[1:] = lfilter([1.0], [1.0, -phi], shocks[1:], zi=[phi * out[0]])[0]
+    return out
