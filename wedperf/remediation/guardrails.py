@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
-from prefect.input import RunInput
-from pydantic import Field
 
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_window
@@ -59,10 +57,3 @@ def ceremony_conflicts(
                 CeremonyConflict(w.wedding_id, f"{w.local_start:%H:%M} {w.timezone}", closes)
             )
     return out
-
-
-class Approval(RunInput):
-    """The form a person answers in the Prefect UI to let a disruptive action run."""
-
-    approve: bool = Field(default=False, description="run the action now, during the ceremony")
-    note: str = Field(default="", description="why (kept in perf.actions)")
