@@ -12,7 +12,7 @@ import redis
 from psycopg import sql
 from typer.testing import CliRunner
 
-from wedperf.cli.sandbox import app as sandbox_cli
+from cli.sandbox import app as sandbox_cli
 from wedperf.config import reset_settings_cache
 from wedperf.sandbox.seed import LOAD_ORDER, SeedSummary, seed_sandbox
 from wedperf.sandbox.wedding_dates import date_weights, draw_dates, dst_change_days

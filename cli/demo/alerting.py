@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from cli.demo.errors import PROJECT_DIR, DemoError, Progress
+from cli.demo.prefect_server import prefect_command
 from wedperf.db.connection import connect
-from wedperf.demo.errors import PROJECT_DIR, DemoError, Progress
-from wedperf.demo.prefect_server import prefect_command
 
 DISPATCH_TIMEOUT_S = 60.0
 REMEDIATION_TIMEOUT_S = 300.0

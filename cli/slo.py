@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wedperf.cli._common import fail, step
+from cli._common import fail, step
 
 app = typer.Typer(no_args_is_help=True)
 

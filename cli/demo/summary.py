@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.demo.prefect_server import ui_url
 from wedperf.db.connection import connect
-from wedperf.demo.prefect_server import ui_url
 
 
 def summarise(**parts) -> dict[str, Any]:
