@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from tasks.planning import RunSpec, plan_live_runs, reconcile_planned_runs
+from wedperf.actions.audit import raised_targets
 from wedperf.calendar.sync import weddings_in_window
 from wedperf.capacity.plan import PLAN_TAG
 from wedperf.capacity.plan import plan_wedding_ops as make_plan
@@ -36,12 +37,7 @@ def plan_wedding_ops(dry_run: bool = False) -> dict:
             before=settings.day_window_before,
             after=settings.day_window_after,
         )
-        raised = [
-            row[0]
-            for row in conn.execute(
-                "SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL"
-            )
-        ]
+        raised = raised_targets(conn)
     runs = make_plan(weddings, now=now, settings=settings, raised_targets=raised)
     logger.info("%d weddings in the horizon -> %d runs", len(weddings), len(runs))
     listing = [
