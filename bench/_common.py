@@ -1,4 +1,5 @@
-"""Shared by benchmarks: the database to run against and a last-line JSON printer."""
+"""Shared by benchmarks: the database to run against, where the public data sets are, and a
+last-line JSON printer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -18,6 +20,14 @@ def database_url() -> str:
     from wedperf.services import resolve_services
 
     return resolve_services(get_settings()).database_url
+
+
+def datasets_dir() -> Path:
+    """The public data sets the forecast and replay benchmarks read (`nab/`: NAB series with
+    their labelled events; `pjm/`: PJM hourly load): WEDPERF_DATASETS_DIR, by default a
+    `shared/data` folder beside the checkout."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(os.environ.get("WEDPERF_DATASETS_DIR") or default)
 
 
 def report(figures: dict) -> None:

@@ -20,10 +20,11 @@ baseline, 80/95% coverage and fit seconds per origin.
     uv run python bench/forecast_real.py --series a.csv --events a_events.csv \\
         --series b.csv --events - --country NZ --subdiv AUK --tz Pacific/Auckland
 
-Defaults read ../shared/data beside the project (NAB taxi with its events, US holidays with
-New York's; PJM East with its holiday calendar). --series/--events/--country/--subdiv/--tz/
---agg repeat per series (given once, they apply to every series; `-` means none). Last
-line: {"series": {name: {"online_selection": ..., "profile_baseline": ..., "models": ...}}}
+Defaults read the data sets directory (WEDPERF_DATASETS_DIR; NAB taxi with its events, US
+holidays with New York's; PJM East with its holiday calendar).
+--series/--events/--country/--subdiv/--tz/--agg repeat per series (given once, they apply to
+every series; `-` means none). Last line:
+{"series": {name: {"online_selection": ..., "profile_baseline": ..., "models": ...}}}
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import progress, report
+from bench._common import datasets_dir, progress, report
 from wedperf.forecast.evaluate import BacktestOptions, backtest_files
 from wedperf.forecast.threads import single_threaded_blas
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = datasets_dir()
 DEFAULTS = [
-    dict(series=SHARED / "nab" / "nyc_taxi.csv", events=SHARED / "nab" / "nyc_taxi_events.csv",
+    dict(series=DATASETS / "nab" / "nyc_taxi.csv", events=DATASETS / "nab" / "nyc_taxi_events.csv",
          country="US", subdiv="NY", tz="UTC", agg="sum"),
-    dict(series=SHARED / "pjm" / "pjme_hourly.csv", events=SHARED / "pjm" / "pjme_events.csv",
+    dict(series=DATASETS / "pjm" / "pjme_hourly.csv", events=DATASETS / "pjm" / "pjme_events.csv",
          country="US", subdiv=None, tz="UTC", agg="sum"),
 ]  # fmt: skip
 

@@ -6,7 +6,7 @@ model (14 origins a day apart), the combinations of the best two and three, the 
 choice, the final refit of the chosen candidate (its members for a combination), conformal
 calibration.
 The series are synthetic but wedding-shaped: a shared wedding calendar (Saturday-heavy,
-autumn sizes from wedding-facts.md) drives each series with its own sensitivity on top of a
+autumn sizes from docs/sandbox.md) drives each series with its own sensitivity on top of a
 weekly profile and AR noise, so the calendar models have something to find.
 
     uv run python bench/forecast_speed.py [--series 100] [--hours N] [--workers 2]

@@ -37,7 +37,7 @@ PNG.
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
                                   [--series sandbox,sandbox_v1,nab_taxi]
 
-DIR defaults: $WEDPERF_NAB_DIR, else ../shared/data/nab beside the project; the PNG goes to
+DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
 --out-dir (default: the current directory). Takes ~10 minutes on 2 cores (a year of daily
 production fits per series). Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from bench._common import progress, report, scratch_database
+from bench._common import datasets_dir, progress, report, scratch_database
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.replay import (
@@ -340,9 +340,7 @@ def draw_frontier(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_nab = os.environ.get("WEDPERF_NAB_DIR") or (
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
-    )
+    default_nab = os.environ.get("WEDPERF_NAB_DIR") or datasets_dir() / "nab"
     parser.add_argument("--nab-dir", type=Path, default=Path(default_nab))
     parser.add_argument("--out-dir", type=Path, default=Path.cwd())
     parser.add_argument("--series", default="sandbox,sandbox_v1,nab_taxi")

@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from tasks.planning import RunSpec, plan_live_runs, reconcile_planned_runs
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.actions.audit import raised_targets
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.plan import PLAN_TAG
 from wedperf.capacity.plan import plan_wedding_ops as make_plan
 from wedperf.runtime import get_runtime
@@ -29,19 +30,8 @@ def plan_wedding_ops(dry_run: bool = False) -> dict:
     settings = runtime.settings
     now = datetime.now(UTC)
     with runtime.pool.connection() as conn:
-        weddings = weddings_in_window(
-            conn,
-            now,
-            now + settings.ops.horizon,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
-        raised = [
-            row[0]
-            for row in conn.execute(
-                "SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL"
-            )
-        ]
+        weddings = weddings_in_day_windows(conn, now, now + settings.ops.horizon, settings)
+        raised = raised_targets(conn)
     runs = make_plan(weddings, now=now, settings=settings, raised_targets=raised)
     logger.info("%d weddings in the horizon -> %d runs", len(weddings), len(runs))
     listing = [

@@ -17,7 +17,8 @@ from tasks.remediation import apply_playbook
 from wedperf.actions.audit import record_step
 from wedperf.alerts.inbox import set_remediation_state
 from wedperf.db.connection import get_pool
-from wedperf.remediation.guardrails import Approval, ceremony_conflicts, touched_weddings
+from wedperf.prefect_api import Approval
+from wedperf.remediation.guardrails import ceremony_conflicts, touched_weddings
 from wedperf.remediation.playbooks import get_playbook
 from wedperf.remediation.rules import choose, load_rules
 from wedperf.remediation.state import load_alert

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from tasks.critical_path import evaluate_batch, evaluate_error_budgets, publish_wedding_artifacts
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.critical_path.publish import (
     published_statuses,
     record_published,
@@ -38,13 +38,7 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     with runtime.pool.connection() as conn:
         weddings = live_weddings(conn, at, settings)
         day_start = datetime.combine(at.date(), time(), UTC)
-        todays = weddings_in_window(
-            conn,
-            day_start,
-            day_start + timedelta(days=1),
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
+        todays = weddings_in_day_windows(conn, day_start, day_start + timedelta(days=1), settings)
     logger.info("round at %s: %d weddings live", at.isoformat(), len(weddings))
 
     size = settings.critical_path.batch_size

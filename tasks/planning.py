@@ -127,20 +127,14 @@ def plan_live_runs(now: datetime) -> dict[str, dict[str, int]]:
     """Dense collection (every minute) and critical-path watch (every few minutes) runs across
     the day windows of weddings in the short planning horizon. Called from flows."""
     from wedperf.calendar.schedule import window_grid_times
-    from wedperf.calendar.sync import weddings_in_window
+    from wedperf.calendar.sync import weddings_in_day_windows
     from wedperf.runtime import get_runtime
 
     runtime = get_runtime()
     settings = runtime.settings
     horizon_end = now + settings.collect_plan_horizon
     with runtime.pool.connection() as conn:
-        upcoming = weddings_in_window(
-            conn,
-            now,
-            horizon_end,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
+        upcoming = weddings_in_day_windows(conn, now, horizon_end, settings)
     windows = [
         w.day_window(settings.day_window_before, settings.day_window_after) for w in upcoming
     ]

@@ -26,6 +26,7 @@ import pytest  # noqa: E402
 import redis  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from bench._common import datasets_dir  # noqa: E402
 from wedperf.config import reset_settings_cache  # noqa: E402
 from wedperf.db.connection import close_pools  # noqa: E402
 from wedperf.db.migrate import migrate  # noqa: E402
@@ -37,7 +38,7 @@ from wedperf.serving import serve_in_thread  # noqa: E402
 
 ADMIN_URL = os.environ.get("WEDPERF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("WEDPERF_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-NAB_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nab"
+NAB_DIR = datasets_dir() / "nab"  # WEDPERF_DATASETS_DIR, as the benchmarks read it
 
 
 def _db_url(name: str) -> str:
@@ -142,7 +143,7 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def nab_dir() -> Path:
     if not NAB_DIR.is_dir():
-        pytest.skip(f"NAB data not found at {NAB_DIR} (only present beside the project)")
+        pytest.skip(f"NAB data not found at {NAB_DIR} (set WEDPERF_DATASETS_DIR)")
     return NAB_DIR
 
 

@@ -29,6 +29,7 @@ import pytest
 from psycopg import sql
 from typer.testing import CliRunner
 
+from cli import app
 from wedperf.advisor.advise import run_advisor
 from wedperf.advisor.baseline import Baseline, compare, load_baselines, save_baselines
 from wedperf.advisor.optimise import optimise_database
@@ -45,7 +46,6 @@ from wedperf.advisor.settings import AdvisorSettings
 from wedperf.advisor.stats import StatementStats, read_statements
 from wedperf.advisor.suggest import suggest_index
 from wedperf.advisor.tables import wedding_tables
-from wedperf.cli import app
 from wedperf.config import reset_settings_cache
 from wedperf.sandbox.seed import seed_sandbox
 from wedperf.sandbox.sqlfiles import named_queries

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from wedperf.cli import app
+from cli import app
 from wedperf.config import reset_settings_cache
 from wedperf.db.migrate import load_migrations
 

@@ -18,9 +18,9 @@ import pytest
 from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
+from cli import app
 from wedperf.actions.audit import ActionRecord, record_action, remember_raise, remember_restore
 from wedperf.alerts.inbox import set_remediation_state
-from wedperf.cli import app
 from wedperf.config import Settings, reset_settings_cache
 from wedperf.critical_path.record import store_round
 from wedperf.critical_path.slo import CHECKS

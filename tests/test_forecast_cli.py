@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from wedperf.cli import app
+from cli import app
 from wedperf.forecast.settings import DEFAULT_MODELS
 
 runner = CliRunner()

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
-from wedperf.cli import app
 from wedperf.config import reset_settings_cache
 from wedperf.forecast.settings import DEFAULT_MODELS
 from wedperf.sandbox.seed import seed_sandbox

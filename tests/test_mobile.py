@@ -15,12 +15,12 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from cli import app as cli
 from wedperf.alerts.app import create_app as create_webhook_app
 from wedperf.alerts.auth import Credentials
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
-from wedperf.cli import app as cli
 from wedperf.config import (
     ProbeSettings,
     ProbeTarget,

@@ -12,7 +12,7 @@ import redis
 from psycopg import sql
 from typer.testing import CliRunner
 
-from wedperf.cli.sandbox import app as sandbox_cli
+from cli.sandbox import app as sandbox_cli
 from wedperf.config import reset_settings_cache
 from wedperf.sandbox.seed import LOAD_ORDER, SeedSummary, seed_sandbox
 from wedperf.sandbox.wedding_dates import date_weights, draw_dates, dst_change_days
@@ -116,7 +116,7 @@ def test_a_year_of_weddings_follows_the_published_calendar(empty_database_url: s
     def share(predicate: object) -> float:
         return sum(1 for r in rows if predicate(r)) / n  # type: ignore[operator]
 
-    # wedding-facts.md, suggested sandbox parameters.
+    # docs/sandbox.md, "When weddings happen": the sandbox's month and weekday shares.
     assert 0.45 <= share(lambda r: r[0] in (9, 10, 11)) <= 0.55
     assert 0.18 <= share(lambda r: r[0] == 10) <= 0.20
     assert 0.03 <= share(lambda r: r[0] == 1) <= 0.04

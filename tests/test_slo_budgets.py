@@ -279,7 +279,7 @@ def test_the_evidence_report_draws_the_budget_burn_down(db: str, tmp_path) -> No
 def test_slo_budgets_cli_prints_the_stored_round(db: str, tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from wedperf.cli import app
+    from cli import app
     from wedperf.config import reset_settings_cache
 
     day = SyntheticDay("cli-120", 120, OPENS, CEREMONY, LENGTH, seed=6)

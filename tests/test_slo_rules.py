@@ -18,8 +18,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli import app
 from wedperf.calendar.model import Wedding
-from wedperf.cli import app
 from wedperf.config import Settings, reset_settings_cache
 from wedperf.slo.rules import dump_yaml, le_matcher, prometheus_rules, with_matchers
 

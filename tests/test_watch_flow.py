@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from wedperf.cli import app
+from cli import app
 from wedperf.config import reset_settings_cache
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -429,7 +429,7 @@ def test_serve_refuses_to_start_without_a_credential(
 ) -> None:
     from typer.testing import CliRunner
 
-    from wedperf.cli import app as cli
+    from cli import app as cli
     from wedperf.config import reset_settings_cache
 
     monkeypatch.setenv("WEDPERF_DATABASE_URL", db)

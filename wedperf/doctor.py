@@ -91,18 +91,12 @@ def _redis(services: ResolvedServices) -> str:
 
 
 def _prefect() -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
+    from wedperf.prefect_api import configured_api_url, server_version
 
-    url = PREFECT_API_URL.value()
+    url = configured_api_url()
     if not url:
         return "no PREFECT_API_URL: flows run against a temporary local server (ephemeral mode)"
-    with get_client(sync_client=True) as client:
-        error = client.api_healthcheck()
-        if error:
-            raise RuntimeError(f"Prefect API at {url} is unhealthy: {error}")
-        version = client.api_version()
-    return f"Prefect API {version} at {url}"
+    return f"Prefect API {server_version()} at {url}"
 
 
 def _prometheus(settings: Settings) -> str:

@@ -104,6 +104,11 @@ def target_state(conn: psycopg.Connection, target: str) -> TargetState:
     return TargetState(*row) if row else TargetState(None, None, None)
 
 
+def raised_targets(conn: psycopg.Connection) -> list[str]:
+    """The targets whose floor is raised now: a restore is still owed to each."""
+    return [row[0] for row in conn.execute(Q["raised_targets"])]
+
+
 def remember_raise(
     conn: psycopg.Connection, target: str, *, before: int | None, after: int
 ) -> None:

@@ -139,10 +139,10 @@ def sign(key: str | bytes, body: bytes) -> str:
 
 def load_prefect_secret(name: str) -> str:
     """The value of the Prefect Secret block `name` (read once, at start-up)."""
-    from prefect.blocks.system import Secret
+    from wedperf.prefect_api import secret_value
 
     try:
-        value = Secret.load(name).get()
+        value = secret_value(name)
     except ValueError as exc:
         raise WebhookConfigError(f"Prefect Secret block {name!r} not found") from exc
     if not isinstance(value, str) or not value:

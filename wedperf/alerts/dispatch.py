@@ -26,15 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-import httpx
 import psycopg
-from prefect.client.orchestration import PrefectClient, get_client
-from prefect.events import Event
-from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
 
+from wedperf import prefect_api
 from wedperf.alerts.inbox import StoredAlert
 from wedperf.db.queries import queries
+from wedperf.prefect_api import Event, ObjectNotFound, PrefectClient, is_transient
 
 log = logging.getLogger(__name__)
 Q = queries("alerts")
@@ -107,15 +104,6 @@ def alert_event(
     )
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Prefect unreachable or overloaded (try again soon) rather than refusing the request."""
-    if isinstance(exc, httpx.TransportError | TimeoutError | OSError):
-        return True
-    if isinstance(exc, PrefectHTTPStatusError):
-        return exc.response.status_code >= 500 or exc.response.status_code in (408, 429)
-    return False
-
-
 class RemediationDispatcher:
     """Creates remediation runs and sends alert events through one Prefect API client.
 
@@ -131,14 +119,7 @@ class RemediationDispatcher:
         self._deployment_id: uuid.UUID | None = None
 
     async def __aenter__(self) -> RemediationDispatcher:
-        if self.api_url is None:
-            self._client = get_client()
-        else:
-            self._client = PrefectClient(
-                self.api_url,
-                auth_string=PREFECT_API_AUTH_STRING.value(),
-                api_key=PREFECT_API_KEY.value(),
-            )
+        self._client = prefect_api.api_client(self.api_url)
         await self._client.__aenter__()
         return self
 
@@ -161,8 +142,8 @@ class RemediationDispatcher:
     async def deployment_id(self) -> uuid.UUID:
         if self._deployment_id is None:
             async with asyncio.timeout(self.timeout):
-                found = await self.client.read_deployment_by_name(self.deployment)
-            self._deployment_id = found.id
+                found = await prefect_api.deployment_id(self.client, self.deployment)
+            self._deployment_id = found
         return self._deployment_id
 
     async def create_run(self, alert: StoredAlert) -> uuid.UUID:
@@ -170,7 +151,8 @@ class RemediationDispatcher:
         deployment_id = await self.deployment_id()
         try:
             async with asyncio.timeout(self.timeout):
-                run = await self.client.create_flow_run_from_deployment(
+                run_id = await prefect_api.create_deployment_run(
+                    self.client,
                     deployment_id,
                     parameters={"alert_id": alert.alert_id},
                     idempotency_key=idempotency_key(self.deployment, alert),
@@ -180,17 +162,14 @@ class RemediationDispatcher:
         except ObjectNotFound:
             self._deployment_id = None  # redeployed under a new id: look it up again
             raise
-        return run.id
+        return run_id
 
     async def emit(self, events: Sequence[Event]) -> None:
         """Send events in one request (POST /events); raises if the API did not take them."""
         if not events:
             return
         async with asyncio.timeout(self.timeout):
-            response = await self.client.request(
-                "POST", "/events", json=[e.model_dump(mode="json") for e in events]
-            )
-        response.raise_for_status()
+            await prefect_api.emit_events(self.client, events)
 
 
 @dataclass

@@ -14,12 +14,12 @@ import logging
 import time
 from collections.abc import Iterable
 
-from prefect.settings import PREFECT_API_URL
 from psycopg_pool import AsyncConnectionPool
 
 from wedperf.alerts.dispatch import RemediationDispatcher, dispatch_alerts
 from wedperf.alerts.inbox import StoredAlert
 from wedperf.alerts.settings import WebhookSettings
+from wedperf.prefect_api import configured_api_url
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -60,7 +60,7 @@ class InlineDispatcher:
     async def start(self) -> None:
         # Never Prefect's ephemeral server here: starting one would stall the receiver's loop
         # for many seconds, and its runs would reach no worker.
-        self.api_url = self.api_url or PREFECT_API_URL.value() or None
+        self.api_url = self.api_url or configured_api_url()
         if self.api_url is None:
             log.warning("PREFECT_API_URL is not set: no inline dispatch, the sweep dispatches")
             return

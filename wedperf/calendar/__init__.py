@@ -7,7 +7,12 @@ from wedperf.calendar.sources import (
     CalendarSourceError,
     ICalendarSource,
 )
-from wedperf.calendar.sync import SyncReport, sync_calendar, weddings_in_window
+from wedperf.calendar.sync import (
+    SyncReport,
+    sync_calendar,
+    weddings_in_day_windows,
+    weddings_in_window,
+)
 
 __all__ = [
     "AppDbCalendarSource",
@@ -19,5 +24,6 @@ __all__ = [
     "Wedding",
     "make_wedding",
     "sync_calendar",
+    "weddings_in_day_windows",
     "weddings_in_window",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.rows import class_row
@@ -12,6 +13,9 @@ from psycopg.rows import class_row
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sources import CalendarSource
 from wedperf.db.queries import queries
+
+if TYPE_CHECKING:  # wedperf.config reads every package's settings: no import at run time
+    from wedperf.config import Settings
 
 log = logging.getLogger(__name__)
 Q = queries("calendar")
@@ -106,6 +110,17 @@ def weddings_in_window(
     return cursor.execute(
         Q["weddings_in_window"], {"start": start, "end": end, "before": before, "after": after}
     ).fetchall()
+
+
+def weddings_in_day_windows(
+    conn: psycopg.Connection, start: datetime, end: datetime, settings: Settings
+) -> list[Wedding]:
+    """Weddings whose day window as configured (`day_window_before` the ceremony,
+    `day_window_after` the end) overlaps [start, end): what every job means by a wedding
+    being on in a period."""
+    return weddings_in_window(
+        conn, start, end, before=settings.day_window_before, after=settings.day_window_after
+    )
 
 
 def weddings_by_id(

@@ -18,7 +18,7 @@ from wedperf.actions.audit import (
     target_state,
 )
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.plan import serves
 from wedperf.capacity.policy import (
     FloorDecision,
@@ -143,9 +143,7 @@ def raise_floor(
     """Raise `target`'s floor for the peak load of the weddings it serves that overlap these
     weddings' day windows. `actuator` None means forecast-only: record the plan, touch nothing."""
     start, end = slot_span(weddings, settings)
-    candidates = weddings_in_window(
-        conn, start, end, before=settings.day_window_before, after=settings.day_window_after
-    )
+    candidates = weddings_in_day_windows(conn, start, end, settings)
     forecast = None
     if target.forecast_series:
         from wedperf.forecast.store import latest_forecast
@@ -195,13 +193,7 @@ def restore_floor(
             dry_run=True,
         )
     live = live_on_target(
-        weddings_in_window(
-            conn,
-            now,
-            now + settings.ops.floor_buffer,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        ),
+        weddings_in_day_windows(conn, now, now + settings.ops.floor_buffer, settings),
         target,
         now,
         settings,

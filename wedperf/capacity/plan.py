@@ -48,7 +48,10 @@ class PlannedRun:
 
     @property
     def idempotency_key(self) -> str:
-        # Keys never expire and are per flow: name the deployment (PREFECT-NOTES.md).
+        # The server returns the existing run for a repeated (flow, key) - per flow, not per
+        # deployment (Prefect REST API, Create Flow Run:
+        # https://docs.prefect.io/v3/api-ref/rest-api/server/flow-runs/create-flow-run) - so
+        # the key names the deployment.
         return f"{self.deployment}|{self.plan_id}"
 
     @property

@@ -10,7 +10,7 @@ import pandas as pd
 import psycopg
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.critical_path.checks import client_latency
 from wedperf.critical_path.data import load_day_data
@@ -52,13 +52,7 @@ def weddings_frame(weddings: Sequence[Wedding]) -> pd.DataFrame:
 
 def live_weddings(conn: psycopg.Connection, at: datetime, settings: Settings) -> list[Wedding]:
     """Weddings (not cancelled) whose day window contains `at`."""
-    return weddings_in_window(
-        conn,
-        at,
-        at + timedelta(microseconds=1),
-        before=settings.day_window_before,
-        after=settings.day_window_after,
-    )
+    return weddings_in_day_windows(conn, at, at + timedelta(microseconds=1), settings)
 
 
 def run_round(

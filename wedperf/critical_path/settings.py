@@ -39,7 +39,7 @@ class CriticalPathSettings(BaseModel):
     expected_checkin_share: float = Field(
         default=0.9, description="share of invited guests expected to check in"
     )
-    # Arrival curve: triangular over minutes relative to the ceremony (wedding-facts.md:
+    # Arrival curve: triangular over minutes relative to the ceremony (docs/sandbox.md:
     # "guest check-ins cluster in the hour before the ceremony").
     arrival_minutes: tuple[float, float, float] = (-60.0, -15.0, 5.0)
     tier_bounds: dict[str, int] = Field(

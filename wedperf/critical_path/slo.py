@@ -90,9 +90,9 @@ CHECKS: dict[str, CheckSpec] = {
         CheckSpec(
             "latency_vendor_notify", "p95 vendor-notify API latency", "s", warn=0.5, breach=1.0
         ),
-        # Mobile p95 (issue 8): samples from the iOS and Android apps only (RUM beacons, probes
-        # with a mobile client profile, Prometheus series with a mobile client label), as the
-        # device saw them, network included. Twice the all-clients thresholds: a slow-4G round
+        # Mobile p95 (docs/mobile.md): samples from the iOS and Android apps only (RUM beacons,
+        # probes with a mobile client profile, Prometheus series with a mobile client label), as
+        # the device saw them, network included. Twice the all-clients thresholds: a slow-4G round
         # trip alone is ~150 ms. A phone's photo upload is bounded by its uplink (1.5 MB at
         # 0.75 Mbit/s is 16 s), hence the wide photo band.
         CheckSpec(

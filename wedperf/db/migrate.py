@@ -16,9 +16,12 @@ from importlib import resources
 import psycopg
 from psycopg import pq
 
+from wedperf.db.queries import queries
+
 MIGRATIONS_PACKAGE = "wedperf.db.migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x77656470  # "wedp"
+Q = queries("migrate")
 
 
 @dataclass(frozen=True)
@@ -68,21 +71,9 @@ def migrate(conn: psycopg.Connection, *, partition_days_ahead: int = 7) -> Migra
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS perf")
-        conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS perf.schema_migrations (
-                version    integer PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """
-        )
-        recorded = {
-            row[0]: (row[1], row[2])
-            for row in conn.execute("SELECT version, name, checksum FROM perf.schema_migrations")
-        }
+        conn.execute(Q["create_schema"])
+        conn.execute(Q["create_schema_migrations"])
+        recorded = {row[0]: (row[1], row[2]) for row in conn.execute(Q["applied_migrations"])}
         applied: list[str] = []
         for migration in load_migrations():
             if migration.version in recorded:
@@ -96,15 +87,21 @@ def migrate(conn: psycopg.Connection, *, partition_days_ahead: int = 7) -> Migra
             with conn.transaction():
                 conn.execute(migration.sql)
                 conn.execute(
-                    "INSERT INTO perf.schema_migrations (version, name, checksum) "
-                    "VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
+                    Q["record_migration"],
+                    {
+                        "version": migration.version,
+                        "name": migration.name,
+                        "checksum": migration.checksum,
+                    },
                 )
             applied.append(f"{migration.version:04d}_{migration.name}")
         today = date.today()
         created = conn.execute(
-            "SELECT perf.ensure_sample_partitions(%s, %s)",
-            (today - timedelta(days=1), today + timedelta(days=partition_days_ahead)),
+            Q["ensure_sample_partitions"],
+            {
+                "first_day": today - timedelta(days=1),
+                "last_day": today + timedelta(days=partition_days_ahead),
+            },
         ).fetchone()[0]
         return MigrateResult(applied, len(recorded), created)
     finally:
@@ -114,10 +111,6 @@ def migrate(conn: psycopg.Connection, *, partition_days_ahead: int = 7) -> Migra
 
 def pending_migrations(conn: psycopg.Connection) -> list[str]:
     """Names of migrations not yet applied (all of them on an empty database)."""
-    exists = conn.execute("SELECT to_regclass('perf.schema_migrations') IS NOT NULL").fetchone()[0]
-    applied = (
-        {row[0] for row in conn.execute("SELECT version FROM perf.schema_migrations")}
-        if exists
-        else set()
-    )
+    exists = conn.execute(Q["schema_migrations_exists"]).fetchone()[0]
+    applied = {row[0] for row in conn.execute(Q["applied_versions"])} if exists else set()
     return [f"{m.version:04d}_{m.name}" for m in load_migrations() if m.version not in applied]

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_by_id, weddings_in_window
+from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.db.queries import queries
 from wedperf.forecast.sources import load_series
@@ -152,13 +152,7 @@ def gather(
             .execute(Q["weddings_of_day"], window)
             .fetchall()
         )
-    live = weddings_in_window(
-        conn,
-        scope.start,
-        scope.end,
-        before=settings.day_window_before,
-        after=settings.day_window_after,
-    )
+    live = weddings_in_day_windows(conn, scope.start, scope.end, settings)
     dicts = conn.cursor(row_factory=dict_row)
     wedding_filter = None if scope.wedding is None else scope.wedding.wedding_id
     alerts = dicts.execute(

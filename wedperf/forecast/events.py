@@ -21,7 +21,7 @@ from wedperf.forecast.settings import PhaseWeights
 
 PHASES = ("preparation", "arrival", "ceremony", "reception")
 # Vendor notifications start with a morning brief from 08:00 local on the day
-# (wedding-facts.md: "peak the morning of the day"; the sandbox sends them 08:00-10:30).
+# (docs/sandbox.md: "peak the morning of the day"; the sandbox sends them 08:00-10:30).
 PREPARATION_STARTS = time(8, 0)
 
 

@@ -82,7 +82,7 @@ def _default_series() -> list[SeriesSpec]:
 class PhaseWeights(BaseModel):
     """How much a guest counts towards load in each phase of a wedding day.
 
-    Phases (wedding-facts.md, "The day itself"): preparation from 08:00 local on the day
+    Phases (docs/sandbox.md, "The day itself"): preparation from 08:00 local on the day
     (vendor notifications peak in the morning), arrival in the hour before the ceremony
     (guest check-ins cluster there), the ceremony (phones away), the reception until the
     wedding ends (photo uploads burst after dinner). Modelling assumptions, not figures.

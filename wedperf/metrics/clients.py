@@ -1,4 +1,4 @@
-"""Client kinds: which kind of client observed a sample (issue 8, mobile responsiveness).
+"""Client kinds: which kind of client observed a sample (docs/mobile.md).
 
 Kept free of imports so that settings modules (read by wedperf.config) can use it.
 """

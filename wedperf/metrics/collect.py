@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.metrics.histogram import INF, Histogram, quantile_of_events
@@ -57,13 +57,7 @@ def plan_window(
         timedelta(seconds=settings.prometheus.step_seconds),
     )
     with get_pool(database_url).connection() as conn:
-        live = weddings_in_window(
-            conn,
-            start,
-            aligned_end,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
+        live = weddings_in_day_windows(conn, start, aligned_end, settings)
     return CollectWindow(start=start, end=aligned_end, live_weddings=tuple(live))
 
 

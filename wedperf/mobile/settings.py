@@ -1,6 +1,6 @@
 """Real-user-monitoring settings (a section of wedperf.config.Settings: WEDPERF_RUM__*).
 
-Also where the metrics sources learn client kinds (issue 8): the Prometheus label that names
+Also where the metrics sources learn client kinds (docs/mobile.md): the Prometheus label that names
 the client, and the client profile of probe targets.
 """
 

@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
-from prefect.input import RunInput
-from pydantic import Field
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_by_id, weddings_in_window
+from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.remediation.playbooks import Playbook
 
@@ -36,13 +34,7 @@ def touched_weddings(
 ) -> list[Wedding]:
     """A wedding-scoped playbook touches the alert's wedding; a platform-wide one (query
     cancel, scale) touches every wedding live now."""
-    live = weddings_in_window(
-        conn,
-        now,
-        now + timedelta(microseconds=1),
-        before=settings.day_window_before,
-        after=settings.day_window_after,
-    )
+    live = weddings_in_day_windows(conn, now, now + timedelta(microseconds=1), settings)
     if playbook.scope == "wedding" and wedding_id:
         return [w for w in live if w.wedding_id == wedding_id] or weddings_by_id(conn, [wedding_id])
     return live
@@ -59,10 +51,3 @@ def ceremony_conflicts(
                 CeremonyConflict(w.wedding_id, f"{w.local_start:%H:%M} {w.timezone}", closes)
             )
     return out
-
-
-class Approval(RunInput):
-    """The form a person answers in the Prefect UI to let a disruptive action run."""
-
-    approve: bool = Field(default=False, description="run the action now, during the ceremony")
-    note: str = Field(default="", description="why (kept in perf.actions)")

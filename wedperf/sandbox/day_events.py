@@ -3,7 +3,7 @@
 Events are generated for every wedding and then cut at `now` (a timestamp after `now` is NULL,
 a row whose first timestamp is after `now` does not exist yet), so completed weddings have
 complete data, a wedding under way has partial data and upcoming ones only their plan.
-Load shapes follow /work/shared/wedding-facts.md ("The day itself", "What load looks like").
+Load shapes follow docs/sandbox.md ("The day itself", "What load looks like").
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wedperf.sandbox.tables import MINUTE, NULL_TS, SECOND, Table, mask_future
 if TYPE_CHECKING:
     from wedperf.sandbox.generate import Weddings
 
-# (item, minutes after ceremony start, planned duration in minutes). wedding-facts.md: ceremony
+# (item, minutes after ceremony start, planned duration in minutes). docs/sandbox.md: ceremony
 # 30-60 min, cocktails ~1 h (16:45-17:45 for a 16:00 ceremony), reception 18:00-22:00.
 # Send-off is placed relative to the end of the reception instead (see SEND_OFF_BEFORE_END).
 TIMELINE = (
@@ -34,7 +34,7 @@ TIMELINE = (
 SEND_OFF_BEFORE_END = 15  # minutes
 # Items start a little late more often than early: gamma(2, 2) minutes minus 1 (mean +3 min).
 START_DELAY_SHAPE, START_DELAY_SCALE_MIN, START_DELAY_SHIFT_MIN = 2.0, 2.0, -1.0
-# Vendor notifications (wedding-facts.md: "peak the morning of the day and around each
+# Vendor notifications (docs/sandbox.md: "peak the morning of the day and around each
 # timeline item"): one morning brief per vendor between 08:00 and 10:30 local, and two vendors
 # pinged 5-20 minutes before each item. Push delivery takes ~1 s; vendors acknowledge after a
 # few minutes, and some never do.
@@ -50,7 +50,7 @@ SEVERITY_SHARES = (0.6, 0.3, 0.1)
 RESPONSE_MEAN_MIN = (20.0, 6.0, 2.0)
 RESOLVE_MEAN_MIN = (60.0, 40.0, 25.0)
 # Photos: guests and photographers upload ~0.4 photos per guest, bursting during the reception
-# and heaviest after dinner (wedding-facts.md, load modelling assumptions); ~2 MB each.
+# and heaviest after dinner (docs/sandbox.md, load modelling assumptions); ~2 MB each.
 PHOTOS_PER_GUEST = 0.4
 PHOTO_MEDIAN_BYTES, PHOTO_SIGMA = 2_200_000, 0.5
 PHOTO_BYTES_RANGE = (100_000, 20_000_000)

@@ -1,8 +1,9 @@
 """The sandbox data set, generated in memory: weddings, guests, seating, check-ins, vendors.
 
 Everything derives from one numpy Generator, so (weddings, days, seed, start, now) reproduces
-the same rows. Numbers are calibrated from /work/shared/wedding-facts.md; the day's events
-(timeline, notifications, incidents, photos) are in day_events.py.
+the same rows. Numbers are calibrated on published wedding statistics (docs/sandbox.md, with
+their sources); the day's events (timeline, notifications, incidents, photos) are in
+day_events.py.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from wedperf.sandbox import day_events, names
 from wedperf.sandbox.tables import HOUR, MINUTE, NULL_INT, Table, segment_rank, to_us
 from wedperf.sandbox.wedding_dates import plan_weddings
 
-# wedding-facts.md "How big": average guest count 115 (2023); "a lognormal with mean ~115 is a
-# fair model". sigma 0.5 gives a realistic spread (10th-90th percentile ~55-190 guests).
+# docs/sandbox.md "How big": average guest count 115 (The Knot, 2023); a lognormal with mean
+# ~115 is a fair model. sigma 0.5 gives a realistic spread (10th-90th percentile ~55-190 guests).
 GUEST_SIGMA = 0.5
 GUEST_MEAN = 115.0
 GUEST_MIN, GUEST_MAX = 2, 600
-# wedding-facts.md "The day itself": reception 4-6 h after cocktails; ceremony start to end of
+# docs/sandbox.md "The day itself": reception 4-6 h after cocktails; ceremony start to end of
 # reception is 5.5-6.5 h (16:00 ceremony -> reception ends ~22:00), in 15-minute steps.
 RECEPTION_END_HOURS = (5.5, 5.75, 6.0, 6.25, 6.5)
-# wedding-facts.md "How big": ~14 vendors per wedding (2023).
+# docs/sandbox.md "How big": ~14 vendors per wedding (The Knot, 2023).
 VENDORS_MEAN = 14
 VENDORS_MIN = 6
 CANCELLED_SHARE = 0.02
-# Guests check in "in the hour before the ceremony" (wedding-facts.md, load modelling
+# Guests check in "in the hour before the ceremony" (docs/sandbox.md, load modelling
 # assumptions); 88-95% of invited guests turn up.
 CHECKIN_SHARE = (0.88, 0.95)
 CHECKIN_MINUTES = (-60.0, -15.0, 5.0)  # triangular (min, mode, max) around the ceremony

@@ -1,6 +1,6 @@
 """A wedding-day load generator for the sandbox app (httpx.AsyncClient).
 
-The mix follows the day (wedding-facts.md, "What load looks like"): guests and staff refresh the
+The mix follows the day (docs/sandbox.md, "What load looks like"): guests and staff refresh the
 guest list and the timeline all the time, vendors get pinged around timeline items, and photo
 uploads come in bursts (a table's worth of phones after the first dance). The request plan is
 drawn from `seed`, so two runs send the same requests; their latencies are what they are.

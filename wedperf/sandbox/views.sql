@@ -1,4 +1,4 @@
--- The app-DB contract (ARCHITECTURE.md, "The app-DB contract"): the reference mapping of the
+-- The app-DB contract (wedperf.contract, README "Wedding calendar"): the reference mapping of the
 -- sandbox app's tables onto the views wedperf reads. {schema} is filled in with
 -- psycopg.sql.Identifier by wedperf.sandbox.ddl.create_views.
 -- Rows pass through unvalidated: checking them is wedperf's job, not the views'.

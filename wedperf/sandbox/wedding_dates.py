@@ -1,7 +1,8 @@
 """When and where sandbox weddings happen: dates, local ceremony times, timezones, DST days.
 
-Calibrated from /work/shared/wedding-facts.md ("When weddings happen", "The day itself"). Pure
-functions over a numpy Generator: no database, no wall clock.
+Calibrated on published wedding statistics: docs/sandbox.md ("When weddings happen", "The day
+itself") gives each figure and its source. Pure functions over a numpy Generator: no database,
+no wall clock.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-# Share of weddings per month (Jan..Dec), in %. wedding-facts.md, "Suggested sandbox
-# parameters": Sept-Nov 45-55% (here 49), October 18-20% (19), Jan and Feb 3-4% each (3.5);
+# Share of weddings per month (Jan..Dec), in %. docs/sandbox.md, "When weddings happen":
+# Sept-Nov 45-55% (here 49), October 18-20% (19), Jan and Feb 3-4% each (3.5);
 # June is the secondary peak (CDC 1990: June ~2.4x January; The Knot 2017: June 15%).
 MONTH_SHARES = (3.5, 3.5, 4.0, 5.5, 8.0, 10.0, 6.0, 7.5, 16.0, 19.0, 14.0, 3.0)
 
-# Share of weddings per weekday (Mon..Sun), in %. wedding-facts.md: Saturday ~65% (US 2009)
+# Share of weddings per weekday (Mon..Sun), in %. docs/sandbox.md: Saturday ~65% (US 2009)
 # and 53-67% (Australia), suggested 65-70% (here 67); Friday 13-14%; Sunday 12-14%;
 # Monday-Thursday the rest.
 WEEKDAY_SHARES = (1.5, 1.5, 1.5, 3.5, 13.0, 67.0, 12.0)
@@ -36,7 +37,7 @@ TIMEZONES = (
 )
 TIMEZONE_SHARES = (0.24, 0.19, 0.08, 0.04, 0.21, 0.14, 0.10)
 
-# Local ceremony start times. wedding-facts.md "The day itself": typical ceremony 16:00-16:30;
+# Local ceremony start times. docs/sandbox.md "The day itself": typical ceremony 16:00-16:30;
 # the rest spread over late morning to early evening.
 CEREMONY_TIMES = (
     time(11, 0), time(12, 0), time(13, 0), time(14, 0), time(14, 30), time(15, 0),

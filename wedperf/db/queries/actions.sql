@@ -13,6 +13,10 @@ ON CONFLICT (plan_id, kind, target) DO UPDATE SET
 -- The remembered baseline and last floor of a capacity target.
 SELECT baseline, floor, changed_at FROM perf.capacity_state WHERE target = %(target)s;
 
+-- name: raised_targets
+-- Targets whose floor is raised now (a baseline is kept until the restore).
+SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL ORDER BY target;
+
 -- name: remember_raise
 -- After a raise: keep the first pre-raise floor as baseline, note the new floor.
 INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)

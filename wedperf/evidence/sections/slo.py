@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.critical_path.slo import tier_of
 from wedperf.evidence.data import Scope
@@ -35,13 +35,7 @@ def budget_section(conn: psycopg.Connection, scope: Scope, settings: Settings) -
     weddings = (
         [scope.wedding]
         if scope.wedding is not None
-        else weddings_in_window(
-            conn,
-            scope.start,
-            scope.end,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
+        else weddings_in_day_windows(conn, scope.start, scope.end, settings)
     )
     ids = [w.wedding_id for w in weddings]
     rows = stored_budgets(conn, ids) if ids else []

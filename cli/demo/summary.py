@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.demo.prefect_server import ui_url
 from wedperf.db.connection import connect
-from wedperf.demo.prefect_server import ui_url
+from wedperf.db.queries import queries
 
 
 def summarise(**parts) -> dict[str, Any]:
@@ -14,15 +15,7 @@ def summarise(**parts) -> dict[str, Any]:
         totals = dict(
             zip(
                 ("weddings", "samples", "rollups", "checks", "alerts", "actions", "forecasts"),
-                conn.execute(
-                    "SELECT (SELECT count(*) FROM perf.weddings), "
-                    "(SELECT count(*) FROM perf.samples), "
-                    "(SELECT count(*) FROM perf.rollups_minute), "
-                    "(SELECT count(*) FROM perf.critical_path_checks), "
-                    "(SELECT count(*) FROM perf.alerts), "
-                    "(SELECT count(*) FROM perf.actions), "
-                    "(SELECT count(DISTINCT series) FROM perf.forecasts)"
-                ).fetchone(),
+                conn.execute(queries("demo")["table_counts"]).fetchone(),
                 strict=True,
             )
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from wedperf.cli._common import fail, quiet_prefect, step
+from cli._common import fail, quiet_prefect, step
 
 
 def demo_command(
@@ -30,9 +30,10 @@ def demo_command(
     alert webhook -> remediation -> evidence report under --out."""
     quiet_prefect()
     began = time.monotonic()
+    from cli.demo.errors import DemoError
+    from cli.demo.prefect_server import PrefectServerError, stop_local_server
+    from cli.demo.run import run_demo
     from wedperf.config import get_settings
-    from wedperf.demo import DemoError, run_demo
-    from wedperf.demo.prefect_server import PrefectServerError, stop_local_server
 
     out = out.resolve()
     configured = get_settings()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from wedperf.cli import advise
-from wedperf.cli._common import fail
+from cli import advise
+from cli._common import fail
 from wedperf.config import get_settings
 from wedperf.db.connection import DatabaseUnavailable, connect
 from wedperf.db.migrate import MigrationError, migrate

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from wedperf.cli._common import fail, quiet_prefect, step
+from cli._common import fail, quiet_prefect, step
 
 app = typer.Typer(no_args_is_help=True)
 

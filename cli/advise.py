@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from wedperf.cli._common import fail
+from cli._common import fail
 from wedperf.db.connection import DatabaseUnavailable, close_pools, connect
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wedperf.cli._common import fail, quiet_prefect
+from cli._common import fail, quiet_prefect
 
 
 def evidence_command(

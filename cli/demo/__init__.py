@@ -11,9 +11,8 @@ dispatched, executed as a worker would -> the evidence report.
 
 Every database write is a transaction, the evidence package and the summary are written to a
 temporary place and renamed, so Ctrl-C at any point leaves nothing half-written.
+
+`command` is `wedperf demo`; `run` the story; `alerting` the webhook and remediation step;
+`prefect_server` the local server it starts; `summary` what it prints at the end. Nothing is
+imported here, so `wedperf --help` does not load the demo.
 """
-
-from wedperf.demo.errors import DemoError
-from wedperf.demo.run import run_demo
-
-__all__ = ["DemoError", "run_demo"]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import typer
 
+from cli._common import fail
 from wedperf.calendar.sync import weddings_by_id
-from wedperf.cli._common import fail
 from wedperf.critical_path.report import client_text_table, text_table
 from wedperf.critical_path.round import run_round
 from wedperf.db.connection import get_pool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wedperf.cli._common import fail, quiet_prefect
+from cli._common import fail, quiet_prefect
 
 app = typer.Typer(no_args_is_help=True)
 

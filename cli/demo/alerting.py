@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 
+from cli.demo.errors import PROJECT_DIR, DemoError, Progress
+from cli.demo.prefect_server import prefect_command
 from wedperf.db.connection import connect
-from wedperf.demo.errors import PROJECT_DIR, DemoError, Progress
-from wedperf.demo.prefect_server import prefect_command
+from wedperf.db.queries import queries
 
+Q = queries("demo")
 DISPATCH_TIMEOUT_S = 60.0
 REMEDIATION_TIMEOUT_S = 300.0
 
@@ -101,10 +103,7 @@ def alert_and_remediate(
             worker.kill()
             raise
     with connect(services.database_url) as conn:
-        row = conn.execute(
-            "SELECT remediation_state, remediation_note FROM perf.alerts WHERE alert_id = %s",
-            (alert_id,),
-        ).fetchone()
+        row = conn.execute(Q["remediation_outcome"], {"alert_id": alert_id}).fetchone()
     if worker.returncode != 0 or row is None or row[0] is None:
         raise DemoError(
             f"remediation run {run_id} failed ({worker.returncode}): {output.strip()[-1500:]}"
@@ -120,11 +119,7 @@ def wait_for_actions(database_url: str, plan_id: str, worker: subprocess.Popen) 
         while time.monotonic() < deadline and worker.poll() is None:
             kinds = [
                 f"{kind} {target}: {outcome}"
-                for kind, target, outcome in conn.execute(
-                    "SELECT kind, target, outcome FROM perf.actions WHERE plan_id = %s "
-                    "ORDER BY kind",
-                    (plan_id,),
-                )
+                for kind, target, outcome in conn.execute(Q["plan_steps"], {"plan_id": plan_id})
             ]
             if kinds:
                 return kinds
@@ -136,11 +131,7 @@ def wait_for_dispatch(database_url: str, fingerprint: str) -> tuple[int, Any]:
     deadline = time.monotonic() + DISPATCH_TIMEOUT_S
     with connect(database_url) as conn:
         while True:
-            row = conn.execute(
-                "SELECT alert_id, flow_run_id FROM perf.alerts WHERE fingerprint = %s "
-                "ORDER BY alert_id DESC LIMIT 1",
-                (fingerprint,),
-            ).fetchone()
+            row = conn.execute(Q["latest_alert_dispatch"], {"fingerprint": fingerprint}).fetchone()
             if row is not None and row[1] is not None:
                 return row[0], row[1]
             if time.monotonic() > deadline:

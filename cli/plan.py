@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from wedperf.cli._common import fail, quiet_prefect
+from cli._common import fail, quiet_prefect
 
 
 def plan_command(

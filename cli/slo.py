@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wedperf.cli._common import fail, step
+from cli._common import fail, step
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def rules_command(
     """The SLOs of the upcoming wedding days (from perf.weddings) as Prometheus recording and
     alerting rules, one group per wedding active only inside its day window, or as OpenSLO
     v1 SLO documents with one-off calendar windows."""
-    from wedperf.calendar.sync import weddings_in_window
+    from wedperf.calendar.sync import weddings_in_day_windows
     from wedperf.runtime import get_runtime
     from wedperf.slo.openslo import openslo_documents
     from wedperf.slo.rules import dump_yaml, prometheus_rules
@@ -46,13 +46,7 @@ def rules_command(
     settings = runtime.settings
     begin = _instant(start)
     with runtime.pool.connection() as conn:
-        weddings = weddings_in_window(
-            conn,
-            begin,
-            begin + timedelta(hours=hours),
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        )
+        weddings = weddings_in_day_windows(conn, begin, begin + timedelta(hours=hours), settings)
     if output_format == "prometheus":
         rules, skipped = prometheus_rules(weddings, settings)
         text = dump_yaml(rules)

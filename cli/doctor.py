@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wedperf.cli._common import quiet_prefect
+from cli._common import quiet_prefect
 from wedperf.config import get_settings
 from wedperf.doctor import run_checks
 

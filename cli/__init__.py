@@ -1,14 +1,19 @@
-"""The `wedperf` command line."""
+"""The `wedperf` command line: the layer above the flows.
+
+Commands call the core (`wedperf`) directly, or run a flow of `flows/` where the command is
+"run this job once" (calendar sync, collect, plan, forecast fit, evidence --publish, the
+demo), so the run shows in Prefect like a deployment's. Nothing in the core imports this
+package or the flows.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from wedperf.cli import (
+from cli import (
     calendar,
     collect,
     db,
-    demo,
     doctor,
     evidence,
     forecast,
@@ -19,6 +24,7 @@ from wedperf.cli import (
     watch,
     webhook,
 )
+from cli.demo.command import demo_command
 
 app = typer.Typer(
     name="wedperf",
@@ -37,5 +43,5 @@ app.command("collect")(collect.collect_command)
 app.command("watch")(watch.watch_command)
 app.command("plan")(plan.plan_command)
 app.command("doctor")(doctor.doctor_command)
-app.command("demo")(demo.demo_command)
+app.command("demo")(demo_command)
 app.command("evidence")(evidence.evidence_command)

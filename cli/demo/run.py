@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cli.demo.alerting import alert_and_remediate, receiver_app, webhook_token
+from cli.demo.errors import PROJECT_DIR, DemoError, Progress
+from cli.demo.prefect_server import ensure_local_server, ui_url
+from cli.demo.summary import summarise
 from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
-from wedperf.demo.alerting import alert_and_remediate, receiver_app, webhook_token
-from wedperf.demo.errors import PROJECT_DIR, DemoError, Progress
-from wedperf.demo.prefect_server import ensure_local_server, ui_url
-from wedperf.demo.summary import summarise
 
 LIVE_WEDDINGS = 4
 REMEDIATION_VERIFY_S = 5  # the demo does not wait the production verification delay

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from wedperf.cli._common import quiet_prefect
+from cli._common import quiet_prefect
 
 
 def collect_command(
