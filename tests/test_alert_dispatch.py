@@ -26,7 +26,7 @@ from wedperf.serving import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-TOKEN = "dispatch-test-token"
+TOKEN = "dispatch-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 DEPLOYMENT = "remediate-alert/remediate-alert"
 
@@ -298,13 +298,15 @@ def test_inline_dispatch_sends_firing_and_resolved_events(
 def test_token_from_a_prefect_secret_block() -> None:
     from prefect.blocks.system import Secret
 
-    Secret(value="token-from-block").save("wedperf-webhook-token-test", overwrite=True)
+    Secret(value="token-from-block-0123456789abcdefghij").save(
+        "wedperf-webhook-token-test", overwrite=True
+    )
 
     credentials = Credentials.from_settings(
         WebhookSettings(token_secret_block="wedperf-webhook-token-test")
     )
 
-    assert credentials.token == b"token-from-block"
+    assert credentials.token == b"token-from-block-0123456789abcdefghij"
 
 
 def _wait_for_events(resource_ids: list[str], count: int, timeout: float = 20.0) -> list[dict]:

@@ -144,3 +144,15 @@ SELECT (SELECT count(*) FROM perf.alerts WHERE dispatch_state = 'pending') AS pe
        (SELECT count(*) FROM perf.alerts WHERE dispatch_state = 'failed') AS failed,
        (SELECT count(*) FROM perf.alerts WHERE status = 'resolved' AND resolved_event_at IS NULL)
            AS unannounced;
+
+-- name: use_nonce
+-- A signed request's nonce, used once: returns a row only for its first use. Two requests
+-- racing with one nonce serialise on the primary key, and one of them gets no row.
+INSERT INTO perf.webhook_nonces (nonce, expires_at)
+VALUES (%(nonce)s, %(expires_at)s)
+ON CONFLICT (nonce) DO NOTHING
+RETURNING true;
+
+-- name: purge_nonces
+-- Nonces whose request's timestamp is out of the replay window (the window refuses those).
+DELETE FROM perf.webhook_nonces WHERE expires_at < %(before)s;
