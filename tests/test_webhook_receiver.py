@@ -491,6 +491,42 @@ def test_serve_refuses_to_start_without_a_credential(
     assert "--insecure-dev" in result.output
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"WEDPERF_WEBHOOK_TOKEN": "only-twenty-bytes-ab"}, "is 20 bytes; at least 32"),
+        (
+            {"WEDPERF_WEBHOOK_TOKEN": TOKEN, "WEDPERF_RUM__TOKEN": "short-rum"},
+            "WEDPERF_RUM__TOKEN is 9 bytes; at least 32",
+        ),
+    ],
+    ids=["webhook-token", "rum-token"],
+)
+def test_serve_refuses_a_short_token_with_a_clear_error(
+    db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch, env: dict, expected: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from wedperf.cli import app as cli
+    from wedperf.config import reset_settings_cache
+
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    for name in ("WEDPERF_WEBHOOK__TOKEN", "WEDPERF_WEBHOOK__HMAC_SECRET", "WEDPERF_RUM__TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    try:
+        result = CliRunner().invoke(cli, ["webhook", "serve", "--port", str(free_port())])
+    finally:
+        reset_settings_cache()
+
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert all(value not in result.output for value in env.values())
+
+
 def test_token_from_the_documented_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     from wedperf.config import Settings
 
