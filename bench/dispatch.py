@@ -35,7 +35,7 @@ from wedperf.alerts.samples import alertmanager_alert, alertmanager_notification
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.serving import serve_in_thread
 
-TOKEN = "bench-token-not-a-secret"
+TOKEN = "bench-token-not-a-secret-0123456789abcdef"
 
 
 def prefect_server() -> contextlib.AbstractContextManager:

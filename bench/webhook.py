@@ -36,7 +36,7 @@ from wedperf.alerts.auth import Credentials
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.serving import serve_in_thread
 
-TOKEN = "bench-token-not-a-secret"
+TOKEN = "bench-token-not-a-secret-0123456789abcdef"
 CONNECTIONS = 32
 
 

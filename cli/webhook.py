@@ -20,7 +20,8 @@ def serve_command(
     ),
 ) -> None:
     """Receive alerts (Alertmanager, Grafana, generic JSON) into perf.alerts and dispatch
-    remediation runs, until interrupted. OpenAPI docs at /docs."""
+    remediation runs, until interrupted; RUM beacons on /rum when WEDPERF_RUM__TOKEN is set.
+    OpenAPI docs at /docs only with WEDPERF_WEBHOOK__EXPOSE_DOCS=true."""
     import uvicorn
 
     from wedperf.alerts.app import create_app
@@ -54,12 +55,21 @@ def serve_command(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    api = create_app(runtime.services.database_url, settings, credentials, rum=runtime.settings.rum)
+    try:
+        api = create_app(
+            runtime.services.database_url, settings, credentials, rum=runtime.settings.rum
+        )
+    except WebhookConfigError as exc:
+        fail(str(exc))
+    rum = (
+        f"RUM beacons on http://{host}:{port}/rum"
+        if api.state.rum is not None
+        else "/rum off (set WEDPERF_RUM__TOKEN to take beacons)"
+    )
+    docs = f"docs: http://{host}:{port}/docs" if settings.expose_docs else "docs off"
     step(
         f"alert webhooks on http://{host}:{port}/alerts/{{alertmanager,grafana,generic}}, "
-        f"RUM beacons on http://{host}:{port}/rum "
-        f"(docs: http://{host}:{port}/docs); remediation runs on "
-        f"{settings.remediation_deployment}"
+        f"{rum} ({docs}); remediation runs on {settings.remediation_deployment}"
         + ("" if settings.dispatch_inline else " by the dispatch-pending-alerts flow only")
     )
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)

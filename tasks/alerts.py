@@ -18,7 +18,8 @@ def dispatch_pending_task(max_alerts: int, api_url: str | None = None) -> dict:
     Reads and updates perf.alerts; creates flow runs and events through the Prefect API
     (`api_url`, default the flow's own). Safe to retry: every run has an idempotency key and
     every event a stable id. Returns what was done (`created`, `skipped`, `announced`,
-    `failed`, `unreachable`, `errors`) and what is left (`backlog`).
+    `failed`, `unreachable`, `errors`, `needed`, `quarantined`) and what is left
+    (`backlog`). A row it cannot dispatch is quarantined, not retried.
     """
     runtime = get_runtime()
     outcome, backlog = asyncio.run(
@@ -39,4 +40,9 @@ def dispatch_pending_task(max_alerts: int, api_url: str | None = None) -> dict:
     )
     if outcome.unreachable:
         logger.warning("Prefect API unreachable; %d alerts stay pending", backlog.pending)
+    if outcome.quarantined:
+        logger.error(
+            "%d alerts quarantined (see perf.alerts.quarantine_reason); AlertQuarantined raised",
+            outcome.quarantined,
+        )
     return {**outcome.as_dict(), "backlog": backlog.as_dict()}

@@ -26,7 +26,7 @@ from wedperf.serving import free_port
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-TOKEN = "dispatch-test-token"
+TOKEN = "dispatch-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 DEPLOYMENT = "remediate-alert/remediate-alert"
 
@@ -298,13 +298,15 @@ def test_inline_dispatch_sends_firing_and_resolved_events(
 def test_token_from_a_prefect_secret_block() -> None:
     from prefect.blocks.system import Secret
 
-    Secret(value="token-from-block").save("wedperf-webhook-token-test", overwrite=True)
+    Secret(value="token-from-block-0123456789abcdefghij").save(
+        "wedperf-webhook-token-test", overwrite=True
+    )
 
     credentials = Credentials.from_settings(
         WebhookSettings(token_secret_block="wedperf-webhook-token-test")
     )
 
-    assert credentials.token == b"token-from-block"
+    assert credentials.token == b"token-from-block-0123456789abcdefghij"
 
 
 def _wait_for_events(resource_ids: list[str], count: int, timeout: float = 20.0) -> list[dict]:
@@ -314,3 +316,79 @@ def _wait_for_events(resource_ids: list[str], count: int, timeout: float = 20.0)
         if len(events) >= count or time.monotonic() > deadline:
             return events
         time.sleep(0.5)
+
+
+def _store_due(inbox: str, starts: str, count: int) -> None:
+    """`count` firing alerts stored by the receiver without inline dispatch, due at once."""
+    config = webhook_settings(dispatch_inline=False, inline_grace=timedelta(0))
+    app = create_app(inbox, config, Credentials.from_settings(config))
+    notifications = [
+        alertmanager_notification([alertmanager_alert(n, starts_at=starts)]) for n in range(count)
+    ]
+    assert {r.status_code for r in post_concurrently(app, notifications)} == {200}
+
+
+def test_a_poison_row_is_quarantined_and_the_sweep_tells_the_truth(
+    inbox: str, remediation_deployment: str
+) -> None:
+    """The issue's poison alert: stored (by a receiver before validation) with a start in
+    year 10000 in UTC, due with five good alerts. The sweep dispatches the five, quarantines
+    it with its reason, raises AlertQuarantined, and ends Failed; the next sweep is clean."""
+    from flows.dispatch_pending_alerts import dispatch_pending_alerts
+
+    _store_due(inbox, "2026-11-05T10:00:00Z", 5)
+    with psycopg.connect(inbox) as conn:
+        [(poison_id,)] = conn.execute(
+            "INSERT INTO perf.alerts (source, fingerprint, starts_at, status, alertname) "
+            "VALUES ('alertmanager', 'poison', '9999-12-31T23:59:59-14:00', 'firing', 'Poison') "
+            "RETURNING alert_id"
+        ).fetchall()
+
+    first = dispatch_pending_alerts(return_state=True)
+    again = dispatch_pending_alerts(return_state=True)
+
+    assert first.is_failed()
+    assert "1 alert(s) quarantined" in first.message
+    with psycopg.connect(inbox) as conn:
+        state, reason = conn.execute(
+            "SELECT dispatch_state, quarantine_reason FROM perf.alerts WHERE alert_id = %s",
+            (poison_id,),
+        ).fetchone()
+        internal = conn.execute(
+            "SELECT labels, annotations ->> 'reason', dispatch_state FROM perf.alerts "
+            "WHERE source = 'wedperf' AND alertname = 'AlertQuarantined'"
+        ).fetchall()
+        good = conn.execute(
+            "SELECT dispatch_state, count(*) FROM perf.alerts WHERE source = 'alertmanager' "
+            "AND alert_id <> %s GROUP BY 1",
+            (poison_id,),
+        ).fetchall()
+    assert state == "quarantined"
+    assert "starts_at '10000-01-01 13:59:59+00'" in reason
+    assert good == [("dispatched", 5)]
+    [(labels, internal_reason, internal_state)] = internal
+    assert labels["quarantined_alert_id"] == str(poison_id)
+    assert internal_reason == reason and internal_state == "dispatched"
+    assert len(remediation_runs("2026-11-05T10:00:00")) == 5
+    assert again.is_completed()
+    summary = again.result()
+    assert summary["needed"] == 0 and summary["backlog"]["quarantined"] == 1
+
+
+def test_a_sweep_that_creates_no_run_that_was_due_ends_failed(
+    inbox: str, remediation_deployment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefect refuses every run (the deployment is not there): the sweep must not end
+    Completed with the alerts still pending."""
+    from flows.dispatch_pending_alerts import dispatch_pending_alerts
+
+    _store_due(inbox, "2026-11-06T10:00:00Z", 3)
+    monkeypatch.setenv("WEDPERF_WEBHOOK__REMEDIATION_DEPLOYMENT", "no-such-flow/no-such")
+    reset_settings_cache()
+
+    state = dispatch_pending_alerts(return_state=True)
+
+    assert state.is_failed()
+    assert "3 alert(s) needed a remediation run and none was created" in state.message
+    assert "deployment not found" in state.message
+    assert dispatch_states(inbox) == {"pending": 3}

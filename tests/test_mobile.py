@@ -353,10 +353,12 @@ def test_synthetic_mobile_client_posts_beacons_that_land_as_mobile_samples(
 ) -> None:
     with psycopg.connect(platform["url"]) as conn:  # beacons may name known weddings only
         sync_calendar(conn, AppDbCalendarSource(platform["url"]), now=platform["now"])
-    token = "mobile-client-token-123456"
-    config = WebhookSettings(token=token, dispatch_inline=False)
+    token = "mobile-client-rum-token-0123456789abcdef"
+    config = WebhookSettings(
+        token="mobile-test-alert-token-0123456789abcdef", dispatch_inline=False
+    )
     webhook = create_webhook_app(
-        platform["url"], config, Credentials.from_settings(config), rum=RumSettings()
+        platform["url"], config, Credentials.from_settings(config), rum=RumSettings(token=token)
     )
     summary = drive_mobile_client(
         platform["base_url"],

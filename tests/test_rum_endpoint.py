@@ -17,14 +17,15 @@ import psycopg
 import pytest
 
 from wedperf.alerts.app import create_app
-from wedperf.alerts.auth import Credentials, sign
+from wedperf.alerts.auth import Credentials, WebhookConfigError, signed_headers
 from wedperf.alerts.samples import in_process_client
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.mobile import routes
 from wedperf.mobile.settings import RumSettings
 from wedperf.mobile.storage import StoredBatch, minute_spans
 
-TOKEN = "rum-test-token-0123456789"
+TOKEN = "rum-test-token-0123456789-abcdefghijk"  # /rum's own
+ALERT_TOKEN = "alert-test-token-0123456789-abcdefgh"  # the alert routes'
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -97,20 +98,28 @@ def post(
     rum: RumSettings | None = None,
 ) -> list[httpx.Response]:
     """POST each body (JSON value or raw bytes) to /rum through a fresh in-process service."""
-    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
-    app = create_app(url, config, Credentials.from_settings(config), rum=rum or RumSettings())
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
+    app = create_app(url, config, Credentials.from_settings(config), rum=rum or rum_settings())
 
     async def run() -> list[httpx.Response]:
         async with in_process_client(app, headers) as client:
             out = []
             for body in bodies:
                 if isinstance(body, bytes):
-                    out.append(await client.post("/rum", content=body))
+                    out.append(
+                        await client.post(
+                            "/rum", content=body, headers={"content-type": "application/json"}
+                        )
+                    )
                 else:
                     out.append(await client.post("/rum", json=body))
             return out
 
     return asyncio.run(run())
+
+
+def rum_settings(**overrides: Any) -> RumSettings:
+    return RumSettings(token=TOKEN, **overrides)
 
 
 def rum_rows(url: str) -> list[tuple]:
@@ -187,14 +196,14 @@ def test_malformed_batch_is_422_naming_the_problem(db: str, body: Any, expected:
 
 
 def test_too_many_beacons_is_422(db: str) -> None:
-    rum = RumSettings(max_beacons_per_batch=2)
+    rum = rum_settings(max_beacons_per_batch=2)
     [response] = post(db, [batch()], rum=rum)
     assert response.status_code == 422
     assert "3 beacons in one batch; at most 2" in response.json()["problems"][0]
 
 
 def test_oversize_body_is_413(db: str) -> None:
-    rum = RumSettings(max_body_bytes=2048)
+    rum = rum_settings(max_body_bytes=2048)
     big = {"beacons": [beacon(beacon_id=f"beacon-{i:08d}") for i in range(40)]}
     assert len(json.dumps(big)) > 2048
     [response] = post(db, [big], rum=rum)
@@ -215,24 +224,35 @@ def test_unauthenticated_is_401(db: str, headers: dict[str, str]) -> None:
     assert rum_rows(db) == []
 
 
-def test_signed_body_is_accepted_and_a_bad_signature_is_401(db: str) -> None:
+def test_a_signature_is_not_a_rum_credential(db: str) -> None:
+    """/rum takes its own bearer token only: signed requests and basic auth are refused."""
     body = json.dumps(batch()).encode()
-    good = {"x-wedperf-signature": sign(TOKEN, body), "content-type": "application/json"}
-    [ok] = post(db, [body], headers=good)
-    assert ok.status_code == 200 and ok.json()["stored"] == 3
-    bad = {"x-wedperf-signature": sign("other", body), "content-type": "application/json"}
-    [refused] = post(db, [body], headers=bad)
-    assert refused.status_code == 401
+    import base64
+
+    basic = base64.b64encode(f"app:{TOKEN}".encode()).decode()
+    signed = {**signed_headers(TOKEN, "POST", "/rum", body), "content-type": "application/json"}
+    responses = post(db, [body, body], headers=signed) + post(
+        db, [body], headers={"authorization": f"Basic {basic}", "content-type": "application/json"}
+    )
+    assert [r.status_code for r in responses] == [401, 401, 401]
+    assert rum_rows(db) == []
 
 
 def test_openapi_documents_the_rum_route(db: str) -> None:
-    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
-    app = create_app(db, config, Credentials.from_settings(config), rum=RumSettings())
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
+    app = create_app(
+        db, config, Credentials.from_settings(config), rum=rum_settings(screens=["Seating"])
+    )
     operation = app.openapi()["paths"]["/rum"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     beacon_schema = schema["properties"]["beacons"]["items"]
     assert {"screen", "operation", "duration_ms", "client", "ts"} <= set(beacon_schema["required"])
-    assert {"401", "413", "422"} <= set(operation["responses"])
+    assert beacon_schema["properties"]["screen"]["enum"] == ["Seating"]
+    assert "guest_list" in beacon_schema["properties"]["operation"]["enum"]
+    assert schema["properties"]["beacons"]["maxItems"] == 500
+    assert "2 day(s) ago" in operation["description"]  # the ts range the receiver accepts
+    assert {"401", "408", "413", "415", "422"} <= set(operation["responses"])
+    assert operation["security"] == [{"rum": []}]
 
 
 def rollups(url: str) -> dict[tuple[datetime, str | None, str], int]:
@@ -314,7 +334,7 @@ def test_beacons_naming_an_unknown_wedding_are_dropped_and_counted(db: str) -> N
 
 
 def test_screens_are_configurable(db: str) -> None:
-    rum = RumSettings(screens=["Seating"])
+    rum = rum_settings(screens=["Seating"])
     [refused, accepted] = post(
         db, [{"beacons": [beacon()]}, {"beacons": [beacon(screen="Seating")]}], rum=rum
     )
@@ -334,9 +354,9 @@ def test_over_max_in_flight_is_503_with_retry_after(
         return StoredBatch(stored=len(beacons), unknown_wedding=[])
 
     monkeypatch.setattr(routes, "store_beacons", slow_store)
-    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
     app = create_app(
-        db, config, Credentials.from_settings(config), rum=RumSettings(max_in_flight=1)
+        db, config, Credentials.from_settings(config), rum=rum_settings(max_in_flight=1)
     )
 
     async def run() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
@@ -359,21 +379,45 @@ def test_over_max_in_flight_is_503_with_retry_after(
     assert after.status_code == 200
 
 
-def test_a_rum_token_of_its_own_cannot_post_alerts(db: str) -> None:
-    """With `rum.token` set, /rum takes that token and no longer the webhook's, and the RUM
-    token (the one shipped to phones) is refused on the alert routes."""
-    rum = RumSettings(token="phones-carry-this-0123456789")
-    phone = {"authorization": "Bearer phones-carry-this-0123456789"}
-    (accepted,) = post(db, [batch()], headers=phone, rum=rum)
-    (webhook_token_on_rum,) = post(db, [batch()], rum=rum)
+def test_rum_takes_only_its_own_token_and_alerts_refuse_it(db: str) -> None:
+    """/rum takes its own token and not the alert webhook's; the RUM token (the one shipped
+    to phones) is refused on the alert routes."""
+    (accepted,) = post(db, [batch()])
+    (alert_token_on_rum,) = post(db, [batch()], headers={"authorization": f"Bearer {ALERT_TOKEN}"})
     assert accepted.status_code == 200, accepted.text
-    assert webhook_token_on_rum.status_code == 401
+    assert alert_token_on_rum.status_code == 401
 
-    config = WebhookSettings(token=TOKEN, dispatch_inline=False)
-    app = create_app(db, config, Credentials.from_settings(config), rum=rum)
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
+    app = create_app(db, config, Credentials.from_settings(config), rum=rum_settings())
 
     async def alert_with_phone_token() -> httpx.Response:
-        async with in_process_client(app, phone) as client:
+        async with in_process_client(app, AUTH) as client:
             return await client.post("/alerts/generic", json={"alerts": []})
 
     assert asyncio.run(alert_with_phone_token()).status_code == 401
+
+
+def test_rum_is_off_without_a_token_of_its_own(db: str) -> None:
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
+    app = create_app(db, config, Credentials.from_settings(config), rum=RumSettings())
+
+    async def run() -> httpx.Response:
+        headers = {"authorization": f"Bearer {ALERT_TOKEN}"}
+        async with in_process_client(app, headers) as client:
+            return await client.post("/rum", json=batch())
+
+    response = asyncio.run(run())
+    assert response.status_code in (404, 405)
+    assert rum_rows(db) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("short-rum-token", "at least 32"), (ALERT_TOKEN, "must differ")],
+    ids=["short", "the-alert-token"],
+)
+def test_a_weak_rum_token_is_refused_at_start(db: str, token: str, expected: str) -> None:
+    config = WebhookSettings(token=ALERT_TOKEN, dispatch_inline=False)
+    with pytest.raises(WebhookConfigError, match=expected) as caught:
+        create_app(db, config, Credentials.from_settings(config), rum=RumSettings(token=token))
+    assert token not in str(caught.value)

@@ -24,19 +24,23 @@ from wedperf.alerts.auth import Credentials
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.serving import serve_in_thread
 
-TOKEN = "fuzz-token"
+TOKEN = "fuzz-token-0123456789abcdefghijklmnop"
 PATHS = ("/alerts/alertmanager", "/alerts/grafana", "/alerts/generic")
 
 
 @pytest.fixture(scope="module")
 def served(make_database: Callable[[], str]) -> Iterator[tuple[httpx.Client, str, dict]]:
     url = make_database()
-    config = WebhookSettings(token=TOKEN, dispatch_inline=False, max_body_bytes=65_536)
+    config = WebhookSettings(
+        token=TOKEN, dispatch_inline=False, max_body_bytes=65_536, expose_docs=True
+    )
     app = create_app(url, config, Credentials.from_settings(config))
     with (
         serve_in_thread(app) as base_url,
         httpx.Client(
-            base_url=base_url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=10
+            base_url=base_url,
+            headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+            timeout=10,
         ) as client,
     ):
         spec = client.get("/openapi.json").json()

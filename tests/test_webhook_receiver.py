@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from wedperf.alerts.app import create_app
-from wedperf.alerts.auth import Credentials, WebhookConfigError, sign
+from wedperf.alerts.auth import Credentials, WebhookConfigError, signed_headers
 from wedperf.alerts.samples import (
     DOCUMENTED_ALERTMANAGER,
     DOCUMENTED_GRAFANA,
@@ -26,7 +26,9 @@ from wedperf.alerts.settings import WebhookSettings
 from wedperf.db.migrate import migrate
 from wedperf.serving import free_port
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789-abcdefghijklmnop"
+HMAC_KEY = "test-signing-key-0123456789-abcdefghijk"
+JSON = {"content-type": "application/json"}
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
@@ -62,7 +64,7 @@ def post_all(
             out = []
             for path, body in requests:
                 if isinstance(body, bytes):
-                    out.append(await client.post(path, content=body))
+                    out.append(await client.post(path, content=body, headers=JSON))
                 else:
                     out.append(await client.post(path, json=body))
             return out
@@ -250,7 +252,7 @@ def test_oversize_body_gets_413(db: str) -> None:
                 for i in range(0, len(payload), 1000):
                     yield payload[i : i + 1000]
 
-            streamed = await client.post("/alerts/alertmanager", content=chunks())
+            streamed = await client.post("/alerts/alertmanager", content=chunks(), headers=JSON)
             return declared, streamed
 
     declared, streamed = asyncio.run(run())
@@ -263,18 +265,21 @@ def test_credentials_are_required_and_checked(db: str) -> None:
     body = json.dumps(alertmanager_notification([alertmanager_alert(1)])).encode()
     basic = base64.b64encode(f"alertmanager:{TOKEN}".encode()).decode()
     wrong_basic = base64.b64encode(b"alertmanager:nope").decode()
+    path = "/alerts/alertmanager"
     cases = [
         ({}, 401),
         ({"authorization": "Bearer wrong"}, 401),
         ({"authorization": f"Basic {wrong_basic}"}, 401),
         ({"authorization": "Token abc"}, 401),
+        ({"authorization": TOKEN}, 401),  # no scheme: the value must not be echoed
         ({"x-wedperf-signature": "sha256=" + "0" * 64}, 401),
-        ({"x-wedperf-signature": sign("another key", body)}, 401),
+        (signed_headers("another key", "POST", path, body), 401),
+        (signed_headers(TOKEN, "POST", path, body), 401),  # the token is not the HMAC key
         ({"authorization": f"Basic {basic}"}, 200),
-        ({"x-wedperf-signature": sign(TOKEN, body)}, 200),
+        (signed_headers(HMAC_KEY, "POST", path, body), 200),
         (AUTH, 200),
     ]
-    config = settings()
+    config = settings(hmac_secret=HMAC_KEY)
     app = create_app(db, config, Credentials.from_settings(config))
 
     async def run() -> list[httpx.Response]:
@@ -293,12 +298,12 @@ def test_credentials_are_required_and_checked(db: str) -> None:
     unauthorised = responses[0]
     assert "Bearer" in unauthorised.headers["www-authenticate"]
     assert "missing credentials" in unauthorised.json()["error"]
-    assert all(TOKEN not in r.text for r in responses)
+    assert all(TOKEN not in r.text and TOKEN[:8] not in r.text for r in responses)
     assert len(rows(db)) == 1
 
 
 def test_basic_username_and_separate_hmac_secret(db: str) -> None:
-    config = settings(basic_username="alertmanager", hmac_secret="signing-key")
+    config = settings(basic_username="alertmanager", hmac_secret=HMAC_KEY)
     body = json.dumps(alertmanager_notification([alertmanager_alert(1)])).encode()
     ok_user = base64.b64encode(f"alertmanager:{TOKEN}".encode()).decode()
     bad_user = base64.b64encode(f"grafana:{TOKEN}".encode()).decode()
@@ -318,13 +323,13 @@ def test_basic_username_and_separate_hmac_secret(db: str) -> None:
         + post_all(
             db,
             [("/alerts/alertmanager", body)],
-            headers={"x-wedperf-signature": sign("signing-key", body)},
+            headers=signed_headers(HMAC_KEY, "POST", "/alerts/alertmanager", body),
             config=config,
         )
         + post_all(
             db,
             [("/alerts/alertmanager", body)],
-            headers={"x-wedperf-signature": sign(TOKEN, body)},
+            headers=signed_headers(TOKEN, "POST", "/alerts/alertmanager", body),
             config=config,
         )
     )
@@ -337,10 +342,26 @@ def test_refuses_to_start_without_a_credential() -> None:
     dev = Credentials.from_settings(WebhookSettings(allow_unauthenticated=True))
     assert dev.allow_unauthenticated and dev.token is None
     from_block = Credentials.from_settings(
-        WebhookSettings(token_secret_block="webhook-token"), load_secret=lambda name: f"{name}!"
+        WebhookSettings(token_secret_block="webhook-token"), load_secret=lambda name: TOKEN
     )
-    assert from_block.token == b"webhook-token!"
-    assert "webhook-token" not in repr(from_block)
+    assert from_block.token == TOKEN.encode()
+    assert TOKEN not in repr(from_block)
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (WebhookSettings(token="short-token-0123456789"), "token .* is 22 bytes; at least 32"),
+        (WebhookSettings(hmac_secret="short-key"), "HMAC_SECRET is 9 bytes; at least 32"),
+        (WebhookSettings(token=TOKEN, hmac_secret=TOKEN), "must not be the webhook token"),
+    ],
+    ids=["short-token", "short-hmac-key", "hmac-key-is-the-token"],
+)
+def test_weak_credentials_are_refused_at_start(config: WebhookSettings, expected: str) -> None:
+    with pytest.raises(WebhookConfigError, match=expected) as caught:
+        Credentials.from_settings(config)
+    assert "short-token-0123456789" not in str(caught.value)
+    assert TOKEN not in str(caught.value)
 
 
 def test_development_run_accepts_without_credentials(db: str) -> None:
@@ -392,7 +413,7 @@ def test_overload_gives_503(db: str) -> None:
 
     async def run() -> httpx.Response:
         async with in_process_client(app, AUTH) as client:
-            app.state.receiver.in_flight = 1  # one request already being handled
+            app.state.receiver.gate.in_flight = 1  # one request already being handled
             return await client.post("/alerts/alertmanager", json=DOCUMENTED_ALERTMANAGER)
 
     response = asyncio.run(run())
@@ -400,11 +421,9 @@ def test_overload_gives_503(db: str) -> None:
     assert rows(db) == []
 
 
-def test_openapi_is_published(db: str) -> None:
-    config = settings()
-    app = create_app(db, config, Credentials.from_settings(config))
-
-    async def run() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+def test_openapi_is_published_only_when_enabled(db: str) -> None:
+    async def get(config: WebhookSettings) -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        app = create_app(db, config, Credentials.from_settings(config))
         async with in_process_client(app, {}) as client:
             return (
                 await client.get("/openapi.json"),
@@ -412,16 +431,41 @@ def test_openapi_is_published(db: str) -> None:
                 await client.get("/healthz"),
             )
 
-    spec, docs, health = asyncio.run(run())
+    spec, docs, health = asyncio.run(get(settings(expose_docs=True)))
+    hidden_spec, hidden_docs, _ = asyncio.run(get(settings()))
+
+    assert hidden_spec.status_code == 404 and hidden_docs.status_code == 404
     paths = spec.json()["paths"]
     assert {"/alerts/alertmanager", "/alerts/grafana", "/alerts/generic"} <= set(paths)
     operation = paths["/alerts/alertmanager"]["post"]
     schema_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert schema_ref.endswith("/AlertmanagerNotification")
-    assert {"401", "413", "422", "503"} <= set(operation["responses"])
+    assert {"401", "408", "413", "415", "422", "503"} <= set(operation["responses"])
     assert "AlertmanagerAlert" in spec.json()["components"]["schemas"]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
-    assert health.json() == {"status": "ok"}
+    assert health.json()["status"] == "ok"
+    assert health.json()["alerts"]["in_flight"] == 0
+
+
+def test_any_content_type_but_json_is_415(db: str) -> None:
+    body = json.dumps(DOCUMENTED_ALERTMANAGER).encode()
+    app = create_app(db, settings(), Credentials.from_settings(settings()))
+
+    async def run() -> list[httpx.Response]:
+        async with in_process_client(app, AUTH) as client:
+            return [
+                await client.post("/alerts/alertmanager", content=body, headers=headers)
+                for headers in (
+                    {},
+                    {"content-type": "text/plain"},
+                    {"content-type": "application/x-www-form-urlencoded"},
+                    {"content-type": "application/json; charset=utf-8"},
+                )
+            ]
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [415, 415, 415, 200]
+    assert len(rows(db)) == 2
 
 
 def test_serve_refuses_to_start_without_a_credential(
@@ -447,12 +491,48 @@ def test_serve_refuses_to_start_without_a_credential(
     assert "--insecure-dev" in result.output
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"WEDPERF_WEBHOOK_TOKEN": "only-twenty-bytes-ab"}, "is 20 bytes; at least 32"),
+        (
+            {"WEDPERF_WEBHOOK_TOKEN": TOKEN, "WEDPERF_RUM__TOKEN": "short-rum"},
+            "WEDPERF_RUM__TOKEN is 9 bytes; at least 32",
+        ),
+    ],
+    ids=["webhook-token", "rum-token"],
+)
+def test_serve_refuses_a_short_token_with_a_clear_error(
+    db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch, env: dict, expected: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from wedperf.cli import app as cli
+    from wedperf.config import reset_settings_cache
+
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    for name in ("WEDPERF_WEBHOOK__TOKEN", "WEDPERF_WEBHOOK__HMAC_SECRET", "WEDPERF_RUM__TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    try:
+        result = CliRunner().invoke(cli, ["webhook", "serve", "--port", str(free_port())])
+    finally:
+        reset_settings_cache()
+
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert all(value not in result.output for value in env.values())
+
+
 def test_token_from_the_documented_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     from wedperf.config import Settings
 
-    monkeypatch.setenv("WEDPERF_WEBHOOK_TOKEN", "from-env")
+    monkeypatch.setenv("WEDPERF_WEBHOOK_TOKEN", TOKEN)
     monkeypatch.delenv("WEDPERF_WEBHOOK__TOKEN", raising=False)
 
     webhook = Settings().webhook
-    assert webhook.token is not None and webhook.token.get_secret_value() == "from-env"
-    assert Credentials.from_settings(webhook).token == b"from-env"
+    assert webhook.token is not None and webhook.token.get_secret_value() == TOKEN
+    assert Credentials.from_settings(webhook).token == TOKEN.encode()

@@ -28,6 +28,12 @@ def webhook_token() -> str:
     return get_settings().webhook.token.get_secret_value()
 
 
+def rum_token() -> str:
+    from wedperf.config import get_settings
+
+    return get_settings().rum.token.get_secret_value()
+
+
 def receiver_app(services, api_url: str):
     """The webhook service: alert receivers (inline dispatch to `api_url`) and /rum."""
     from wedperf.alerts.app import create_app as create_receiver

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cli.demo.alerting import alert_and_remediate, receiver_app, webhook_token
+from cli.demo.alerting import alert_and_remediate, receiver_app, rum_token
 from cli.demo.errors import PROJECT_DIR, DemoError, Progress
 from cli.demo.prefect_server import ensure_local_server, ui_url
 from cli.demo.summary import summarise
@@ -54,7 +54,9 @@ def run_demo(
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
     os.environ["WEDPERF_REMEDIATION__VERIFY_DELAY"] = f"PT{REMEDIATION_VERIFY_S}S"
-    os.environ.setdefault("WEDPERF_WEBHOOK__TOKEN", secrets.token_urlsafe(24))
+    # Two credentials of 32 random bytes: the alert routes' and /rum's own (the apps').
+    os.environ.setdefault("WEDPERF_WEBHOOK__TOKEN", secrets.token_urlsafe(32))
+    os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))
     reset_settings_cache()
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
@@ -105,7 +107,7 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
         mobile = drive_mobile_client(
             base_url,
             f"{webhook_url}/rum",
-            webhook_token(),
+            rum_token(),
             live_ids[1:],
             requests=requests // 2,
             seed=seed,

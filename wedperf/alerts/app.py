@@ -1,21 +1,25 @@
 """The alert webhook receiver: an ASGI app (FastAPI, served by uvicorn).
 
-Each POST is: admit (in-flight limit) -> authenticate -> read at most max_body_bytes ->
-parse and validate -> commit to perf.alerts (group commit: notifications arriving together
-share one statement) -> 200, then inline dispatch in the background. Alert POSTs bypass the
+Each POST is: check credentials and content type from the headers -> take an in-flight slot
+(at most `max_in_flight`, `max_in_flight_per_client` per client) -> read at most
+max_body_bytes within body_timeout_seconds -> (signed requests: body digest, nonce used
+once) -> parse and validate every field -> commit to perf.alerts (group commit:
+notifications arriving together share one statement) -> 200, then inline dispatch in the
+background (wedperf.alerts.intake says why in this order). Alert POSTs bypass the
 framework's layers (`WebhookApp`); FastAPI serves the rest and documents them.
-Answers: 200 stored (body: counts); 401 no or bad credentials; 413 body too large; 422
-malformed (the message says what is wrong); 503 overloaded or PostgreSQL unavailable (with
-Retry-After; Alertmanager retries 5xx and drops 4xx). A 200 always means committed.
-OpenAPI at /openapi.json, interactive docs at /docs; GET /healthz checks the database.
+Answers: 200 stored (body: counts); 401 no or bad credentials; 408 body too slow; 413 body
+too large; 415 not JSON; 422 malformed (the message says what is wrong; nothing stored);
+503 overloaded or PostgreSQL unavailable (with Retry-After; Alertmanager retries 5xx and
+drops 4xx): nothing stored, try again. A 200 always means committed.
+GET /healthz checks the database and reports saturation; OpenAPI at /openapi.json and docs
+at /docs only with `expose_docs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,18 +28,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import Headers
 
-from wedperf.alerts.auth import CHALLENGE, AuthFailed, Credentials
-from wedperf.alerts.http import (
-    Disconnected,
-    Problem,
-    asgi_body_chunks,
-    read_body,
-    validation_problems,
-)
+from wedperf.alerts.auth import AuthFailed, Credentials, Proof, rum_credentials
+from wedperf.alerts.http import Disconnected, Problem, send_json, validation_problems
 from wedperf.alerts.inbox import InboxRejected, InboxUnavailable, InboxWriter, open_pool
 from wedperf.alerts.inline import InlineDispatcher
+from wedperf.alerts.intake import Gate, Incoming, asgi_incoming, starlette_incoming
+from wedperf.alerts.nonces import NonceStore
 from wedperf.alerts.openapi import RESPONSES, build_openapi
 from wedperf.alerts.schemas import (
     AlertmanagerNotification,
@@ -48,7 +47,7 @@ from wedperf.alerts.schemas import (
 )
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.config import get_settings
-from wedperf.mobile.routes import rum_router
+from wedperf.mobile.routes import RumReceiver
 from wedperf.mobile.settings import RumSettings
 
 log = logging.getLogger(__name__)
@@ -88,16 +87,27 @@ RECEIVERS = (
 
 
 class ReceiverState:
-    """The receiver's pool, group-commit writer, inline dispatcher and load counter; made
-    anew each time the app starts (a pool cannot be reopened)."""
+    """The receiver's pool, group-commit writer, nonce store, inline dispatcher and admission
+    gate; made anew each time the app starts (a pool cannot be reopened)."""
 
     def __init__(
-        self, database_url: str, settings: WebhookSettings, prefect_api_url: str | None
+        self,
+        database_url: str,
+        settings: WebhookSettings,
+        credentials: Credentials,
+        prefect_api_url: str | None,
     ) -> None:
         self.database_url = database_url
         self.settings = settings
         self.prefect_api_url = prefect_api_url
-        self.in_flight = 0
+        self.gate = Gate(
+            "alert",
+            credentials,
+            max_in_flight=settings.max_in_flight,
+            max_per_client=settings.max_in_flight_per_client,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout=settings.body_timeout_seconds,
+        )
         self._started = False
         self._build()
 
@@ -115,6 +125,7 @@ class ReceiverState:
             timeout=settings.db_timeout_seconds,
             writers=max(1, settings.db_pool_size // 2),
         )
+        self.nonces = NonceStore(self.pool, timeout=settings.db_timeout_seconds)
 
     async def open(self) -> None:
         if self._started:  # served before: a closed pool cannot be reopened
@@ -132,16 +143,6 @@ class ReceiverState:
         await self.pool.close()
 
 
-def rum_credentials(webhook: Credentials, rum: RumSettings) -> Credentials:
-    """/rum's credential: its own token when `rum.token` is set (so what the apps carry cannot
-    post alerts), else the webhook's."""
-    if rum.token is None:
-        return webhook
-    return Credentials(
-        token=rum.token.get_secret_value().encode(), hmac_key=None, basic_username=None
-    )
-
-
 def create_app(
     database_url: str,
     settings: WebhookSettings,
@@ -151,10 +152,16 @@ def create_app(
     rum: RumSettings | None = None,
 ) -> WebhookApp:
     """The receiver for `database_url` (migrated schema perf). `prefect_api_url` overrides
-    PREFECT_API_URL for inline dispatch. Lifespan opens the pool and starts dispatch; with
-    `httpx.ASGITransport`, which sends no lifespan events, enter `app.router.lifespan_context`.
+    PREFECT_API_URL for inline dispatch. /rum is served only with `rum.token` (or in a
+    development run); raises WebhookConfigError for a RUM token that is short or an alert
+    credential. Lifespan opens the pool and starts dispatch; with `httpx.ASGITransport`, which
+    sends no lifespan events, enter `app.router.lifespan_context`.
     """
-    state = ReceiverState(database_url, settings, prefect_api_url)
+    state = ReceiverState(database_url, settings, credentials, prefect_api_url)
+    rum = rum or get_settings().rum
+    rum_creds = rum_credentials(
+        credentials, rum.token.get_secret_value() if rum.token is not None else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -169,27 +176,40 @@ def create_app(
         summary="Alerts from Alertmanager, Grafana or any JSON sender into wedperf's inbox.",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if settings.expose_docs else None,
+        openapi_url="/openapi.json" if settings.expose_docs else None,
         redoc_url=None,
     )
     app.state.receiver = state
 
     handlers = {}
     for receiver in RECEIVERS:
-        _add_route(app, state, credentials, receiver)
-        handlers[f"/alerts/{receiver.kind}"] = _fast_handler(state, credentials, receiver)
-    rum = rum or get_settings().rum
-    app.include_router(rum_router(database_url, rum_credentials(credentials, rum), rum))
+        _add_route(app, state, receiver)
+        handlers[f"/alerts/{receiver.kind}"] = _fast_handler(state, receiver)
+    rum_receiver = None
+    if rum_creds is not None:
+        rum_receiver = RumReceiver(database_url, rum_creds, rum)
+        app.include_router(rum_receiver.router())
+        handlers[rum_receiver.path] = rum_receiver.asgi
+    app.state.rum = rum_receiver
 
-    @app.get("/healthz", tags=["health"], summary="The receiver and its database")
+    @app.get("/healthz", tags=["health"], summary="The receiver, its database and its load")
     async def healthz() -> JSONResponse:
+        load = {
+            "alerts": state.gate.health(),
+            "rum": rum_receiver.gate.health() if rum_receiver else None,
+        }
         try:
             async with state.pool.connection(timeout=settings.db_timeout_seconds) as conn:
                 await conn.execute("SELECT 1")
         except Exception as exc:  # any failure means not ready
             log.warning("health check: database unavailable: %s", type(exc).__name__)
-            return Problem(503, "database unavailable").response()
-        return JSONResponse({"status": "ok"})
+            return JSONResponse({"status": "database unavailable", **load}, status_code=503)
+        # Saturated alert intake answers 503 too: a load balancer or readiness probe then
+        # sends alerts to another receiver. /rum saturation is reported, not fatal.
+        if load["alerts"]["saturated"]:
+            return JSONResponse({"status": "saturated", **load}, status_code=503)
+        return JSONResponse({"status": "ok", **load})
 
     models = [receiver.model for receiver in RECEIVERS]
     app.openapi = lambda: build_openapi(app, models)  # type: ignore[method-assign]
@@ -197,10 +217,10 @@ def create_app(
 
 
 class WebhookApp:
-    """The ASGI entry point: alert POSTs go straight to their handler, with no framework
-    layers on the hot path (they cost a fifth of a request's CPU); everything else — docs,
-    OpenAPI, /healthz, lifespan — goes to the FastAPI app, which also documents the alert
-    routes (and serves them identically if reached through it)."""
+    """The ASGI entry point: POSTs to the intake routes go straight to their handler, with no
+    framework layers on the hot path (they cost a fifth of a request's CPU); everything else —
+    docs, OpenAPI, /healthz, lifespan — goes to the FastAPI app, which also documents the
+    intake routes (and serves them identically if reached through it)."""
 
     def __init__(self, api: FastAPI, handlers: dict[str, Callable[..., Any]]) -> None:
         self.api = api
@@ -226,39 +246,28 @@ class WebhookApp:
         await self.api(scope, receive, send)
 
 
-def _fast_handler(
-    state: ReceiverState, credentials: Credentials, receiver: Receiver
-) -> Callable[..., Any]:
+def _fast_handler(state: ReceiverState, receiver: Receiver) -> Callable[..., Any]:
     async def handle(scope: dict, receive: Callable, send: Callable) -> None:
-        headers: dict[str, Any] = {}
         try:
-            payload = await _receive(
-                Headers(scope=scope), asgi_body_chunks(receive), state, credentials, receiver
-            )
-            status = 200
+            payload = await _receive(asgi_incoming(scope, receive), state, receiver)
         except Problem as problem:
-            status, payload, headers = problem.status, problem.body(), problem.headers
+            await send_json(send, problem.status, problem.body(), problem.headers)
         except Disconnected:
-            return
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+            return  # counted by the gate; there is no one to answer
+        else:
+            await send_json(send, 200, payload)
 
     return handle
 
 
-def _add_route(
-    app: FastAPI, state: ReceiverState, credentials: Credentials, receiver: Receiver
-) -> None:
+def _add_route(app: FastAPI, state: ReceiverState, receiver: Receiver) -> None:
     async def endpoint(request: Request) -> JSONResponse:
         try:
-            return JSONResponse(
-                await _receive(request.headers, request.stream(), state, credentials, receiver)
-            )
+            return JSONResponse(await _receive(starlette_incoming(request), state, receiver))
         except Problem as problem:
             return problem.response()
+        except Disconnected:
+            return JSONResponse({}, status_code=400)  # never sent: the client is gone
 
     app.add_api_route(
         f"/alerts/{receiver.kind}",
@@ -282,30 +291,15 @@ def _add_route(
     )
 
 
-async def _receive(
-    headers: Mapping[str, str],
-    body_chunks: AsyncIterator[bytes],
-    state: ReceiverState,
-    credentials: Credentials,
-    receiver: Receiver,
-) -> dict[str, Any]:
-    """One notification: admit, authenticate, read, parse, commit. Returns the 200 body;
-    raises Problem for any other answer."""
-    settings = state.settings
-    if state.in_flight >= settings.max_in_flight:
-        raise Problem(503, "receiver overloaded, retry later", headers={"Retry-After": "1"})
-    state.in_flight += 1
-    try:
-        try:
-            needs_signature = credentials.needs_body(headers)
-        except AuthFailed as exc:
-            raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
-        body = await read_body(headers.get("content-length"), body_chunks, settings.max_body_bytes)
-        if needs_signature:
-            try:
-                credentials.verify_signature(headers, body)
-            except AuthFailed as exc:
-                raise Problem(401, str(exc), headers={"WWW-Authenticate": CHALLENGE}) from None
+async def _receive(request: Incoming, state: ReceiverState, receiver: Receiver) -> dict[str, Any]:
+    """One notification: screen (headers), admit, read, verify, parse, commit. Returns the
+    200 body; raises Problem for any other answer, Disconnected if the sender left."""
+    settings, gate = state.settings, state.gate
+    proof = gate.screen(request)
+    with gate.admitted(request.client):
+        body = await gate.read(request)
+        if proof.nonce is not None:
+            await _use_signature(state, proof, body)
         alerts = _parse(receiver, body, settings.max_alerts_per_request)
         try:
             stored = await state.writer.store(alerts)
@@ -318,8 +312,7 @@ async def _receive(
             ) from None
         except InboxRejected as exc:
             raise Problem(422, str(exc)) from None
-    finally:
-        state.in_flight -= 1
+    gate.counters["accepted"] += 1
     if state.inline is not None:
         state.inline.submit(stored)
     return {
@@ -329,6 +322,35 @@ async def _receive(
         "resolved": sum(1 for a in stored if a.status == "resolved"),
         "alert_ids": [a.alert_id for a in stored],
     }
+
+
+async def _use_signature(state: ReceiverState, proof: Proof, body: bytes) -> None:
+    """A signed request's remaining checks: the body is the one signed, the nonce is new."""
+    gate = state.gate
+    try:
+        gate.credentials.check_body(proof, body)
+    except AuthFailed as exc:
+        gate.counters["unauthorized"] += 1
+        raise Problem(
+            401, str(exc), headers={"WWW-Authenticate": gate.credentials.challenge}
+        ) from None
+    assert proof.nonce is not None and proof.expires_at is not None
+    try:
+        first = await state.nonces.use(proof.nonce, proof.expires_at)
+    except InboxUnavailable as exc:
+        log.warning("signed notification not checked: %s", exc)
+        raise Problem(
+            503,
+            "nonce not checked: database unavailable, retry later (sign anew)",
+            headers={"Retry-After": "5"},
+        ) from None
+    if not first:
+        gate.counters["replays_refused"] += 1
+        raise Problem(
+            401,
+            "replayed request: this nonce was used already (sign every attempt anew)",
+            headers={"WWW-Authenticate": gate.credentials.challenge},
+        )
 
 
 def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[IncomingAlert]:

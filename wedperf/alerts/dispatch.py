@@ -183,12 +183,16 @@ class DispatchOutcome:
     failed: int = 0
     unreachable: bool = False
     errors: list[str] = field(default_factory=list)
+    needed: int = 0  # alerts that needed a run (the sweep counts them; quarantined included)
+    quarantined: int = 0
 
     def add(self, other: DispatchOutcome) -> None:
         self.created += other.created
         self.skipped += other.skipped
         self.announced += other.announced
         self.failed += other.failed
+        self.needed += other.needed
+        self.quarantined += other.quarantined
         self.unreachable = self.unreachable or other.unreachable
         self.errors.extend(other.errors[: max(0, 20 - len(self.errors))])
 
@@ -200,6 +204,8 @@ class DispatchOutcome:
             "failed": self.failed,
             "unreachable": self.unreachable,
             "errors": self.errors,
+            "needed": self.needed,
+            "quarantined": self.quarantined,
         }
 
 
@@ -254,14 +260,14 @@ async def dispatch_alerts(
             Q["mark_attempt_failed"],
             {
                 "alert_ids": [a.alert_id for a, _ in refused],
-                "errors": [_describe(exc) for _, exc in refused],
+                "errors": [describe_error(exc) for _, exc in refused],
                 "transient": transient,
                 "max_attempts": max_attempts,
             },
         )
         outcome.failed = len(refused)
         outcome.unreachable = not created and any(transient)
-        outcome.errors = sorted({_describe(exc) for _, exc in refused})[:20]
+        outcome.errors = sorted({describe_error(exc) for _, exc in refused})[:20]
 
     skipped = [a.alert_id for a in alerts if a.needs_skip]
     if skipped:
@@ -291,14 +297,14 @@ async def _send_events(
         await dispatcher.emit(events)
     except Exception as exc:  # events never undo a dispatch
         outcome.unreachable = outcome.unreachable or (not created and is_transient(exc))
-        log.warning("could not send %d alert events: %s", len(events), _describe(exc))
+        log.warning("could not send %d alert events: %s", len(events), describe_error(exc))
         return
     if announce:
         await conn.execute(Q["mark_announced"], {"alert_ids": [a.alert_id for a in announce]})
         outcome.announced = len(announce)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ObjectNotFound):
         return "remediation deployment not found (is it deployed?)"
     if isinstance(exc, TimeoutError):

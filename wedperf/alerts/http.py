@@ -7,6 +7,7 @@ includes the /rum router, which therefore cannot import the app)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -42,7 +43,24 @@ class Problem(Exception):
         return body
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers={**self.headers, **CLOSE})
+
+
+# Every error answer closes the connection: the request's body may not have been read (a
+# refusal from the headers), and a sender that kept trickling it must not keep the socket.
+CLOSE = {"Connection": "close"}
+
+
+async def send_json(
+    send: Callable, status: int, payload: Any, headers: dict[str, str] | None = None
+) -> None:
+    """Answer over raw ASGI `send` with a JSON body (errors close the connection)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    extra = {**(headers or {}), **(CLOSE if status >= 400 else {})}
+    raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    raw += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def capped_problems(problems: list[str]) -> list[str]:
@@ -85,6 +103,17 @@ async def read_body(declared_length: str | None, chunks: AsyncIterator[bytes], l
 
 class Disconnected(Exception):
     """The sender went away before its body arrived; there is no one to answer."""
+
+
+async def starlette_chunks(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A Starlette request stream with its ClientDisconnect as Disconnected."""
+    from starlette.requests import ClientDisconnect
+
+    try:
+        async for chunk in stream:
+            yield chunk
+    except ClientDisconnect:
+        raise Disconnected from None
 
 
 async def asgi_body_chunks(receive: Callable) -> AsyncIterator[bytes]:

@@ -1,9 +1,14 @@
 """The durable alert inbox (perf.alerts) on the receiver's request path.
 
-One notification is one statement on an autocommit connection: when `store_alerts` returns,
-every alert of the notification is committed. Database errors are translated here, once:
-`InboxUnavailable` (no connection in time, connection lost: the receiver answers 503 so the
-sender retries) and `InboxRejected` (a value PostgreSQL refuses: 422).
+One notification is one statement in its own transaction: when `store_alerts` returns,
+every alert of the notification is committed, and when it raises nothing is (the rows are
+read back before the commit, so a row that could not be read back is not committed either).
+Database errors are translated here, once, by what a retry would do: `InboxUnavailable`
+(no connection in time, connection lost, server shutting down, out of resources, statement
+timeout, deadlock: the receiver answers 503 so the sender retries) and `InboxRejected` (a
+value PostgreSQL refuses, a row over a limit: the same request would fail again, 422). The
+receiver validates every field so that the second should not happen; any other error is a
+bug, and surfaces as one.
 """
 
 from __future__ import annotations
@@ -127,19 +132,55 @@ async def store_alerts(
             raise AssertionError("unreachable")
     except PoolTimeout as exc:
         raise InboxUnavailable(f"no database connection within {timeout:g}s") from exc
-    except (psycopg.OperationalError, errors.QueryCanceled) as exc:
-        raise InboxUnavailable(f"database error: {_first_line(exc)}") from exc
-    except psycopg.DataError as exc:
-        raise InboxRejected(f"a value cannot be stored: {_first_line(exc)}") from exc
+    except psycopg.Error as exc:
+        if is_retryable(exc) or _lost_race(exc):
+            raise InboxUnavailable(f"database error: {_first_line(exc)}") from exc
+        if is_refusal(exc):
+            raise InboxRejected(f"a value cannot be stored: {_first_line(exc)}") from exc
+        raise
+
+
+# SQLSTATE classes after which the same statement may succeed: connection exception,
+# transaction rollback (deadlock, serialization), insufficient resources, operator
+# intervention (shutdown, statement timeout / cancel).
+_RETRYABLE_CLASSES = ("08", "40", "53", "57")
+# ...and after which it would fail again: data exception, integrity constraint violation
+# (other than the race handled above), program limit exceeded (an index row too large).
+_REFUSAL_CLASSES = ("22", "23", "54")
+
+
+def _lost_race(exc: psycopg.Error) -> bool:
+    """Concurrent deliveries of one alert kept colliding: a retry will find it settled."""
+    return isinstance(exc, errors.UniqueViolation) and exc.diag.constraint_name == ONE_FIRING_INDEX
+
+
+def is_retryable(exc: psycopg.Error) -> bool:
+    """Trying again later may succeed (a lost connection has no SQLSTATE)."""
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return state[:2] in _RETRYABLE_CLASSES
+
+
+def is_refusal(exc: psycopg.Error) -> bool:
+    """The same request would fail again: a value PostgreSQL refuses, or one psycopg cannot
+    read back (a DataError without SQLSTATE, e.g. a date past year 9999)."""
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.DataError)
+    return state[:2] in _REFUSAL_CLASSES
 
 
 async def _upsert(
     conn: psycopg.AsyncConnection, alerts: list[IncomingAlert], grace: timedelta
 ) -> list[StoredAlert]:
-    cursor = await conn.execute(
-        Q["upsert_alerts"], {"alerts": Jsonb([a.row() for a in alerts]), "grace": grace}
-    )
-    return [StoredAlert(*row) for row in await cursor.fetchall()]
+    # Read back inside the transaction: if a returned row cannot be converted, nothing is
+    # committed (on an autocommit connection it would already be, behind a 4xx).
+    async with conn.transaction():
+        cursor = await conn.execute(
+            Q["upsert_alerts"], {"alerts": Jsonb([a.row() for a in alerts]), "grace": grace}
+        )
+        return [StoredAlert(*row) for row in await cursor.fetchall()]
 
 
 async def _upsert_new_episodes(

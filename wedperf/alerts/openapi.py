@@ -20,9 +20,11 @@ DESCRIPTION = (
     "Alerts from Prometheus Alertmanager (webhook version 4), Grafana unified alerting and "
     "any JSON sender, committed to wedperf's inbox before the answer. 200: every alert of "
     "the notification is stored. 401: missing or invalid credentials (bearer token, basic "
-    "auth with the token as password, or an X-Wedperf-Signature HMAC-SHA256 of the body). "
-    "413: body too large. 422: malformed, the message says what is wrong. 503: overloaded "
-    "or database unavailable, nothing stored, retry."
+    "auth with the token as password, or, when enabled, a v1 X-Wedperf-Signature over "
+    "method, path, timestamp, nonce and body digest); checked from the headers, before the "
+    "body is read. 408: body not received in time. 413: body too large. 415: not "
+    "application/json. 422: malformed, the message says what is wrong; nothing stored. "
+    "503: overloaded or database unavailable, nothing stored, retry."
 )
 
 ERROR_BODY = {
@@ -41,9 +43,15 @@ ERROR_BODY = {
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Every alert of the notification is committed to the inbox."},
+    400: {"description": "Content-Length is not a number.", **ERROR_BODY},
     401: {"description": "Missing or invalid credentials.", **ERROR_BODY},
+    408: {"description": "Body not received within the deadline; nothing stored.", **ERROR_BODY},
     413: {"description": "Body larger than the limit.", **ERROR_BODY},
-    422: {"description": "Malformed notification; the message says what is wrong.", **ERROR_BODY},
+    415: {"description": "Content-Type is not application/json.", **ERROR_BODY},
+    422: {
+        "description": "Malformed; the message says what is wrong. Nothing stored.",
+        **ERROR_BODY,
+    },
     503: {"description": "Overloaded or database down; nothing stored. Retry.", **ERROR_BODY},
 }
 
@@ -73,7 +81,14 @@ def build_openapi(app: FastAPI, models: Sequence[type[BaseModel]]) -> dict[str, 
             "type": "apiKey",
             "in": "header",
             "name": SIGNATURE_HEADER,
-            "description": "sha256=<hex HMAC-SHA256 of the raw body>",
+            "description": "when enabled (WEDPERF_WEBHOOK__HMAC_SECRET): v1=<hex HMAC-SHA256 "
+            'of "v1\\n<METHOD>\\n<path>\\n<timestamp>\\n<nonce>\\n<content sha256>">, with '
+            "X-Wedperf-Timestamp, X-Wedperf-Nonce and X-Wedperf-Content-SHA256",
+        },
+        "rum": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "/rum's own token (WEDPERF_RUM__TOKEN); alert credentials are refused",
         },
     }
     for path, operations in schema["paths"].items():

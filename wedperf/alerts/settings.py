@@ -11,9 +11,10 @@ class WebhookSettings(BaseModel):
     """How the alert webhook receiver authenticates, limits and dispatches.
 
     Credentials (at least one is required unless `allow_unauthenticated` is set for a
-    development run): `token` (also read from `WEDPERF_WEBHOOK_TOKEN`), or the Prefect Secret
-    block named by `token_secret_block`; `hmac_secret` signs generic senders' bodies (the
-    token is the HMAC key when it is unset).
+    development run), each at least 32 bytes: `token` (also read from `WEDPERF_WEBHOOK_TOKEN`),
+    or the Prefect Secret block named by `token_secret_block`; `hmac_secret`, a key of its own,
+    turns on signed requests (`X-Wedperf-Signature`) for generic senders. Unset, signatures
+    are refused without reading the body.
     """
 
     token: SecretStr | None = Field(
@@ -29,7 +30,13 @@ class WebhookSettings(BaseModel):
     )
     hmac_secret: SecretStr | None = Field(
         default=None,
-        description="key of the X-Wedperf-Signature HMAC-SHA256 header; unset = the token",
+        description="key of signed requests (X-Wedperf-Signature over method, path, "
+        "timestamp, nonce and body digest); unset = signed requests refused; never the token",
+    )
+    hmac_window: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="a signed request's timestamp may be this far from the receiver's clock; "
+        "its nonce is remembered this long after it, so a replay is refused either way",
     )
     allow_unauthenticated: bool = Field(
         default=False,
@@ -40,8 +47,24 @@ class WebhookSettings(BaseModel):
         default=1000, ge=1, description="more alerts in one notification get 422"
     )
     max_in_flight: int = Field(
-        default=256, ge=1, description="requests handled at once; beyond it 503 + Retry-After"
+        default=256,
+        ge=1,
+        description="authenticated requests handled at once; beyond it 503 + Retry-After "
+        "(credentials are checked from the headers before a request takes one)",
     )
+    max_in_flight_per_client: int = Field(
+        default=64,
+        ge=1,
+        description="of those, at most this many from one client address (behind a proxy "
+        "that uvicorn trusts, the X-Forwarded-For address); beyond it 503 + Retry-After",
+    )
+    body_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="an admitted request's whole body must arrive within this; else 408 and "
+        "the connection is closed (a trickled body cannot hold a slot)",
+    )
+    expose_docs: bool = Field(default=False, description="serve /docs and /openapi.json (off: 404)")
     db_pool_size: int = Field(default=8, ge=1, description="receiver's PostgreSQL connections")
     db_timeout_seconds: float = Field(
         default=2.0, gt=0, description="wait for a connection this long, then answer 503"

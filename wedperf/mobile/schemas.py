@@ -99,13 +99,13 @@ def batch_problems(batch: RumBatch, settings: RumSettings, now: datetime) -> lis
                 f"{settings.max_duration_ms:g} ms limit"
             )
         if beacon.ts < oldest:
-            problems.append(f"{where}.ts: older than {_human(settings.max_age)}")
+            problems.append(f"{where}.ts: older than {human_span(settings.max_age)}")
         elif beacon.ts > newest:
-            problems.append(f"{where}.ts: more than {_human(settings.max_clock_skew)} ahead")
+            problems.append(f"{where}.ts: more than {human_span(settings.max_clock_skew)} ahead")
     return problems
 
 
-def _human(span: timedelta) -> str:
+def human_span(span: timedelta) -> str:
     seconds = int(span.total_seconds())
     if seconds % 86_400 == 0:
         return f"{seconds // 86_400} day(s)"

@@ -40,8 +40,9 @@ class RumSettings(BaseModel):
 
     token: SecretStr | None = Field(
         default=None,
-        description="bearer token POST /rum requires instead of the alert webhook's: a token "
-        "shipped to phones (or their forwarding proxy) then cannot post alerts; never logged",
+        description="bearer token POST /rum requires (at least 32 bytes, not the alert "
+        "webhook's): unset, /rum is not served. A token shipped to phones (or their forwarding "
+        "proxy) cannot post alerts; never logged",
     )
 
     max_beacons_per_batch: int = Field(
@@ -61,7 +62,21 @@ class RumSettings(BaseModel):
         "free text (a name, a phone number) never reaches perf.samples",
     )
     max_in_flight: int = Field(
-        default=64, ge=1, description="POST /rum requests handled at once; beyond it 503"
+        default=64,
+        ge=1,
+        description="authenticated POST /rum requests handled at once; beyond it 503",
+    )
+    max_in_flight_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="of those, at most this many from one client address (the RUM token is in "
+        "every app: one holder cannot take them all); beyond it 503",
+    )
+    body_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="an admitted batch's body must arrive within this (phones on 3G are "
+        "slow); else 408 and the connection is closed",
     )
     max_duration_ms: float = Field(
         default=600_000, gt=0, description="longer durations are refused as implausible"

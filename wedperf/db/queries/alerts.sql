@@ -89,6 +89,7 @@ SET next_dispatch_at = now() + %(lease)s
 FROM (
     SELECT alert_id FROM perf.alerts
     WHERE status = 'resolved' AND resolved_event_at IS NULL AND next_dispatch_at <= now()
+      AND dispatch_state <> 'quarantined'
     ORDER BY next_dispatch_at, alert_id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -135,12 +136,55 @@ WHERE alert_id = ANY(%(alert_ids)s) AND dispatch_state = 'pending';
 UPDATE perf.alerts SET resolved_event_at = now()
 WHERE alert_id = ANY(%(alert_ids)s) AND resolved_event_at IS NULL;
 
+-- name: quarantine_alerts
+-- Set aside alerts the dispatcher cannot handle (a value it cannot read, an error that is the
+-- row's own), with the reason, and raise one internal alert for each (source 'wedperf',
+-- AlertQuarantined; dispatched like any pending alert, so its firing event reaches whatever
+-- automation pages). Nothing here reads the quarantined row's own timestamps.
+WITH quarantined AS (
+    UPDATE perf.alerts a
+    SET dispatch_state = 'quarantined', quarantined_at = now(), quarantine_reason = q.reason,
+        next_dispatch_at = now()
+    FROM unnest(%(alert_ids)s::bigint[], %(reasons)s::text[]) AS q(alert_id, reason)
+    WHERE a.alert_id = q.alert_id AND a.dispatch_state <> 'quarantined'
+    RETURNING a.alert_id, a.source, left(a.alertname, 200) AS alertname, q.reason
+), raised AS (
+    INSERT INTO perf.alerts
+        (source, fingerprint, starts_at, status, alertname, severity, labels, annotations)
+    SELECT 'wedperf', 'quarantined-' || alert_id, now(), 'firing', 'AlertQuarantined', 'warning',
+           jsonb_build_object('alertname', 'AlertQuarantined', 'severity', 'warning',
+                              'quarantined_alert_id', alert_id::text,
+                              'quarantined_source', source),
+           jsonb_build_object('summary', 'alert ' || alert_id || ' (' || alertname
+                                  || ') quarantined: the dispatcher cannot handle it',
+                              'reason', reason)
+    FROM quarantined
+    ON CONFLICT DO NOTHING
+    RETURNING alert_id
+)
+SELECT (SELECT count(*) FROM quarantined) AS quarantined, (SELECT count(*) FROM raised) AS raised;
+
 -- name: dispatch_backlog
 -- What is left for the dispatcher (each count served by a partial index): pending alerts and
--- the oldest one's age, failed alerts, resolved alerts whose event has not gone out.
+-- the oldest one's age, failed alerts, resolved alerts whose event has not gone out,
+-- quarantined alerts.
 SELECT (SELECT count(*) FROM perf.alerts WHERE dispatch_state = 'pending') AS pending,
        (SELECT min(received_at) FROM perf.alerts WHERE dispatch_state = 'pending')
            AS oldest_pending,
        (SELECT count(*) FROM perf.alerts WHERE dispatch_state = 'failed') AS failed,
-       (SELECT count(*) FROM perf.alerts WHERE status = 'resolved' AND resolved_event_at IS NULL)
-           AS unannounced;
+       (SELECT count(*) FROM perf.alerts
+        WHERE status = 'resolved' AND resolved_event_at IS NULL
+          AND dispatch_state <> 'quarantined') AS unannounced,
+       (SELECT count(*) FROM perf.alerts WHERE dispatch_state = 'quarantined') AS quarantined;
+
+-- name: use_nonce
+-- A signed request's nonce, used once: returns a row only for its first use. Two requests
+-- racing with one nonce serialise on the primary key, and one of them gets no row.
+INSERT INTO perf.webhook_nonces (nonce, expires_at)
+VALUES (%(nonce)s, %(expires_at)s)
+ON CONFLICT (nonce) DO NOTHING
+RETURNING true;
+
+-- name: purge_nonces
+-- Nonces whose request's timestamp is out of the replay window (the window refuses those).
+DELETE FROM perf.webhook_nonces WHERE expires_at < %(before)s;
