@@ -507,7 +507,7 @@ def test_serve_refuses_a_short_token_with_a_clear_error(
 ) -> None:
     from typer.testing import CliRunner
 
-    from wedperf.cli import app as cli
+    from cli import app as cli
     from wedperf.config import reset_settings_cache
 
     monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
