@@ -276,7 +276,9 @@ def test_the_evidence_report_draws_the_budget_burn_down(db: str, tmp_path) -> No
     assert "Budgets at the last round" in markdown and "guest-list-latency" in markdown
 
 
-def test_slo_budgets_cli_prints_the_stored_round(db: str, tmp_path, monkeypatch) -> None:
+def test_slo_budgets_cli_prints_the_stored_round(
+    db: str, redis_url: str, tmp_path, monkeypatch
+) -> None:
     from typer.testing import CliRunner
 
     from wedperf.cli import app
@@ -286,6 +288,7 @@ def test_slo_budgets_cli_prints_the_stored_round(db: str, tmp_path, monkeypatch)
     day.spells = [SlowSpell(RECEPTION, 30, share=0.2)]
     watch_day(db, day, settings())
     monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
     monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
     reset_settings_cache()
     try:
@@ -306,3 +309,5 @@ def test_slo_budgets_cli_prints_the_stored_round(db: str, tmp_path, monkeypatch)
         == "ok"
     )  # the window closed: nothing fires any more
     assert unknown.exit_code == 1 and "no wedding 'nobody'" in unknown.output
+    # The commands used the test's Redis (WEDPERF_REDIS_URL), not an embedded one of their own.
+    assert not (tmp_path / "data" / "redis").exists()

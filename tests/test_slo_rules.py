@@ -32,7 +32,7 @@ CEREMONY = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)
 
 @pytest.fixture
 def calendar_env(
-    migrated_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    migrated_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     with psycopg.connect(migrated_database_url) as conn:
         for wedding_id, guests, zone, cancelled in [
@@ -53,6 +53,7 @@ def calendar_env(
                 ),
             )
     monkeypatch.setenv("WEDPERF_DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
     monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
     reset_settings_cache()
     yield migrated_database_url
@@ -77,6 +78,8 @@ def cli_rules(tmp_path: Path, output_format: str) -> str:
         ],
     )
     assert result.exit_code == 0, result.output
+    # The command used the test's Redis (WEDPERF_REDIS_URL), not an embedded one of its own.
+    assert not (tmp_path / "data" / "redis").exists()
     return out.read_text()
 
 
