@@ -311,3 +311,47 @@ def test_slo_budgets_cli_prints_the_stored_round(
     assert unknown.exit_code == 1 and "no wedding 'nobody'" in unknown.output
     # The commands used the test's Redis (WEDPERF_REDIS_URL), not an embedded one of their own.
     assert not (tmp_path / "data" / "redis").exists()
+
+
+def test_the_budget_step_opens_the_app_database_only_to_read_phases(
+    db: str, redis_url: str, tmp_path, monkeypatch
+) -> None:
+    from tasks.critical_path import evaluate_error_budgets
+    from wedperf.config import reset_settings_cache
+
+    with psycopg.connect(db) as conn:
+        add_wedding(conn, "lazy-app", 60)
+    at = minute_of(200)
+    # The app database is unreachable: a round that weighs no phases must not need it.
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", db)
+    monkeypatch.setenv("WEDPERF_APP_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    try:
+        with psycopg.connect(db) as conn:
+            weddings = [
+                w for w in budget_weddings(conn, at, settings()) if w.wedding_id == "lazy-app"
+            ]
+        rows, _ = evaluate_error_budgets.fn(weddings, at, label="lazy")
+    finally:
+        reset_settings_cache()
+    assert {r["wedding_id"] for r in rows} == {"lazy-app"}
+
+    # The factory is called exactly when a tier weighs phases (the timeline is read then).
+    opened = []
+
+    class Opened(Exception):
+        pass
+
+    def app_connection():
+        opened.append(True)
+        raise Opened
+
+    with psycopg.connect(db) as conn:
+        evaluate_budgets(app_connection, conn, weddings, at, settings(), record=False)
+        assert opened == []
+        weighted = settings(phases={"ceremony": PhaseWeight(weight=3)})
+        with pytest.raises(Opened):
+            evaluate_budgets(app_connection, conn, weddings, at, weighted, record=False)
+    assert opened == [True]
