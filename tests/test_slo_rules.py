@@ -229,3 +229,9 @@ def test_openslo_documents_parse_as_openslo_v1(calendar_env: str, tmp_path: Path
         ("ticket", 1),
     ]
     assert all(len(p["spec"]["description"]) <= 1050 for p in spec["alertPolicies"])
+    # OpenSLO v1 AlertCondition, kind burnrate: op (lte|gte|lt|gt), threshold, lookbackWindow
+    # and alertAfter are all required; a burn at the threshold fires, so the operator is gte.
+    for c in conditions:
+        assert set(c["condition"]) == {"kind", "op", "threshold", "lookbackWindow", "alertAfter"}
+        assert c["condition"]["kind"] == "burnrate" and c["condition"]["op"] == "gte"
+        assert re.fullmatch(r"\d+m", c["condition"]["lookbackWindow"])

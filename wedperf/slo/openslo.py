@@ -72,6 +72,8 @@ def _slo_document(ws: WeddingSlo, settings: Settings) -> dict:
                                 "severity": w.severity,
                                 "condition": {
                                     "kind": "burnrate",
+                                    # wedperf fires at the rate or above it
+                                    "op": "gte",
                                     "threshold": w.burn_rate,
                                     "lookbackWindow": f"{w.long_minutes}m",
                                     "alertAfter": "0m",
