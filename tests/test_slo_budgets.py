@@ -211,6 +211,47 @@ def test_budget_rows_have_a_natural_key_and_rounds_are_idempotent(db: str) -> No
     assert again == first
 
 
+def test_re_running_any_round_of_the_day_changes_nothing(db: str) -> None:
+    # A regression pages and resolves, a slow burn tickets and resolves. Then every round of
+    # the day runs again, newest first, then oldest first: the stored alerts and budgets
+    # stay exactly as the day left them (each alert's natural key is source, fingerprint and
+    # the round it started at; an older round's breach belongs to the episode covering it).
+    day = SyntheticDay("rerun-150", 150, OPENS, CEREMONY, LENGTH, seed=7)
+    share = day.share_for_budget(RECEPTION, 30, budget_share=0.5, allowance=0.01)
+    day.spells = [SlowSpell(60, 100, share=0.03), SlowSpell(RECEPTION, 30, share=share)]
+    config = settings()
+    rounds = [OPENS + ROUND * k for k in range(1, LENGTH // 5 + 2)]
+
+    def snapshot(conn) -> tuple[list, list]:
+        alerts = conn.execute(
+            "SELECT severity, status, starts_at, ends_at, annotations FROM perf.alerts "
+            "WHERE source = 'slo' AND wedding_id = 'rerun-150' ORDER BY starts_at, severity"
+        ).fetchall()
+        budgets = conn.execute(
+            "SELECT evaluated_at, consumed, page, ticket FROM perf.slo_budgets "
+            "WHERE wedding_id = 'rerun-150' ORDER BY evaluated_at"
+        ).fetchall()
+        return alerts, budgets
+
+    def run(conn, instants) -> None:
+        for at in instants:
+            mine = [w for w in budget_weddings(conn, at, config) if w.wedding_id == "rerun-150"]
+            evaluate_budgets(None, conn, mine, at, config, record=True)
+
+    with psycopg.connect(db) as conn:
+        add_wedding(conn, day.wedding_id, day.guests)
+        conn.commit()
+        write_samples(conn, day.bucket_samples())
+        rollup_minutes(conn, OPENS, minute_of(LENGTH), before=BEFORE, after=timedelta(0))
+        run(conn, rounds)
+        first = snapshot(conn)
+        assert {(a[0], a[1]) for a in first[0]} == {("page", "resolved"), ("ticket", "resolved")}
+        run(conn, reversed(rounds))
+        assert snapshot(conn) == first
+        run(conn, rounds)
+        assert snapshot(conn) == first
+
+
 def test_phase_weights_make_the_ceremony_count_more() -> None:
     good, total = np.full(200, 100.0), np.full(200, 100.0)
     good[180:190] = 90  # ten bad minutes during the ceremony

@@ -103,7 +103,7 @@ def evaluate_budgets(
         (str(w), name, severity)
         for w, name, severity in perf_conn.execute(
             Q["firing_budget_alerts"],
-            {"source": ALERT_SOURCE, "wedding_ids": [w.wedding_id for w in weddings]},
+            {"source": ALERT_SOURCE, "wedding_ids": [w.wedding_id for w in weddings], "at": at},
         )
     }
     budgets: list[WeddingBudget] = []
