@@ -170,5 +170,6 @@ def _wedding_budget(
         min_events=definition.events_needed(objective),
         firing_before=firing_before,
         resolve_share=settings.slo.resolve_share,
+        baseline_minutes=math.ceil(settings.slo.baseline / MINUTE),
     )
     return WeddingBudget(wedding, definition, tier, opens, closes, evaluated_at, budget)
