@@ -59,7 +59,7 @@ from wedperf.slo.settings import SloSettings
 KEEP_BAD_EVENTS = 10
 # A budget window needs bad events in at least this many minutes of its long span: a burn
 # lasts; a blip of one or two minutes, however many requests it slowed, is not a regression.
-BURN_MINUTES = 3
+BURN_MINUTES = 4
 SHORT_BAD_EVENTS = 2
 
 

@@ -24,9 +24,11 @@ fires and a firing alert resolves when the window closes). The arithmetic is wed
   alert for its longest short span after the condition stops.
 
 Differences from wedperf's own evaluation, said here so nobody is surprised: no phase
-weights (Prometheus does not see the timeline), and short spans do not reach back for
-events in sparse minutes. SLOs whose operation has no histogram in prometheus.histograms
-(e.g. vendor delivery, read from the app database) have no rules.
+weights (Prometheus does not see the timeline), short spans do not reach back for events in
+sparse minutes, and every window is an error-ratio window with the minimum event count
+(wedperf's fast page burns against the day's budget above a baseline: docs/slo.md). SLOs
+whose operation has no histogram in prometheus.histograms (e.g. vendor delivery, read from
+the app database) have no rules.
 """
 
 from __future__ import annotations
