@@ -23,8 +23,8 @@ Definitions (docs/slo.md has the reasoning and the sources):
   close, but a busy phase (check-in) or a weighted one (the ceremony) spends more of it per
   bad share than a quiet one, which an error ratio cannot see; a burn that was already
   going on before (a steady one) is not counted again. Its guard is evidence of a rise,
-  not a span's size: the day so far holds `min_events` events and the long span holds
-  rate x allowance x min_events bad events above the baseline (what a ratio window's
+  not a span's size: the long span holds rate x allowance x min_events bad events above
+  the baseline (what a ratio window's
   guard means at its threshold), so a quiet phase's few events do not block a page; and
   its bad events fall in at least BURN_MINUTES minutes: a burn lasts, a 2-minute blip does
   not (in the check-in hour a 40-guest wedding's blip spends as much budget as the first
@@ -60,6 +60,8 @@ KEEP_BAD_EVENTS = 10
 # A budget window needs bad events in at least this many minutes of its long span: a burn
 # lasts; a blip of one or two minutes, however many requests it slowed, is not a regression.
 BURN_MINUTES = 4
+# A budget window's short span, burning at the rate, holds this many bad events: two calm
+# minutes of a 40-guest regression are chance (~1.7 bad requests a minute), not its end.
 SHORT_BAD_EVENTS = 2
 
 
