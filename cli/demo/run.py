@@ -12,7 +12,13 @@ from typing import Any
 
 from cli.demo.alerting import alert_and_remediate, receiver_app, rum_token
 from cli.demo.errors import PROJECT_DIR, DemoError, Progress
-from cli.demo.prefect_server import ensure_local_server, ui_url
+from cli.demo.prefect_server import (
+    LocalServer,
+    ensure_local_server,
+    forget_server,
+    stop_process,
+    ui_api_url,
+)
 from cli.demo.summary import summarise
 from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
@@ -29,6 +35,7 @@ def run_demo(
     seed: int,
     requests: int,
     progress: Progress,
+    keep_prefect: bool = False,
 ) -> dict[str, Any]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -44,10 +51,16 @@ def run_demo(
     runtime = get_runtime()
     settings, services = runtime.settings, runtime.services
     progress("starting the local Prefect server (reused if a previous demo left it running)")
-    api_url, started = ensure_local_server(settings.data_dir / "prefect")
-    progress(f"Prefect UI: {ui_url(api_url)} ({'started' if started else 'already running'})")
+    home = settings.data_dir / "prefect"
+    server = ensure_local_server(home)
+    api_url = server.api_url
+    progress(
+        f"Prefect UI: {server.ui_url} "
+        f"({'started' if server.started else 'already running'}"
+        f"; its UI talks to {ui_api_url(api_url)})"
+    )
 
-    # Runs this process starts, and the worker-like subprocess below, talk to that server;
+    # The worker started below, and what this process asks of Prefect, talk to that server;
     # the settings are re-read so every flow sees the demo's environment.
     os.environ["PREFECT_API_URL"] = api_url
     os.environ["WEDPERF_DATABASE_URL"] = services.database_url
@@ -59,20 +72,28 @@ def run_demo(
     os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))
     reset_settings_cache()
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        return _story(
-            out=out,
-            api_url=api_url,
-            services=services,
-            weddings=weddings,
-            days=days,
-            seed=seed,
-            requests=requests,
-            progress=progress,
-        )
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            return _story(
+                out=out,
+                server=server,
+                services=services,
+                weddings=weddings,
+                days=days,
+                seed=seed,
+                requests=requests,
+                progress=progress,
+            )
+    finally:
+        if server.process is not None and not keep_prefect:
+            progress(f"stopping the local Prefect server (pid {server.process.pid})")
+            stop_process(server.process)
+            forget_server(home)
 
 
-def _story(*, out, api_url, services, weddings, days, seed, requests, progress) -> dict[str, Any]:
+def _story(
+    *, out, server: LocalServer, services, weddings, days, seed, requests, progress
+) -> dict[str, Any]:
     from wedperf.sandbox.app import create_app
     from wedperf.serving import serve_in_thread
 
@@ -80,6 +101,7 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
     seeded, live_ids = _seed(
         services, weddings=weddings, days=days, seed=seed, now=now, progress=progress
     )
+    api_url = server.api_url
     deployed = _register_deployments(api_url, progress)
 
     with (
@@ -187,7 +209,7 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
     )
     return summarise(
         out=out,
-        api_url=api_url,
+        api_url=server.api_url,
         services=services,
         seeded=seeded,
         live_ids=live_ids,

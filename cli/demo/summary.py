@@ -49,6 +49,7 @@ def summarise(**parts) -> dict[str, Any]:
     return {
         "lines": lines,
         "prefect_ui": ui_url(parts["api_url"]),
+        "prefect_api": parts["api_url"],
         "report": evidence["html"],
         "evidence": evidence,
         "totals": totals,
