@@ -47,6 +47,7 @@ class LocalProcess:
 
 @dataclass(frozen=True)
 class LocalServer:
+    home: Path
     api_url: str
     process: LocalProcess | None  # None: reused, and its pid is not known to be the server
     started: bool  # False: a server a previous demo kept (--keep-prefect), reused
@@ -112,7 +113,7 @@ def ensure_local_server(
         if recorded and healthy(recorded) and ui_api_url(recorded) == recorded:
             known = pid is not None and _is_prefect_server(int(pid))
             process = LocalProcess(int(pid), home / "demo-server.log") if known else None
-            return LocalServer(recorded, process, started=False)
+            return LocalServer(home, recorded, process, started=False)
         stop_local_server(home)  # stale, or a server whose UI cannot reach its API
     port = choose_port(host, preferred_port)
     api_url = f"http://{host}:{port}/api"
@@ -139,12 +140,14 @@ def ensure_local_server(
     tmp = state.with_suffix(".tmp")
     tmp.write_text(json.dumps({"api_url": api_url, "pid": process.pid}))
     os.replace(tmp, state)
-    return LocalServer(api_url, started, started=True)
+    return LocalServer(home, api_url, started, started=True)
 
 
-def start_worker(pool: str, *, env: dict[str, str], cwd: Path, log: Path) -> LocalProcess:
-    """`prefect worker start --pool <pool>` (a process worker), polling every second so the
-    demo's runs start at once rather than on the next 10 s poll."""
+def start_worker(
+    pool: str, *, queues: tuple[str, ...], env: dict[str, str], cwd: Path, log: Path
+) -> LocalProcess:
+    """`prefect worker start --pool <pool> --work-queue ...` (a process worker), polling
+    every second so the demo's runs start at once rather than on the next 10 s poll."""
     env = {
         **env,
         "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -152,7 +155,11 @@ def start_worker(pool: str, *, env: dict[str, str], cwd: Path, log: Path) -> Loc
     }
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [*prefect_command(), "worker", "start", "--pool", pool, "--type", "process"],
+            [
+                *prefect_command(),
+                *("worker", "start", "--pool", pool, "--type", "process"),
+                *(arg for queue in queues for arg in ("--work-queue", queue)),
+            ],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -1,6 +1,13 @@
 """The demo's Prefect process worker: every flow run of the demo is a deployment run that it
 picks up from the project's work pool and executes in its own process, as in production.
 
+The demo's own runs go to a work queue of their own (`demo`, on the same pool), which the
+worker polls together with `remediation` (where the webhook's runs go). It does not poll
+`default`: the runs the plan and the calendar trigger schedule there (a collection round a
+minute across today's day windows, pre-warms, floors, a re-plan) would otherwise start one
+process each on the same 2 cores and push the demo past its time; they stay Scheduled for
+a production worker, as they did before the demo had one.
+
 `DemoWorker.run` creates a run of a deployment and waits for it (while the worker lives);
 `wait` waits for a run something else created (the webhook's remediation run); `counts` is
 what the worker finished since it started, from the server's record of the pool's runs.
@@ -18,6 +25,8 @@ from typing import Any
 from cli.demo.errors import PROJECT_DIR, DemoError
 from cli.demo.prefect_server import LocalProcess, start_worker, stop_process, tail
 
+DEMO_QUEUE = "demo"
+POLLED_QUEUES = (DEMO_QUEUE, "remediation")
 RUN_TIMEOUT_S = 300.0
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
@@ -41,8 +50,11 @@ class DemoWorker:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
+        self._ensure_demo_queue()
         self.started_at = datetime.now(UTC)
-        self.process = start_worker(self.pool, env=env, cwd=PROJECT_DIR, log=self.log)
+        self.process = start_worker(
+            self.pool, queues=POLLED_QUEUES, env=env, cwd=PROJECT_DIR, log=self.log
+        )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self._polled():
             self._check_alive()
@@ -62,7 +74,12 @@ class DemoWorker:
         from prefect.deployments import run_deployment
 
         created = run_deployment(
-            deployment, parameters=parameters or {}, timeout=0, as_subflow=False, tags=["demo"]
+            deployment,
+            parameters=parameters or {},
+            timeout=0,
+            as_subflow=False,
+            tags=["demo"],
+            work_queue_name=DEMO_QUEUE,
         )
         return self.result(self.wait(created.id, deployment), deployment)
 
@@ -82,6 +99,15 @@ class DemoWorker:
                         f"flow run {name} ({run_id}) still {run.state_name} after {timeout:.0f} s"
                     )
                 time.sleep(POLL_S)
+
+    def finished(self, run_id: uuid.UUID | str) -> bool:
+        """Whether the run is final (raises DemoError when the worker died)."""
+        from prefect.client.orchestration import get_client
+
+        self._check_alive()
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(uuid.UUID(str(run_id))).state
+        return state is not None and state.is_final()
 
     @staticmethod
     def result(run, name: str) -> Any:
@@ -119,6 +145,21 @@ class DemoWorker:
                 "runs_completed": count(StateType.COMPLETED),
                 "runs_failed": count(StateType.FAILED, StateType.CRASHED),
             }
+
+    def _ensure_demo_queue(self) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_work_queue_by_name(DEMO_QUEUE, work_pool_name=self.pool)
+            except ObjectNotFound:
+                client.create_work_queue(
+                    DEMO_QUEUE,
+                    work_pool_name=self.pool,
+                    priority=5,
+                    description="`wedperf demo`'s own runs, executed by the demo's worker.",
+                )
 
     def _polled(self) -> bool:
         from prefect.client.orchestration import get_client
