@@ -66,9 +66,13 @@ def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:
         "planning pre-warm and capacity-floor runs",
         "pre-warming wedding",
         "raising the capacity floor",
+        "starting a Prefect process worker",
         "firing an Alertmanager alert",
-        "executing the remediation run",
+        "executing the remediation run on the worker",
+        "restoring the capacity floor",
         "building the evidence report",
+        "stopping the worker",
+        "stopping the local Prefect server",
     ):
         assert step in done.stderr, f"step {step!r} not reported"
     assert "wedperf demo complete" in done.stdout
@@ -81,8 +85,15 @@ def test_demo_summary_and_remediation(demo_run: dict) -> None:
     assert summary["plan_runs"] > 0
     assert summary["totals"]["weddings"] > 0 and summary["totals"]["samples"] > 0
     assert len(summary["deployments"]) == 12
-    # --stop-prefect: the local server is gone, nothing left running.
-    assert not (demo_run["home"] / ".wedperf" / "prefect" / "server.pid").exists()
+    assert summary["prefect_api"] == summary["prefect_ui"] + "/api"
+    # Every flow run of the story was executed by the worker the demo started.
+    assert summary["worker"]["runs_completed"] >= 10, summary["worker"]
+    assert summary["worker"]["runs_failed"] == 0, summary["worker"]
+    # The server and the worker it started are stopped by pid: nothing left running.
+    prefect_home = demo_run["home"] / ".wedperf" / "prefect"
+    assert not (prefect_home / "demo-server.json").exists()
+    for pid in filter(None, summary["processes"].values()):
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} still running"
 
 
 def test_demo_report_exists_with_non_empty_figures(demo_run: dict) -> None:

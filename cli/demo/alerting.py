@@ -1,21 +1,22 @@
 """The demo's alert story: an Alertmanager notification at the webhook, the remediation
-run it dispatched executed the way a process worker would, and the source's resolution."""
+run it dispatched executed by the demo's process worker, and the source's resolution."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cli.demo.errors import PROJECT_DIR, DemoError, Progress
-from cli.demo.prefect_server import prefect_command
+from cli.demo.errors import DemoError, Progress
 from wedperf.db.connection import connect
 from wedperf.db.queries import queries
+
+if TYPE_CHECKING:
+    from cli.demo.worker import DemoWorker
 
 Q = queries("demo")
 DISPATCH_TIMEOUT_S = 60.0
@@ -63,12 +64,17 @@ def notify(webhook_url: str, alert: dict[str, Any]) -> None:
 
 
 def alert_and_remediate(
-    services, sandbox_url: str, webhook_url: str, wedding_id: str, progress: Progress
+    services,
+    webhook_url: str,
+    wedding_id: str,
+    progress: Progress,
+    *,
+    worker: DemoWorker,
 ) -> dict[str, Any]:
-    """POST an Alertmanager notification at the webhook; execute the remediation run it
-    dispatched the way a process worker would (`prefect flow-run execute`); once the playbook
-    has acted, the source sends its resolved notification — as Alertmanager would when the
-    latency came back — and the run's verification sees it."""
+    """POST an Alertmanager notification at the webhook; the worker picks up the remediation
+    run it dispatched (work queue `remediation`); once the playbook has acted, the source
+    sends its resolved notification — as Alertmanager would when the latency came back — and
+    the run's verification sees it."""
     from wedperf.alerts.samples import alertmanager_alert
 
     alert = alertmanager_alert(
@@ -81,48 +87,32 @@ def alert_and_remediate(
     notify(webhook_url, alert)
     alert_id, run_id = wait_for_dispatch(services.database_url, alert["fingerprint"])
     progress(f"alert {alert_id} stored and dispatched: remediation run {run_id}")
-    progress("executing the remediation run as a worker would (prefect flow-run execute)")
-    env = {
-        **os.environ,
-        "WEDPERF_PROBES__BASE_URL": sandbox_url,
-        "WEDPERF_PROJECT_DIR": str(PROJECT_DIR),
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    with subprocess.Popen(
-        [*prefect_command(), "flow-run", "execute", str(run_id)],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as worker:
-        try:
-            acted = wait_for_actions(services.database_url, f"alert-{alert_id}", worker)
-            if acted:
-                progress(f"playbook acted ({', '.join(acted)}); the source resolves the alert")
-                notify(
-                    webhook_url,
-                    {**alert, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()},
-                )
-            output, _ = worker.communicate(timeout=REMEDIATION_TIMEOUT_S)
-        except BaseException:
-            worker.kill()
-            raise
+    progress("executing the remediation run on the worker (work queue remediation)")
+    acted = wait_for_actions(
+        services.database_url, f"alert-{alert_id}", lambda: worker.finished(run_id)
+    )
+    if acted:
+        progress(f"playbook acted ({', '.join(acted)}); the source resolves the alert")
+        notify(
+            webhook_url,
+            {**alert, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()},
+        )
+    run = worker.wait(run_id, "remediate-alert", timeout=REMEDIATION_TIMEOUT_S)
     with connect(services.database_url) as conn:
         row = conn.execute(Q["remediation_outcome"], {"alert_id": alert_id}).fetchone()
-    if worker.returncode != 0 or row is None or row[0] is None:
+    if not run.state.is_completed() or row is None or row[0] is None:
         raise DemoError(
-            f"remediation run {run_id} failed ({worker.returncode}): {output.strip()[-1500:]}"
+            f"remediation run {run_id} ended {run.state.name}: {run.state.message}; outcome {row}"
         )
     progress(f"remediation: {row[0]} ({row[1]})")
     return {"alert_id": alert_id, "flow_run_id": str(run_id), "state": row[0], "note": row[1]}
 
 
-def wait_for_actions(database_url: str, plan_id: str, worker: subprocess.Popen) -> list[str]:
+def wait_for_actions(database_url: str, plan_id: str, finished: Callable[[], bool]) -> list[str]:
     """The actions the remediation run recorded, once there are any (or [] if it ended)."""
     deadline = time.monotonic() + REMEDIATION_TIMEOUT_S
     with connect(database_url, autocommit=True) as conn:
-        while time.monotonic() < deadline and worker.poll() is None:
+        while time.monotonic() < deadline and not finished():
             kinds = [
                 f"{kind} {target}: {outcome}"
                 for kind, target, outcome in conn.execute(Q["plan_steps"], {"plan_id": plan_id})

@@ -19,10 +19,10 @@ def demo_command(
     seed: int = typer.Option(7, help="sandbox seed"),
     requests: int = typer.Option(400, help="requests of wedding-day load per round"),
     stop_prefect: bool = typer.Option(
-        False,
-        "--stop-prefect",
-        help="stop the local Prefect server at the end (default: keep "
-        "it running so its UI shows the runs)",
+        True,
+        "--stop-prefect/--keep-prefect",
+        help="stop the Prefect server and worker the demo started at the end (default), or "
+        "keep them running so the UI keeps showing the runs",
     ),
 ) -> None:
     """Embedded services and a local Prefect server -> sandbox -> deployments -> calendar
@@ -31,7 +31,7 @@ def demo_command(
     quiet_prefect()
     began = time.monotonic()
     from cli.demo.errors import DemoError
-    from cli.demo.prefect_server import PrefectServerError, stop_local_server
+    from cli.demo.prefect_server import PrefectServerError
     from cli.demo.run import run_demo
     from wedperf.config import get_settings
 
@@ -40,16 +40,19 @@ def demo_command(
     embedded = configured.database_url is None or configured.redis_url is None
     try:
         summary = run_demo(
-            out=out, weddings=weddings, days=days, seed=seed, requests=requests, progress=step
+            out=out,
+            weddings=weddings,
+            days=days,
+            seed=seed,
+            requests=requests,
+            progress=step,
+            keep_prefect=not stop_prefect,
         )
     except (DemoError, PrefectServerError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         # Every write is a transaction and every file is renamed into place when complete.
         fail("interrupted; nothing half-written (transactions, atomic renames)", code=130)
-    finally:
-        if stop_prefect:
-            stop_local_server(get_settings().data_dir / "prefect")
     summary["elapsed_seconds"] = round(time.monotonic() - began, 1)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "summary.json"
@@ -63,12 +66,11 @@ def demo_command(
         typer.echo(f"  {line}")
     typer.echo(f"  summary: {target}")
     if stop_prefect:
-        typer.echo("  (the local Prefect server was stopped: --stop-prefect)")
+        typer.echo("  (the local Prefect server was stopped; --keep-prefect keeps it running)")
     else:
         typer.echo(
-            f"  the Prefect server keeps running for its UI; stop it with "
-            f"`PREFECT_HOME={get_settings().data_dir / 'prefect'} uv run prefect server stop` "
-            "or the next `wedperf demo --stop-prefect`"
+            f"  the Prefect server keeps running for its UI at {summary['prefect_ui']}; the next "
+            "`wedperf demo` reuses it (and stops it at its end)"
         )
     if embedded:
         typer.echo(

@@ -12,8 +12,15 @@ from typing import Any
 
 from cli.demo.alerting import alert_and_remediate, receiver_app, rum_token
 from cli.demo.errors import PROJECT_DIR, DemoError, Progress
-from cli.demo.prefect_server import ensure_local_server, ui_url
+from cli.demo.prefect_server import (
+    LocalServer,
+    ensure_local_server,
+    forget_server,
+    stop_process,
+    ui_api_url,
+)
 from cli.demo.summary import summarise
+from cli.demo.worker import DemoWorker
 from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
 
@@ -29,6 +36,7 @@ def run_demo(
     seed: int,
     requests: int,
     progress: Progress,
+    keep_prefect: bool = False,
 ) -> dict[str, Any]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -44,10 +52,16 @@ def run_demo(
     runtime = get_runtime()
     settings, services = runtime.settings, runtime.services
     progress("starting the local Prefect server (reused if a previous demo left it running)")
-    api_url, started = ensure_local_server(settings.data_dir / "prefect")
-    progress(f"Prefect UI: {ui_url(api_url)} ({'started' if started else 'already running'})")
+    home = settings.data_dir / "prefect"
+    server = ensure_local_server(home)
+    api_url = server.api_url
+    progress(
+        f"Prefect UI: {server.ui_url} "
+        f"({'started' if server.started else 'already running'}"
+        f"; its UI talks to {ui_api_url(api_url)})"
+    )
 
-    # Runs this process starts, and the worker-like subprocess below, talk to that server;
+    # The worker started below, and what this process asks of Prefect, talk to that server;
     # the settings are re-read so every flow sees the demo's environment.
     os.environ["PREFECT_API_URL"] = api_url
     os.environ["WEDPERF_DATABASE_URL"] = services.database_url
@@ -59,20 +73,28 @@ def run_demo(
     os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))
     reset_settings_cache()
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        return _story(
-            out=out,
-            api_url=api_url,
-            services=services,
-            weddings=weddings,
-            days=days,
-            seed=seed,
-            requests=requests,
-            progress=progress,
-        )
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            return _story(
+                out=out,
+                server=server,
+                services=services,
+                weddings=weddings,
+                days=days,
+                seed=seed,
+                requests=requests,
+                progress=progress,
+            )
+    finally:
+        if server.process is not None and not keep_prefect:
+            progress(f"stopping the local Prefect server (pid {server.process.pid})")
+            stop_process(server.process)
+            forget_server(home)
 
 
-def _story(*, out, api_url, services, weddings, days, seed, requests, progress) -> dict[str, Any]:
+def _story(
+    *, out, server: LocalServer, services, weddings, days, seed, requests, progress
+) -> dict[str, Any]:
     from wedperf.sandbox.app import create_app
     from wedperf.serving import serve_in_thread
 
@@ -80,7 +102,9 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
     seeded, live_ids = _seed(
         services, weddings=weddings, days=days, seed=seed, now=now, progress=progress
     )
+    api_url = server.api_url
     deployed = _register_deployments(api_url, progress)
+    pool = next(iter(deployed["work_pool"]))
 
     with (
         serve_in_thread(create_app(services.app_database_url, services.redis_url)) as base_url,
@@ -89,101 +113,36 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
         os.environ["WEDPERF_PROBES__BASE_URL"] = base_url  # probes and the sandbox actuator
         reset_settings_cache()
         progress(f"sandbox app on {base_url}; alert webhooks and RUM beacons on {webhook_url}")
-        from flows.sync_calendar import sync_calendar
-
-        progress("calendar sync (flow sync-calendar)")
-        synced = _result(sync_calendar(plan_collection=False, return_state=True), "sync-calendar")
-
-        from wedperf.mobile.client import drive_mobile_client
-        from wedperf.sandbox.load import drive_load
-
-        progress(f"driving {requests} requests of wedding-day load at the sandbox app")
-        # The next wedding (pre-warmed below) is left cold until then, so the pre-warm's
-        # before/after guest-list figures measure a first touch against a warmed cache.
-        load = drive_load(base_url, live_ids[1:], requests=requests, concurrency=16, seed=seed)
-        progress(
-            f"{requests // 2} requests from synthetic mobile clients (4g/3g/wifi), RUM beacons"
-        )
-        mobile = drive_mobile_client(
-            base_url,
-            f"{webhook_url}/rum",
-            rum_token(),
-            live_ids[1:],
-            requests=requests // 2,
-            seed=seed,
-            concurrency=16,
-            # Beacons carry what the phone would see (app + network time); the demo does not
-            # also wait out a 3G photo upload in wall-clock time.
-            simulate_network=False,
-        )
-
-        from flows.collect_metrics import collect_metrics
-
-        progress("one collection round (flow collect-metrics)")
-        collected = _result(
-            collect_metrics(lookback_minutes=15, return_state=True), "collect-metrics"
-        )
-
-        from flows.fit_forecasts import fit_forecasts
-
-        progress("forecasting the calendar-driven series (flow fit-forecasts)")
-        forecasts = _result(fit_forecasts(return_state=True), "fit-forecasts")
-
-        from flows.plan_wedding_ops import plan_wedding_ops
-
-        progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
-        plan = _result(plan_wedding_ops(return_state=True), "plan-wedding-ops")
-        for run in plan["runs"][:8]:
-            progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
-        if len(plan["runs"]) > 8:
-            progress(f"  ... {len(plan['runs']) - 8} more in the Prefect UI")
-
-        next_wedding = [str(live_ids[0])]
-        plan_id = f"demo-{now:%Y%m%dT%H%M%S}"  # actions are keyed by (plan, kind, target)
-        from flows.capacity_floor import capacity_floor
-        from flows.prewarm_weddings import prewarm_weddings
-
-        progress(f"pre-warming wedding {next_wedding[0]} (flow prewarm-weddings)")
-        prewarm = _result(
-            prewarm_weddings(wedding_ids=next_wedding, plan_id=plan_id, return_state=True),
-            "prewarm-weddings",
-        )
-        progress(f"raising the capacity floor for wedding {next_wedding[0]} (flow capacity-floor)")
-        floor = _result(
-            capacity_floor(
-                target="sandbox",
-                action="raise",
-                wedding_ids=next_wedding,
-                plan_id=plan_id,
-                return_state=True,
-            ),
-            "capacity-floor",
-        )
-        progress("more wedding-day load, then collection again")
-        drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
-        collect_metrics(lookback_minutes=15, return_state=True)
-
-        from flows.watch_wedding_day import watch_wedding_day
-
-        progress("critical-path watch of the live weddings (flow watch-wedding-day)")
-        watched = _result(watch_wedding_day(return_state=True), "watch-wedding-day")
-
-        remediation = alert_and_remediate(
-            services, base_url, webhook_url, str(live_ids[1]), progress
-        )
-
-    from flows.build_evidence import build_evidence
-    from wedperf.config import get_settings
-    from wedperf.evidence.build import report_day
-    from wedperf.sandbox.live import FIRST_CEREMONY_IN
-
-    # The day of the live weddings on the report's clock (New York by default), not the
-    # host's date: at 00:30 UTC it is still yesterday evening in New York.
-    day = report_day(get_settings(), now + FIRST_CEREMONY_IN, 0)
-    progress(f"building the evidence report of {day} (flow build-evidence)")
-    evidence = _result(
-        build_evidence(day=day, out=str((out / "evidence").resolve()), return_state=True),
-        "build-evidence",
+        # Started now, so it carries every setting above (the sandbox URL included) into the
+        # flow runs it executes.
+        progress(f"starting a Prefect process worker on work pool {pool}")
+        worker = DemoWorker(pool, server.home / "demo-worker.log")
+        worker.start()
+        progress(f"worker pid {worker.process.pid} polling {pool}; it executes every run below")
+        try:
+            story = _on_worker(
+                worker,
+                out=out,
+                base_url=base_url,
+                webhook_url=webhook_url,
+                services=services,
+                live_ids=live_ids,
+                now=now,
+                seed=seed,
+                requests=requests,
+                progress=progress,
+            )
+            story["worker"] = worker.counts()
+            story["processes"] = {
+                "prefect_server": server.process.pid if server.process else None,
+                "worker": worker.process.pid,
+            }
+        finally:
+            progress("stopping the worker")
+            worker.stop()
+    progress(
+        f"worker: {story['worker']['runs_completed']} flow runs completed, "
+        f"{story['worker']['runs_failed']} failed"
     )
     return summarise(
         out=out,
@@ -192,25 +151,112 @@ def _story(*, out, api_url, services, weddings, days, seed, requests, progress) 
         seeded=seeded,
         live_ids=live_ids,
         deployed=deployed,
-        synced=synced,
-        load=load,
-        mobile=mobile,
-        collected=collected,
-        forecasts=forecasts,
-        plan=plan,
-        prewarm=prewarm,
-        floor=floor,
-        watched=watched,
-        remediation=remediation,
-        evidence=evidence,
+        **story,
     )
 
 
-def _result(state, name: str) -> Any:
-    """The flow's return value, or a DemoError naming the flow and its failure."""
-    if not state.is_completed():
-        raise DemoError(f"flow {name} ended {state.name}: {state.message}")
-    return state.result()
+def _on_worker(
+    worker: DemoWorker,
+    *,
+    out: Path,
+    base_url: str,
+    webhook_url: str,
+    services,
+    live_ids: list[int],
+    now: datetime,
+    seed: int,
+    requests: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The story's flow runs, each a deployment run that the worker picks up and executes."""
+    from wedperf.config import get_settings
+    from wedperf.evidence.build import report_day
+    from wedperf.mobile.client import drive_mobile_client
+    from wedperf.sandbox.live import FIRST_CEREMONY_IN
+    from wedperf.sandbox.load import drive_load
+
+    progress("calendar sync (flow sync-calendar)")
+    synced = worker.run("sync-calendar/sync-calendar", {"plan_collection": False})
+
+    progress(f"driving {requests} requests of wedding-day load at the sandbox app")
+    # The next wedding (pre-warmed below) is left cold until then, so the pre-warm's
+    # before/after guest-list figures measure a first touch against a warmed cache.
+    load = drive_load(base_url, live_ids[1:], requests=requests, concurrency=16, seed=seed)
+    progress(f"{requests // 2} requests from synthetic mobile clients (4g/3g/wifi), RUM beacons")
+    mobile = drive_mobile_client(
+        base_url,
+        f"{webhook_url}/rum",
+        rum_token(),
+        live_ids[1:],
+        requests=requests // 2,
+        seed=seed,
+        concurrency=16,
+        # Beacons carry what the phone would see (app + network time); the demo does not
+        # also wait out a 3G photo upload in wall-clock time.
+        simulate_network=False,
+    )
+
+    collect = "collect-metrics/collect-metrics-sparse"
+    progress("one collection round (flow collect-metrics)")
+    collected = worker.run(collect, {"lookback_minutes": 15})
+
+    progress("forecasting the calendar-driven series (flow fit-forecasts)")
+    forecasts = worker.run("fit-forecasts/fit-forecasts")
+
+    progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
+    plan = worker.run("plan-wedding-ops/plan-wedding-ops")
+    for run in plan["runs"][:8]:
+        progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
+    if len(plan["runs"]) > 8:
+        progress(f"  ... {len(plan['runs']) - 8} more in the Prefect UI")
+
+    next_wedding = [str(live_ids[0])]
+    plan_id = f"demo-{now:%Y%m%dT%H%M%S}"  # actions are keyed by (plan, kind, target)
+    progress(f"pre-warming wedding {next_wedding[0]} (flow prewarm-weddings)")
+    prewarm = worker.run(
+        "prewarm-weddings/prewarm-weddings", {"wedding_ids": next_wedding, "plan_id": plan_id}
+    )
+    progress(f"raising the capacity floor for wedding {next_wedding[0]} (flow capacity-floor)")
+    slot = {"target": "sandbox", "wedding_ids": next_wedding, "plan_id": plan_id}
+    floor = worker.run("capacity-floor/capacity-floor", {**slot, "action": "raise"})
+
+    progress("more wedding-day load, then collection again")
+    drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
+    worker.run(collect, {"lookback_minutes": 15})
+
+    progress("critical-path watch of the live weddings (flow watch-wedding-day)")
+    watched = worker.run("watch-wedding-day/watch-wedding-day-live")
+
+    remediation = alert_and_remediate(
+        services, webhook_url, str(live_ids[1]), progress, worker=worker
+    )
+
+    progress(f"restoring the capacity floor after wedding {next_wedding[0]} (flow capacity-floor)")
+    restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})
+    progress(f"  restore: {restore.get('outcome')} ({restore.get('reason', '')})")
+
+    # The day of the live weddings on the report's clock (New York by default), not the
+    # host's date: at 00:30 UTC it is still yesterday evening in New York.
+    day = report_day(get_settings(), now + FIRST_CEREMONY_IN, 0)
+    progress(f"building the evidence report of {day} (flow build-evidence)")
+    evidence = worker.run(
+        "build-evidence/build-evidence",
+        {"day": day.isoformat(), "out": str((out / "evidence").resolve())},
+    )
+    return {
+        "synced": synced,
+        "load": load,
+        "mobile": mobile,
+        "collected": collected,
+        "forecasts": forecasts,
+        "plan": plan,
+        "prewarm": prewarm,
+        "floor": floor,
+        "restore": restore,
+        "watched": watched,
+        "remediation": remediation,
+        "evidence": evidence,
+    }
 
 
 def _seed(services, *, weddings, days, seed, now, progress) -> tuple[Any, list[int]]:

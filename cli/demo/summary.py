@@ -42,6 +42,9 @@ def summarise(**parts) -> dict[str, Any]:
         f"{parts['plan']['weddings']} weddings in the horizon",
         f"capacity floor: {parts['floor']['outcome']} "
         f"({parts['floor']['before']} -> {parts['floor']['after']}): {parts['floor']['reason']}",
+        f"capacity floor restore: {parts['restore'].get('outcome')}",
+        f"worker: {parts['worker']['runs_completed']} flow runs completed, "
+        f"{parts['worker']['runs_failed']} failed",
         f"critical path: {parts['watched'].get('weddings', '?')} live weddings checked",
         f"remediation: alert {parts['remediation']['alert_id']} -> {parts['remediation']['state']}",
         "perf tables: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
@@ -49,11 +52,14 @@ def summarise(**parts) -> dict[str, Any]:
     return {
         "lines": lines,
         "prefect_ui": ui_url(parts["api_url"]),
+        "prefect_api": parts["api_url"],
         "report": evidence["html"],
         "evidence": evidence,
         "totals": totals,
         "live_weddings": parts["live_ids"],
         "remediation": parts["remediation"],
+        "worker": parts["worker"],
+        "processes": parts["processes"],
         "plan_runs": len(parts["plan"]["runs"]),
         "deployments": parts["deployed"]["deployments"],
         "out": str(parts["out"]),
