@@ -255,6 +255,8 @@ QUANTILE_CALLS = {
     ("wedperf/forecast/evaluate.py", "*"),
     ("wedperf/forecast/models.py", "*"),
     ("wedperf/capacity/replay.py", "*"),
+    # A request-rate series' within-hour peak over its hourly mean: one ratio per hour.
+    ("wedperf/forecast/requests.py", "peak_to_mean"),
 }
 QUANTILE_NAMES = {"percentile", "quantile", "nanpercentile", "nanquantile", "median"}
 
