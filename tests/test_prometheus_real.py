@@ -100,9 +100,11 @@ def test_per_wedding_latency_from_a_real_prometheus(scraped_sandbox: tuple[str, 
         summary = drive_load(app_url, weddings, requests=30, concurrency=4, seed=round_no)
         sent += summary.operations["guest_list"].count if "guest_list" in summary.operations else 0
         time.sleep(1)
-    time.sleep(3)
+    time.sleep(7)  # longer than a step: the last step of load is whole inside the window
 
-    settings = PrometheusSettings(url=prometheus_url, step_seconds=2)
+    # Steps of several scrapes each: increase() over a step with only two scrapes (late
+    # under a loaded machine) misses whole steps and undercounts the requests.
+    settings = PrometheusSettings(url=prometheus_url, step_seconds=6)
     window = CollectWindow(start=began, end=datetime.now(UTC) + timedelta(seconds=2))
     samples = PrometheusSource(settings).collect(window)
 
