@@ -9,10 +9,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from tasks.planning import RunSpec, plan_live_runs, reconcile_planned_runs
-from wedperf.actions.audit import raised_targets
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.plan import PLAN_TAG
 from wedperf.capacity.plan import plan_wedding_ops as make_plan
+from wedperf.capacity.state import raised_targets
 from wedperf.runtime import get_runtime
 
 # Restores land up to a day window plus delays after the horizon's last wedding starts.

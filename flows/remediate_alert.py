@@ -14,8 +14,8 @@ from prefect.flow_runs import pause_flow_run
 from prefect.runtime import deployment as current_deployment
 
 from tasks.remediation import apply_playbook
-from wedperf.actions.audit import record_step
 from wedperf.alerts.inbox import set_remediation_state
+from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.guardrails import ceremony_conflicts, touched_weddings

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import psycopg
 import redis
 
-from wedperf.actions.audit import acted_since, record_step
+from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
