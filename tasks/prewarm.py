@@ -35,7 +35,7 @@ def warm_redis(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> Redi
     runtime = get_runtime()
     settings = runtime.settings
     ids = [w.wedding_id for w in weddings]
-    result = RedisWarmResult()
+    result, error = RedisWarmResult(), None
     if not dry_run:
         client = redis.Redis.from_url(runtime.services.redis_url, socket_timeout=10)
         try:
@@ -50,34 +50,29 @@ def warm_redis(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> Redi
                     now=datetime.now(UTC),
                 )
         except redis.RedisError as exc:
-            with runtime.pool.connection() as conn:
-                record_step(
-                    conn,
-                    plan_id,
-                    "prewarm_redis",
-                    "redis",
-                    outcome="failed",
-                    reason=REASON,
-                    dry_run=dry_run,
-                    wedding_ids=ids,
-                    detail=f"Redis failed: {exc}",
-                )
-            raise
+            error = exc  # recorded as failed first, then raised
         finally:
             client.close()
+    if error is not None:
+        outcome, detail = "failed", f"Redis failed: {error}"
+    else:
+        outcome = _done(dry_run)
+        detail = f"{result.keys} keys, {result.rows} rows, "
+        detail += f"TTL {result.min_ttl_s}-{result.max_ttl_s} s"
     with runtime.pool.connection() as conn:
         record_step(
             conn,
             plan_id,
             "prewarm_redis",
             "redis",
-            outcome=_done(dry_run),
+            outcome=outcome,
             reason=REASON,
             dry_run=dry_run,
             wedding_ids=ids,
-            detail=f"{result.keys} keys, {result.rows} rows, "
-            f"TTL {result.min_ttl_s}-{result.max_ttl_s} s",
+            detail=detail,
         )
+    if error is not None:
+        raise error
     return result
 
 
