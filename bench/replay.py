@@ -23,8 +23,10 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
 - `wedperf`: the floor production sets — the plan's floor runs (slots, lead times), each
   raise sized on the newest daily fit-forecasts round (12 weeks of training, 48 h ahead,
-  the production fit and options) or the calendar, restores after the day — with the
-  reactive autoscaler on top;
+  the production fit and options) of the hourly request counts, times the within-hour
+  peak-to-mean ratio learned from the hours that round read (as for a Prometheus
+  request-rate series), or on the calendar; restores after the day — with the reactive
+  autoscaler on top;
 - `oracle`: exactly the replicas each minute needs.
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
@@ -74,6 +76,7 @@ from wedperf.capacity.replay import (
     oracle,
     production_floor,
     reactive,
+    with_peak_to_mean,
 )
 from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.events import read_events_csv, wedding_phase_events
@@ -211,6 +214,15 @@ def forecasts_for(series: Series, cache_dir: Path | None = None):
     if cache is not None:
         cache.write_bytes(pickle.dumps(rounds))
     return rounds
+
+
+def sized_on_peaks(series: Series, rounds, options: FitOptions):
+    """The rounds with the within-hour peak-to-mean ratio the production fit stores for a
+    request-rate series (learned from the minutes before each origin)."""
+    per_minute = pd.Series(series.load, index=series.minutes)
+    counts = per_minute.resample("h").mean() * 3600
+    peaks = per_minute.resample("h").max()
+    return with_peak_to_mean(rounds, counts, peaks, options.read_hours)
 
 
 def scored(series: Series, first: pd.Timestamp) -> tuple[int, np.ndarray]:
@@ -362,7 +374,9 @@ def main() -> None:
             progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")
             continue
         series = makers[name]()
-        rounds = forecasts_for(series, args.cache_dir)
+        rounds = sized_on_peaks(
+            series, forecasts_for(series, args.cache_dir), FitOptions.from_settings(series.forecast)
+        )
         results[name] = {"pod_start": {}}
         for pod_start in POD_STARTS:
             figures = evaluate_series(series, rounds, pod_start)

@@ -1,6 +1,6 @@
 """How the error-budget alerts behave over many synthetic wedding days.
 
-    uv run python bench/slo_alerts.py [--days 200] [--seed 0]
+    uv run python bench/slo_alerts.py [--days 200] [--phase-days 100] [--seed 0] [--only phases]
 
 Runs the shipped evaluator (wedperf.slo.budget.evaluate_budget with the default SLO settings)
 the way a watch round does: every 5 minutes, over the minutes collection has delivered by then
@@ -8,6 +8,12 @@ the way a watch round does: every 5 minutes, over the minutes collection has del
 wedperf.slo.synthetic (traffic from the capacity defaults and the day's profile, latency
 lognormal) with each wedding's regression, blip or slow burn placed at a random minute and
 the rounds at a random offset. Prints one line per scenario and the figures as JSON last.
+
+Per phase of the day (wedperf.slo.synthetic.PHASES) and guest count (150, 40): the regression
+that would spend half the day's budget in 30 minutes, started at a random minute of the
+phase (no later than 30 minutes before the close), and how often it paged within 10 minutes;
+the 2-minute latency blip of a 40-guest wedding placed in each phase; and the same regression
+in the ceremony when the ceremony's minutes weigh 3 (half of the weighted budget).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import numpy as np
 from bench._common import progress, report
 from wedperf.slo.budget import alert_windows, evaluate_budget
 from wedperf.slo.settings import SloSettings
-from wedperf.slo.synthetic import SlowSpell, SyntheticDay
+from wedperf.slo.synthetic import PHASES, SlowSpell, SyntheticDay, phase_minutes
 
 CEREMONY = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)
 OPENS = CEREMONY - timedelta(hours=3)
@@ -32,8 +38,15 @@ LENGTH = 540  # 3 h before the ceremony + 6 h of ceremony and reception
 OBJECTIVE, THRESHOLD = 0.99, 1.0
 
 
-def watch(day: SyntheticDay, settings: SloSettings, offset: int) -> list[tuple[str, int, int]]:
-    """(severity, fired at, resolved at) minutes of the alerts of one watched day."""
+CEREMONY_MINUTE = 180
+NEVER = 999
+
+
+def watch(
+    day: SyntheticDay, settings: SloSettings, offset: int, weights: np.ndarray | None = None
+) -> list[tuple[str, int, int]]:
+    """(severity, fired at, resolved at) minutes of the alerts of one watched day; resolved
+    at LENGTH + NEVER if it never resolved."""
     minutes = day.requests()
     total = np.array([len(m) for m in minutes], float)
     good = np.array([(m <= THRESHOLD).sum() for m in minutes], float)
@@ -47,29 +60,91 @@ def watch(day: SyntheticDay, settings: SloSettings, offset: int) -> list[tuple[s
         budget = evaluate_budget(
             g,
             t,
-            np.ones(n),
+            np.ones(n) if weights is None else weights[:n],
             length_minutes=LENGTH,
             objective=OBJECTIVE,
             windows=windows,
             min_events=SloSettings().definition("guest-list-latency").events_needed(),
             firing_before=set(firing),
             resolve_share=settings.resolve_share,
+            baseline_minutes=int(settings.baseline.total_seconds() // 60),
         )
         now = {s for s in ("page", "ticket") if getattr(budget, s)}
         for severity in now - set(firing):
             firing[severity] = at
         for severity in set(firing) - now:
             episodes.append((severity, firing.pop(severity), at))
-    return episodes + [(s, t, LENGTH + 999) for s, t in firing.items()]
+    return episodes + [(s, t, LENGTH + NEVER) for s, t in firing.items()]
+
+
+def regression_figures(delays: list[int], unresolved: int) -> dict:
+    d = np.array(delays)
+    return {
+        "paged_within_10_min": round(float(np.mean(d <= 10)), 3),
+        "paged": round(float(np.mean(d < NEVER)), 3),
+        "median_minutes_to_page": float(np.median(d)),
+        "p90_minutes_to_page": float(np.percentile(d, 90)),
+        "alerts_never_resolved": unresolved,
+    }
+
+
+def by_phase(rng: np.random.Generator, settings: SloSettings, days: int) -> dict[str, dict]:
+    """Per phase and guest count: the half-budget regression's time to page, the 40-guest
+    blip's pages; and the regression in a ceremony that weighs 3."""
+    figures: dict[str, dict] = {}
+
+    def day(guests: int) -> SyntheticDay:
+        return SyntheticDay("bench", guests, OPENS, CEREMONY, LENGTH, seed=int(rng.integers(1e9)))
+
+    def regressions(guests: int, phase: str, weights: np.ndarray | None = None) -> dict:
+        minutes = [m for m in phase_minutes(phase, CEREMONY_MINUTE) if 5 <= m <= LENGTH - 30]
+        delays, unresolved = [], 0
+        for _ in range(days):
+            d = day(guests)
+            start = int(rng.choice(minutes))
+            share = d.share_for_budget(start, 30, 0.5, 1 - OBJECTIVE, weights=weights)
+            d.spells = [SlowSpell(start, 30, share=share)]
+            found = watch(d, settings, int(rng.integers(0, 5)), weights)
+            pages = [e for e in found if e[0] == "page"]
+            delays.append(pages[0][1] - start if pages else NEVER)
+            unresolved += sum(e[2] >= LENGTH + NEVER for e in found)
+        return regression_figures(delays, unresolved)
+
+    for guests in (150, 40):
+        for phase, _, _ in PHASES:
+            figures[f"phase_{phase}_{guests}_guests"] = regressions(guests, phase)
+    weights = np.ones(LENGTH)
+    weights[phase_minutes("ceremony", CEREMONY_MINUTE).start : CEREMONY_MINUTE + 35] = 3.0
+    for guests in (150, 40):
+        figures[f"phase_ceremony_weight_3_{guests}_guests"] = regressions(
+            guests, "ceremony", weights
+        )
+    for phase, _, _ in PHASES:
+        minutes = [m for m in phase_minutes(phase, CEREMONY_MINUTE) if m <= LENGTH - 2]
+        paged = 0
+        for _ in range(days):
+            d = day(40)
+            d.spells = [SlowSpell(int(rng.choice(minutes)), 2, factor=4.0)]
+            paged += any(e[0] == "page" for e in watch(d, settings, int(rng.integers(0, 5))))
+        figures[f"blip_latency_x4_40_guests_in_{phase}"] = {"days_paged": paged, "days": days}
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--phase-days", type=int, default=100, help="days per phase and case")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["phases"], help="only the per-phase figures")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     settings = SloSettings()
+    if args.only == "phases":
+        figures = by_phase(rng, settings, args.phase_days)
+        for name, values in figures.items():
+            progress(f"{name}: {values}")
+        report(figures)
+        return
     figures: dict[str, dict] = {}
 
     def day(guests: int) -> SyntheticDay:
@@ -83,13 +158,13 @@ def main() -> None:
             share = d.share_for_budget(start, 30, budget_share=0.5, allowance=1 - OBJECTIVE)
             d.spells = [SlowSpell(start, 30, share=share)]
             pages = [e for e in watch(d, settings, int(rng.integers(0, 5))) if e[0] == "page"]
-            delays.append(pages[0][1] - start if pages else 999)
+            delays.append(pages[0][1] - start if pages else NEVER)
             episodes.append(len(pages))
             if pages:
                 resolved_after.append(pages[-1][2] - (start + 30))
         d = np.array(delays)
         figures[f"regression_{guests}_guests"] = {
-            "paged": float(np.mean(d < 999)),
+            "paged": float(np.mean(d < NEVER)),
             "paged_within_10_min": float(np.mean(d <= 10)),
             "median_minutes_to_page": float(np.median(d)),
             "p90_minutes_to_page": float(np.percentile(d, 90)),
@@ -126,6 +201,7 @@ def main() -> None:
     for guests in (150, 40):
         alerted = sum(bool(watch(day(guests), settings, 0)) for _ in range(args.days // 2))
         figures[f"clean_day_{guests}_guests"] = {"days_alerted": alerted, "days": args.days // 2}
+    figures.update(by_phase(rng, settings, args.phase_days))
     for name, values in figures.items():
         progress(f"{name}: {values}")
     report(figures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import typer
@@ -41,7 +42,12 @@ def watch_command(
                 app_conn, perf_conn, [target], instant, runtime.settings, record=record
             )
             budgets = evaluate_budgets(
-                app_conn, perf_conn, [target], instant, runtime.settings, record=record
+                lambda: nullcontext(app_conn),
+                perf_conn,
+                [target],
+                instant,
+                runtime.settings,
+                record=record,
             )
     local = instant.astimezone(target.zone)
     typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
@@ -63,7 +64,8 @@ def fit_forecasts(series: list[str] | None = None, end: datetime | None = None) 
         for name, future in futures.items():
             future.wait()
             if future.state.is_completed():
-                fits.append(future.result())
+                # The within-hour peak ratio is the history's, not the model's: kept beside it.
+                fits.append(replace(future.result(), peak_to_mean=inputs.peak_to_mean.get(name)))
             else:
                 failures[name] = str(future.state.message or "failed")
     stored = store_forecasts_task(fits) if fits else 0

@@ -66,13 +66,15 @@ def evaluate_error_budgets(
     per wedding and SLO."""
     runtime = get_runtime()
 
+    def app_connection():
+        # Only when a tier weighs phases (the timeline is read): opening the app database
+        # otherwise costs a pool and makes the budgets depend on a database they do not read.
+        return get_pool(runtime.services.app_database_url).connection()
+
     def attempt():
-        with (
-            get_pool(runtime.services.app_database_url).connection() as app_conn,
-            runtime.pool.connection() as perf_conn,
-        ):
+        with runtime.pool.connection() as perf_conn:
             result = evaluate_budgets(
-                app_conn, perf_conn, weddings, at, runtime.settings, record=True
+                app_connection, perf_conn, weddings, at, runtime.settings, record=True
             )
         return round_rows(result.budgets), result.alerts
 

@@ -35,6 +35,7 @@ def load_forecast_inputs(specs: Sequence[SeriesSpec], end: datetime) -> Forecast
                 specs,
                 end=end,
                 source_schema=settings.source_schema,
+                prometheus=settings.prometheus,
             )
 
     return with_db_retry(attempt, what="reading forecast inputs")

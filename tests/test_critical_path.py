@@ -368,6 +368,13 @@ def test_breach_fires_one_alert_and_recovery_resolves_it(conn) -> None:
     assert evaluate(conn, w, recovered_at + timedelta(minutes=5), record=True).alerts.resolved == []
     assert alerts() == [("latency_guest_list", "resolved", at, recovered_at)]
 
+    # Re-running older rounds (a backfill, a retried flow run) changes nothing: the breach of
+    # the round at `at` is the episode that started then, not a new alert.
+    for older in (at, at + timedelta(minutes=5), recovered_at):
+        rerun = evaluate(conn, w, older, record=True)
+        assert rerun.alerts.fired == [] and rerun.alerts.resolved == []
+    assert alerts() == [("latency_guest_list", "resolved", at, recovered_at)]
+
 
 def test_unknown_check_in_overrides_is_named(conn) -> None:
     w = a_clean_completed_wedding(conn)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import yaml
@@ -21,9 +23,11 @@ from typer.testing import CliRunner
 from cli import app
 from wedperf.calendar.model import Wedding
 from wedperf.config import Settings, reset_settings_cache
+from wedperf.doctor import run_checks
 from wedperf.slo.rules import dump_yaml, le_matcher, prometheus_rules, with_matchers
 
 PROMTOOL = shutil.which("promtool")
+PROMETHEUS = shutil.which("prometheus")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not on PATH (apt-get install prometheus)"
 )
@@ -32,7 +36,7 @@ CEREMONY = datetime(2026, 10, 17, 20, 0, tzinfo=UTC)
 
 @pytest.fixture
 def calendar_env(
-    migrated_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    migrated_database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     with psycopg.connect(migrated_database_url) as conn:
         for wedding_id, guests, zone, cancelled in [
@@ -53,6 +57,7 @@ def calendar_env(
                 ),
             )
     monkeypatch.setenv("WEDPERF_DATABASE_URL", migrated_database_url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
     monkeypatch.setenv("WEDPERF_DATA_DIR", str(tmp_path / "data"))
     reset_settings_cache()
     yield migrated_database_url
@@ -77,6 +82,8 @@ def cli_rules(tmp_path: Path, output_format: str) -> str:
         ],
     )
     assert result.exit_code == 0, result.output
+    # The command used the test's Redis (WEDPERF_REDIS_URL), not an embedded one of its own.
+    assert not (tmp_path / "data" / "redis").exists()
     return out.read_text()
 
 
@@ -116,6 +123,24 @@ def test_promtool_accepts_the_generated_rules(calendar_env: str, tmp_path: Path)
     recording = [r for r in group["rules"] if "record" in r and "increase1m" in r["record"]]
     assert recording and all(window in r["expr"] for r in recording)  # active only inside
     assert all(r["labels"]["wedding_id"] == "1001" for r in group["rules"])
+
+
+@pytest.mark.parametrize(("scrape_s", "shortest"), [(60, 4), (15, 1), (30, 2), (90, 6)])
+def test_rule_ranges_span_at_least_four_scrape_intervals(scrape_s: float, shortest: int) -> None:
+    # rate()/increase() over a range of one or two samples extrapolates from almost nothing
+    # (or returns nothing): every range is at least 4 scrape intervals, whatever the rule
+    # interval (1 m) or the short span (2 m for a 9-hour window).
+    wedding = Wedding("r1", CEREMONY, CEREMONY + timedelta(hours=6), "UTC", None, 150, "confirmed")
+    settings = Settings(prometheus={"scrape_interval_seconds": scrape_s})
+    rules, _ = prometheus_rules([wedding], settings)
+    exprs = [r["expr"] for r in rules["groups"][0]["rules"] if "record" in r]
+    ranges = [
+        int(m) for e in exprs for m in re.findall(r"(?:rate|increase)\([^()]*\[(\d+)m\]\)", e)
+    ]
+    assert ranges and min(ranges) == shortest
+    assert min(ranges) * 60 >= 4 * scrape_s
+    # A span longer than that keeps its own range: the fast window's 8 minutes, say.
+    assert 8 in ranges
 
 
 @needs_promtool
@@ -226,3 +251,62 @@ def test_openslo_documents_parse_as_openslo_v1(calendar_env: str, tmp_path: Path
         ("ticket", 1),
     ]
     assert all(len(p["spec"]["description"]) <= 1050 for p in spec["alertPolicies"])
+    # OpenSLO v1 AlertCondition, kind burnrate: op (lte|gte|lt|gt), threshold, lookbackWindow
+    # and alertAfter are all required; a burn at the threshold fires, so the operator is gte.
+    for c in conditions:
+        assert set(c["condition"]) == {"kind", "op", "threshold", "lookbackWindow", "alertAfter"}
+        assert c["condition"]["kind"] == "burnrate" and c["condition"]["op"] == "gte"
+        assert re.fullmatch(r"\d+m", c["condition"]["lookbackWindow"])
+
+
+@pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus not on PATH (apt-get install prometheus)"
+)
+def test_doctor_compares_the_scrape_interval_with_prometheus_targets(
+    tmp_path: Path, redis_url: str
+) -> None:
+    from wedperf.doctor import scrape_interval
+    from wedperf.serving import free_port
+
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(  # Prometheus scraping itself every 30 s
+        "global:\n  scrape_interval: 30s\nscrape_configs:\n  - job_name: self\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
+    process = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # Ready, and its target discovered (a few seconds after start).
+                targets = httpx.get(f"{url}/api/v1/targets", timeout=1).json()
+                if targets["data"]["activeTargets"]:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "Prometheus did not discover its target"
+            time.sleep(0.2)
+        too_fast = Settings(prometheus={"url": url, "scrape_interval_seconds": 15})
+        with pytest.raises(RuntimeError, match=r"job self is scraped every 30 s.*=30"):
+            scrape_interval(too_fast)
+        matching = Settings(prometheus={"url": url, "scrape_interval_seconds": 30})
+        assert "every 30 s at most" in scrape_interval(matching)
+        assert "over 2 m or more" in scrape_interval(matching)
+        # As `wedperf doctor` reports it (given URLs, so it starts no embedded service).
+        given = {"database_url": "postgresql://postgres@127.0.0.1:1/none", "redis_url": redis_url}
+        checks = {c.part: c for c in run_checks(too_fast.model_copy(update=given))}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert not checks["prometheus scrape interval"].ok

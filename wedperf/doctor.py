@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ def run_checks(settings: Settings) -> list[Check]:
     ]
     if settings.prometheus.url:
         checks.append(_guard("prometheus", lambda: _prometheus(settings)))
+        checks.append(_guard("prometheus scrape interval", lambda: scrape_interval(settings)))
     return checks
 
 
@@ -104,6 +106,51 @@ def _prometheus(settings: Settings) -> str:
     response = httpx.get(f"{url}/api/v1/status/buildinfo", timeout=5)
     response.raise_for_status()
     return f"Prometheus {response.json()['data']['version']} at {url}"
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _seconds(duration: str) -> float:
+    """A Prometheus duration ("15s", "1m30s") in seconds."""
+    parts = _DURATION.findall(duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise ValueError(f"not a Prometheus duration: {duration!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def scrape_interval(settings: Settings) -> str:
+    """The generated SLO rules read rates over at least 4 x prometheus.scrape_interval_seconds;
+    that holds only if Prometheus scrapes no slower than that setting. Compares it with the
+    active targets' own interval (GET /api/v1/targets)."""
+    from wedperf.slo.rules import SCRAPES_PER_RANGE, min_range_minutes
+
+    url = settings.prometheus.url.rstrip("/")
+    response = httpx.get(f"{url}/api/v1/targets", params={"state": "active"}, timeout=5)
+    response.raise_for_status()
+    targets = response.json()["data"]["activeTargets"]
+    intervals = {
+        t.get("labels", {}).get("job", t.get("scrapePool", "?")): _seconds(t["scrapeInterval"])
+        for t in targets
+        if t.get("scrapeInterval")
+    }
+    configured = settings.prometheus.scrape_interval_seconds
+    shortest = min_range_minutes(settings)
+    if not intervals:
+        raise RuntimeError(f"Prometheus at {url} has no active targets with a scrape interval")
+    job, slowest = max(intervals.items(), key=lambda item: item[1])
+    if slowest > configured:
+        raise RuntimeError(
+            f"job {job} is scraped every {slowest:g} s but prometheus.scrape_interval_seconds "
+            f"is {configured:g}: the SLO rules' shortest range ({shortest} m) holds fewer than "
+            f"{SCRAPES_PER_RANGE} scrapes. Set WEDPERF_PROMETHEUS__SCRAPE_INTERVAL_SECONDS="
+            f"{slowest:g} and generate the rules again (wedperf slo rules)"
+        )
+    return (
+        f"targets scraped every {slowest:g} s at most (setting {configured:g} s): the SLO rules "
+        f"read rates over {shortest} m or more, at least {SCRAPES_PER_RANGE} scrapes"
+    )
 
 
 def _redact(url: str) -> str:

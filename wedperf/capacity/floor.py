@@ -105,15 +105,19 @@ def forecast_peak_rps(
     forecast: pd.DataFrame | None, start: datetime, end: datetime, quantile: int
 ) -> float | None:
     """The peak of the forecast's upper bound over the hours in [start, end), in
-    requests/s (the stored series is hourly request counts), when the forecast covers every
-    hour of the span; else None."""
+    requests/s at the busiest minute: hourly request counts / 3600, times the series'
+    learned within-hour peak-to-mean ratio when the fit carries one (request-rate series).
+    None unless the forecast covers every hour of the span."""
     if forecast is None or forecast.empty:
         return None
     index = pd.DatetimeIndex(forecast.index)
     hours = forecast[(index >= pd.Timestamp(start)) & (index < pd.Timestamp(end))]
     if len(hours) < int((end - start).total_seconds() // 3600):
         return None
-    return float(hours[f"hi-{quantile}"].max()) / 3600.0
+    ratio = 1.0
+    if "peak_to_mean" in hours.columns and pd.notna(hours["peak_to_mean"].iloc[0]):
+        ratio = float(hours["peak_to_mean"].iloc[0])
+    return float(hours[f"hi-{quantile}"].max()) / 3600.0 * ratio
 
 
 def live_on_target(

@@ -33,6 +33,7 @@ from wedperf.capacity.floor import live_on_target, size_floor, slot_span
 from wedperf.capacity.plan import plan_wedding_ops
 from wedperf.capacity.policy import decide_raise, decide_restore
 from wedperf.config import CapacityTarget, Settings
+from wedperf.forecast.requests import peak_to_mean
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,26 @@ def forecast_rounds(
         if on_fit is not None:
             on_fit(k + 1, len(times))
     return rounds
+
+
+def with_peak_to_mean(
+    rounds: Sequence[tuple[pd.Timestamp, pd.DataFrame]],
+    counts: pd.Series,
+    peaks: pd.Series,
+    read_hours: int,
+) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+    """The rounds as fit-forecasts stores them for a request-rate series: each fit carries
+    the within-hour peak-to-mean ratio learned from the hours it read (`read_hours` before
+    its origin), as `load_inputs` learns it from Prometheus."""
+    out = []
+    for at, frame in rounds:
+        origin = at.floor("h")
+        hours = (counts.index >= origin - read_hours * pd.Timedelta(hours=1)) & (
+            counts.index < origin
+        )
+        ratio = peak_to_mean(peaks[hours], counts[hours])
+        out.append((at, frame.assign(peak_to_mean=ratio)))
+    return out
 
 
 def newest_fit(

@@ -21,7 +21,10 @@ from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.db.queries import queries
+from wedperf.forecast.requests import load_request_series
 from wedperf.forecast.sources import load_series
+from wedperf.metrics.model import SourceError
+from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 Q = queries("evidence")
@@ -251,6 +254,8 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
     end = min(scope.end, now.replace(minute=0, second=0, microsecond=0))
     if end <= scope.start:
         return None, "no complete hour has passed yet"
+    if spec.source == "prometheus":
+        return _request_actuals(spec, scope.start, end, settings)
     source = app_conn if spec.source == "app_view" else conn
     if source is None:
         return None, "app database not available: actuals unknown"
@@ -262,6 +267,23 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
     except psycopg.Error as exc:
         log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
         return None, f"actuals unavailable ({type(exc).__name__})"
+    if series.empty:
+        return None, "no actuals recorded in this span"
+    return series, None
+
+
+def _request_actuals(spec, start: datetime, end: datetime, settings: Settings):
+    """Hourly request counts of a Prometheus request-rate series, as the forecast read them."""
+    if not settings.prometheus.url:
+        return None, "prometheus.url is not set: actuals unknown"
+    try:
+        series, _ = load_request_series(
+            PrometheusSource(settings.prometheus), spec.query, start=start, end=end,
+            name=spec.name,
+        )  # fmt: skip
+    except SourceError as exc:
+        log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
+        return None, "actuals unavailable (prometheus)"
     if series.empty:
         return None, "no actuals recorded in this span"
     return series, None

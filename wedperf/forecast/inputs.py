@@ -14,8 +14,12 @@ import psycopg
 from wedperf.forecast.events import Event, phase_weights, read_events_csv
 from wedperf.forecast.features import calendar_features
 from wedperf.forecast.pipeline import MIN_HOURS, SeriesForecast, fit_series
+from wedperf.forecast.requests import load_request_series, peak_to_mean
 from wedperf.forecast.settings import ForecastSettings, SeriesSpec
 from wedperf.forecast.sources import load_series, load_wedding_phases
+from wedperf.metrics.model import SourceError
+from wedperf.metrics.settings import PrometheusSettings
+from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 HOUR = pd.Timedelta(hours=1)
@@ -77,6 +81,7 @@ class ForecastInputs:
     origin: pd.Timestamp  # first forecast hour
     series: dict[str, pd.Series] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    peak_to_mean: dict[str, float] = field(default_factory=dict)  # request-rate series
     features: pd.DataFrame | None = None
 
 
@@ -96,6 +101,7 @@ def load_inputs(
     *,
     end: datetime,
     source_schema: str,
+    prometheus: PrometheusSettings | None = None,
 ) -> ForecastInputs:
     """Read every series in `specs` for the window a fit needs before `end`
     (`FitOptions.read_hours`: the training window plus the backtest's origins; a series that
@@ -106,16 +112,32 @@ def load_inputs(
     start = origin - FitOptions.from_settings(settings).read_hours * HOUR
     inputs = ForecastInputs(origin=origin)
     for spec in specs:
-        conn = app_conn if spec.source == "app_view" else perf_conn
-        try:
-            y = load_series(
-                conn, spec, start=start.to_pydatetime(), end=origin.to_pydatetime(),
-                source_schema=source_schema,
-            )  # fmt: skip
-        except psycopg.Error as exc:
-            conn.rollback()
-            inputs.skipped[spec.name] = f"cannot read: {str(exc).strip().splitlines()[0]}"
-            continue
+        if spec.source == "prometheus":
+            if prometheus is None or not prometheus.url:
+                inputs.skipped[spec.name] = "prometheus.url is not set"
+                continue
+            try:
+                y, peaks = load_request_series(
+                    PrometheusSource(prometheus), spec.query, start=start.to_pydatetime(),
+                    end=origin.to_pydatetime(), name=spec.name,
+                )  # fmt: skip
+            except SourceError as exc:
+                inputs.skipped[spec.name] = f"cannot read: {exc}"
+                continue
+            ratio = peak_to_mean(peaks, y)
+            if ratio is not None:
+                inputs.peak_to_mean[spec.name] = ratio
+        else:
+            conn = app_conn if spec.source == "app_view" else perf_conn
+            try:
+                y = load_series(
+                    conn, spec, start=start.to_pydatetime(), end=origin.to_pydatetime(),
+                    source_schema=source_schema,
+                )  # fmt: skip
+            except psycopg.Error as exc:
+                conn.rollback()
+                inputs.skipped[spec.name] = f"cannot read: {str(exc).strip().splitlines()[0]}"
+                continue
         if len(y) == 0:
             inputs.skipped[spec.name] = f"no data since {start:%Y-%m-%d %H:%M} UTC"
             continue

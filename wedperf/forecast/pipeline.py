@@ -52,6 +52,7 @@ class SeriesForecast:
     fallback_reason: str | None = None
     members: tuple[str, ...] = ()  # the single models behind the forecast
     last_backtest: pd.DataFrame | None = None  # selected model's last origin, with `actual`
+    peak_to_mean: float | None = None  # busiest minute / hourly mean (request-rate series)
 
     @property
     def origin(self) -> pd.Timestamp:

@@ -21,16 +21,23 @@ _SERIES_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 
 class SeriesSpec(BaseModel):
     """One load series to forecast: hourly counts of rows of an app-DB contract view (by a
-    timestamp column), or of wedperf's own latency samples of one operation."""
+    timestamp column), of wedperf's own latency samples of one operation, or of requests
+    from a Prometheus request-rate query (the one to size a capacity floor on: it also
+    gives the within-hour peak)."""
 
     name: str = Field(description="series name, stored in perf.forecasts.series")
-    source: Literal["app_view", "samples"]
+    source: Literal["app_view", "samples", "prometheus"]
     view: str | None = Field(default=None, description="app_view: view in the source schema")
     timestamp_column: str | None = Field(
         default=None, description="app_view: the timestamptz column that places a row in time"
     )
     operation: str | None = Field(default=None, description="samples: the operation counted")
     metric: str = Field(default="latency_s", description="samples: the metric counted")
+    query: str | None = Field(
+        default=None,
+        description="prometheus: PromQL of the target's requests per second as one series, "
+        "e.g. sum(rate(wedapp_requests_total[5m]))",
+    )
 
     @field_validator("name")
     @classmethod
@@ -52,6 +59,8 @@ class SeriesSpec(BaseModel):
             raise ValueError(f"series {self.name}: app_view needs view and timestamp_column")
         if self.source == "samples" and not self.operation:
             raise ValueError(f"series {self.name}: samples needs operation")
+        if self.source == "prometheus" and not (self.query and self.query.strip()):
+            raise ValueError(f"series {self.name}: prometheus needs query")
         return self
 
 

@@ -63,6 +63,7 @@ def write_forecast(conn: psycopg.Connection, fit: SeriesForecast) -> int:
             "train_end": fit.train_end.to_pydatetime(),
             "backtest": Jsonb(fit.backtest),
             "fallback_reason": fit.fallback_reason,
+            "peak_to_mean": fit.peak_to_mean,
         }
         for ts, row in fit.forecast.iterrows()
     ]
@@ -88,10 +89,11 @@ def latest_forecast(
     conn: psycopg.Connection, series: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """The most recent fit of `series` for the hours in [start, end): columns mean, lo-80,
-    hi-80, lo-95, hi-95, model, model_version, origin, indexed by hour (empty if none)."""
+    hi-80, lo-95, hi-95, model, model_version, origin, created_at, peak_to_mean, indexed by
+    hour (empty if none)."""
     rows = conn.execute(
         Q["latest_forecast"], {"series": series, "start": start, "end": end}
     ).fetchall()
-    columns = ["ts", *COLUMNS, "model", "model_version", "origin", "created_at"]
+    columns = ["ts", *COLUMNS, "model", "model_version", "origin", "created_at", "peak_to_mean"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.set_index("ts")

@@ -27,6 +27,14 @@ class PrometheusSettings(BaseModel):
         default="wedding_id", description="series label that names the wedding"
     )
     step_seconds: int = 60
+    scrape_interval_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="how often Prometheus scrapes the histograms (its scrape_interval; 60 s is "
+        "Prometheus's default). Generated rules read rates over at least 4 scrape intervals: "
+        "a shorter range holds one or two samples, and rate()/increase() then extrapolate or "
+        "return nothing. `wedperf doctor` compares it with the targets' own interval",
+    )
     timeout_seconds: float = 10.0
     bearer_token: SecretStr | None = None
     # Selector of each operation's `_bucket` series. The sandbox app exports

@@ -16,6 +16,20 @@ Definitions (docs/slo.md has the reasoning and the sources):
   long span holds at least `min_events` events. A short span with fewer events than
   1 / (rate x allowance) reaches back, up to the long span, until it has them: one bad event
   alone never confirms a burn.
+- A window whose `measure` is `budget` (the fast page) burns against the day's budget
+  instead: budget burn over a span = (weighted bad events above the baseline, per minute) /
+  (allowance x weighted events per minute so far), the baseline being the error ratio of
+  the `baseline_minutes` before the long span. 1 still spends the budget exactly by the
+  close, but a busy phase (check-in) or a weighted one (the ceremony) spends more of it per
+  bad share than a quiet one, which an error ratio cannot see; a burn that was already
+  going on before (a steady one) is not counted again. Its guard is evidence of a rise,
+  not a span's size: the long span holds rate x allowance x min_events bad events above
+  the baseline (what a ratio window's
+  guard means at its threshold), so a quiet phase's few events do not block a page; and
+  its bad events fall in at least BURN_MINUTES minutes: a burn lasts, a 2-minute blip does
+  not (in the check-in hour a 40-guest wedding's blip spends as much budget as the first
+  minutes of a regression: only its length tells them apart). Its short span reaches back
+  until, burning at the rate, it would hold SHORT_BAD_EVENTS bad events.
 - Page windows also need the short span's burn to exceed the *exhaustion burn*,
   remaining x length / left: the burn at which what is left of the budget is gone when the
   window closes, if traffic keeps its average rate. Below it, the budget outlives the
@@ -43,6 +57,12 @@ from wedperf.slo.settings import SloSettings
 # A firing alert's short span, for the decision to keep it, holds this many bad events' worth
 # at the window's rate: enough that a burn still going on does not look calm by chance.
 KEEP_BAD_EVENTS = 10
+# A budget window needs bad events in at least this many minutes of its long span: a burn
+# lasts; a blip of one or two minutes, however many requests it slowed, is not a regression.
+BURN_MINUTES = 4
+# A budget window's short span, burning at the rate, holds this many bad events: two calm
+# minutes of a 40-guest regression are chance (~1.7 bad requests a minute), not its end.
+SHORT_BAD_EVENTS = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,7 @@ class AlertWindow:
     long_minutes: int
     short_minutes: int
     burn_rate: float
+    measure: str = "ratio"  # ratio | budget (wedperf.slo.settings.BurnWindow)
 
 
 def _minutes(value: timedelta) -> int:
@@ -69,7 +90,7 @@ def alert_windows(length_minutes: int, settings: SloSettings) -> list[AlertWindo
         long = min(max(math.ceil(length_minutes * w.long_share), _minutes(settings.min_long)),
                    max(length_minutes, 1))  # fmt: skip
         short = min(max(math.ceil(long / settings.short_ratio), _minutes(settings.min_short)), long)
-        found.append(AlertWindow(w.name, w.severity, long, short, w.burn_rate))
+        found.append(AlertWindow(w.name, w.severity, long, short, w.burn_rate, w.measure))
     return found
 
 
@@ -85,6 +106,7 @@ class WindowState:
     burn_short: float | None
     events_long: float
     firing: bool
+    measure: str = "ratio"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,7 +119,7 @@ class Budget:
     bad: float
     consumed: float  # share of the day's budget spent (weighted, projected); may exceed 1
     remaining: float  # 1 - consumed (negative once overspent)
-    burn_rate: float | None  # the first window's long-span burn: "burning now"
+    burn_rate: float | None  # error-ratio burn over the first window's long span: "now"
     exhaustion_burn: float  # inf once the window has closed
     windows: tuple[WindowState, ...]
 
@@ -121,6 +143,7 @@ def evaluate_budget(
     min_events: int,
     firing_before: Collection[str] = (),
     resolve_share: float = 0.5,
+    baseline_minutes: int = 30,
 ) -> Budget:
     """The budget after the minutes given (index 0 = the window's first minute; as many
     minutes as have elapsed) and each window's verdict. `firing_before`: the severities
@@ -143,16 +166,26 @@ def evaluate_budget(
     with_events = np.flatnonzero(total > 0)
     end = int(with_events[-1]) + 1 if len(with_events) else elapsed
 
-    def span(minutes: int) -> tuple[float, float, float]:
-        start = max(end - minutes, 0)
+    c_bad = np.concatenate([[0.0], np.cumsum(bad)])
+
+    def between(start: int, stop: int) -> tuple[float, float, float, float]:
+        start, stop = max(start, 0), max(stop, 0)
         return (
-            c_events[end] - c_events[start],
-            c_wevents[end] - c_wevents[start],
-            c_wbad[end] - c_wbad[start],
+            c_events[stop] - c_events[start],
+            c_wevents[stop] - c_wevents[start],
+            c_wbad[stop] - c_wbad[start],
+            c_bad[stop] - c_bad[start],
         )
+
+    def span(minutes: int) -> tuple[float, float, float]:
+        return between(end - minutes, end)[:3]
 
     def burn(wevents: float, wbad: float) -> float | None:
         return None if wevents <= 0 else float((wbad / wevents) / allowance)
+
+    # Weighted events per minute so far: the pace a budget window's burn is measured against
+    # (the same projection of the day's events as `consumed`).
+    pace = c_wevents[end] / end if end else 0.0
 
     events, wevents, wbad = span(end)
     burn_so_far = 0.0 if wevents <= 0 else float(wbad / (allowance * wevents))
@@ -164,16 +197,45 @@ def evaluate_budget(
     states = []
     for w in windows:
         long_events, long_we, long_wb = span(w.long_minutes)
-        burn_long = burn(long_we, long_wb)
+        if w.measure == "budget":
+            # The error ratio before the long span: what is not new.
+            base = between(end - w.long_minutes - baseline_minutes, end - w.long_minutes)
+            base_ratio = base[2] / base[1] if base[0] >= min_events and base[1] > 0 else 0.0
+            rise_bad = between(end - w.long_minutes, end)[3] - base_ratio * long_events
+
+            def window_burn(minutes: int, base_ratio=base_ratio) -> float | None:
+                _, we, wb = span(minutes)
+                used = min(minutes, end)
+                if pace <= 0 or used <= 0:
+                    return None
+                return float(max(wb - base_ratio * we, 0.0) / used / (allowance * pace))
+
+            bad_minutes = int(np.count_nonzero(bad[max(end - w.long_minutes, 0) : end]))
+            guarded = (
+                rise_bad >= w.burn_rate * allowance * min_events and bad_minutes >= BURN_MINUTES
+            )
+        else:
+
+            def window_burn(minutes: int) -> float | None:
+                return burn(*span(minutes)[1:])
+
+            guarded = long_events >= min_events
+        burn_long = window_burn(w.long_minutes)
         need_events = 1 / (w.burn_rate * allowance)
         short = w.short_minutes
         while short < w.long_minutes and span(short)[0] < need_events:
             short += 1
-        _, short_we, short_wb = span(short)
-        burn_short = burn(short_we, short_wb)
+        if w.measure == "budget":
+            # Burning at the rate, the short span holds SHORT_BAD_EVENTS bad events: in a
+            # small wedding two calm minutes of a regression are chance, not its end.
+            while short < w.long_minutes and w.burn_rate * allowance * pace * short < (
+                SHORT_BAD_EVENTS
+            ):
+                short += 1
+        burn_short = window_burn(short)
         needed = max(w.burn_rate, exhaustion) if w.severity == "page" else w.burn_rate
         fires = (
-            long_events >= min_events
+            guarded
             and burn_long is not None
             and burn_short is not None
             and burn_long >= w.burn_rate
@@ -184,7 +246,7 @@ def evaluate_budget(
             held = short
             while held < w.long_minutes and span(held)[0] < KEEP_BAD_EVENTS * need_events:
                 held += 1
-            burn_held = burn(*span(held)[1:])
+            burn_held = window_burn(held)
             keeps = burn_held is not None and burn_held >= resolve_share * w.burn_rate
         firing = bool(left > 0 and (fires or keeps))
         states.append(
@@ -199,6 +261,7 @@ def evaluate_budget(
                 burn_short=burn_short,
                 events_long=float(long_events),
                 firing=firing,
+                measure=w.measure,
             )
         )
     return Budget(
@@ -207,7 +270,7 @@ def evaluate_budget(
         bad=float(bad.sum()),
         consumed=consumed,
         remaining=remaining,
-        burn_rate=states[0].burn_long if states else None,
+        burn_rate=burn(*span(windows[0].long_minutes)[1:]) if windows else None,
         exhaustion_burn=exhaustion,
         windows=tuple(states),
     )

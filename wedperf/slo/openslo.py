@@ -57,7 +57,9 @@ def _slo_document(ws: WeddingSlo, settings: Settings) -> dict:
                 "metadata": {"name": object_name(name, w.name)},
                 "spec": {
                     "description": (
-                        f"{w.name}: {w.burn_rate:g}x over {w.long_minutes}m, confirmed by "
+                        f"{w.name}: {w.burn_rate:g}x"
+                        + (" of the day's budget" if w.measure == "budget" else "")
+                        + f" over {w.long_minutes}m, confirmed by "
                         f"{w.short_minutes}m{extra}; at least "
                         f"{d.events_needed(ws.objective)} events in the long span"
                     ),
@@ -72,6 +74,8 @@ def _slo_document(ws: WeddingSlo, settings: Settings) -> dict:
                                 "severity": w.severity,
                                 "condition": {
                                     "kind": "burnrate",
+                                    # wedperf fires at the rate or above it
+                                    "op": "gte",
                                     "threshold": w.burn_rate,
                                     "lookbackWindow": f"{w.long_minutes}m",
                                     "alertAfter": "0m",

@@ -8,7 +8,8 @@ resolves its alerts.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,8 +60,11 @@ def _floor_minute(value: datetime) -> datetime:
     return value.replace(second=0, microsecond=0)
 
 
+AppConnection = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
 def evaluate_budgets(
-    app_conn: psycopg.Connection | None,
+    app_connection: AppConnection | None,
     perf_conn: psycopg.Connection,
     weddings: Sequence[Wedding],
     at: datetime,
@@ -72,7 +76,10 @@ def evaluate_budgets(
     perf.slo_budgets with page/ticket alerts fired or resolved in perf.alerts.
 
     Reads perf.rollups_minute (the SLIs), the firing budget alerts of perf.alerts and, when
-    a tier weighs phases, the app's timeline_items through `app_conn`."""
+    a tier weighs phases, the app's timeline_items through a connection from
+    `app_connection` (a context manager factory), called only then: most deployments weigh
+    no phases, and a round should neither wait for nor fail on the app database it does
+    not read. None: phases are not read."""
     slo = settings.slo
     unknown = sorted(set(slo.tiers) - set(settings.critical_path.tier_bounds))
     if unknown:
@@ -84,16 +91,15 @@ def evaluate_budgets(
         for w in weddings
     }
     weights_by_wedding = {w.wedding_id: slo.phase_weights(tiers[w.wedding_id]) for w in weddings}
-    phases = (
-        load_phases(app_conn, settings.source_schema, weddings, weights_by_wedding, at)
-        if app_conn is not None and any(weights_by_wedding.values())
-        else {}
-    )
+    phases = {}
+    if app_connection is not None and any(weights_by_wedding.values()):
+        with app_connection() as app_conn:
+            phases = load_phases(app_conn, settings.source_schema, weddings, weights_by_wedding, at)
     firing = {
         (str(w), name, severity)
         for w, name, severity in perf_conn.execute(
             Q["firing_budget_alerts"],
-            {"source": ALERT_SOURCE, "wedding_ids": [w.wedding_id for w in weddings]},
+            {"source": ALERT_SOURCE, "wedding_ids": [w.wedding_id for w in weddings], "at": at},
         )
     }
     budgets: list[WeddingBudget] = []
@@ -160,5 +166,6 @@ def _wedding_budget(
         min_events=definition.events_needed(objective),
         firing_before=firing_before,
         resolve_share=settings.slo.resolve_share,
+        baseline_minutes=math.ceil(settings.slo.baseline / MINUTE),
     )
     return WeddingBudget(wedding, definition, tier, opens, closes, evaluated_at, budget)

@@ -7,9 +7,16 @@ fires and a firing alert resolves when the window closes). The arithmetic is wed
 (wedperf.slo.budget), in PromQL:
 
 - error ratio over a span d:
-  1 - sum(rate(<bucket>{le=<threshold>}[d])) / sum(rate(<bucket>{le="+Inf"}[d]))
+  1 - sum(rate(<bucket>{le=<threshold>}[r])) / sum(rate(<bucket>{le="+Inf"}[r])), where the
+  range r is d, or 4 scrape intervals (prometheus.scrape_interval_seconds) if that is longer:
+  rate() over a range of one or two samples extrapolates from almost nothing or returns
+  nothing, so a 2-minute short span on a 1-minute scrape is read over 4 minutes;
+- events over a span d: the per-second rate over r times d (not increase over d, for the
+  same reason);
 - budget remaining: 1 - (bad so far / events so far) / allowance x elapsed / length, the
-  "so far" sums read back from 1-minute increases recorded only inside the window;
+  "so far" sums read back from per-minute event counts recorded each rule interval (1 m)
+  inside the window: the rate over r times 60, so that adding one per interval counts each
+  event once, however long r is;
 - exhaustion burn: remaining x length / time left;
 - page: for either page window, the long span burns at its rate or more, the short span at
   its rate and at the exhaustion burn or more, and the long span holds min_events events;
@@ -17,9 +24,11 @@ fires and a firing alert resolves when the window closes). The arithmetic is wed
   alert for its longest short span after the condition stops.
 
 Differences from wedperf's own evaluation, said here so nobody is surprised: no phase
-weights (Prometheus does not see the timeline), and short spans do not reach back for
-events in sparse minutes. SLOs whose operation has no histogram in prometheus.histograms
-(e.g. vendor delivery, read from the app database) have no rules.
+weights (Prometheus does not see the timeline), short spans do not reach back for events in
+sparse minutes, and every window is an error-ratio window with the minimum event count
+(wedperf's fast page burns against the day's budget above a baseline: docs/slo.md). SLOs
+whose operation has no histogram in prometheus.histograms (e.g. vendor delivery, read from
+the app database) have no rules.
 """
 
 from __future__ import annotations
@@ -41,6 +50,20 @@ from wedperf.slo.settings import SloDefinition
 
 ALERT_NAME = "WeddingErrorBudgetBurn"
 PREFIX = "wedperf_slo"
+RULE_INTERVAL_MINUTES = 1
+# Prometheus's own advice for rate() ranges: at least four scrape intervals, so that a range
+# holds several samples whatever the alignment and a missed scrape does not empty it.
+SCRAPES_PER_RANGE = 4
+
+
+def min_range_minutes(settings: Settings) -> int:
+    """The shortest range the rules read a rate over: 4 scrape intervals, whole minutes."""
+    return max(1, math.ceil(SCRAPES_PER_RANGE * settings.prometheus.scrape_interval_seconds / 60))
+
+
+def rate_range(minutes: int, settings: Settings) -> str:
+    """The range over which a span of `minutes` is read."""
+    return f"{max(minutes, min_range_minutes(settings))}m"
 
 
 @dataclass(frozen=True)
@@ -126,12 +149,11 @@ def _active(ws: WeddingSlo) -> str:
     )
 
 
-def _ratio(ws: WeddingSlo, minutes: int) -> str:
+def _ratio(ws: WeddingSlo, minutes: int, settings: Settings) -> str:
     good = with_matchers(ws.selector, [le_matcher(ws.definition.threshold_s)])
     total = with_matchers(ws.selector, ['le="+Inf"'])
-    return (
-        f"(1 - (sum(rate({good}[{minutes}m])) / sum(rate({total}[{minutes}m])))) and {_active(ws)}"
-    )
+    r = rate_range(minutes, settings)
+    return f"(1 - (sum(rate({good}[{r}])) / sum(rate({total}[{r}])))) and {_active(ws)}"
 
 
 def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
@@ -148,31 +170,37 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
         spans = sorted({m for w in windows for m in (w.long_minutes, w.short_minutes)})
         good = with_matchers(ws.selector, [le_matcher(ws.definition.threshold_s)])
         total = with_matchers(ws.selector, ['le="+Inf"'])
+        per_interval = RULE_INTERVAL_MINUTES * 60
+        r1 = rate_range(RULE_INTERVAL_MINUTES, settings)
         for minutes in spans:
             rules.append(
                 {
                     "record": f"{PREFIX}:sli_error:ratio_rate{minutes}m",
-                    "expr": _ratio(ws, minutes),
+                    "expr": _ratio(ws, minutes, settings),
                     "labels": labels,
                 }
             )
             rules.append(
                 {
                     "record": f"{PREFIX}:sli_events:increase{minutes}m",
-                    "expr": f"sum(increase({total}[{minutes}m])) and {_active(ws)}",
+                    "expr": (
+                        f"sum(rate({total}[{rate_range(minutes, settings)}])) * {minutes * 60} "
+                        f"and {_active(ws)}"
+                    ),
                     "labels": labels,
                 }
             )
         rules += [
             {
                 "record": f"{PREFIX}:sli_events:increase1m",
-                "expr": f"sum(increase({total}[1m])) and {_active(ws)}",
+                "expr": f"sum(rate({total}[{r1}])) * {per_interval} and {_active(ws)}",
                 "labels": labels,
             },
             {
                 "record": f"{PREFIX}:sli_bad:increase1m",
                 "expr": (
-                    f"(sum(increase({total}[1m])) - sum(increase({good}[1m]))) and {_active(ws)}"
+                    f"(sum(rate({total}[{r1}])) - sum(rate({good}[{r1}]))) * {per_interval} "
+                    f"and {_active(ws)}"
                 ),
                 "labels": labels,
             },
@@ -240,7 +268,7 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
     wedding = ws_list[0].wedding
     return {
         "name": f"wedperf-slo-wedding-{wedding.wedding_id}",
-        "interval": "1m",
+        "interval": f"{RULE_INTERVAL_MINUTES}m",
         "rules": rules + alerts,
     }
 

@@ -97,12 +97,20 @@ class TierSlo(BaseModel):
 
 class BurnWindow(BaseModel):
     """One alert window pair: the long window is `long_share` of the SLO window (the short
-    one `1 / slo.short_ratio` of it); it fires when both burn at `burn_rate` or more."""
+    one `1 / slo.short_ratio` of it); it fires when both burn at `burn_rate` or more.
+
+    `measure` says what "burn" means (docs/slo.md, "Burn-rate alerts"): `ratio`, the spans'
+    error ratio over the allowance (the SRE Workbook's burn rate); `budget`, the spans' bad
+    events above the error ratio of the `slo.baseline` before the long span, per minute,
+    over the allowance of the day's events per minute so far: how fast the wedding's own
+    budget is being spent by something that was not happening before (a regression), in
+    busy and quiet phases and weighted ones alike."""
 
     name: str
     severity: Severity
     long_share: float = Field(gt=0, le=1)
     burn_rate: float = Field(gt=0)
+    measure: Literal["ratio", "budget"] = "ratio"
 
 
 def _default_definitions() -> list[SloDefinition]:
@@ -159,7 +167,7 @@ def _default_windows() -> list[BurnWindow]:
     # docs/slo.md derives these from the SRE Workbook's table (page 14.4x over 1 h with 5 min,
     # 6x over 6 h with 30 min, ticket 1x over 3 d with 6 h, for a 30-day window).
     return [
-        BurnWindow(name="fast", severity="page", long_share=1 / 72, burn_rate=4),
+        BurnWindow(name="fast", severity="page", long_share=1 / 72, burn_rate=4, measure="budget"),
         BurnWindow(name="slow", severity="page", long_share=1 / 6, burn_rate=2.5),
         BurnWindow(name="steady", severity="ticket", long_share=1 / 3, burn_rate=1),
     ]
@@ -185,6 +193,12 @@ class SloSettings(BaseModel):
     )
     min_long: timedelta = Field(
         default=timedelta(minutes=5), description="no long window is shorter than this"
+    )
+    baseline: timedelta = Field(
+        default=timedelta(minutes=30),
+        description="a `budget` window counts the bad events above the error ratio of this "
+        "span before its long span: a burn that was already going on is the slow window's "
+        "and the ticket's, not a regression to page on",
     )
     resolve_share: float = Field(
         default=0.5,

@@ -31,6 +31,27 @@ BOUNDS = (*LATENCY_BUCKETS, INF)
 BACKGROUND_SLOW = 0.001
 
 
+# The phases of the day the profile has, as minutes from the ceremony [start, end): what the
+# per-phase tests and bench/slo_alerts.py place regressions in.
+PHASES = (
+    ("setup", -180, -90),  # vendors and the couple's party; a tenth of the peak
+    ("early-arrivals", -90, -60),
+    ("check-in", -60, 0),  # guests arrive: the day's busiest hour, peaking 15 min before
+    ("ceremony", 0, 35),  # quiet: phones away
+    ("cocktails", 35, 110),
+    ("reception", 110, 360),
+)
+
+
+def phase_minutes(name: str, ceremony_minute: int) -> range:
+    """The window minutes of phase `name` when the ceremony is `ceremony_minute` minutes
+    after the window opens."""
+    for phase, start, end in PHASES:
+        if phase == name:
+            return range(ceremony_minute + start, ceremony_minute + end)
+    raise KeyError(f"no phase {name!r} (known: {', '.join(p for p, _, _ in PHASES)})")
+
+
 def profile(minute_from_ceremony: np.ndarray) -> np.ndarray:
     """Share of the peak rate at each minute relative to the ceremony."""
     m = np.asarray(minute_from_ceremony, dtype=float)
@@ -69,10 +90,20 @@ class SyntheticDay:
         offsets = np.arange(self.length) - (self.ceremony - self.opens) / timedelta(minutes=1)
         return self.guests * self.rate_per_guest * profile(offsets)
 
-    def share_for_budget(self, start: int, minutes: int, budget_share: float, allowance: float):
+    def share_for_budget(
+        self,
+        start: int,
+        minutes: int,
+        budget_share: float,
+        allowance: float,
+        weights: Sequence[float] | None = None,
+    ):
         """The share of requests that must be slow in [start, start+minutes) to spend
-        `budget_share` of the day's budget (allowance x the day's expected events)."""
+        `budget_share` of the day's budget (allowance x the day's expected events, weighted
+        by `weights` per minute if given)."""
         lam = self.expected_per_minute()
+        if weights is not None:
+            lam = lam * np.asarray(weights, dtype=float)
         return min(1.0, budget_share * allowance * lam.sum() / lam[start : start + minutes].sum())
 
     def requests(self) -> list[np.ndarray]:

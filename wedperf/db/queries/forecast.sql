@@ -49,16 +49,17 @@ WHERE series = %(series)s AND model_version = %(model_version)s AND origin = %(o
 -- One forecast hour of a fit.
 INSERT INTO perf.forecasts (
     series, model_version, origin, ts, model, mean, lo_80, hi_80, lo_95, hi_95,
-    train_start, train_end, backtest, fallback_reason
+    train_start, train_end, backtest, fallback_reason, peak_to_mean
 ) VALUES (
     %(series)s, %(model_version)s, %(origin)s, %(ts)s, %(model)s, %(mean)s, %(lo_80)s,
     %(hi_80)s, %(lo_95)s, %(hi_95)s, %(train_start)s, %(train_end)s, %(backtest)s,
-    %(fallback_reason)s
+    %(fallback_reason)s, %(peak_to_mean)s
 );
 
 -- name: latest_forecast
 -- The most recent fit of a series, hour by hour, within [start, end).
-SELECT ts, mean, lo_80, hi_80, lo_95, hi_95, model, model_version, origin, created_at
+SELECT ts, mean, lo_80, hi_80, lo_95, hi_95, model, model_version, origin, created_at,
+       peak_to_mean
 FROM perf.latest_forecasts
 WHERE series = %(series)s AND ts >= %(start)s AND ts < %(end)s
 ORDER BY ts;

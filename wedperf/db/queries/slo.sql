@@ -31,10 +31,12 @@ ON CONFLICT (wedding_id, slo, evaluated_at) DO UPDATE SET
 
 -- name: resolve_alerts
 -- Budget alerts whose burn stopped resolve (one statement for the round). Firing ones are
--- opened or refreshed with the critical path's fire_alert (same inbox, same rules).
+-- opened or refreshed with the critical path's fire_alert (same inbox, same rules). As
+-- there, re-running an older round resolves nothing that started, or was seen, after it.
 UPDATE perf.alerts
 SET status = 'resolved', ends_at = %(at)s, last_seen_at = %(at)s
 WHERE source = %(source)s AND fingerprint = ANY(%(fingerprints)s) AND status = 'firing'
+  AND starts_at <= %(at)s AND last_seen_at <= %(at)s
 RETURNING wedding_id, labels ->> 'slo', labels ->> 'severity';
 
 -- name: resolve_closed
@@ -66,8 +68,12 @@ WHERE source = %(source)s AND wedding_id = ANY(%(wedding_ids)s::text[])
 ORDER BY starts_at;
 
 -- name: firing_budget_alerts
--- Which budget alerts of the given weddings are firing (wedding, SLO, severity): an alert
--- that fires keeps firing while its burn has not stopped.
+-- Which budget alerts of the given weddings were firing when the round at %(at)s began
+-- (wedding, SLO, severity): an alert that fires keeps firing while its burn has not stopped.
+-- "When the round began", not "now": an episode opened by an earlier round and still firing,
+-- or resolved by this round or a later one; so re-running an older round sees the state the
+-- round saw the first time and decides the same.
 SELECT wedding_id, labels ->> 'slo', severity
 FROM perf.alerts
-WHERE source = %(source)s AND status = 'firing' AND wedding_id = ANY(%(wedding_ids)s::text[]);
+WHERE source = %(source)s AND wedding_id = ANY(%(wedding_ids)s::text[])
+  AND starts_at < %(at)s AND (status = 'firing' OR ends_at >= %(at)s);

@@ -70,19 +70,33 @@ class PrometheusSource:
                 samples.extend(self._samples(operation, result))
         return samples
 
+    def range_values(
+        self, promql: str, start: datetime, end: datetime, step_seconds: int
+    ) -> list[dict[str, Any]]:
+        """The matrix of `promql` over the steps of [start, end): a point stamped t + step
+        describes the step [t, t + step) (write the query so that it does, e.g. with
+        `[<step>s]` ranges or subqueries)."""
+        with httpx.Client(**self._client_args) as client:
+            return self._query_range(client, promql, CollectWindow(start, end), step_seconds)
+
     def _query_range(
-        self, client: httpx.Client, promql: str, window: CollectWindow
+        self,
+        client: httpx.Client,
+        promql: str,
+        window: CollectWindow,
+        step_seconds: int | None = None,
     ) -> list[dict[str, Any]]:
         # A point at t holds the increase over the step before t: evaluating at start + step
         # ... end covers the steps of [start, end) exactly. Whole milliseconds, rounded
         # inwards, so that no point falls outside the window.
-        first_ms = math.ceil((window.start.timestamp() + self.settings.step_seconds) * 1000)
+        step = step_seconds or self.settings.step_seconds
+        first_ms = math.ceil((window.start.timestamp() + step) * 1000)
         last_ms = math.floor(window.end.timestamp() * 1000)
         params = {
             "query": promql,
             "start": f"{first_ms / 1000:.3f}",
             "end": f"{last_ms / 1000:.3f}",
-            "step": f"{self.settings.step_seconds}s",
+            "step": f"{step}s",
         }
         where = f"prometheus at {self._client_args['base_url']}"
         try:
