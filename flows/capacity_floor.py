@@ -8,7 +8,8 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment as current_deployment
 
-from tasks.ops import floor_step, load_weddings
+from tasks.calendar import load_weddings
+from tasks.capacity import floor_step
 from wedperf.runtime import get_runtime
 
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from tasks.planning import RunSpec, plan_live_runs, reconcile_planned_runs
-from wedperf.actions.audit import raised_targets
+from tasks.planning import plan_live_runs, reconcile_planned_runs
+from wedperf.calendar.schedule import PlannedRun
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.plan import PLAN_TAG
 from wedperf.capacity.plan import plan_wedding_ops as make_plan
+from wedperf.capacity.state import raised_targets
 from wedperf.runtime import get_runtime
 
 # Restores land up to a day window plus delays after the horizon's last wedding starts.
@@ -46,17 +47,9 @@ def plan_wedding_ops(dry_run: bool = False) -> dict:
     ]
     counts: dict[str, dict[str, int]] = {}
     if not dry_run:
-        by_deployment: dict[str, list[RunSpec]] = defaultdict(list)
+        by_deployment: dict[str, list[PlannedRun]] = defaultdict(list)
         for run in runs:
-            by_deployment[run.deployment].append(
-                RunSpec(
-                    run.name,
-                    run.scheduled_time,
-                    run.idempotency_key,
-                    run.parameters,
-                    tuple(run.tags),
-                )
-            )
+            by_deployment[run.deployment].append(run)
         for deployment in (settings.ops.prewarm_deployment, settings.ops.floor_deployment):
             counts[deployment] = reconcile_planned_runs(
                 deployment,

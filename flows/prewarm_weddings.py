@@ -6,8 +6,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.advisor import latest_findings_markdown, optimise_for_weddings
-from tasks.ops import load_weddings, warm_http, warm_postgres, warm_redis
-from wedperf.actions.prewarm import http_get_all, warmup_urls
+from tasks.calendar import load_weddings
+from tasks.prewarm import warm_http, warm_postgres, warm_redis
+from wedperf.prewarm.steps import http_get_all, warmup_urls
 from wedperf.runtime import get_runtime
 
 EFFECT_SAMPLE = 20  # weddings whose guest list is timed before and after

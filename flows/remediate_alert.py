@@ -14,8 +14,9 @@ from prefect.flow_runs import pause_flow_run
 from prefect.runtime import deployment as current_deployment
 
 from tasks.remediation import apply_playbook
-from wedperf.actions.audit import record_step
 from wedperf.alerts.inbox import set_remediation_state
+from wedperf.alerts.model import identity
+from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.guardrails import ceremony_conflicts, touched_weddings
@@ -150,7 +151,7 @@ def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
             parameters={"alert_id": alert_id},
             scheduled_time=until,
             idempotency_key=(
-                f"{settings.remediation.deployment}|{alert.identity}|after-{until.isoformat()}"
+                f"{settings.remediation.deployment}|{identity(alert)}|after-{until.isoformat()}"
             ),
             timeout=0,
             as_subflow=False,

@@ -1,11 +1,15 @@
-"""Calendar tasks: read a source and apply it to perf.weddings."""
+"""Calendar tasks: read a source and apply it to perf.weddings; read weddings back."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from prefect import task
 from prefect.cache_policies import NONE
 
 from wedperf.calendar import AppDbCalendarSource, ICalendarSource, SyncReport, sync_calendar
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_by_id
 from wedperf.db.connection import with_db_retry
 from wedperf.runtime import get_runtime
 
@@ -25,3 +29,9 @@ def sync_calendar_source(ical: str | None = None) -> SyncReport:
             return sync_calendar(conn, source)
 
     return with_db_retry(attempt, what=f"calendar sync from {source.name}")
+
+
+def load_weddings(wedding_ids: Sequence[str]) -> list[Wedding]:
+    """The named weddings as perf.weddings has them now (cancelled ones dropped)."""
+    with get_runtime().pool.connection() as conn:
+        return weddings_by_id(conn, list(wedding_ids), include_cancelled=False)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from prefect import get_run_logger, task
@@ -20,30 +19,21 @@ from prefect.client.schemas.filters import (
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Scheduled
 
+from wedperf.calendar.schedule import PlannedRun
+
 PLANNED_TAG = "calendar-planned"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """A run the plan wants: created once (idempotency key), cancelled when no longer wanted."""
-
-    name: str
-    scheduled_time: datetime
-    idempotency_key: str
-    parameters: dict = field(default_factory=dict, hash=False, compare=False)
-    tags: tuple[str, ...] = ()
 
 
 @task(name="reconcile-planned-runs", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
 def reconcile_planned_runs(
     deployment: str,
-    specs: Sequence[RunSpec],
+    runs: Sequence[PlannedRun],
     *,
     scope_tag: str,
     window: tuple[datetime, datetime],
     cancel_stale: bool,
 ) -> dict[str, int]:
-    """Make the deployment's scheduled runs tagged `scope_tag` in `window` match `specs`.
+    """Make the deployment's scheduled runs tagged `scope_tag` in `window` match `runs`.
 
     Missing runs are created with their idempotency key (a concurrent planner gets the same
     run back from the server); with `cancel_stale`, scheduled runs the plan no longer wants
@@ -53,7 +43,7 @@ def reconcile_planned_runs(
     """
     logger = get_run_logger()
     counts = {"created": 0, "existing": 0, "cancelled": 0}
-    if not specs and not cancel_stale:
+    if not runs and not cancel_stale:
         return counts
     with get_client(sync_client=True) as client:
         try:
@@ -62,18 +52,18 @@ def reconcile_planned_runs(
             logger.warning("deployment %s is not registered; no runs planned", deployment)
             return counts | {"missing_deployment": 1}
         existing = _planned_runs(client, target.id, scope_tag, *window)
-        wanted = {spec.idempotency_key for spec in specs}
-        for spec in specs:
-            if spec.idempotency_key in existing:
+        wanted = {run.idempotency_key for run in runs}
+        for run in runs:
+            if run.idempotency_key in existing:
                 counts["existing"] += 1
                 continue
             client.create_flow_run_from_deployment(
                 target.id,
-                parameters=spec.parameters,
-                state=Scheduled(scheduled_time=spec.scheduled_time),
-                idempotency_key=spec.idempotency_key,
-                name=spec.name,
-                tags=[*spec.tags, scope_tag],
+                parameters=run.parameters,
+                state=Scheduled(scheduled_time=run.scheduled_time),
+                idempotency_key=run.idempotency_key,
+                name=run.name,
+                tags=[*run.tags, scope_tag],
             )
             counts["created"] += 1
         if cancel_stale:
@@ -110,23 +100,10 @@ def _planned_runs(
         offset += page
 
 
-def grid_run_specs(deployment: str, times: Sequence[datetime], *, prefix: str, tag: str):
-    """One run per grid instant (dense collection, critical-path watch)."""
-    return [
-        RunSpec(
-            name=f"{prefix}-{t.astimezone(UTC):%Y%m%d-%H%MZ}",
-            scheduled_time=t,
-            idempotency_key=f"{deployment}@{t.astimezone(UTC).isoformat()}",
-            tags=("wedperf", tag),
-        )
-        for t in times
-    ]
-
-
 def plan_live_runs(now: datetime) -> dict[str, dict[str, int]]:
     """Dense collection (every minute) and critical-path watch (every few minutes) runs across
     the day windows of weddings in the short planning horizon. Called from flows."""
-    from wedperf.calendar.schedule import window_grid_times
+    from wedperf.calendar.schedule import grid_runs, window_grid_times
     from wedperf.calendar.sync import weddings_in_day_windows
     from wedperf.runtime import get_runtime
 
@@ -149,7 +126,7 @@ def plan_live_runs(now: datetime) -> dict[str, dict[str, int]]:
         )
         planned[prefix] = reconcile_planned_runs(
             deployment,
-            grid_run_specs(deployment, times, prefix=prefix, tag=tag),
+            grid_runs(deployment, times, prefix=prefix, tag=tag),
             scope_tag=PLANNED_TAG,
             window=(now, horizon_end),
             cancel_stale=False,

@@ -8,9 +8,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NONE
 
+from wedperf.alerts.model import Alert
 from wedperf.calendar.model import Wedding
 from wedperf.remediation import playbooks
-from wedperf.remediation.state import AlertForRemediation
 from wedperf.remediation.steps import StepResult
 from wedperf.runtime import get_runtime
 
@@ -18,7 +18,7 @@ from wedperf.runtime import get_runtime
 # No retries: a half-done remediation is re-decided by a new run, not blindly repeated.
 @task(name="apply-playbook", task_run_name="{playbook}", cache_policy=NONE)
 def apply_playbook(
-    alert: AlertForRemediation,
+    alert: Alert,
     playbook: str,
     params: dict[str, Any],
     touched: Sequence[Wedding],

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from wedperf.alerts import dispatch, pending
-from wedperf.alerts.inbox import StoredAlert
+from wedperf.alerts.model import Alert
 from wedperf.alerts.settings import WebhookSettings
 
 
@@ -27,7 +27,7 @@ class RecordingDispatcher:
     async def deployment_id(self) -> uuid.UUID:
         return self.known_deployment_id
 
-    async def create_run(self, alert: StoredAlert) -> uuid.UUID:
+    async def create_run(self, alert: Alert) -> uuid.UUID:
         return self.runs.setdefault(alert.alert_id, uuid.uuid4())
 
     async def emit(self, events: list[Any]) -> None:
@@ -49,7 +49,7 @@ def test_a_row_whose_dispatch_raises_is_quarantined_alone(
         ]
     real_event = dispatch.alert_event
 
-    def event(alert: StoredAlert, kind: str, **kwargs: Any) -> Any:
+    def event(alert: Alert, kind: str, **kwargs: Any) -> Any:
         if alert.alertname == "Poison":
             raise ValueError("this alert's labels make no valid event")
         return real_event(alert, kind, **kwargs)

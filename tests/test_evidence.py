@@ -19,8 +19,9 @@ from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from cli import app
-from wedperf.actions.audit import ActionRecord, record_action, remember_raise, remember_restore
 from wedperf.alerts.inbox import set_remediation_state
+from wedperf.audit import record_step
+from wedperf.capacity.state import remember_raise, remember_restore
 from wedperf.config import Settings, reset_settings_cache
 from wedperf.critical_path.record import store_round
 from wedperf.critical_path.slo import CHECKS
@@ -63,12 +64,11 @@ def fit(series: str, origin: datetime, hours: int, base: float) -> SeriesForecas
 
 
 def act(conn, at: datetime, **fields) -> None:
-    """record_action stamps now(); the day happened in the past, so move the step there."""
-    record = ActionRecord(**fields)
-    record_action(conn, record)
+    """record_step stamps now(); the day happened in the past, so move the step there."""
+    record_step(conn, **fields)
     conn.execute(
         "UPDATE perf.actions SET acted_at = %s WHERE plan_id = %s AND kind = %s AND target = %s",
-        (at, record.plan_id, record.kind, record.target),
+        (at, fields["plan_id"], fields["kind"], fields["target"]),
     )
     conn.commit()
 

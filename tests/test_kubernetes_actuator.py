@@ -13,9 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from wedperf.actions.actuators import ActuatorError
-from wedperf.actions.kubernetes import KubernetesActuator
 from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import ActuatorError, KubernetesActuator
 from wedperf.capacity.floor import raise_floor, restore_floor
 from wedperf.config import CapacityTarget, OpsSettings, Settings
 

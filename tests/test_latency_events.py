@@ -247,7 +247,7 @@ QUANTILE_CALLS = {
     ("wedperf/critical_path/checks.py", "vendor_delivery_p95"),
     # Client-side timings of requests the load generators sent themselves.
     ("wedperf/sandbox/load.py", "_stats"),
-    ("wedperf/actions/prewarm.py", "p95_ms"),
+    ("wedperf/prewarm/steps.py", "p95_ms"),
     ("wedperf/mobile/client.py", "drive_mobile_client_async"),
     # Forecast intervals and backtests: quantiles of forecast residuals, not latencies.
     ("wedperf/forecast/calibrate.py", "*"),

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 import redis
 
-from wedperf.actions.prewarm import DATASETS, prewarm_postgres, prewarm_redis
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
 from wedperf.config import reset_settings_cache
+from wedperf.prewarm.steps import DATASETS, prewarm_postgres, prewarm_redis
 from wedperf.sandbox.seed import seed_sandbox
 
 NOW = datetime(2026, 10, 10, 8, 0, tzinfo=UTC)

@@ -486,7 +486,7 @@ def test_scale_up_raises_by_step_up_to_the_maximum_and_is_restorable(
 ) -> None:
     """scale_up raises the named target's floor by `step`, never above its max_replicas (20),
     and remembers the first pre-raise floor, so the capacity-floor restore brings it back."""
-    from wedperf.actions.actuators import build_actuator
+    from wedperf.capacity.actuators import build_actuator
     from wedperf.capacity.floor import restore_floor
     from wedperf.config import get_settings
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from wedperf.actions.actuators import SandboxActuator
 from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import SandboxActuator
 from wedperf.capacity.floor import raise_floor, restore_floor
 from wedperf.capacity.plan import plan_wedding_ops
 from wedperf.capacity.replay import newest_fit, production_floor

@@ -19,8 +19,8 @@ import pytest
 from wedperf.alerts.app import create_app
 from wedperf.alerts.auth import Credentials
 from wedperf.alerts.inbox import InboxRejected, InboxWriter, open_pool, store_alerts
+from wedperf.alerts.model import Alert
 from wedperf.alerts.samples import alertmanager_alert, alertmanager_notification, in_process_client
-from wedperf.alerts.schemas import IncomingAlert
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.mobile.settings import RumSettings
 
@@ -111,10 +111,10 @@ def test_a_poison_alert_does_not_affect_concurrent_senders(db: str) -> None:
     assert stored(db) == 200
 
 
-def incoming(n: int, **changes: Any) -> IncomingAlert:
+def incoming(n: int, **changes: Any) -> Alert:
     """An inbox row built directly, past the receiver's validation (what a bug upstream of
     the database, or an older receiver, could hand it)."""
-    base = IncomingAlert(
+    base = Alert(
         source="alertmanager",
         fingerprint=f"{n:016x}",
         starts_at=datetime(2026, 10, 17, 14, 0, tzinfo=UTC),
@@ -131,7 +131,7 @@ def incoming(n: int, **changes: Any) -> IncomingAlert:
         generator_url=None,
         payload={},
     )
-    return IncomingAlert(**{**base.__dict__, **changes})
+    return Alert(**{**base.__dict__, **changes})
 
 
 def test_a_row_that_cannot_be_read_back_is_not_committed(db: str) -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from wedperf.actions.audit import ActionRecord, record_action
 from wedperf.advisor.settings import AdvisorSettings
+from wedperf.audit import record_step
 from wedperf.db.queries import queries
 
 log = logging.getLogger(__name__)
@@ -62,18 +62,16 @@ def optimise_database(
         # Recorded at once: an error after this step (or a retry) cannot lose what was done.
         steps.append(step)
         if perf_conn is not None:
-            record_action(
+            record_step(
                 perf_conn,
-                ActionRecord(
-                    plan_id=plan_id,
-                    kind=step.kind,
-                    target=step.target,
-                    reason=REASON,
-                    dry_run=dry_run,
-                    outcome=step.outcome,
-                    wedding_ids=list(wedding_ids),
-                    detail=step.detail,
-                ),
+                plan_id,
+                step.kind,
+                step.target,
+                outcome=step.outcome,
+                reason=REASON,
+                dry_run=dry_run,
+                wedding_ids=wedding_ids,
+                detail=step.detail,
             )
         if step.outcome == "failed":
             log.warning("%s %s failed: %s", step.kind, step.target, step.detail)

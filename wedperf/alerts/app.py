@@ -34,13 +34,13 @@ from wedperf.alerts.http import Disconnected, Problem, send_json, validation_pro
 from wedperf.alerts.inbox import InboxRejected, InboxUnavailable, InboxWriter, open_pool
 from wedperf.alerts.inline import InlineDispatcher
 from wedperf.alerts.intake import Gate, Incoming, asgi_incoming, starlette_incoming
+from wedperf.alerts.model import Alert
 from wedperf.alerts.nonces import NonceStore
 from wedperf.alerts.openapi import RESPONSES, build_openapi
 from wedperf.alerts.schemas import (
     AlertmanagerNotification,
     GenericNotification,
     GrafanaNotification,
-    IncomingAlert,
     collapse,
     from_alertmanager,
     from_generic,
@@ -60,7 +60,7 @@ class Receiver:
     kind: str
     model: type[BaseModel]
     description: str
-    rows: Callable[[Any, datetime], list[IncomingAlert]]
+    rows: Callable[[Any, datetime], list[Alert]]
 
 
 RECEIVERS = (
@@ -353,7 +353,7 @@ async def _use_signature(state: ReceiverState, proof: Proof, body: bytes) -> Non
         )
 
 
-def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[IncomingAlert]:
+def _parse(receiver: Receiver, body: bytes, max_alerts: int) -> list[Alert]:
     if not body.strip():
         raise Problem(422, f"empty body: expected a {receiver.kind} notification (JSON)")
     try:

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from wedperf import prefect_api
-from wedperf.alerts.inbox import StoredAlert
+from wedperf.alerts.model import Alert, identity
 from wedperf.db.queries import queries
 from wedperf.prefect_api import Event, ObjectNotFound, PrefectClient, is_transient
 
@@ -40,19 +40,13 @@ MAX_RESOURCE_LABELS = 50
 RUN_TAGS = ("wedperf", "alert")
 
 
-def idempotency_key(deployment: str, alert: StoredAlert) -> str:
-    """`<flow/deployment>|<source>|<fingerprint>|<starts_at UTC ISO>`."""
-    starts = alert.starts_at.astimezone(UTC).isoformat()
-    return f"{deployment}|{alert.source}|{alert.fingerprint}|{starts}"
-
-
-def alert_resource_id(alert: StoredAlert) -> str:
+def alert_resource_id(alert: Alert) -> str:
     """`wedperf.alert.<source>.<fingerprint>`: one resource per alert, across its episodes."""
     return f"wedperf.alert.{alert.source}.{alert.fingerprint}"
 
 
 def alert_event(
-    alert: StoredAlert,
+    alert: Alert,
     kind: str,
     *,
     flow_run_id: uuid.UUID | None = None,
@@ -88,7 +82,7 @@ def alert_event(
             }
         )
     return Event(
-        id=uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{alert.source}|{alert.fingerprint}|{starts}"),
+        id=uuid.uuid5(EVENT_NAMESPACE, f"{kind}|{identity(alert)}"),
         event=f"wedperf.alert.{kind}",
         resource=resource,
         related=related,
@@ -146,7 +140,7 @@ class RemediationDispatcher:
             self._deployment_id = found
         return self._deployment_id
 
-    async def create_run(self, alert: StoredAlert) -> uuid.UUID:
+    async def create_run(self, alert: Alert) -> uuid.UUID:
         """The alert's remediation run: created now, or the one created before."""
         deployment_id = await self.deployment_id()
         try:
@@ -155,7 +149,7 @@ class RemediationDispatcher:
                     self.client,
                     deployment_id,
                     parameters={"alert_id": alert.alert_id},
-                    idempotency_key=idempotency_key(self.deployment, alert),
+                    idempotency_key=f"{self.deployment}|{identity(alert)}",
                     name=f"remediate-{alert.alert_id}-{_slug(alert.alertname)}",
                     tags=[*RUN_TAGS, f"alert-source:{alert.source}"],
                 )
@@ -212,7 +206,7 @@ class DispatchOutcome:
 async def dispatch_alerts(
     conn: psycopg.AsyncConnection,
     dispatcher: RemediationDispatcher,
-    alerts: Sequence[StoredAlert],
+    alerts: Sequence[Alert],
     *,
     concurrency: int,
     max_attempts: int,
@@ -228,7 +222,7 @@ async def dispatch_alerts(
     to_run = [a for a in alerts if a.needs_run]
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(alert: StoredAlert) -> uuid.UUID | BaseException:
+    async def one(alert: Alert) -> uuid.UUID | BaseException:
         async with limit:
             try:
                 return await dispatcher.create_run(alert)
@@ -281,8 +275,8 @@ async def dispatch_alerts(
 async def _send_events(
     conn: psycopg.AsyncConnection,
     dispatcher: RemediationDispatcher,
-    alerts: Sequence[StoredAlert],
-    created: list[tuple[StoredAlert, uuid.UUID]],
+    alerts: Sequence[Alert],
+    created: list[tuple[Alert, uuid.UUID]],
     outcome: DispatchOutcome,
 ) -> None:
     announce = [a for a in alerts if a.needs_announcement]

@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg import errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from wedperf.alerts.schemas import IncomingAlert, collapse, ended_by
+from wedperf.alerts.model import Alert
+from wedperf.alerts.schemas import collapse, ended_by
 from wedperf.db.queries import queries
 
 log = logging.getLogger(__name__)
@@ -40,42 +40,6 @@ class InboxUnavailable(RuntimeError):
 
 class InboxRejected(ValueError):
     """PostgreSQL refused a value of the notification; nothing was stored."""
-
-
-@dataclass(frozen=True)
-class StoredAlert:
-    """An alert as the inbox holds it after a delivery or a dispatcher's claim."""
-
-    alert_id: int
-    source: str
-    fingerprint: str
-    starts_at: datetime
-    status: str
-    ends_at: datetime | None
-    alertname: str
-    severity: str | None
-    wedding_id: str | None
-    labels: dict[str, Any]
-    annotations: dict[str, Any]
-    generator_url: str | None
-    dispatch_state: str
-    unannounced: bool
-    inserted: bool
-
-    @property
-    def needs_run(self) -> bool:
-        """Firing and no remediation run yet."""
-        return self.status == "firing" and self.dispatch_state == "pending"
-
-    @property
-    def needs_skip(self) -> bool:
-        """Resolved before any run was created (internal alerts resolve without the inbox)."""
-        return self.status == "resolved" and self.dispatch_state == "pending"
-
-    @property
-    def needs_announcement(self) -> bool:
-        """Resolved, and its wedperf.alert.resolved event has not gone out."""
-        return self.status == "resolved" and self.unannounced
 
 
 def open_pool(
@@ -101,11 +65,11 @@ def open_pool(
 
 async def store_alerts(
     pool: AsyncConnectionPool,
-    alerts: list[IncomingAlert],
+    alerts: list[Alert],
     *,
     grace: timedelta,
     timeout: float,
-) -> list[StoredAlert]:
+) -> list[Alert]:
     """Commit a notification's alerts (already `collapse`d) and return them as stored.
 
     `grace` delays the pending dispatcher for new alerts, leaving them to inline dispatch.
@@ -172,20 +136,20 @@ def is_refusal(exc: psycopg.Error) -> bool:
 
 
 async def _upsert(
-    conn: psycopg.AsyncConnection, alerts: list[IncomingAlert], grace: timedelta
-) -> list[StoredAlert]:
+    conn: psycopg.AsyncConnection, alerts: list[Alert], grace: timedelta
+) -> list[Alert]:
     # Read back inside the transaction: if a returned row cannot be converted, nothing is
     # committed (on an autocommit connection it would already be, behind a 4xx).
     async with conn.transaction():
         cursor = await conn.execute(
             Q["upsert_alerts"], {"alerts": Jsonb([a.row() for a in alerts]), "grace": grace}
         )
-        return [StoredAlert(*row) for row in await cursor.fetchall()]
+        return [Alert.from_stored(row) for row in await cursor.fetchall()]
 
 
 async def _upsert_new_episodes(
-    conn: psycopg.AsyncConnection, alerts: list[IncomingAlert], grace: timedelta
-) -> list[StoredAlert]:
+    conn: psycopg.AsyncConnection, alerts: list[Alert], grace: timedelta
+) -> list[Alert]:
     """The rare path: an alert fires again under a new start while its earlier episode is
     still firing here (that episode's resolved notification was missed or is late). The
     earlier episode is resolved as of the new start; a stale firing copy of an episode older
@@ -246,7 +210,7 @@ class InboxWriter:
         self.timeout = timeout
         self.writers = writers
         self.max_rows = max_rows
-        self._waiting: list[tuple[list[IncomingAlert], asyncio.Future[list[StoredAlert]]]] = []
+        self._waiting: list[tuple[list[Alert], asyncio.Future[list[Alert]]]] = []
         self._wake = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -269,13 +233,13 @@ class InboxWriter:
                 future.set_exception(InboxUnavailable("receiver stopping"))
         self._waiting = []
 
-    async def store(self, alerts: list[IncomingAlert]) -> list[StoredAlert]:
+    async def store(self, alerts: list[Alert]) -> list[Alert]:
         """Commit `alerts` (one collapsed notification); same errors as `store_alerts`."""
         if not alerts:
             return []
         if not self._tasks:
             return await store_alerts(self.pool, alerts, grace=self.grace, timeout=self.timeout)
-        future: asyncio.Future[list[StoredAlert]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[Alert]] = asyncio.get_running_loop().create_future()
         async with self._wake:
             self._waiting.append((alerts, future))
             self._wake.notify()
@@ -295,7 +259,7 @@ class InboxWriter:
             await self._store_batch(batch)
 
     async def _store_batch(
-        self, batch: list[tuple[list[IncomingAlert], asyncio.Future[list[StoredAlert]]]]
+        self, batch: list[tuple[list[Alert], asyncio.Future[list[Alert]]]]
     ) -> None:
         merged = collapse([alert for alerts, _ in batch for alert in alerts])
         try:
@@ -318,20 +282,20 @@ class InboxWriter:
             for _, future in batch:
                 _settle(future, exc)
             return
-        by_identity = {(a.source, a.fingerprint, a.starts_at): a for a in stored}
+        by_key = {a.key: a for a in stored}
         reported: set[tuple[str, str, datetime]] = set()
         for alerts, future in batch:
             mine = []
             for alert in alerts:
-                row = by_identity[alert.identity]
-                if alert.identity in reported:  # inserted for an earlier notification
+                row = by_key[alert.key]
+                if alert.key in reported:  # inserted for an earlier notification
                     row = replace(row, inserted=False)
-                reported.add(alert.identity)
+                reported.add(alert.key)
                 mine.append(row)
             _settle(future, mine)
 
 
-def _settle(future: asyncio.Future[list[StoredAlert]], result: object) -> None:
+def _settle(future: asyncio.Future[list[Alert]], result: object) -> None:
     if future.done():
         return
     if isinstance(result, BaseException):
@@ -345,14 +309,10 @@ def _settle(future: asyncio.Future[list[StoredAlert]], result: object) -> None:
 RQ = queries("alerts_remediation")
 
 
-def alert_for_remediation(conn: psycopg.Connection, alert_id: int) -> dict[str, Any] | None:
-    """One alert's row (alert_id, source, alertname, status, wedding_id, labels,
-    annotations, fingerprint, starts_at), or None when the inbox holds no such alert."""
-    return (
-        conn.cursor(row_factory=psycopg.rows.dict_row)
-        .execute(RQ["alert_for_remediation"], {"alert_id": alert_id})
-        .fetchone()
-    )
+def alert_for_remediation(conn: psycopg.Connection, alert_id: int) -> Alert | None:
+    """The inbox's alert `alert_id` as stored, or None when the inbox holds no such alert."""
+    row = conn.execute(RQ["alert_for_remediation"], {"alert_id": alert_id}).fetchone()
+    return None if row is None else Alert.from_stored(row)
 
 
 def set_remediation_state(

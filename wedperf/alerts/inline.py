@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from psycopg_pool import AsyncConnectionPool
 
 from wedperf.alerts.dispatch import RemediationDispatcher, dispatch_alerts
-from wedperf.alerts.inbox import StoredAlert
+from wedperf.alerts.model import Alert
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.prefect_api import configured_api_url
 
@@ -35,13 +35,13 @@ class InlineDispatcher:
         self.pool = pool
         self.settings = settings
         self.api_url = api_url
-        self._queue: asyncio.Queue[StoredAlert] = asyncio.Queue(settings.dispatch_queue_size)
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(settings.dispatch_queue_size)
         self._queued: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._paused_until = 0.0
         self.dropped = 0
 
-    def submit(self, alerts: Iterable[StoredAlert]) -> None:
+    def submit(self, alerts: Iterable[Alert]) -> None:
         """Queue what needs a run or an event; never blocks, never raises."""
         if self._task is None or time.monotonic() < self._paused_until:
             return
@@ -106,7 +106,7 @@ class InlineDispatcher:
                         self._queued.discard(alert.alert_id)
                         self._queue.task_done()
 
-    async def _dispatch(self, dispatcher: RemediationDispatcher, batch: list[StoredAlert]) -> None:
+    async def _dispatch(self, dispatcher: RemediationDispatcher, batch: list[Alert]) -> None:
         try:
             async with self.pool.connection(timeout=self.settings.db_timeout_seconds) as conn:
                 outcome = await dispatch_alerts(

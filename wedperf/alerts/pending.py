@@ -17,7 +17,6 @@ Failed: it quarantined something, or it dispatched nothing while runs were due.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,13 +31,12 @@ from wedperf.alerts.dispatch import (
     describe_error,
     dispatch_alerts,
 )
-from wedperf.alerts.inbox import StoredAlert
+from wedperf.alerts.model import STORED_COLUMNS, Alert
 from wedperf.alerts.settings import WebhookSettings
 from wedperf.db.queries import queries
 
 log = logging.getLogger(__name__)
 Q = queries("alerts")
-_COLUMNS = [f.name for f in dataclasses.fields(StoredAlert)]
 
 
 class DispatchFailed(RuntimeError):
@@ -157,7 +155,7 @@ async def read_backlog(conn: psycopg.AsyncConnection) -> Backlog:
 async def _dispatch_isolating(
     conn: psycopg.AsyncConnection,
     dispatcher: RemediationDispatcher,
-    batch: list[StoredAlert],
+    batch: list[Alert],
     settings: WebhookSettings,
 ) -> DispatchOutcome:
     """Dispatch `batch`; if that raises (not a refusal by Prefect, which `dispatch_alerts`
@@ -165,7 +163,7 @@ async def _dispatch_isolating(
     quarantine those that still raise. Redoing part of a batch is safe: runs are keyed by
     the alert, events by their id."""
 
-    async def dispatch(alerts: list[StoredAlert]) -> DispatchOutcome:
+    async def dispatch(alerts: list[Alert]) -> DispatchOutcome:
         return await dispatch_alerts(
             conn,
             dispatcher,
@@ -195,7 +193,7 @@ async def _dispatch_isolating(
 
 async def _claim(
     conn: psycopg.AsyncConnection, name: str, settings: WebhookSettings, limit: int
-) -> tuple[list[StoredAlert], list[tuple[int, str]]]:
+) -> tuple[list[Alert], list[tuple[int, str]]]:
     """Claimed alerts, and the (alert_id, reason) of claimed rows that cannot be read."""
     cursor = conn.cursor()
     cursor.adapters.register_loader("timestamptz", _LenientTimestamptz)
@@ -204,7 +202,7 @@ async def _claim(
     for row in await cursor.fetchall():
         bad = [
             f"{column} {value.text!r}"
-            for column, value in zip(_COLUMNS, row, strict=True)
+            for column, value in zip(STORED_COLUMNS, row, strict=True)
             if isinstance(value, Unreadable)
         ]
         if bad:
@@ -212,5 +210,5 @@ async def _claim(
                 (row[0], f"cannot be read: {', '.join(bad)} (outside the years 1-9999)")
             )
         else:
-            readable.append(StoredAlert(*row))
+            readable.append(Alert.from_stored(row))
     return readable, unreadable

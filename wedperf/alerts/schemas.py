@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -39,6 +39,8 @@ from pydantic import (
     Strict,
     model_validator,
 )
+
+from wedperf.alerts.model import Alert
 
 ZERO_TIME_YEAR = 1  # Alertmanager's "0001-01-01T00:00:00Z": not resolved yet
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -225,53 +227,6 @@ class GenericNotification(_Lenient):
     alerts: list[GenericAlert]
 
 
-@dataclass(frozen=True)
-class IncomingAlert:
-    """One alert of a notification, normalised to perf.alerts' columns."""
-
-    source: str
-    fingerprint: str
-    starts_at: datetime
-    status: str
-    ends_at: datetime | None
-    alertname: str
-    severity: str | None
-    wedding_id: str | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    receiver: str | None
-    group_key: str | None
-    external_url: str | None
-    generator_url: str | None
-    payload: dict[str, Any]
-    deliveries: int = 1  # copies of this alert merged into this row (repeats in one batch)
-
-    @property
-    def identity(self) -> tuple[str, str, datetime]:
-        return (self.source, self.fingerprint, self.starts_at)
-
-    def row(self) -> dict[str, Any]:
-        """The JSON object the inbox's upsert reads (jsonb_to_recordset)."""
-        return {
-            "source": self.source,
-            "fingerprint": self.fingerprint,
-            "starts_at": self.starts_at.isoformat(),
-            "status": self.status,
-            "ends_at": self.ends_at.isoformat() if self.ends_at else None,
-            "alertname": self.alertname,
-            "severity": self.severity,
-            "wedding_id": self.wedding_id,
-            "labels": self.labels,
-            "annotations": self.annotations,
-            "receiver": self.receiver,
-            "group_key": self.group_key,
-            "external_url": self.external_url,
-            "generator_url": self.generator_url,
-            "payload": self.payload,
-            "deliveries": self.deliveries,
-        }
-
-
 def label_fingerprint(labels: dict[str, str], name: str | None = None) -> str:
     """A stable fingerprint of a label set (and name): 16 hex digits, like Alertmanager's."""
     canonical = json.dumps([name, sorted(labels.items())], separators=(",", ":"))
@@ -288,13 +243,13 @@ def _ends(status: str, ends_at: datetime | None, received: datetime) -> datetime
 
 def from_alertmanager(
     body: AlertmanagerNotification | GrafanaNotification, source: str, received: datetime
-) -> list[IncomingAlert]:
+) -> list[Alert]:
     """Rows of an Alertmanager or Grafana notification (the same alert shape)."""
     rows = []
     for alert in body.alerts:
         labels = dict(alert.labels)
         rows.append(
-            IncomingAlert(
+            Alert(
                 source=source,
                 fingerprint=alert.fingerprint or label_fingerprint(labels),
                 starts_at=alert.starts_at,
@@ -315,13 +270,13 @@ def from_alertmanager(
     return rows
 
 
-def from_generic(body: GenericNotification, received: datetime) -> list[IncomingAlert]:
+def from_generic(body: GenericNotification, received: datetime) -> list[Alert]:
     """Rows of a generic notification; `name` becomes the alertname label."""
     rows = []
     for alert in body.alerts:
         labels = {"alertname": alert.name, **alert.labels}
         rows.append(
-            IncomingAlert(
+            Alert(
                 source="generic",
                 fingerprint=alert.fingerprint or label_fingerprint(dict(alert.labels), alert.name),
                 starts_at=alert.starts_at,
@@ -342,7 +297,7 @@ def from_generic(body: GenericNotification, received: datetime) -> list[Incoming
     return rows
 
 
-def collapse(alerts: list[IncomingAlert]) -> list[IncomingAlert]:
+def collapse(alerts: list[Alert]) -> list[Alert]:
     """One row per identity, and at most one firing row per (source, fingerprint).
 
     Copies of one alert (within a notification, or across notifications written together)
@@ -350,14 +305,14 @@ def collapse(alerts: list[IncomingAlert]) -> list[IncomingAlert]:
     alerts of one fingerprint with different starts mean the earlier ended when the later
     began. Sorted by identity so concurrent upserts lock rows in the same order.
     """
-    by_identity: dict[tuple[str, str, datetime], IncomingAlert] = {}
+    by_identity: dict[tuple[str, str, datetime], Alert] = {}
     for alert in alerts:
-        seen = by_identity.get(alert.identity)
+        seen = by_identity.get(alert.key)
         if seen is None:
-            by_identity[alert.identity] = alert
+            by_identity[alert.key] = alert
             continue
         winner = alert if seen.status == "firing" and alert.status == "resolved" else seen
-        by_identity[alert.identity] = replace(winner, deliveries=seen.deliveries + alert.deliveries)
+        by_identity[alert.key] = replace(winner, deliveries=seen.deliveries + alert.deliveries)
     latest_firing: dict[tuple[str, str], datetime] = {}
     for alert in by_identity.values():
         if alert.status == "firing":
@@ -369,10 +324,10 @@ def collapse(alerts: list[IncomingAlert]) -> list[IncomingAlert]:
         if alert.status == "firing" and latest is not None and alert.starts_at < latest:
             alert = ended_by(alert, latest)
         out.append(alert)
-    out.sort(key=lambda a: a.identity)
+    out.sort(key=lambda a: a.key)
     return out
 
 
-def ended_by(alert: IncomingAlert, later_start: datetime) -> IncomingAlert:
+def ended_by(alert: Alert, later_start: datetime) -> Alert:
     """The firing `alert` as resolved when a later episode of it began."""
     return replace(alert, status="resolved", ends_at=later_start)

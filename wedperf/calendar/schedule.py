@@ -1,4 +1,5 @@
-"""When calendar-driven runs happen: the union of wedding day windows, on a fixed grid.
+"""The runs the calendar wants (`PlannedRun`), and when dense ones happen: the union of
+wedding day windows, on a fixed grid.
 
 Dense collection (every minute) and the critical-path watch (every few minutes) follow the
 calendar: each calendar sync materialises one scheduled run per grid instant inside any
@@ -8,8 +9,48 @@ wedding's day window within the planning horizon. Overlapping weddings share ins
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One scheduled flow run the calendar wants, on `deployment` at `scheduled_time`.
+
+    Created once: the server returns the existing run for a repeated idempotency key, and
+    cancelled when a re-plan no longer wants it. Every planner (the wedding-ops plan in
+    `wedperf.capacity.plan`, the grid runs below) makes these, and the reconciler reads them
+    as they are. `wedding_ids`, `target` and `plan_id` are set on runs acting for weddings.
+    """
+
+    deployment: str
+    operation: str  # prewarm | floor-raise | floor-restore | collect-live | watch
+    scheduled_time: datetime
+    name: str
+    idempotency_key: str
+    tags: tuple[str, ...] = ()
+    wedding_ids: tuple[str, ...] = ()
+    target: str | None = None
+    plan_id: str = ""
+    parameters: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def grid_runs(
+    deployment: str, times: Sequence[datetime], *, prefix: str, tag: str
+) -> list[PlannedRun]:
+    """One run per grid instant (dense collection, critical-path watch)."""
+    return [
+        PlannedRun(
+            deployment=deployment,
+            operation=prefix,
+            scheduled_time=t,
+            name=f"{prefix}-{t.astimezone(UTC):%Y%m%d-%H%MZ}",
+            idempotency_key=f"{deployment}@{t.astimezone(UTC).isoformat()}",
+            tags=("wedperf", tag),
+        )
+        for t in times
+    ]
 
 
 def merge_windows(windows: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

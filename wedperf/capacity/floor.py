@@ -9,16 +9,10 @@ from datetime import datetime, timedelta
 import pandas as pd
 import psycopg
 
-from wedperf.actions.actuators import Actuator
-from wedperf.actions.audit import (
-    ActionRecord,
-    record_action,
-    remember_raise,
-    remember_restore,
-    target_state,
-)
+from wedperf.audit import record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
+from wedperf.capacity.actuators import Actuator
 from wedperf.capacity.plan import serves
 from wedperf.capacity.policy import (
     FloorDecision,
@@ -27,6 +21,7 @@ from wedperf.capacity.policy import (
     decide_restore,
     replicas_needed,
 )
+from wedperf.capacity.state import remember_raise, remember_restore, target_state
 from wedperf.config import CapacityTarget, Settings
 
 
@@ -157,7 +152,7 @@ def raise_floor(
     needed, why = sizing.needed, sizing.why
     ids = [w.wedding_id for w in weddings]
     if actuator is None:
-        return _record(
+        return _recorded(
             conn, plan_id, "capacity_raise", target, None, needed, why, ids, "planned", dry_run=True
         )
     reading = actuator.read()
@@ -184,7 +179,7 @@ def restore_floor(
     ids = [w.wedding_id for w in weddings]
     state = target_state(conn, target.name)
     if actuator is None:
-        return _record(
+        return _recorded(
             conn,
             plan_id,
             "capacity_restore",
@@ -244,7 +239,7 @@ def _act(
     settings: Settings,
 ) -> FloorOutcome:
     if decision.new_floor is None:
-        return _record(
+        return _recorded(
             conn,
             plan_id,
             kind,
@@ -263,7 +258,7 @@ def _act(
             remember_raise(conn, target.name, before=current, after=decision.new_floor)
         else:
             remember_restore(conn, target.name, after=decision.new_floor)
-    return _record(
+    return _recorded(
         conn,
         plan_id,
         kind,
@@ -277,19 +272,18 @@ def _act(
     )
 
 
-def _record(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
-    record_action(
+def _recorded(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
+    """The step in perf.actions, and as the outcome the flow reports."""
+    record_step(
         conn,
-        ActionRecord(
-            plan_id=plan_id,
-            kind=kind,
-            target=target.name,
-            reason=reason,
-            dry_run=dry_run,
-            outcome=outcome,
-            before=None if before is None else str(before),
-            after=None if after is None else str(after),
-            wedding_ids=ids,
-        ),
+        plan_id,
+        kind,
+        target.name,
+        outcome=outcome,
+        reason=reason,
+        dry_run=dry_run,
+        before=before,
+        after=after,
+        wedding_ids=ids,
     )
     return FloorOutcome(kind, target.name, outcome, before, after, reason)

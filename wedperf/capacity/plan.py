@@ -20,52 +20,50 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.schedule import PlannedRun
 from wedperf.config import CapacityTarget, Settings
 
 PLAN_TAG = "wedding-ops"
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    """One scheduled flow run of the plan."""
-
-    deployment: str
-    operation: str  # prewarm | floor-raise | floor-restore
-    scheduled_time: datetime
-    wedding_ids: tuple[str, ...]
-    target: str | None = None
-    parameters: dict = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def plan_id(self) -> str:
-        digest = hashlib.sha1(",".join(self.wedding_ids).encode()).hexdigest()[:10]
-        where = f":{self.target}" if self.target else ""
-        return f"{self.operation}{where}@{self.scheduled_time:%Y%m%dT%H%MZ}#{digest}"
-
-    @property
-    def idempotency_key(self) -> str:
+def _wedding_run(
+    deployment: str,
+    operation: str,
+    at: datetime,
+    wedding_ids: tuple[str, ...],
+    target: str | None,
+) -> PlannedRun:
+    digest = hashlib.sha1(",".join(wedding_ids).encode()).hexdigest()[:10]
+    where = f":{target}" if target else ""
+    plan_id = f"{operation}{where}@{at:%Y%m%dT%H%MZ}#{digest}"
+    count = len(wedding_ids)
+    name = (
+        f"{operation}{f'-{target}' if target else ''}-{at:%Y%m%d-%H%MZ}-"
+        f"{count}-wedding{'s' if count != 1 else ''}"
+    )
+    parameters: dict = {"wedding_ids": list(wedding_ids), "slot": at.isoformat()}
+    if target is not None:
+        parameters |= {"target": target, "action": operation.removeprefix("floor-")}
+    parameters["plan_id"] = plan_id
+    return PlannedRun(
+        deployment=deployment,
+        operation=operation,
+        scheduled_time=at,
+        name=name,
         # The server returns the existing run for a repeated (flow, key) - per flow, not per
         # deployment (Prefect REST API, Create Flow Run:
         # https://docs.prefect.io/v3/api-ref/rest-api/server/flow-runs/create-flow-run) - so
         # the key names the deployment.
-        return f"{self.deployment}|{self.plan_id}"
-
-    @property
-    def name(self) -> str:
-        where = f"-{self.target}" if self.target else ""
-        count = len(self.wedding_ids)
-        return (
-            f"{self.operation}{where}-{self.scheduled_time:%Y%m%d-%H%MZ}-"
-            f"{count}-wedding{'s' if count != 1 else ''}"
-        )
-
-    @property
-    def tags(self) -> list[str]:
-        return ["wedperf", PLAN_TAG, self.operation] + ([self.target] if self.target else [])
+        idempotency_key=f"{deployment}|{plan_id}",
+        tags=("wedperf", PLAN_TAG, operation, *([target] if target else [])),
+        wedding_ids=wedding_ids,
+        target=target,
+        plan_id=plan_id,
+        parameters=parameters,
+    )
 
 
 def _floor(instant: datetime, slot: timedelta) -> datetime:
@@ -129,10 +127,5 @@ def plan_wedding_ops(
         groups.items(), key=lambda item: (item[0][3], item[0][1], item[0][2] or "")
     ):
         wedding_ids = tuple(sorted(set(ids)))
-        parameters: dict = {"wedding_ids": list(wedding_ids), "slot": at.isoformat()}
-        if target is not None:
-            parameters |= {"target": target, "action": operation.removeprefix("floor-")}
-        run = PlannedRun(deployment, operation, at, wedding_ids, target, parameters)
-        run.parameters["plan_id"] = run.plan_id
-        runs.append(run)
+        runs.append(_wedding_run(deployment, operation, at, wedding_ids, target))
     return runs

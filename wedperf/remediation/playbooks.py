@@ -18,12 +18,12 @@ from typing import Any, Literal
 import psycopg
 import redis
 
-from wedperf.actions.audit import acted_since, record_step
+from wedperf.alerts.model import Alert
+from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.remediation import steps
-from wedperf.remediation.state import AlertForRemediation
 from wedperf.remediation.steps import StepResult
 from wedperf.services import ResolvedServices
 
@@ -33,7 +33,7 @@ class PlaybookRun:
     """What one run of a playbook acts for and with."""
 
     playbook: str
-    alert: AlertForRemediation
+    alert: Alert
     params: Mapping[str, Any]
     touched: Sequence[Wedding]
     conn: psycopg.Connection  # wedperf's database (the capacity state a scale-up remembers)
@@ -209,7 +209,7 @@ def roll_up(results: Sequence[StepResult], *, dry_run: bool) -> str:
 
 def apply_playbook(
     conn: psycopg.Connection,
-    alert: AlertForRemediation,
+    alert: Alert,
     name: str,
     params: Mapping[str, Any],
     touched: Sequence[Wedding],

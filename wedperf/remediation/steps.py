@@ -9,11 +9,11 @@ import psycopg
 import redis
 from psycopg import sql
 
-from wedperf.actions.actuators import build_actuator
-from wedperf.actions.audit import remember_raise
-from wedperf.actions.prewarm import http_get_all, prewarm_redis, warmup_urls
 from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.state import remember_raise
 from wedperf.config import Settings
+from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,7 @@ def scale_up(
     for target in settings.ops.targets:
         if only and target.name != only:
             continue
-        if target.kind == "sandbox" and not target.url:
-            target = target.model_copy(update={"url": settings.probes.base_url})
-        actuator = build_actuator(target)
+        actuator = build_actuator(resolve_target(target, settings))
         reading = actuator.read()
         current = reading.floor or target.min_replicas
         maximum = min(target.max_replicas, reading.maximum or target.max_replicas)

@@ -6,16 +6,17 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from wedperf.alerts.model import Alert
 from wedperf.calendar.sync import weddings_by_id
 from wedperf.config import Settings
 from wedperf.critical_path.round import run_round
-from wedperf.remediation.state import AlertForRemediation, load_alert
+from wedperf.remediation.state import load_alert
 
 
 def recovered(
     perf_conn: psycopg.Connection,
     app_conn: psycopg.Connection,
-    alert: AlertForRemediation,
+    alert: Alert,
     settings: Settings,
 ) -> tuple[bool, str]:
     """Internal critical-path alerts: evaluate the wedding's check again now. Webhook alerts:

@@ -18,7 +18,7 @@ import pandas as pd
 import psycopg
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_window
+from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.critical_path.slo import tier_of
 from wedperf.slo.budget import Budget, alert_windows, evaluate_budget
@@ -51,12 +51,8 @@ class BudgetRound:
 def budget_weddings(conn: psycopg.Connection, at: datetime, settings: Settings) -> list[Wedding]:
     """The weddings a round at `at` evaluates: those whose day window is open, and those whose
     window closed since the previous round (their final budget)."""
-    return weddings_in_window(
-        conn,
-        at - settings.critical_path.interval,
-        at + timedelta(microseconds=1),
-        before=settings.day_window_before,
-        after=settings.day_window_after,
+    return weddings_in_day_windows(
+        conn, at - settings.critical_path.interval, at + timedelta(microseconds=1), settings
     )
 
 

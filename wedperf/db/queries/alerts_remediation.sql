@@ -3,9 +3,11 @@
 -- (the dispatcher's idempotency key) is the only writer of remediation_state.
 
 -- name: alert_for_remediation
--- One alert, the columns a remediation run decides and verifies by.
-SELECT alert_id, source, alertname, status, wedding_id, labels, annotations, fingerprint,
-       starts_at
+-- One alert as stored (the columns of wedperf.alerts.model.STORED_COLUMNS, in that order,
+-- like the inbox's RETURNING lists): what a remediation run decides and verifies by.
+SELECT alert_id, source, fingerprint, starts_at, status, ends_at, alertname, severity,
+       wedding_id, labels, annotations, generator_url, dispatch_state,
+       resolved_event_at IS NULL AS unannounced, false AS inserted
 FROM perf.alerts
 WHERE alert_id = %(alert_id)s;
 

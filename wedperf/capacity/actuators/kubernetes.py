@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
-from wedperf.actions.actuators import ActuatorError, FloorReading
+from wedperf.capacity.actuators.base import ActuatorError, FloorReading
 from wedperf.config import CapacityTarget
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)

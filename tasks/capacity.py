@@ -1,0 +1,40 @@
+"""The capacity-floor task: one target's floor raised or restored, through its actuator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
+from wedperf.runtime import get_runtime
+
+
+@task(name="capacity-floor-step", retries=2, retry_delay_seconds=[10, 30], cache_policy=NONE)
+def floor_step(
+    target_name: str, action: str, weddings: Sequence[Wedding], plan_id: str
+) -> FloorOutcome:
+    """Raise or restore one target's floor (forecast-only mode records the plan only)."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    targets = {t.name: t for t in settings.ops.targets}
+    if target_name not in targets:
+        raise ValueError(f"unknown capacity target {target_name!r}; known: {', '.join(targets)}")
+    target = resolve_target(targets[target_name], settings)
+    actuator = None if settings.ops.mode == "forecast-only" else build_actuator(target)
+    with runtime.pool.connection() as conn:
+        if action == "raise":
+            return raise_floor(conn, actuator, target, weddings, plan_id=plan_id, settings=settings)
+        return restore_floor(
+            conn,
+            actuator,
+            target,
+            weddings,
+            plan_id=plan_id,
+            settings=settings,
+            now=datetime.now(UTC),
+        )

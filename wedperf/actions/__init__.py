@@ -1,1 +1,0 @@
-"""Acting on the platform: capacity actuators, pre-warm, and the audit of every action."""

@@ -1,0 +1,31 @@
+"""The actuator interface: read a target's floor, set it (or, dry, validate only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from wedperf.config import CapacityTarget
+
+
+class ActuatorError(RuntimeError):
+    """The target refused or failed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class FloorReading:
+    floor: int | None  # the configured floor (HPA minReplicas, sandbox replicas); None: unknown
+    autoscaler_wants: int | None = None  # what the reactive side asks for right now
+    maximum: int | None = None  # the target's own ceiling (HPA maxReplicas)
+
+
+class Actuator(Protocol):
+    target: CapacityTarget
+
+    def read(self) -> FloorReading:
+        """The target's current floor and what its reactive autoscaler wants."""
+        ...
+
+    def set_floor(self, replicas: int, *, reason: str, dry_run: bool) -> None:
+        """Set the floor; with `dry_run`, validate and send no write."""
+        ...

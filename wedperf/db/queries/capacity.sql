@@ -1,0 +1,24 @@
+-- perf.capacity_state: each capacity target's remembered pre-raise baseline and last floor.
+
+-- name: target_state
+-- The remembered baseline and last floor of a capacity target.
+SELECT baseline, floor, changed_at FROM perf.capacity_state WHERE target = %(target)s;
+
+-- name: raised_targets
+-- Targets whose floor is raised now (a baseline is kept until the restore).
+SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL ORDER BY target;
+
+-- name: remember_raise
+-- After a raise: keep the first pre-raise floor as baseline, note the new floor.
+INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)
+VALUES (%(target)s, %(before)s, %(after)s, now())
+ON CONFLICT (target) DO UPDATE SET
+    baseline = coalesce(s.baseline, EXCLUDED.baseline),
+    floor = EXCLUDED.floor,
+    changed_at = now();
+
+-- name: remember_restore
+-- After a restore: no raise in force any more.
+INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)
+VALUES (%(target)s, NULL, %(after)s, now())
+ON CONFLICT (target) DO UPDATE SET baseline = NULL, floor = EXCLUDED.floor, changed_at = now();
