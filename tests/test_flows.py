@@ -28,12 +28,16 @@ def test_sync_calendar_flow_mirrors_the_app_and_plans_live_collection(
     platform: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterTags,
+    )
 
     from flows.collect_metrics import collect_metrics
     from flows.sync_calendar import sync_calendar
 
-    collect_metrics.to_deployment(name="collect-metrics-live").apply()
+    deployment_id = collect_metrics.to_deployment(name="collect-metrics-live").apply()
     monkeypatch.setenv("WEDPERF_COLLECT_PLAN_HORIZON", "PT40M")
     reset_settings_cache()
 
@@ -51,7 +55,11 @@ def test_sync_calendar_flow_mirrors_the_app_and_plans_live_collection(
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["calendar-planned"])),
+            # This deployment's runs only: other tests of the session plan calendar runs too.
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=["calendar-planned"]),
+                deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
+            ),
             limit=200,
         )
     assert len(runs) == result["planned_runs"] + again["planned_runs"]
