@@ -30,9 +30,9 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from wedperf.alerts.auth import AuthFailed, Credentials, Proof, rum_credentials
+from wedperf.alerts.dispatch import InlineDispatcher
 from wedperf.alerts.http import Disconnected, Problem, send_json, validation_problems
 from wedperf.alerts.inbox import InboxRejected, InboxUnavailable, InboxWriter, open_pool
-from wedperf.alerts.inline import InlineDispatcher
 from wedperf.alerts.intake import Gate, Incoming, asgi_incoming, starlette_incoming
 from wedperf.alerts.model import Alert
 from wedperf.alerts.nonces import NonceStore

@@ -1,11 +1,19 @@
-"""From a stored alert to a remediation flow run and Prefect events.
+"""From a stored alert to a remediation flow run and Prefect events: the one dispatch module.
 
 Each firing alert gets one run of the remediation deployment (default
 `remediate-alert/remediate-alert`, parameters `{"alert_id": ...}`), created through the
-Prefect API with an idempotency key made of the deployment and the alert's identity: the
-server returns the first run for a repeated key, so any number of dispatch attempts, from
-the receiver or the pending sweep, concurrent or not, make one run. Keys are per flow and
-never expire on the server, which is why the deployment name is part of them.
+Prefect API (`wedperf.prefect_api`) with an idempotency key made of the deployment and the
+alert's identity: the server returns the first run for a repeated key, so any number of
+dispatch attempts, from the receiver or the pending sweep, concurrent or not, make one run.
+Keys are per flow and never expire on the server, which is why the deployment name is part
+of them.
+
+Two callers, one `dispatch_alerts`: the receiver's `InlineDispatcher` (right after the
+commit, stored alerts go to a bounded queue that one background task drains in batches; the
+request never waits for it, and nothing there can fail a request), and the
+`dispatch-pending-alerts` sweep (`wedperf.alerts.pending`), which dispatches what the queue
+could not take (overflow, a breaker open after Prefect was unreachable, the receiver
+stopping) once the inline grace is over.
 
 Events: `wedperf.alert.firing` when the run is created (related: the flow run and the
 deployment) and `wedperf.alert.resolved` when an alert resolves. Each event's id is derived
@@ -19,25 +27,37 @@ Resource `wedperf.alert.<source>.<fingerprint>` (the alert across its episodes),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from wedperf import prefect_api
 from wedperf.alerts.model import Alert, identity
+from wedperf.alerts.settings import WebhookSettings
 from wedperf.db.queries import queries
-from wedperf.prefect_api import Event, ObjectNotFound, PrefectClient, is_transient
+from wedperf.prefect_api import (
+    Event,
+    ObjectNotFound,
+    PrefectClient,
+    configured_api_url,
+    is_transient,
+)
 
 log = logging.getLogger(__name__)
 Q = queries("alerts")
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a1e-4c0b-9a8e-5b1f0e7d2a61")
 MAX_RESOURCE_LABELS = 50
 RUN_TAGS = ("wedperf", "alert")
+INLINE_BATCH = 100  # alerts the inline queue hands to one dispatch_alerts call
+BREAKER_SECONDS = 5.0  # inline dispatch rests this long after Prefect was unreachable
 
 
 def alert_resource_id(alert: Alert) -> str:
@@ -296,6 +316,119 @@ async def _send_events(
     if announce:
         await conn.execute(Q["mark_announced"], {"alert_ids": [a.alert_id for a in announce]})
         outcome.announced = len(announce)
+
+
+# --- inline dispatch: the receiver's background queue, after the commit ---
+
+
+class InlineDispatcher:
+    """Background dispatch of freshly stored alerts (start/stop with the receiver)."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, settings: WebhookSettings, *, api_url: str | None = None
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.api_url = api_url
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(settings.dispatch_queue_size)
+        self._queued: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._paused_until = 0.0
+        self.dropped = 0
+
+    def submit(self, alerts: Iterable[Alert]) -> None:
+        """Queue what needs a run or an event; never blocks, never raises."""
+        if self._task is None or time.monotonic() < self._paused_until:
+            return
+        for alert in alerts:
+            if alert.alert_id in self._queued:
+                continue
+            if not (alert.needs_run or alert.needs_skip or alert.needs_announcement):
+                continue
+            try:
+                self._queue.put_nowait(alert)
+            except asyncio.QueueFull:
+                self.dropped += 1
+                return
+            self._queued.add(alert.alert_id)
+
+    async def start(self) -> None:
+        # Never Prefect's ephemeral server here: starting one would stall the receiver's loop
+        # for many seconds, and its runs would reach no worker.
+        self.api_url = self.api_url or configured_api_url()
+        if self.api_url is None:
+            log.warning("PREFECT_API_URL is not set: no inline dispatch, the sweep dispatches")
+            return
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="wedperf-inline-dispatch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until everything queued so far was handled (tests and benchmarks)."""
+        async with asyncio.timeout(timeout):
+            await self._queue.join()
+
+    async def _run(self) -> None:
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. no Prefect API configured: the sweep dispatches everything
+            log.exception("inline dispatch stopped; alerts wait for dispatch-pending-alerts")
+            self._paused_until = float("inf")
+            self._drain()
+
+    async def _serve(self) -> None:
+        async with RemediationDispatcher(
+            self.settings.remediation_deployment,
+            api_url=self.api_url,
+            timeout=self.settings.dispatch_timeout_seconds,
+        ) as dispatcher:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < INLINE_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                try:
+                    await self._dispatch(dispatcher, batch)
+                finally:
+                    for alert in batch:
+                        self._queued.discard(alert.alert_id)
+                        self._queue.task_done()
+
+    async def _dispatch(self, dispatcher: RemediationDispatcher, batch: list[Alert]) -> None:
+        try:
+            async with self.pool.connection(timeout=self.settings.db_timeout_seconds) as conn:
+                outcome = await dispatch_alerts(
+                    conn,
+                    dispatcher,
+                    batch,
+                    concurrency=self.settings.dispatch_concurrency,
+                    max_attempts=self.settings.dispatch_max_attempts,
+                )
+        except Exception:  # the sweep dispatches whatever this left pending
+            log.exception("inline dispatch of %d alerts failed; left to the sweep", len(batch))
+            return
+        if outcome.unreachable:
+            log.warning(
+                "Prefect API unreachable (%s); alerts stay pending for the sweep",
+                "; ".join(outcome.errors[:1]) or "event delivery failed",
+            )
+            self._paused_until = time.monotonic() + BREAKER_SECONDS
+            self._drain()
+
+    def _drain(self) -> None:
+        """Drop what is queued while the breaker is open (it stays pending in the inbox)."""
+        while not self._queue.empty():
+            alert = self._queue.get_nowait()
+            self._queued.discard(alert.alert_id)
+            self._queue.task_done()
+            self.dropped += 1
 
 
 def describe_error(exc: BaseException) -> str:
