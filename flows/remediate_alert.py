@@ -14,15 +14,12 @@ from prefect.flow_runs import pause_flow_run
 from prefect.runtime import deployment as current_deployment
 
 from tasks.remediation import apply_playbook
-from wedperf.alerts.inbox import set_remediation_state
+from wedperf.alerts.inbox import load_alert, set_remediation_state
 from wedperf.alerts.model import identity
 from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
-from wedperf.remediation.guardrails import ceremony_conflicts, touched_weddings
-from wedperf.remediation.playbooks import get_playbook
-from wedperf.remediation.rules import choose, load_rules
-from wedperf.remediation.state import load_alert
+from wedperf.remediation.playbooks import decide
 from wedperf.remediation.verify import recovered
 from wedperf.runtime import get_runtime
 
@@ -45,18 +42,16 @@ def remediate_alert(alert_id: int) -> dict:
         if alert.status == "resolved":
             set_remediation_state(conn, alert_id, "not_needed", "resolved before remediation began")
             return {"alert_id": alert_id, "state": "not_needed"}
-        rule = choose(load_rules(guard.playbooks_file), alert.match_labels)
-        if rule is None:
+        decision = decide(conn, alert, now, settings)
+        if decision is None:
             set_remediation_state(conn, alert_id, "no_playbook", "no rule matches its labels")
             _escalate(alert_id, f"No playbook matches labels {alert.match_labels}.")
             return {"alert_id": alert_id, "state": "no_playbook"}
-        playbook = get_playbook(rule.playbook)
-        touched = touched_weddings(conn, playbook, alert.wedding_id, now, settings)
+    rule, touched, conflicts = decision.rule, decision.touched, decision.conflicts
     logger.info(
         "alert %s -> playbook %s (%d weddings touched)", alert_id, rule.playbook, len(touched)
     )
 
-    conflicts = ceremony_conflicts(touched, now, settings) if playbook.disruptive else []
     if conflicts:
         who = ", ".join(f"wedding {c.wedding_id} (ceremony {c.ceremony_local})" for c in conflicts)
         if guard.ceremony_guard == "defer":

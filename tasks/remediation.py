@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 from wedperf.alerts.model import Alert
 from wedperf.calendar.model import Wedding
 from wedperf.remediation import playbooks
-from wedperf.remediation.steps import StepResult
+from wedperf.remediation.playbooks import StepResult
 from wedperf.runtime import get_runtime
 
 

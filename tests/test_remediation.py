@@ -14,9 +14,7 @@ import redis
 from psycopg import sql
 
 from wedperf.config import reset_settings_cache
-from wedperf.remediation.playbooks import PLAYBOOKS
-from wedperf.remediation.rules import choose, load_rules
-from wedperf.remediation.steps import cancel_runaway_queries
+from wedperf.remediation.playbooks import PLAYBOOKS, cancel_runaway_queries, choose, load_rules
 
 
 def test_default_rules_choose_by_labels() -> None:

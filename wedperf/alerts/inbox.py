@@ -309,10 +309,17 @@ def _settle(future: asyncio.Future[list[Alert]], result: object) -> None:
 RQ = queries("alerts_remediation")
 
 
-def alert_for_remediation(conn: psycopg.Connection, alert_id: int) -> Alert | None:
-    """The inbox's alert `alert_id` as stored, or None when the inbox holds no such alert."""
+def load_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
+    """The inbox's alert `alert_id` as stored, or None when the inbox holds no such alert;
+    its wedding from the `wedding_id` label when the column is empty (a webhook alert names
+    its wedding only in its labels)."""
     row = conn.execute(RQ["alert_for_remediation"], {"alert_id": alert_id}).fetchone()
-    return None if row is None else Alert.from_stored(row)
+    if row is None:
+        return None
+    alert = Alert.from_stored(row)
+    if alert.wedding_id is None and alert.labels.get("wedding_id"):
+        return replace(alert, wedding_id=str(alert.labels["wedding_id"]))
+    return alert
 
 
 def set_remediation_state(

@@ -1,31 +1,52 @@
-"""The playbooks, in one table, and `apply_playbook`: one playbook run for one alert.
+"""The core of remediation for one alert, in one module: the label rules that pick its
+playbook, the playbook table, the guardrail decision, and `apply_playbook` with its steps.
 
-Each `Playbook` says what it is called, whether it can hurt a wedding in progress
-(`disruptive`: approval, or deferral, during a ceremony), which weddings it touches (`scope`:
-the alert's wedding, or every wedding live now), the parameters a rule may give it, and how it
-runs. Nothing else in wedperf lists playbooks: the rules file is checked against this table,
-the guardrails read `disruptive` and `scope` from it.
+Each `Playbook` of `PLAYBOOKS` says what it is called, whether it can hurt a wedding in
+progress (`disruptive`: approval, or deferral, during a ceremony), which weddings it touches
+(`scope`: the alert's wedding, or every wedding live now), the parameters a rule may give it,
+and how it runs. Nothing else in wedperf lists playbooks: the rules file is checked against
+this table, the guardrails read `disruptive` and `scope` from it. `decide` is what the
+remediate-alert flow asks before it acts; `apply_playbook` (through the apply-playbook task)
+is the act, recorded step by step in perf.actions. Verification is `remediation.verify`.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 import redis
+from psycopg import sql
 
 from wedperf.alerts.model import Alert
 from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
+from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.state import remember_raise
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
-from wedperf.remediation import steps
-from wedperf.remediation.steps import StepResult
+from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
 from wedperf.services import ResolvedServices
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step a playbook took (or would take), as `apply_playbook` records it."""
+
+    kind: str
+    target: str
+    outcome: str  # done | dry-run | skipped | failed
+    before: str | None = None
+    after: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,8 +99,212 @@ class Playbook:
     params: Mapping[str, str] = field(default_factory=dict)  # a rule's `params`: meaning
 
 
+# --- the steps playbooks are made of (each returns what it changed) --------------------------
+
+
+def scale_up(
+    conn: psycopg.Connection,
+    settings: Settings,
+    *,
+    step: int,
+    only: str | None,
+    dry_run: bool,
+) -> list[StepResult]:
+    """Raise each capacity target's floor (or only the one named `only`) by `step`, within
+    its maximum. The raise is remembered like a planned one, so the next restore brings the
+    floor back."""
+    results = []
+    for target in settings.ops.targets:
+        if only and target.name != only:
+            continue
+        actuator = build_actuator(resolve_target(target, settings))
+        reading = actuator.read()
+        current = reading.floor or target.min_replicas
+        maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
+        new = min(maximum, current + step)
+        if new <= current:
+            results.append(
+                StepResult(
+                    "scale_up",
+                    target.name,
+                    "skipped",
+                    str(current),
+                    str(current),
+                    f"already at the maximum {maximum}",
+                )
+            )
+            continue
+        actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
+        if not dry_run:
+            remember_raise(conn, target.name, before=current, after=new)
+        results.append(
+            StepResult(
+                "scale_up",
+                target.name,
+                "dry-run" if dry_run else "done",
+                str(current),
+                str(new),
+                f"floor +{step}",
+            )
+        )
+    return results
+
+
+def flush_cache(
+    client: redis.Redis, patterns: list[str], wedding_id: str, *, dry_run: bool
+) -> StepResult:
+    """Delete the wedding's cache keys (SCAN, never KEYS: the cache is shared)."""
+    keys = [
+        key
+        for pattern in patterns
+        for key in client.scan_iter(match=pattern.format(wedding_id=wedding_id), count=500)
+    ]
+    if keys and not dry_run:
+        client.delete(*keys)
+    return StepResult(
+        "flush_cache",
+        f"redis:wedding:{wedding_id}",
+        "dry-run" if dry_run else "done",
+        str(len(keys)),
+        "0",
+        f"{len(keys)} keys",
+    )
+
+
+def rewarm(
+    client: redis.Redis,
+    app_conn: psycopg.Connection,
+    wedding: Wedding,
+    settings: Settings,
+    *,
+    dry_run: bool,
+) -> list[StepResult]:
+    """Pre-warm one wedding again: its Redis datasets and its warm-up URLs."""
+    if dry_run:
+        return [StepResult("rewarm", f"wedding:{wedding.wedding_id}", "dry-run")]
+    warmed = prewarm_redis(
+        client,
+        app_conn,
+        [wedding],
+        schema=settings.source_schema,
+        key_template=settings.ops.prewarm_key_template,
+        window_after=settings.day_window_after,
+        now=datetime.now(UTC),
+    )
+    http = http_get_all(
+        warmup_urls(settings.ops.prewarm_urls, [wedding.wedding_id], settings.probes.base_url)
+    )
+    return [
+        StepResult(
+            "rewarm_redis",
+            f"wedding:{wedding.wedding_id}",
+            "done",
+            after=str(warmed.keys),
+            detail=f"{warmed.keys} keys",
+        ),
+        StepResult(
+            "rewarm_http",
+            f"wedding:{wedding.wedding_id}",
+            "failed" if http.failures else "done",
+            after=str(http.requests),
+            detail=f"{http.requests} requests, {len(http.failures)} failed",
+        ),
+    ]
+
+
+def cancel_runaway_queries(
+    app_conn: psycopg.Connection,
+    *,
+    min_duration_s: float,
+    protected_roles: list[str],
+    dry_run: bool,
+) -> list[StepResult]:
+    """pg_cancel_backend for client queries running longer than `min_duration_s` in this
+    database — never a protected role's, never our own."""
+    rows = app_conn.execute(
+        "SELECT pid, usename, extract(epoch FROM now() - query_start)::int, left(query, 80) "
+        "FROM pg_stat_activity "
+        "WHERE datname = current_database() AND state = 'active' "
+        "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+        "AND now() - query_start > make_interval(secs => %s) "
+        "AND NOT (usename = ANY(%s))",
+        (min_duration_s, protected_roles),
+    ).fetchall()
+    results = []
+    for pid, role, seconds, query in rows:
+        cancelled = False
+        if not dry_run:
+            cancelled = app_conn.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone()[0]
+        results.append(
+            StepResult(
+                "cancel_query",
+                f"pid:{pid}",
+                "dry-run" if dry_run else ("done" if cancelled else "failed"),
+                f"{seconds}s",
+                "cancelled" if cancelled else None,
+                f"role {role}: {query}",
+            )
+        )
+    if not results:
+        results.append(
+            StepResult(
+                "cancel_query", "app-db", "skipped", detail=f"no query over {min_duration_s:.0f}s"
+            )
+        )
+    return results
+
+
+def refresh_matviews(
+    app_conn: psycopg.Connection, views: list[str] | None, *, dry_run: bool
+) -> list[StepResult]:
+    """REFRESH each materialized view (CONCURRENTLY where a unique index allows readers on);
+    a name that is no materialized view is skipped, the others still refreshed."""
+    if views is None:
+        views = [
+            f"{s}.{n}"
+            for s, n in app_conn.execute(
+                "SELECT schemaname, matviewname FROM pg_matviews WHERE schemaname = 'app'"
+            )
+        ]
+    results = []
+    for view in views:
+        schema, _, name = view.rpartition(".")
+        ident = sql.Identifier(schema or "public", name)
+        # CONCURRENTLY needs a populated view and a unique index on plain columns, no WHERE.
+        found = app_conn.execute(
+            "SELECT c.relispopulated AND EXISTS (SELECT 1 FROM pg_index i "
+            "WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid "
+            "AND i.indpred IS NULL AND i.indexprs IS NULL) "
+            "FROM pg_class c WHERE c.oid = to_regclass(%s) AND c.relkind = 'm'",
+            (view,),
+        ).fetchone()
+        if found is None:
+            results.append(
+                StepResult("refresh_matview", view, "skipped", detail="no such materialized view")
+            )
+            continue
+        concurrent = found[0]
+        if not dry_run:
+            statement = sql.SQL("REFRESH MATERIALIZED VIEW {}{}").format(
+                sql.SQL("CONCURRENTLY ") if concurrent else sql.SQL(""), ident
+            )
+            app_conn.execute(statement)
+        results.append(
+            StepResult(
+                "refresh_matview",
+                view,
+                "dry-run" if dry_run else "done",
+                detail="concurrently" if concurrent else "blocking readers",
+            )
+        )
+    return results
+
+
+# --- the playbook table ----------------------------------------------------------------------
+
+
 def _scale_up(run: PlaybookRun) -> list[StepResult]:
-    return steps.scale_up(
+    return scale_up(
         run.conn,
         run.settings,
         step=int(run.params.get("step", 2)),
@@ -91,7 +316,7 @@ def _scale_up(run: PlaybookRun) -> list[StepResult]:
 def _cancel_runaway_queries(run: PlaybookRun) -> list[StepResult]:
     # Autocommit: each pg_cancel_backend takes effect at once, not at a commit.
     with run.app_connection(autocommit=True) as app_conn:
-        return steps.cancel_runaway_queries(
+        return cancel_runaway_queries(
             app_conn,
             min_duration_s=float(run.params.get("min_duration_s", 300)),
             protected_roles=run.settings.remediation.protected_roles,
@@ -101,7 +326,7 @@ def _cancel_runaway_queries(run: PlaybookRun) -> list[StepResult]:
 
 def _refresh_matviews(run: PlaybookRun) -> list[StepResult]:
     with run.app_connection() as app_conn:
-        return steps.refresh_matviews(app_conn, run.params.get("views"), dry_run=run.dry_run)
+        return refresh_matviews(app_conn, run.params.get("views"), dry_run=run.dry_run)
 
 
 def _flush_rewarm_cache(run: PlaybookRun) -> list[StepResult]:
@@ -126,10 +351,8 @@ def _rewarm_wedding(run: PlaybookRun, *, flush_first: bool) -> list[StepResult]:
             patterns = run.params.get("key_patterns", run.settings.remediation.cache_key_patterns)
             if isinstance(patterns, str):  # one pattern written without brackets
                 patterns = [patterns]
-            out.append(
-                steps.flush_cache(client, list(patterns), wedding.wedding_id, dry_run=run.dry_run)
-            )
-        return out + steps.rewarm(client, app_conn, wedding, run.settings, dry_run=run.dry_run)
+            out.append(flush_cache(client, list(patterns), wedding.wedding_id, dry_run=run.dry_run))
+        return out + rewarm(client, app_conn, wedding, run.settings, dry_run=run.dry_run)
 
 
 PLAYBOOKS: dict[str, Playbook] = {
@@ -193,6 +416,131 @@ def get_playbook(name: str) -> Playbook:
         return PLAYBOOKS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown playbook {name!r} (known: {', '.join(PLAYBOOKS)})") from None
+
+
+# --- label rules: which playbook an alert gets -----------------------------------------------
+
+
+# Parameters every rule may set, whatever its playbook (read by the remediate-alert flow).
+RULE_PARAMS = {"verify_delay_s": "seconds before recovery is checked (remediation.verify_delay)"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: dict[str, str]
+    playbook: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, labels: dict[str, Any]) -> bool:
+        return all(str(labels.get(k)) == str(v) for k, v in self.match.items())
+
+
+def load_rules(path: Path | None = None) -> list[Rule]:
+    """Rules from `path`, or the shipped defaults. An unknown playbook, or a parameter its
+    playbook does not take (it would be silently ignored), is a configuration error."""
+    text = (
+        path.read_text()
+        if path is not None
+        else resources.files(__package__).joinpath("playbooks.toml").read_text()
+    )
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"playbooks file {path or '(default)'} is not valid TOML: {exc}") from exc
+    rules = []
+    for index, entry in enumerate(raw.get("rule", []), start=1):
+        name = entry.get("playbook")
+        try:
+            playbook = get_playbook(name)
+        except ValueError as exc:
+            raise ValueError(f"rule {index}: {exc}") from None
+        if not isinstance(entry.get("match"), dict) or not entry["match"]:
+            raise ValueError(f"rule {index}: `match` must be a non-empty table of labels")
+        params = dict(entry.get("params", {}))
+        unknown = sorted(set(params) - set(playbook.params) - set(RULE_PARAMS))
+        if unknown:
+            takes = ", ".join([*playbook.params, *RULE_PARAMS])
+            raise ValueError(
+                f"rule {index}: playbook {name!r} takes no parameter "
+                f"{', '.join(map(repr, unknown))} (it takes: {takes})"
+            )
+        rules.append(Rule(dict(entry["match"]), name, params))
+    return rules
+
+
+def choose(rules: list[Rule], labels: dict[str, Any]) -> Rule | None:
+    return next((rule for rule in rules if rule.matches(labels)), None)
+
+
+# --- guardrails: the weddings a playbook touches, ceremonies in progress ---------------------
+
+
+@dataclass(frozen=True)
+class CeremonyConflict:
+    wedding_id: str
+    ceremony_local: str
+    until: datetime  # when the ceremony window closes
+
+
+def ceremony_window(wedding: Wedding, settings: Settings) -> tuple[datetime, datetime]:
+    r = settings.remediation
+    return wedding.starts_at - r.ceremony_before, wedding.starts_at + r.ceremony_after
+
+
+def touched_weddings(
+    conn: psycopg.Connection,
+    playbook: Playbook,
+    wedding_id: str | None,
+    now: datetime,
+    settings: Settings,
+) -> list[Wedding]:
+    """A wedding-scoped playbook touches the alert's wedding; a platform-wide one (query
+    cancel, scale) touches every wedding live now."""
+    live = weddings_in_day_windows(conn, now, now + timedelta(microseconds=1), settings)
+    if playbook.scope == "wedding" and wedding_id:
+        return [w for w in live if w.wedding_id == wedding_id] or weddings_by_id(conn, [wedding_id])
+    return live
+
+
+def ceremony_conflicts(
+    weddings: list[Wedding], now: datetime, settings: Settings
+) -> list[CeremonyConflict]:
+    out = []
+    for w in weddings:
+        opens, closes = ceremony_window(w, settings)
+        if opens <= now < closes:
+            out.append(
+                CeremonyConflict(w.wedding_id, f"{w.local_start:%H:%M} {w.timezone}", closes)
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a remediation run is to do for one alert, decided before it acts."""
+
+    rule: Rule
+    playbook: Playbook
+    touched: list[Wedding]  # the weddings the playbook touches (its `scope`)
+    conflicts: list[CeremonyConflict]  # disruptive, and touching a ceremony: ask or defer
+
+
+def decide(
+    conn: psycopg.Connection, alert: Alert, now: datetime, settings: Settings
+) -> Decision | None:
+    """The first rule matching the alert's labels (remediation.playbooks_file, or the
+    shipped rules), its playbook, the weddings it touches (perf.weddings) and, when it is
+    disruptive, those in their ceremony window at `now`; None when no rule matches."""
+    rule = choose(load_rules(settings.remediation.playbooks_file), alert.match_labels)
+    if rule is None:
+        return None
+    playbook = get_playbook(rule.playbook)
+    touched = touched_weddings(conn, playbook, alert.wedding_id, now, settings)
+    conflicts = ceremony_conflicts(touched, now, settings) if playbook.disruptive else []
+    return Decision(rule, playbook, touched, conflicts)
+
+
+# --- one playbook run: cooldown, steps, roll-up, audit ---------------------------------------
 
 
 def roll_up(results: Sequence[StepResult], *, dry_run: bool) -> str:

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from wedperf.alerts.inbox import load_alert
 from wedperf.alerts.model import Alert
 from wedperf.calendar.sync import weddings_by_id
 from wedperf.config import Settings
 from wedperf.critical_path.round import run_round
-from wedperf.remediation.state import load_alert
 
 
 def recovered(
