@@ -211,7 +211,7 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
                     f"[{ws.length_minutes}m]) / sum_over_time({PREFIX}:sli_events:increase1m"
                     f"{match}[{ws.length_minutes}m])) / {allowance:g} * "
                     f"((time() - {ws.opens.timestamp():.0f}) / "
-                    f"{ws.length_minutes * 60})"
+                    f"{ws.length_minutes * 60}) and {_active(ws)}"
                 ),
                 "labels": labels,
             },
@@ -219,7 +219,7 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
                 "record": f"{PREFIX}:exhaustion_burn",
                 "expr": (
                     f"{PREFIX}:error_budget_remaining{match} * {ws.length_minutes * 60} / "
-                    f"({ws.closes.timestamp():.0f} - time())"
+                    f"({ws.closes.timestamp():.0f} - time()) and {_active(ws)}"
                 ),
                 "labels": labels,
             },
@@ -248,7 +248,8 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
             alerts.append(
                 {
                     "alert": ALERT_NAME,
-                    "expr": " or ".join(conditions),
+                    # Gated like the recording rules it reads, so it is evaluated only inside.
+                    "expr": f"({' or '.join(conditions)}) and {_active(ws)}",
                     "keep_firing_for": f"{max(w.short_minutes for w in mine)}m",
                     "labels": {**labels, "severity": severity, "source": "slo"},
                     "annotations": {
