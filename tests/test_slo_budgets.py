@@ -450,3 +450,51 @@ def test_the_budget_step_opens_the_app_database_only_to_read_phases(
         with pytest.raises(Opened):
             evaluate_budgets(app_connection, conn, weddings, at, weighted, record=False)
     assert opened == [True]
+
+
+def test_a_one_round_burn_down_is_a_labelled_point() -> None:
+    # A wedding watched once (the demo's live weddings) has one stored round per SLO: drawn
+    # as a line it is invisible and the 0% axis line reads as a flat budget at 0%. It is a
+    # marker at the budget left, labelled with it.
+    from wedperf.evidence.figures import budget_burndown, render_png
+
+    at = minute_of(200)
+    data = {
+        "wedding_id": "one-round",
+        "tier": "standard",
+        "guest_count": 80,
+        "timezone": "America/New_York",
+        "ceremony": CEREMONY.isoformat(),
+        "window_start": OPENS.isoformat(),
+        "window_end": minute_of(LENGTH).isoformat(),
+        "slos": [
+            {
+                "slo": "guest-list-latency",
+                "objective": 0.99,
+                "threshold_s": 1.0,
+                "points": [
+                    {
+                        "at": at.isoformat(),
+                        "remaining": 0.83,
+                        "burn_rate": 0.4,
+                        "page": False,
+                        "ticket": False,
+                    }
+                ],
+            }
+        ],
+        "without_events": [],
+        "alerts": [],
+    }
+    fig = budget_burndown(data)
+    left_ax = fig.axes[0]
+    drawn = [
+        line
+        for line in left_ax.get_lines()
+        if line.get_label() == "guest-list-latency (99% <= 1 s)"
+    ]
+    assert len(drawn) == 1 and drawn[0].get_marker() == "o"
+    assert list(drawn[0].get_ydata()) == [pytest.approx(83.0)]
+    labels = [t.get_text() for t in left_ax.texts]
+    assert "83% left at 16:20 (one round)" in labels  # 20:20 UTC in New York
+    assert render_png("budget_burndown", data)[:8] == b"\x89PNG\r\n\x1a\n"
