@@ -16,7 +16,8 @@ def _share(value: float) -> str:
 
 def budget_rows(budgets: Sequence) -> list[dict[str, str]]:
     """One row per SLO (WeddingBudget, wedperf.slo.round): objective, events, bad, budget
-    consumed and remaining, burn rate (the first alert window's long span) and alert state."""
+    consumed and remaining, burn rate (the first alert window's long span, as that window
+    alerts on it: Budget.burn_rate) and alert state."""
     rows = []
     for b in budgets:
         budget, first = b.budget, (b.budget.windows[0] if b.budget.windows else None)
@@ -30,7 +31,7 @@ def budget_rows(budgets: Sequence) -> list[dict[str, str]]:
                 "consumed": _share(budget.consumed),
                 "remaining": _share(budget.remaining),
                 "burn": _rate(budget.burn_rate)
-                + (f" /{first.long_minutes}m" if first is not None else ""),
+                + (f" {first.name}/{first.long_minutes}m" if first is not None else ""),
                 "alert": state,
             }
         )
