@@ -554,3 +554,29 @@ def test_a_two_minute_blip_does_not_page_at_any_offset(db: str, start: int, seed
     seen = watch_day(db, day, settings())
     assert not [a for a in seen["alerts"] if a["severity"] == "page"], seen["alerts"]
     assert all(a["status"] == "resolved" for a in seen["alerts"])
+
+
+def test_early_rounds_with_too_few_events_are_provisional() -> None:
+    # A 40-guest wedding's first round: ~5 requests a minute in set-up, one of them slow.
+    # Projected at that pace, the day's budget is a quarter of what the day will hold, so one
+    # bad event reads as ~4% spent: marked provisional until the window has min_events
+    # events, and the table says so.
+    from wedperf.slo.report import PROVISIONAL_NOTE, budget_text_table
+    from wedperf.slo.round import WeddingBudget
+
+    total = np.full(5, 5.0)
+    good = total.copy()
+    good[2] -= 1
+    windows = alert_windows(LENGTH, SloSettings())
+    kwargs = dict(length_minutes=LENGTH, objective=0.99, windows=windows, min_events=100)
+    early = evaluate_budget(good, total, np.ones(5), **kwargs)
+    assert early.provisional and early.consumed == pytest.approx(1 / (0.01 * 25) * 5 / LENGTH)
+    later = evaluate_budget(
+        np.concatenate([good, np.full(20, 5.0)]), np.full(25, 5.0), np.ones(25), **kwargs
+    )
+    assert not later.provisional  # 125 events
+    definition = SloSettings().definition("guest-list-latency")
+    wedding = type("W", (), {"wedding_id": "w"})()
+    rows = [WeddingBudget(wedding, definition, "standard", OPENS, OPENS, OPENS, early)]
+    table = budget_text_table(rows)
+    assert "~3.7%" in table and PROVISIONAL_NOTE in table
