@@ -128,4 +128,4 @@ def _provisional(row: dict, settings) -> bool:
         needed = settings.slo.definition(row["slo"]).events_needed(row["objective"])
     except KeyError:  # an SLO no longer configured
         return False
-    return row["events"] < needed
+    return 0 < row["events"] < needed

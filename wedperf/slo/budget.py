@@ -152,7 +152,7 @@ class Budget:
     burn_rate: float | None
     exhaustion_burn: float  # inf once the window has closed
     windows: tuple[WindowState, ...]
-    # Fewer than min_events events so far (the allowance of the day so far is under one bad
+    # Some events, but fewer than min_events so far (the allowance so far is under one bad
     # event): consumed projects the day from too few events, and a single bad event reads as
     # several percent of the budget. Shown marked. No alert depends on it: early in the
     # window the exhaustion burn is at most length / time left (~1), below every page rate.
@@ -335,5 +335,5 @@ def evaluate_budget(
         burn_rate=states[0].burn_long if states else None,
         exhaustion_burn=exhaustion,
         windows=tuple(states),
-        provisional=bool(left > 0 and events < min_events),
+        provisional=bool(left > 0 and 0 < events < min_events),
     )

@@ -36,7 +36,11 @@ def budget_rows(budgets: Sequence) -> list[dict[str, str]]:
                 "consumed": ("~" if budget.provisional else "") + _share(budget.consumed),
                 "remaining": ("~" if budget.provisional else "") + _share(budget.remaining),
                 "burn": _rate(budget.burn_rate)
-                + (f" {first.name}/{first.long_minutes}m" if first is not None else ""),
+                + (
+                    f" {first.name}/{first.long_minutes}m"
+                    if first is not None and budget.burn_rate is not None
+                    else ""
+                ),
                 "alert": state,
             }
         )
