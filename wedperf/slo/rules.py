@@ -25,7 +25,9 @@ fires and a firing alert resolves when the window closes). The arithmetic is wed
 
 Differences from wedperf's own evaluation, said here so nobody is surprised: no phase
 weights (Prometheus does not see the timeline), short spans do not reach back for events in
-sparse minutes, and every window is an error-ratio window with the minimum event count
+sparse minutes, no significance test (slo.confidence: PromQL has no Poisson quantile; the
+minimum event count stands in for it), and every window is an error-ratio window with the
+minimum event count
 (wedperf's fast page burns against the day's budget above a baseline: docs/slo.md). SLOs
 whose operation has no histogram in prometheus.histograms (e.g. vendor delivery, read from
 the app database) have no rules.
