@@ -1,6 +1,7 @@
 """How the error-budget alerts behave over many synthetic wedding days.
 
-    uv run python bench/slo_alerts.py [--days 200] [--phase-days 100] [--seed 0] [--only phases]
+    uv run python bench/slo_alerts.py [--days 200] [--phase-days 100] [--seed 0]
+        [--only regression|blip|steady|clean|phases ...] [--confidence 0.9|none]
 
 Runs the shipped evaluator (wedperf.slo.budget.evaluate_budget with the default SLO settings)
 the way a watch round does: every 5 minutes, over the minutes collection has delivered by then
@@ -68,6 +69,8 @@ def watch(
             firing_before=set(firing),
             resolve_share=settings.resolve_share,
             baseline_minutes=int(settings.baseline.total_seconds() // 60),
+            confidence=settings.confidence,
+            rise_p=settings.rise_p_value,
         )
         now = {s for s in ("page", "ticket") if getattr(budget, s)}
         for severity in now - set(firing):
@@ -130,78 +133,97 @@ def by_phase(rng: np.random.Generator, settings: SloSettings, days: int) -> dict
     return figures
 
 
+SCENARIOS = ("regression", "blip", "steady", "clean", "phases")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--days", type=int, default=200, help="days per scenario")
     parser.add_argument("--phase-days", type=int, default=100, help="days per phase and case")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["phases"], help="only the per-phase figures")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="these scenarios")
+    parser.add_argument(
+        "--confidence",
+        default=None,
+        help="slo.confidence to run with (default: the shipped setting; 'none': point "
+        "estimates only, as before the significance guard)",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     settings = SloSettings()
-    if args.only == "phases":
-        figures = by_phase(rng, settings, args.phase_days)
-        for name, values in figures.items():
-            progress(f"{name}: {values}")
-        report(figures)
-        return
-    figures: dict[str, dict] = {}
+    if args.confidence is not None:
+        value = None if args.confidence == "none" else float(args.confidence)
+        settings = settings.model_copy(update={"confidence": value})
+    only = set(args.only or SCENARIOS)
+    figures: dict[str, dict] = {"settings": {"seed": args.seed, "confidence": settings.confidence}}
 
     def day(guests: int) -> SyntheticDay:
         return SyntheticDay("bench", guests, OPENS, CEREMONY, LENGTH, seed=int(rng.integers(1e9)))
 
-    for guests in (150, 40):
-        delays, resolved_after, episodes = [], [], []
-        for _ in range(args.days):
-            d = day(guests)
-            start = int(rng.integers(20, LENGTH - 60))
-            share = d.share_for_budget(start, 30, budget_share=0.5, allowance=1 - OBJECTIVE)
-            d.spells = [SlowSpell(start, 30, share=share)]
-            pages = [e for e in watch(d, settings, int(rng.integers(0, 5))) if e[0] == "page"]
-            delays.append(pages[0][1] - start if pages else NEVER)
-            episodes.append(len(pages))
-            if pages:
-                resolved_after.append(pages[-1][2] - (start + 30))
-        d = np.array(delays)
-        figures[f"regression_{guests}_guests"] = {
-            "paged": float(np.mean(d < NEVER)),
-            "paged_within_10_min": float(np.mean(d <= 10)),
-            "median_minutes_to_page": float(np.median(d)),
-            "p90_minutes_to_page": float(np.percentile(d, 90)),
-            "days_with_more_than_one_page": int(sum(e > 1 for e in episodes)),
-            "median_minutes_to_resolve_after_it_ends": float(np.median(resolved_after)),
-        }
-    for name, guests, spell in (
-        ("blip_latency_x4_40_guests", 40, {"factor": 4.0}),
-        ("blip_all_slow_40_guests", 40, {"share": 1.0}),
-        ("blip_all_slow_150_guests", 150, {"share": 1.0}),
-    ):
-        paged = 0
-        for _ in range(args.days):
-            d = day(guests)
-            d.spells = [SlowSpell(int(rng.integers(5, LENGTH - 10)), 2, **spell)]
-            paged += any(e[0] == "page" for e in watch(d, settings, int(rng.integers(0, 5))))
-        figures[name] = {"days_paged": paged, "days": args.days}
-    for burn in (1.5, 2.0):
-        pages = tickets = 0
-        ticket_episodes = []
-        for _ in range(args.days // 2):
-            d = day(150)
-            d.spells = [SlowSpell(60, 360, share=burn * (1 - OBJECTIVE))]
-            found = watch(d, settings, int(rng.integers(0, 5)))
-            pages += any(e[0] == "page" for e in found)
-            tickets += any(e[0] == "ticket" for e in found)
-            ticket_episodes.append(sum(e[0] == "ticket" for e in found))
-        figures[f"steady_{burn:g}x_150_guests"] = {
-            "days_paged": pages,
-            "days_ticketed": tickets,
-            "days": args.days // 2,
-            "median_ticket_episodes": float(np.median(ticket_episodes)),
-        }
-    for guests in (150, 40):
-        alerted = sum(bool(watch(day(guests), settings, 0)) for _ in range(args.days // 2))
-        figures[f"clean_day_{guests}_guests"] = {"days_alerted": alerted, "days": args.days // 2}
-    figures.update(by_phase(rng, settings, args.phase_days))
+    if "regression" in only:
+        for guests in (150, 40):
+            delays, resolved_after, episodes = [], [], []
+            for _ in range(args.days):
+                d = day(guests)
+                start = int(rng.integers(20, LENGTH - 60))
+                share = d.share_for_budget(start, 30, budget_share=0.5, allowance=1 - OBJECTIVE)
+                d.spells = [SlowSpell(start, 30, share=share)]
+                pages = [e for e in watch(d, settings, int(rng.integers(0, 5))) if e[0] == "page"]
+                delays.append(pages[0][1] - start if pages else NEVER)
+                episodes.append(len(pages))
+                if pages:
+                    resolved_after.append(pages[-1][2] - (start + 30))
+            d = np.array(delays)
+            figures[f"regression_{guests}_guests"] = {
+                "days": args.days,
+                "paged": float(np.mean(d < NEVER)),
+                "paged_within_10_min": float(np.mean(d <= 10)),
+                "median_minutes_to_page": float(np.median(d)),
+                "p90_minutes_to_page": float(np.percentile(d, 90)),
+                "days_with_more_than_one_page": int(sum(e > 1 for e in episodes)),
+                "median_minutes_to_resolve_after_it_ends": float(np.median(resolved_after)),
+            }
+    if "blip" in only:
+        for name, guests, spell in (
+            ("blip_latency_x4_40_guests", 40, {"factor": 4.0}),
+            ("blip_all_slow_40_guests", 40, {"share": 1.0}),
+            ("blip_all_slow_150_guests", 150, {"share": 1.0}),
+        ):
+            paged = 0
+            for _ in range(args.days):
+                d = day(guests)
+                d.spells = [SlowSpell(int(rng.integers(5, LENGTH - 10)), 2, **spell)]
+                paged += any(e[0] == "page" for e in watch(d, settings, int(rng.integers(0, 5))))
+            figures[name] = {"days_paged": paged, "days": args.days}
+    if "steady" in only:
+        for burn, guests in ((1.5, 150), (1.5, 40), (2.0, 150)):
+            pages = tickets = 0
+            ticket_episodes, page_minutes = [], []
+            for _ in range(args.days):
+                d = day(guests)
+                d.spells = [SlowSpell(60, 360, share=burn * (1 - OBJECTIVE))]
+                found = watch(d, settings, int(rng.integers(0, 5)))
+                paged = [e[1] for e in found if e[0] == "page"]
+                pages += bool(paged)
+                page_minutes += paged[:1]
+                tickets += any(e[0] == "ticket" for e in found)
+                ticket_episodes.append(sum(e[0] == "ticket" for e in found))
+            figures[f"steady_{burn:g}x_{guests}_guests"] = {
+                "days_paged": pages,
+                "days_ticketed": tickets,
+                "days": args.days,
+                "median_ticket_episodes": float(np.median(ticket_episodes)),
+                "first_page_minutes": sorted(page_minutes),
+            }
+    if "clean" in only:
+        for guests in (150, 40):
+            alerted = sum(bool(watch(day(guests), settings, 0)) for _ in range(args.days // 2))
+            figures[f"clean_day_{guests}_guests"] = {
+                "days_alerted": alerted,
+                "days": args.days // 2,
+            }
+    if "phases" in only:
+        figures.update(by_phase(rng, settings, args.phase_days))
     for name, values in figures.items():
         progress(f"{name}: {values}")
     report(figures)

@@ -102,8 +102,8 @@ def budgets_command(
             f"{r['objective']:.2%} <= {r['threshold_s']:g} s",
             f"{r['events']:,.0f}",
             f"{r['bad_events']:,.0f}",
-            f"{r['consumed']:.1%}",
-            f"{r['remaining']:.1%}",
+            ("~" if _provisional(r, runtime.settings) else "") + f"{r['consumed']:.1%}",
+            ("~" if _provisional(r, runtime.settings) else "") + f"{r['remaining']:.1%}",
             "—" if r["burn_rate"] is None else f"{r['burn_rate']:.2f}x",
             "page" if r["page"] else "ticket" if r["ticket"] else "ok",
         ]
@@ -113,3 +113,19 @@ def budgets_command(
     typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if any(_provisional(r, runtime.settings) for r in shown):
+        from wedperf.slo.report import PROVISIONAL_NOTE
+
+        typer.echo(PROVISIONAL_NOTE)
+
+
+def _provisional(row: dict, settings) -> bool:
+    """As Budget.provisional: a round before the close with fewer events than the SLO's
+    minimum count."""
+    if row["evaluated_at"] >= row["window_end"]:
+        return False
+    try:
+        needed = settings.slo.definition(row["slo"]).events_needed(row["objective"])
+    except KeyError:  # an SLO no longer configured
+        return False
+    return 0 < row["events"] < needed

@@ -10,7 +10,7 @@ import typer
 from cli._common import fail
 from wedperf.calendar.sync import weddings_by_id
 from wedperf.critical_path.report import client_text_table, text_table
-from wedperf.critical_path.round import run_round
+from wedperf.critical_path.round import grid_instant, run_round
 from wedperf.db.connection import get_pool
 from wedperf.runtime import get_runtime
 from wedperf.slo.report import budget_text_table
@@ -23,13 +23,23 @@ def watch_command(
         None, "--at", help="evaluate as of this instant (ISO, default now; naive = UTC)"
     ),
     record: bool = typer.Option(
-        False, help="store the evaluation and fire/resolve alerts, as a watch round would"
+        False,
+        help="store the evaluation and fire/resolve alerts, as a watch round would (at the "
+        "round of the watch grid the instant falls in)",
     ),
 ) -> None:
     """Evaluate one wedding's critical path and error budgets once and print them (exit 2 if
     a check breaches or a budget pages)."""
     runtime = get_runtime()
     instant = (at or datetime.now(UTC)).replace(tzinfo=(at.tzinfo if at and at.tzinfo else UTC))
+    if record:
+        # A recorded round is a watch round: on the grid the scheduled rounds use, so it
+        # shares their natural keys (a by-hand round and the scheduled one at the same slot
+        # are one round, and repeating it rewrites the same rows).
+        snapped = grid_instant(instant, runtime.settings.critical_path.interval)
+        if snapped != instant:
+            typer.echo(f"recording the round at {snapped:%Y-%m-%d %H:%M:%S} UTC (watch grid)")
+        instant = snapped
     with runtime.pool.connection() as perf_conn:
         found = weddings_by_id(perf_conn, [wedding])
         if not found:
@@ -64,7 +74,8 @@ def watch_command(
     typer.echo(
         f"\nerror budgets over the day window {opens.astimezone(target.zone):%H:%M}-"
         f"{closes.astimezone(target.zone):%H:%M} local "
-        f"({(closes - opens).total_seconds() / 60:.0f} min; burn over the first alert window):"
+        f"({(closes - opens).total_seconds() / 60:.0f} min; burn: the first alert window's, "
+        "as it alerts):"
     )
     typer.echo(budget_text_table(budgets.budgets))
     if result.alerts:

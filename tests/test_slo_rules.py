@@ -310,3 +310,84 @@ def test_doctor_compares_the_scrape_interval_with_prometheus_targets(
         process.terminate()
         process.wait(timeout=20)
     assert not checks["prometheus scrape interval"].ok
+
+
+def _gate(opens: datetime, closes: datetime) -> str:
+    return (
+        f"and on() (vector(time()) >= {opens.timestamp():.0f} "
+        f"and vector(time()) < {closes.timestamp():.0f})"
+    )
+
+
+def test_every_generated_rule_is_gated_to_the_day_window() -> None:
+    # Every recording and alerting rule, the budget left and the exhaustion burn included,
+    # ends with the window's gate: outside the day window none of them produces a sample.
+    wedding = Wedding("g1", CEREMONY, CEREMONY + timedelta(hours=6), "UTC", None, 150, "confirmed")
+    rules, _ = prometheus_rules([wedding], Settings())
+    gate = _gate(CEREMONY - timedelta(hours=3), CEREMONY + timedelta(hours=6))
+    every = rules["groups"][0]["rules"]
+    assert {r.get("record") for r in every} >= {
+        "wedperf_slo:error_budget_remaining",
+        "wedperf_slo:exhaustion_burn",
+    }
+    ungated = [r.get("record") or r.get("alert") for r in every if not r["expr"].endswith(gate)]
+    assert ungated == []
+
+
+@needs_promtool
+def test_recording_rules_produce_nothing_outside_the_window(tmp_path: Path) -> None:
+    # promtool's clock starts at 0: the day window is [00:00, 09:00). Inside it the budget
+    # left and the exhaustion burn have a sample; after the close (and the ranges that still
+    # hold samples from inside) neither has one.
+    opens = datetime(1970, 1, 1, tzinfo=UTC)
+    wedding = Wedding(
+        "t2", opens + timedelta(hours=3), opens + timedelta(hours=9), "UTC", None, 150, "confirmed"
+    )
+    settings = Settings()
+    settings.slo.definitions = [settings.slo.definition("guest-list-latency")]
+    rules, _ = prometheus_rules([wedding], settings)
+    (tmp_path / "rules.yaml").write_text(dump_yaml(rules))
+    selector = 'wedapp_request_duration_seconds_bucket{operation="guest_list",wedding_id="t2"'
+    total = " ".join(str(100 * m) for m in range(661))
+    good = " ".join(str(99 * m) for m in range(661))  # 1% slow all day: burn 1x
+    labels = {"slo": "guest-list-latency", "wedding_id": "t2"}
+
+    def expect(expr: str, at: str, samples: list) -> dict:
+        return {"expr": expr, "eval_time": at, "exp_samples": samples}
+
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": selector + ',le="1.0"}', "values": good},
+                    {"series": selector + ',le="+Inf"}', "values": total},
+                ],
+                "promql_expr_test": [
+                    # Half-way through, at 1x, about half the budget is left: 1 - 1 x 270/540.
+                    expect(
+                        "round(wedperf_slo:error_budget_remaining, 0.05)",
+                        "270m",
+                        [{"labels": f'{{slo="{labels["slo"]}",wedding_id="t2"}}', "value": 0.5}],
+                    ),
+                    expect(
+                        "count(wedperf_slo:exhaustion_burn)", "270m", [{"labels": "{}", "value": 1}]
+                    ),
+                    expect("wedperf_slo:error_budget_remaining", "560m", []),
+                    expect("wedperf_slo:exhaustion_burn", "560m", []),
+                    expect("wedperf_slo:sli_events:increase1m", "600m", []),
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    run = subprocess.run(
+        [PROMTOOL, "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -128,3 +128,28 @@ def test_watch_cli_prints_one_wedding(platform: dict) -> None:
     assert "remaining" in result.output and "burn" in result.output
     missing = runner.invoke(app, ["watch", "--wedding", "no-such-wedding"])
     assert missing.exit_code == 1 and "no wedding 'no-such-wedding'" in missing.output
+
+
+def test_watch_cli_records_on_the_watch_grid(platform: dict) -> None:
+    # `wedperf watch --record` at instants off the 5-minute grid records the round of the
+    # grid slot they fall in: the same natural keys a scheduled round has, so repeating it
+    # (or the scheduled round of that slot) rewrites the rows instead of adding a round.
+    runner = CliRunner()
+    runner.invoke(app, ["calendar", "sync", "--no-plan"])
+    wedding = str(platform["live"][2])
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    slot -= timedelta(minutes=slot.minute % 5)
+    for offset in (timedelta(minutes=1, seconds=17), timedelta(minutes=3, seconds=41)):
+        at = (slot + offset).isoformat()
+        result = runner.invoke(app, ["watch", "--wedding", wedding, "--at", at, "--record"])
+        assert result.exit_code in (0, 2), result.output
+        assert f"recording the round at {slot:%Y-%m-%d %H:%M:%S} UTC" in result.output
+    with psycopg.connect(platform["url"]) as conn:
+        budgets = conn.execute(
+            "SELECT DISTINCT evaluated_at FROM perf.slo_budgets WHERE wedding_id = %s", (wedding,)
+        ).fetchall()
+        checks = conn.execute(
+            "SELECT DISTINCT evaluated_at FROM perf.critical_path_checks WHERE wedding_id = %s",
+            (wedding,),
+        ).fetchall()
+    assert budgets == [(slot,)] and checks == [(slot,)]

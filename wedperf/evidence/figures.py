@@ -324,24 +324,44 @@ def _dedup_legend(ax) -> None:
 
 def budget_burndown(data: dict[str, Any]) -> Figure:
     """A wedding's error budgets across its day window: budget left per SLO (top), the
-    first alert window's burn rate (bottom), page and ticket spans, the ceremony."""
+    first alert window's burn rate as it alerts on it (bottom), page and ticket spans, the
+    ceremony. An SLO with fewer than three rounds is drawn as markers; a lone round is
+    labelled with its budget left and time."""
     fig = Figure(figsize=(10, 6), layout="constrained")
     left_ax, burn_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     opens, closes = _t(data["window_start"]), _t(data["window_end"])
     for index, slo in enumerate(data["slos"]):
         colour = BUDGET_COLOURS[index % len(BUDGET_COLOURS)]
         at = [_t(p["at"]) for p in slo["points"]]
+        # A line needs two rounds: with fewer, each round is a marker (a lone round drawn as
+        # a line is invisible, and the 0% axis line reads as a flat budget at 0%).
+        marker = "o" if len(at) < 3 else None
+        left = [100 * p["remaining"] for p in slo["points"]]
         left_ax.plot(
             at,
-            [100 * p["remaining"] for p in slo["points"]],
+            left,
             color=colour,
             lw=1.6,
+            marker=marker,
+            ms=6,
             label=f"{slo['slo']} ({100 * slo['objective']:g}% <= {slo['threshold_s']:g} s)",
         )
+        if len(at) == 1:
+            left_ax.annotate(
+                f"{left[0]:.0f}% left at {at[0].astimezone(ZoneInfo(data['timezone'])):%H:%M}"
+                " (one round)",
+                (at[0], left[0]),
+                xytext=(6, 6),
+                textcoords="offset points",
+                fontsize=8,
+                color=colour,
+            )
         burn = [(t, p["burn_rate"]) for t, p in zip(at, slo["points"], strict=True)]
         burn = [(t, b) for t, b in burn if b is not None]
         if burn:
-            burn_ax.plot([t for t, _ in burn], [b for _, b in burn], color=colour, lw=1.2)
+            burn_ax.plot(
+                [t for t, _ in burn], [b for _, b in burn], color=colour, lw=1.2, marker=marker
+            )
     colours = {
         slo["slo"]: BUDGET_COLOURS[i % len(BUDGET_COLOURS)] for i, slo in enumerate(data["slos"])
     }
@@ -365,7 +385,7 @@ def budget_burndown(data: dict[str, Any]) -> Figure:
     left_ax.set_ylabel("budget left (%)")
     left_ax.set_ylim(min(-10, left_ax.get_ylim()[0]), 106)
     burn_ax.axhline(1, color="#37474f", lw=0.8, ls=":")
-    burn_ax.set_ylabel("burn rate (x)")
+    burn_ax.set_ylabel("burn rate (x), first window")
     burn_ax.set_ylim(bottom=0)
     ceremony = _t(data["ceremony"])
     for ax in (left_ax, burn_ax):

@@ -51,6 +51,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import numpy as np
+from scipy.special import gammaincinv
+from scipy.stats import binom
 
 from wedperf.slo.settings import SloSettings
 
@@ -63,6 +65,27 @@ BURN_MINUTES = 4
 # A budget window's short span, burning at the rate, holds this many bad events: two calm
 # minutes of a 40-guest regression are chance (~1.7 bad requests a minute), not its end.
 SHORT_BAD_EVENTS = 2
+
+
+def poisson_lower(count: float, confidence: float) -> float:
+    """The one-sided lower confidence bound on a Poisson mean from an observed `count`
+    (Garwood's exact interval: the mean below which seeing `count` or more has probability
+    1 - confidence). 0 for a count of 0."""
+    if count <= 0:
+        return 0.0
+    return float(gammaincinv(count, 1 - confidence))
+
+
+def rise_p_value(bad: float, events: float, base_bad: float, base_events: float) -> float:
+    """How likely a span's `bad` of `events` is, or more, if its error ratio were the
+    baseline's (`base_bad` of `base_events`): the exact conditional test of two Poisson
+    rates (given bad + base_bad, the span's share is binomial with p = its share of the
+    events). A steady burn's spans and baseline share one ratio, so this is small by chance
+    only; a regression's jump from 0.1% to a few percent makes it tiny within minutes."""
+    if bad <= 0 or events <= 0 or base_events <= 0:
+        return 1.0
+    n = int(round(bad + base_bad))
+    return float(binom.sf(int(round(bad)) - 1, n, events / (events + base_events)))
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,10 @@ class WindowState:
     events_long: float
     firing: bool
     measure: str = "ratio"
+    # The long span's burn at the lower confidence bound of its bad events (and, for a budget
+    # window, the upper bound of its baseline): a window fires only when this too reaches
+    # its rate, so chance in a few dozen events does not page. None: no events.
+    burn_long_low: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -119,9 +146,17 @@ class Budget:
     bad: float
     consumed: float  # share of the day's budget spent (weighted, projected); may exceed 1
     remaining: float  # 1 - consumed (negative once overspent)
-    burn_rate: float | None  # error-ratio burn over the first window's long span: "now"
+    # The first window's long-span burn, exactly as that window alerts on it (for the fast
+    # page: bad events above the baseline against the day's pace): the figure shown by
+    # `wedperf watch`, the stored rounds and the report is the one the page compares.
+    burn_rate: float | None
     exhaustion_burn: float  # inf once the window has closed
     windows: tuple[WindowState, ...]
+    # Some events, but fewer than min_events so far (the allowance so far is under one bad
+    # event): consumed projects the day from too few events, and a single bad event reads as
+    # several percent of the budget. Shown marked. No alert depends on it: early in the
+    # window the exhaustion burn is at most length / time left (~1), below every page rate.
+    provisional: bool = False
 
     @property
     def page(self) -> bool:
@@ -144,10 +179,15 @@ def evaluate_budget(
     firing_before: Collection[str] = (),
     resolve_share: float = 0.5,
     baseline_minutes: int = 30,
+    confidence: float | None = None,
+    rise_p: float = 0.001,
 ) -> Budget:
     """The budget after the minutes given (index 0 = the window's first minute; as many
     minutes as have elapsed) and each window's verdict. `firing_before`: the severities
-    whose alert is firing from earlier rounds."""
+    whose alert is firing from earlier rounds. `confidence`: a window fires only if its long
+    span's burn reaches its rate with the span's bad events at this one-sided lower bound,
+    and a budget window's rise over its baseline has a p-value of `rise_p` or less (None,
+    the default here: the point estimates alone; rounds pass slo.confidence, 0.8)."""
     good = np.asarray(good, dtype=float)
     total = np.asarray(total, dtype=float)
     weights = np.asarray(weights, dtype=float)
@@ -200,27 +240,46 @@ def evaluate_budget(
         if w.measure == "budget":
             # The error ratio before the long span: what is not new.
             base = between(end - w.long_minutes - baseline_minutes, end - w.long_minutes)
-            base_ratio = base[2] / base[1] if base[0] >= min_events and base[1] > 0 else 0.0
+            known = base[0] >= min_events and base[1] > 0
+            base_ratio = base[2] / base[1] if known else 0.0
             rise_bad = between(end - w.long_minutes, end)[3] - base_ratio * long_events
 
-            def window_burn(minutes: int, base_ratio=base_ratio) -> float | None:
+            def window_burn(minutes: int, base_ratio=base_ratio, low=None) -> float | None:
+                # low: the share of the span's bad events counted (their lower bound)
                 _, we, wb = span(minutes)
                 used = min(minutes, end)
                 if pace <= 0 or used <= 0:
                     return None
+                wb = wb if low is None else wb * low
                 return float(max(wb - base_ratio * we, 0.0) / used / (allowance * pace))
 
+            low = None
+            if confidence is not None:
+                # The bad events at their lower confidence bound, and the rise significant:
+                # a few lucky minutes of a slow burn in a quiet phase (whose budget burn the
+                # low pace so far magnifies) and a steady burn's noisy baseline do not page.
+                long_bad = between(end - w.long_minutes, end)[3]
+                kept = poisson_lower(long_bad, confidence) / long_bad if long_bad > 0 else 0.0
+                if known and rise_p_value(long_bad, long_events, base[3], base[0]) > rise_p:
+                    kept = 0.0
+                low = kept
             bad_minutes = int(np.count_nonzero(bad[max(end - w.long_minutes, 0) : end]))
             guarded = (
                 rise_bad >= w.burn_rate * allowance * min_events and bad_minutes >= BURN_MINUTES
             )
         else:
 
-            def window_burn(minutes: int) -> float | None:
-                return burn(*span(minutes)[1:])
+            def window_burn(minutes: int, low=None) -> float | None:
+                _, we, wb = span(minutes)
+                return burn(we, wb if low is None else wb * low)
 
             guarded = long_events >= min_events
+            low = None
+            if confidence is not None:
+                long_bad = between(end - w.long_minutes, end)[3]
+                low = poisson_lower(long_bad, confidence) / long_bad if long_bad > 0 else 0.0
         burn_long = window_burn(w.long_minutes)
+        burn_long_low = burn_long if low is None else window_burn(w.long_minutes, low=low)
         need_events = 1 / (w.burn_rate * allowance)
         short = w.short_minutes
         while short < w.long_minutes and span(short)[0] < need_events:
@@ -239,6 +298,8 @@ def evaluate_budget(
             and burn_long is not None
             and burn_short is not None
             and burn_long >= w.burn_rate
+            and burn_long_low is not None
+            and burn_long_low >= w.burn_rate
             and burn_short >= needed
         )
         keeps = False
@@ -262,6 +323,7 @@ def evaluate_budget(
                 events_long=float(long_events),
                 firing=firing,
                 measure=w.measure,
+                burn_long_low=burn_long_low,
             )
         )
     return Budget(
@@ -270,7 +332,8 @@ def evaluate_budget(
         bad=float(bad.sum()),
         consumed=consumed,
         remaining=remaining,
-        burn_rate=burn(*span(windows[0].long_minutes)[1:]) if windows else None,
+        burn_rate=states[0].burn_long if states else None,
         exhaustion_burn=exhaustion,
         windows=tuple(states),
+        provisional=bool(left > 0 and 0 < events < min_events),
     )

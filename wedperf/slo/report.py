@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+PROVISIONAL_NOTE = (
+    "~ provisional: fewer events so far than one bad event's allowance; the day's budget is "
+    "projected from too few (early rounds overstate what is spent)"
+)
+
 
 def _rate(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.2f}x"
@@ -16,7 +21,8 @@ def _share(value: float) -> str:
 
 def budget_rows(budgets: Sequence) -> list[dict[str, str]]:
     """One row per SLO (WeddingBudget, wedperf.slo.round): objective, events, bad, budget
-    consumed and remaining, burn rate (the first alert window's long span) and alert state."""
+    consumed and remaining, burn rate (the first alert window's long span, as that window
+    alerts on it: Budget.burn_rate) and alert state."""
     rows = []
     for b in budgets:
         budget, first = b.budget, (b.budget.windows[0] if b.budget.windows else None)
@@ -27,10 +33,14 @@ def budget_rows(budgets: Sequence) -> list[dict[str, str]]:
                 "objective": f"{budget.objective:.2%} <= {b.definition.threshold_s:g} s",
                 "events": f"{budget.events:,.0f}",
                 "bad": f"{budget.bad:,.0f}",
-                "consumed": _share(budget.consumed),
-                "remaining": _share(budget.remaining),
+                "consumed": ("~" if budget.provisional else "") + _share(budget.consumed),
+                "remaining": ("~" if budget.provisional else "") + _share(budget.remaining),
                 "burn": _rate(budget.burn_rate)
-                + (f" /{first.long_minutes}m" if first is not None else ""),
+                + (
+                    f" {first.name}/{first.long_minutes}m"
+                    if first is not None and budget.burn_rate is not None
+                    else ""
+                ),
                 "alert": state,
             }
         )
@@ -46,6 +56,8 @@ def budget_text_table(budgets: Sequence) -> str:
     widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
     out = ["  ".join(h.ljust(widths[h]) for h in headers).rstrip()]
     out += ["  ".join(r[h].ljust(widths[h]) for h in headers).rstrip() for r in rows]
+    if any(b.budget.provisional for b in budgets):
+        out.append(PROVISIONAL_NOTE)
     return "\n".join(out)
 
 
@@ -57,6 +69,8 @@ def budget_markdown(budgets: Sequence) -> str:
     headers = list(rows[0])
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in rows]
+    if any(b.budget.provisional for b in budgets):
+        lines += ["", PROVISIONAL_NOTE + "."]
     return "\n".join(lines)
 
 

@@ -167,5 +167,7 @@ def _wedding_budget(
         firing_before=firing_before,
         resolve_share=settings.slo.resolve_share,
         baseline_minutes=math.ceil(settings.slo.baseline / MINUTE),
+        confidence=settings.slo.confidence,
+        rise_p=settings.slo.rise_p_value,
     )
     return WeddingBudget(wedding, definition, tier, opens, closes, evaluated_at, budget)

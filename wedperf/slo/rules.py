@@ -25,7 +25,9 @@ fires and a firing alert resolves when the window closes). The arithmetic is wed
 
 Differences from wedperf's own evaluation, said here so nobody is surprised: no phase
 weights (Prometheus does not see the timeline), short spans do not reach back for events in
-sparse minutes, and every window is an error-ratio window with the minimum event count
+sparse minutes, no significance test (slo.confidence: PromQL has no Poisson quantile; the
+minimum event count stands in for it), and every window is an error-ratio window with the
+minimum event count
 (wedperf's fast page burns against the day's budget above a baseline: docs/slo.md). SLOs
 whose operation has no histogram in prometheus.histograms (e.g. vendor delivery, read from
 the app database) have no rules.
@@ -211,7 +213,7 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
                     f"[{ws.length_minutes}m]) / sum_over_time({PREFIX}:sli_events:increase1m"
                     f"{match}[{ws.length_minutes}m])) / {allowance:g} * "
                     f"((time() - {ws.opens.timestamp():.0f}) / "
-                    f"{ws.length_minutes * 60})"
+                    f"{ws.length_minutes * 60}) and {_active(ws)}"
                 ),
                 "labels": labels,
             },
@@ -219,7 +221,7 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
                 "record": f"{PREFIX}:exhaustion_burn",
                 "expr": (
                     f"{PREFIX}:error_budget_remaining{match} * {ws.length_minutes * 60} / "
-                    f"({ws.closes.timestamp():.0f} - time())"
+                    f"({ws.closes.timestamp():.0f} - time()) and {_active(ws)}"
                 ),
                 "labels": labels,
             },
@@ -248,7 +250,8 @@ def wedding_group(ws_list: Sequence[WeddingSlo], settings: Settings) -> dict:
             alerts.append(
                 {
                     "alert": ALERT_NAME,
-                    "expr": " or ".join(conditions),
+                    # Gated like the recording rules it reads, so it is evaluated only inside.
+                    "expr": f"({' or '.join(conditions)}) and {_active(ws)}",
                     "keep_firing_for": f"{max(w.short_minutes for w in mine)}m",
                     "labels": {**labels, "severity": severity, "source": "slo"},
                     "annotations": {

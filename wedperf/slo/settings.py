@@ -200,6 +200,23 @@ class SloSettings(BaseModel):
         "span before its long span: a burn that was already going on is the slow window's "
         "and the ticket's, not a regression to page on",
     )
+    confidence: float | None = Field(
+        default=0.8,
+        gt=0.5,
+        lt=1,
+        description="a window fires only when its long span's burn still reaches its rate "
+        "with its bad events at this one-sided Poisson lower confidence bound: a few lucky "
+        "minutes of a slow burn in a small or quiet wedding are chance, not a regression. "
+        "None: point estimates only (and no rise test)",
+    )
+    rise_p_value: float = Field(
+        default=0.001,
+        gt=0,
+        lt=1,
+        description="a `budget` window fires only when its long span's error ratio is "
+        "above its baseline's with this p-value or less (exact conditional test of two "
+        "Poisson rates): a steady burn is no rise, however the pace so far magnifies it",
+    )
     resolve_share: float = Field(
         default=0.5,
         gt=0,
