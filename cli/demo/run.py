@@ -236,8 +236,9 @@ def _on_worker(
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 
     remediation = alert_and_remediate(
-        services, webhook_url, str(live_ids[1]), progress, worker=worker
-    )
+        services, webhook_url, str(live_ids[1]), progress, worker=worker, base_url=base_url,
+        live_ids=live_ids,
+    )  # fmt: skip
 
     progress(f"restoring the capacity floor after wedding {next_wedding[0]} (flow capacity-floor)")
     restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})

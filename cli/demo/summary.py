@@ -47,7 +47,8 @@ def summarise(**parts) -> dict[str, Any]:
         f"worker: {parts['worker']['runs_completed']} flow runs completed, "
         f"{parts['worker']['runs_failed']} failed",
         f"critical path: {parts['watched'].get('weddings', '?')} live weddings checked",
-        f"remediation: alert {parts['remediation']['alert_id']} -> {parts['remediation']['state']}",
+        f"remediation: alert {parts['remediation']['alert_id']} -> "
+        f"{parts['remediation']['state']} (verified by {parts['remediation'].get('verified_by')})",
         "perf tables: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
     ]
     return {
