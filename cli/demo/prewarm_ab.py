@@ -17,7 +17,7 @@ from wedperf.db.connection import connect
 if TYPE_CHECKING:
     from cli.demo.worker import DemoWorker
 
-PER_GROUP = 6  # weddings pre-warmed, and as many left cold
+PER_GROUP = 10  # weddings pre-warmed, and as many left cold
 ROUTES = ("guests", "timeline")  # each wedding's first touch of both screens
 
 
@@ -50,7 +50,7 @@ def measure_prewarm_ab(
     load = threading.Thread(
         target=drive_load,
         args=(base_url, live_ids),
-        kwargs={"requests": 300, "concurrency": 8, "seed": seed + 7},
+        kwargs={"requests": 300, "concurrency": 4, "seed": seed + 7},
         daemon=True,
     )
     load.start()

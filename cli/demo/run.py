@@ -98,6 +98,7 @@ def _story(
     *, out, server: LocalServer, services, weddings, days, seed, requests, progress
 ) -> dict[str, Any]:
     from wedperf.sandbox.app import create_app
+    from wedperf.sandbox.capacity import BASELINE_REPLICAS
     from wedperf.serving import serve_in_thread
 
     now = datetime.now(UTC)
@@ -109,7 +110,9 @@ def _story(
     pool = next(iter(deployed["work_pool"]))
 
     with (
-        serve_in_thread(create_app(services.app_database_url, services.redis_url)) as base_url,
+        serve_in_thread(
+            create_app(services.app_database_url, services.redis_url, capacity=BASELINE_REPLICAS)
+        ) as base_url,
         serve_in_thread(receiver_app(services, api_url)) as webhook_url,
     ):
         os.environ["WEDPERF_PROBES__BASE_URL"] = base_url  # probes and the sandbox actuator

@@ -30,7 +30,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wedperf.sandbox import cache
-from wedperf.sandbox.capacity import BASELINE_REPLICAS
 from wedperf.sandbox.state import SandboxState, error_response
 
 log = logging.getLogger(__name__)
@@ -55,10 +54,12 @@ def create_app(
     database_url: str,
     redis_url: str,
     *,
-    capacity: int = BASELINE_REPLICAS,
+    capacity: int = 8,
     cache_ttl: int = cache.DEFAULT_TTL_SECONDS,
 ) -> Starlette:
     """The sandbox API. Reads and writes schema `app` at `database_url`; caches in `redis_url`.
+    `capacity`: worker slots (replicas); the demo and the sandbox CLI start at
+    wedperf.sandbox.capacity.BASELINE_REPLICAS.
 
     Routes: GET /weddings/{id}/guests, GET /weddings/{id}/timeline, POST /weddings/{id}/photos,
     POST /weddings/{id}/vendors/{vendor_id}/notify, GET /healthz, GET /metrics,
