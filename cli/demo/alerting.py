@@ -28,7 +28,7 @@ ALERTNAME = "HighRequestLatency"  # playbooks.toml: scale_up
 DEGRADED_REPLICAS = 1
 BREACH_TIMEOUT_S = 60.0
 RECOVERY_TIMEOUT_S = 120.0
-LOAD_ROUND, LOAD_CONCURRENCY = 150, 40  # closed-loop clients, ~14 ms of slot time each
+LOAD_ROUND, LOAD_CONCURRENCY = 150, 30  # closed-loop clients, ~14 ms of slot time each
 
 
 def webhook_token() -> str:
