@@ -117,14 +117,20 @@ def alert_and_remediate(
         acted = wait_for_actions(
             services.database_url, f"alert-{alert_id}", lambda: worker.finished(run_id)
         )
-        progress(f"playbook acted: {', '.join(acted) or 'nothing'}")
-        recovered = _wait_for(base_url, rule, firing=False, timeout=RECOVERY_TIMEOUT_S)
-        progress(f"rule stops firing: {_fmt(recovered)}; the source resolves the alert")
-        notify(
-            webhook_url,
-            {**alert, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()},
-        )
+        progress(f"playbook: {', '.join(acted) or 'no steps'}")
+        recovered = None
+        if any(step.endswith(": done") for step in acted):
+            recovered = _wait_for(base_url, rule, firing=False, timeout=RECOVERY_TIMEOUT_S)
+            progress(f"rule stops firing: {_fmt(recovered)}; the source resolves the alert")
+            notify(
+                webhook_url,
+                {**alert, "status": "resolved", "endsAt": datetime.now(UTC).isoformat()},
+            )
+        else:  # e.g. the cooldown of a demo run minutes ago: nothing changed, nothing resolves
+            progress("the playbook did not act: the rule keeps firing and the run escalates")
         run = worker.wait(run_id, "remediate-alert", timeout=REMEDIATION_TIMEOUT_S)
+        if recovered is None:  # the incident ends: the lost replicas come back
+            _set_replicas(base_url, replicas)
     finally:
         load.stop()
     with connect(services.database_url) as conn:
@@ -147,7 +153,7 @@ def alert_and_remediate(
             "threshold_ms": rule.threshold_s * 1000,
             "baseline_ms": _ms(baseline),
             "breach_ms": _ms(breach),
-            "recovered_ms": _ms(recovered),
+            "recovered_ms": None if recovered is None else _ms(recovered),
         },
     }
 
