@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from wedperf.sandbox.capacity import BASELINE_REPLICAS
+
 if TYPE_CHECKING:
     from wedperf.config import Settings
     from wedperf.services import ResolvedServices
@@ -86,7 +88,9 @@ def seed_command(
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8765, "--port"),
-    capacity: int = typer.Option(8, "--capacity", min=1, help="worker slots (replicas)"),
+    capacity: int = typer.Option(
+        BASELINE_REPLICAS, "--capacity", min=1, help="worker slots (replicas)"
+    ),
 ) -> None:
     """Serve the sandbox API with uvicorn until interrupted."""
     import uvicorn

@@ -32,7 +32,8 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
 
     sample = [w.wedding_id for w in weddings[:EFFECT_SAMPLE]]
     effect_urls = warmup_urls([settings.ops.prewarm_urls[0]], sample, settings.probes.base_url)
-    before = None if dry_run else http_get_all(effect_urls)
+    # The first touch must not warm the cache it measures (Cache-Control: no-store).
+    before = None if dry_run else http_get_all(effect_urls, fill_cache=False)
     redis_result = warm_redis(weddings, plan_id, dry_run)
     http_result = warm_http(weddings, plan_id, dry_run)
     pg_steps = warm_postgres(weddings, plan_id, dry_run)

@@ -20,7 +20,7 @@ from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.playbooks import decide
-from wedperf.remediation.verify import recovered
+from wedperf.remediation.verify import verify
 from wedperf.runtime import get_runtime
 
 
@@ -74,9 +74,10 @@ def remediate_alert(alert_id: int) -> dict:
         runtime.pool.connection() as conn,
         get_pool(runtime.services.app_database_url).connection() as app_conn,
     ):
-        ok, why = recovered(conn, app_conn, alert, settings)
+        checked = verify(conn, app_conn, alert, settings)
+        ok, why, by = checked.recovered, checked.detail, checked.verified_by
         state = "recovered" if ok else "escalated"
-        set_remediation_state(conn, alert_id, state, why)
+        set_remediation_state(conn, alert_id, state, f"verified by {by}: {why}")
     if not ok:
         _escalate(
             alert_id,
@@ -89,6 +90,7 @@ def remediate_alert(alert_id: int) -> dict:
         "playbook": rule.playbook,
         "steps": [s.__dict__ for s in steps],
         "verification": why,
+        "verified_by": by,
     }
 
 

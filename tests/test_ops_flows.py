@@ -140,7 +140,7 @@ def test_prewarm_and_floor_close_the_loop_on_the_sandbox(
     # hold is that the app's own cache now has every wedding's guest list.
     assert warmed["guest_list_p95_before_ms"] > 0 and warmed["guest_list_p95_after_ms"] > 0
     cache = redis.Redis.from_url(platform["redis_url"])
-    assert all(cache.exists(f"sandbox:wedding:{w}:guests") for w in ids)
+    assert all(cache.exists(f"wedperf:wedding:{w}:guest_list") for w in ids)
 
     capacity = f"{platform['base_url']}/admin/capacity"
     before = httpx.get(capacity).json()["replicas"]

@@ -196,3 +196,83 @@ def test_advisor_failure_never_fails_the_warm_ups(
         assert "server closed the connection" in artifact.data
     finally:
         reset_settings_cache()
+
+
+def test_the_app_serves_the_prewarmed_payload(sandbox_url: str, redis_url: str) -> None:
+    """One cache contract: pre-warm writes the keys the sandbox app reads. A pre-warmed guest
+    list and timeline are answered from Redis without a query; a cold read runs the queries,
+    answers the same body and (unless no-store) fills the same keys."""
+    import asyncio
+
+    import httpx
+
+    from wedperf.config import get_settings
+    from wedperf.prewarm.contract import KEY_TEMPLATE, dataset_key
+    from wedperf.sandbox.app import create_app
+    from wedperf.sandbox.cache import guests_key
+
+    reset_settings_cache()
+    assert get_settings().ops.prewarm_key_template == KEY_TEMPLATE
+    assert guests_key(7) == KEY_TEMPLATE.format(wedding_id=7, dataset="guest_list")
+    client = redis.Redis.from_url(redis_url)
+    warm, cold = upcoming(sandbox_url, 2)
+    client.delete(*(dataset_key(w.wedding_id, d) for w in (warm, cold) for d in DATASETS))
+    with psycopg.connect(sandbox_url) as conn:
+        prewarm_redis(
+            client,
+            conn,
+            [warm],
+            schema="wedperf_src",
+            key_template=get_settings().ops.prewarm_key_template,
+            window_after=timedelta(0),
+            now=NOW,
+        )
+    app = create_app(sandbox_url, redis_url)
+    queries = app.state.sandbox.metrics.db_queries
+
+    async def scenario() -> dict:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+            out = {}
+            for name, wedding, headers in (
+                ("warm", warm, {}),
+                ("cold_no_store", cold, {"cache-control": "no-store"}),
+                ("cold", cold, {}),
+                ("cold_again", cold, {}),
+            ):
+                before = queries.labels("guest_list")._value.get()
+                guests = await http.get(f"/weddings/{wedding.wedding_id}/guests", headers=headers)
+                timeline = await http.get(f"/weddings/{wedding.wedding_id}/timeline")
+                spent = queries.labels("guest_list")._value.get() - before
+                out[name] = (guests, timeline, spent)
+        await app.state.sandbox.aclose()
+        return out
+
+    seen = asyncio.run(scenario())
+    guests, timeline, spent = seen["warm"]
+    assert guests.headers["x-wedperf-cache"] == "hit" and spent == 0
+    stored = json.loads(client.get(dataset_key(warm.wedding_id, "guest_list")))
+    assert guests.json() == {"wedding_id": int(warm.wedding_id), "guests": stored}
+    assert timeline.headers["x-wedperf-cache"] == "hit"
+    assert timeline.json()["items"] == json.loads(
+        client.get(dataset_key(warm.wedding_id, "timeline"))
+    )
+
+    guests, _, spent = seen["cold_no_store"]
+    assert guests.headers["x-wedperf-cache"] == "miss" and spent > 0
+    assert seen["cold"][0].headers["x-wedperf-cache"] == "miss"  # no-store left it cold
+    assert seen["cold_again"][0].headers["x-wedperf-cache"] == "hit"
+    assert seen["cold_again"][0].json() == seen["cold_no_store"][0].json()
+    # The app's own fill has the contract payload: what pre-warm would have written.
+    filled = client.get(dataset_key(cold.wedding_id, "guest_list"))
+    with psycopg.connect(sandbox_url) as conn:
+        prewarm_redis(
+            client,
+            conn,
+            [cold],
+            schema="wedperf_src",
+            key_template=KEY_TEMPLATE,
+            window_after=timedelta(0),
+            now=NOW,
+        )
+    assert client.get(dataset_key(cold.wedding_id, "guest_list")) == filled

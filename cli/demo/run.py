@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.demo.alerting import alert_and_remediate, receiver_app, rum_token
+from cli.demo.capacity_raise import raise_floor_measured
 from cli.demo.errors import PROJECT_DIR, DemoError, Progress
 from cli.demo.prefect_server import (
     LocalServer,
@@ -19,6 +20,7 @@ from cli.demo.prefect_server import (
     stop_process,
     ui_api_url,
 )
+from cli.demo.prewarm_ab import measure_prewarm_ab
 from cli.demo.summary import summarise
 from cli.demo.worker import DemoWorker
 from wedperf.config import reset_settings_cache
@@ -96,6 +98,7 @@ def _story(
     *, out, server: LocalServer, services, weddings, days, seed, requests, progress
 ) -> dict[str, Any]:
     from wedperf.sandbox.app import create_app
+    from wedperf.sandbox.capacity import BASELINE_REPLICAS
     from wedperf.serving import serve_in_thread
 
     now = datetime.now(UTC)
@@ -107,7 +110,9 @@ def _story(
     pool = next(iter(deployed["work_pool"]))
 
     with (
-        serve_in_thread(create_app(services.app_database_url, services.redis_url)) as base_url,
+        serve_in_thread(
+            create_app(services.app_database_url, services.redis_url, capacity=BASELINE_REPLICAS)
+        ) as base_url,
         serve_in_thread(receiver_app(services, api_url)) as webhook_url,
     ):
         os.environ["WEDPERF_PROBES__BASE_URL"] = base_url  # probes and the sandbox actuator
@@ -216,9 +221,15 @@ def _on_worker(
     prewarm = worker.run(
         "prewarm-weddings/prewarm-weddings", {"wedding_ids": next_wedding, "plan_id": plan_id}
     )
-    progress(f"raising the capacity floor for wedding {next_wedding[0]} (flow capacity-floor)")
+    prewarm_ab = measure_prewarm_ab(
+        worker, base_url=base_url, services=services, live_ids=live_ids, plan_id=plan_id,
+        seed=seed, progress=progress,
+    )  # fmt: skip
     slot = {"target": "sandbox", "wedding_ids": next_wedding, "plan_id": plan_id}
-    floor = worker.run("capacity-floor/capacity-floor", {**slot, "action": "raise"})
+    floor, capacity = raise_floor_measured(
+        worker, slot, base_url=base_url, live_ids=live_ids, requests=requests, seed=seed,
+        progress=progress,
+    )  # fmt: skip
 
     progress("more wedding-day load, then collection again")
     drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
@@ -228,8 +239,9 @@ def _on_worker(
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 
     remediation = alert_and_remediate(
-        services, webhook_url, str(live_ids[1]), progress, worker=worker
-    )
+        services, webhook_url, str(live_ids[1]), progress, worker=worker, base_url=base_url,
+        live_ids=live_ids,
+    )  # fmt: skip
 
     progress(f"restoring the capacity floor after wedding {next_wedding[0]} (flow capacity-floor)")
     restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})
@@ -252,6 +264,8 @@ def _on_worker(
         "plan": plan,
         "prewarm": prewarm,
         "floor": floor,
+        "prewarm_ab": prewarm_ab,
+        "capacity": capacity,
         "restore": restore,
         "watched": watched,
         "remediation": remediation,

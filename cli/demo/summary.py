@@ -36,6 +36,7 @@ def summarise(**parts) -> dict[str, Any]:
         f"pre-warm: guest-list p95 {_ms(parts['prewarm'].get('guest_list_p95_before_ms'))} first "
         f"touch -> {_ms(parts['prewarm'].get('guest_list_p95_after_ms'))} warmed, "
         f"{parts['prewarm'].get('redis_keys', 0)} Redis keys",
+        *_effect_lines(parts["prewarm_ab"], parts["capacity"]),
         f"collection: {collected['samples']} samples ({collected['new_samples']} new)",
         f"forecasts: {_forecast_line(parts['forecasts'])}",
         f"plan: {len(parts['plan']['runs'])} scheduled runs for "
@@ -46,7 +47,8 @@ def summarise(**parts) -> dict[str, Any]:
         f"worker: {parts['worker']['runs_completed']} flow runs completed, "
         f"{parts['worker']['runs_failed']} failed",
         f"critical path: {parts['watched'].get('weddings', '?')} live weddings checked",
-        f"remediation: alert {parts['remediation']['alert_id']} -> {parts['remediation']['state']}",
+        f"remediation: alert {parts['remediation']['alert_id']} -> "
+        f"{parts['remediation']['state']} (verified by {parts['remediation'].get('verified_by')})",
         "perf tables: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
     ]
     return {
@@ -58,12 +60,31 @@ def summarise(**parts) -> dict[str, Any]:
         "totals": totals,
         "live_weddings": parts["live_ids"],
         "remediation": parts["remediation"],
+        "prewarm": {
+            k: parts["prewarm_ab"][k]
+            for k in ("cold_p95_ms", "warm_p95_ms", "warm_weddings", "cold_weddings", "cache_hits")
+        },
+        "capacity": {
+            k: parts["capacity"][k]
+            for k in ("floor_before", "floor_after", "p95_before_ms", "p95_after_ms", "operation")
+        },
         "worker": parts["worker"],
         "processes": parts["processes"],
         "plan_runs": len(parts["plan"]["runs"]),
         "deployments": parts["deployed"]["deployments"],
         "out": str(parts["out"]),
     }
+
+
+def _effect_lines(ab: dict[str, Any], capacity: dict[str, Any]) -> list[str]:
+    return [
+        f"pre-warm A/B: first-touch p95 {_ms(ab['warm_p95_ms'])} pre-warmed vs "
+        f"{_ms(ab['cold_p95_ms'])} not ({len(ab['warm_weddings'])} vs "
+        f"{len(ab['cold_weddings'])} weddings, one load run)",
+        f"capacity: same load, {capacity['operation']} p95 {_ms(capacity['p95_before_ms'])} "
+        f"at {capacity['floor_before']} replicas -> {_ms(capacity['p95_after_ms'])} at "
+        f"{capacity['floor_after']}",
+    ]
 
 
 def _forecast_line(result: dict[str, Any]) -> str:

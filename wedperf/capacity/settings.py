@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from wedperf.prewarm.contract import KEY_TEMPLATE
+from wedperf.sandbox.capacity import REPLICA_RPS as SANDBOX_REPLICA_RPS
+
 
 class CapacityTarget(BaseModel):
     """Something whose capacity floor wedperf raises ahead of weddings."""
@@ -75,8 +78,11 @@ class OpsSettings(BaseModel):
         default=timedelta(minutes=15), description="no lowering within this long of a change"
     )
     targets: list[CapacityTarget] = Field(
-        default_factory=lambda: [CapacityTarget(name="sandbox")],
-        description="a sandbox target without a url uses probes.base_url (the sandbox app)",
+        default_factory=lambda: [
+            CapacityTarget(name="sandbox", per_replica_rps=SANDBOX_REPLICA_RPS)
+        ],
+        description="a sandbox target without a url uses probes.base_url (the sandbox app); "
+        "the default one carries the sandbox's per-replica capacity (wedperf.sandbox.capacity)",
     )
     prewarm_urls: list[str] = Field(
         default_factory=lambda: [
@@ -86,8 +92,9 @@ class OpsSettings(BaseModel):
         description="HTTP warm-up requests per wedding ({base_url} = probes.base_url)",
     )
     prewarm_key_template: str = Field(
-        default="wedperf:wedding:{wedding_id}:{dataset}",
-        description="Redis key of a wedding's dataset (guest_list, timeline, vendors, seating)",
+        default=KEY_TEMPLATE,
+        description="Redis key of a wedding's dataset (guest_list, timeline, vendors, seating); "
+        "the app must read the same keys (the cache contract, docs/sandbox.md)",
     )
     prewarm_relations: list[str] = Field(
         default_factory=lambda: ["app.guests", "app.timeline_items", "app.vendors", "app.seating"],

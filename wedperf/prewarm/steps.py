@@ -1,11 +1,13 @@
 """Pre-warm ahead of a wedding day: Redis datasets, HTTP warm-ups, PostgreSQL buffers.
 
 - Redis: each wedding's guest list, timeline, vendors and seating, read through the app-DB
-  contract views (ids, RSVP, tables, times — never names), stored as JSON under the configured
-  key template with a TTL that lasts until an hour after the day window closes. Re-running
+  contract views (ids, RSVP, tables, times — never names), stored as the cache contract's
+  payload (wedperf.prewarm.contract) under the configured key template with a TTL that lasts
+  until an hour after the day window closes — the keys the app itself reads. Re-running
   overwrites the same keys. A Redis error fails the step: a pre-warm that did not happen must
   never be reported as done.
-- HTTP: GET each configured URL per wedding, so the app fills its own caches.
+- HTTP: GET each configured URL per wedding, so the app fills its own caches (or, with
+  `fill_cache=False`, a first-touch measurement that leaves the cache as it was).
 - PostgreSQL: `pg_prewarm` of the hot relations and `ANALYZE` of the wedding tables, each
   skipped with its reason when the extension or privilege is missing.
 """
@@ -13,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,15 +29,10 @@ from psycopg import sql
 
 from wedperf.calendar.model import Wedding
 from wedperf.contract import rows_for_weddings
+from wedperf.prewarm.contract import DATASETS, TTL_AFTER_WINDOW, encode_rows
 
-# dataset -> (contract view, columns after wedding_id)
-DATASETS = {
-    "guest_list": ("guest_list", ("guest_id", "rsvp", "table_no")),
-    "timeline": ("timeline_items", ("item", "scheduled_at", "started_at", "completed_at")),
-    "vendors": ("vendors", ("vendor_id", "kind")),
-    "seating": ("seating", ("table_no", "seats")),
-}
-TTL_AFTER_WINDOW = timedelta(hours=1)
+# A request header the sandbox app honours: answer a cold read without filling the cache.
+NO_STORE = {"cache-control": "no-store"}
 
 
 @dataclass
@@ -67,14 +63,14 @@ def prewarm_redis(
         for w in weddings
     }
     pipe = client.pipeline(transaction=False)
-    for dataset, (view, columns) in DATASETS.items():
+    for dataset, (view, columns, _) in DATASETS.items():
         grouped: dict[str, list[dict]] = defaultdict(list)
         for row in rows_for_weddings(app_conn, schema, view, ("wedding_id", *columns), ids):
             grouped[str(row[0])].append(dict(zip(columns, row[1:], strict=True)))
         for wedding_id in ids:
             rows = grouped.get(wedding_id, [])
             key = key_template.format(wedding_id=wedding_id, dataset=dataset)
-            pipe.set(key, json.dumps(rows, default=str, separators=(",", ":")), ex=ttl[wedding_id])
+            pipe.set(key, encode_rows(dataset, rows), ex=ttl[wedding_id])
             result.keys += 1
             result.rows += len(rows)
     pipe.execute()
@@ -97,10 +93,17 @@ class HttpWarmResult:
 
 
 def http_get_all(
-    urls: Sequence[str], *, concurrency: int = 8, timeout: float = 10.0, transport=None
+    urls: Sequence[str],
+    *,
+    concurrency: int = 8,
+    timeout: float = 10.0,
+    transport=None,
+    fill_cache: bool = True,
 ) -> HttpWarmResult:
-    """GET every URL (bounded concurrency), timing each."""
+    """GET every URL (bounded concurrency), timing each. `fill_cache=False` sends
+    `Cache-Control: no-store`, so measuring a first touch does not itself warm the app."""
     result = HttpWarmResult()
+    headers = {"user-agent": "wedperf-prewarm", **({} if fill_cache else NO_STORE)}
 
     async def run() -> None:
         limit = asyncio.Semaphore(concurrency)
@@ -110,7 +113,7 @@ def http_get_all(
                 async with limit:
                     began = time.perf_counter()
                     try:
-                        response = await client.get(url, headers={"user-agent": "wedperf-prewarm"})
+                        response = await client.get(url, headers=headers)
                         response.raise_for_status()
                     except httpx.HTTPError as exc:
                         result.failures.append(f"{url}: {exc}")

@@ -1,10 +1,27 @@
-"""Did it recover? Re-read the metric behind the alert after the action."""
+"""Did it recover? Re-read the metric behind the alert after the action.
+
+- Internal critical-path alerts: the wedding's check is evaluated again now.
+- Webhook alerts with a metric rule (``METRIC_RULES``, matched on the alert's labels): the
+  rule's metric is read again from the app's Prometheus endpoint over a short window — the
+  quantile of a latency histogram from the difference of two scrapes, as ``histogram_quantile``
+  over ``rate()`` would compute it — and compared with the rule's threshold.
+- Otherwise, or when the metric cannot be read (endpoint down, no requests in the window):
+  only the source's own verdict — has it sent the resolved notification?
+
+Every answer says which it was: ``verified_by`` is ``metric`` or ``source``.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from wedperf.alerts.inbox import load_alert
 from wedperf.alerts.model import Alert
@@ -13,25 +30,184 @@ from wedperf.config import Settings
 from wedperf.critical_path.round import run_round
 
 
+@dataclass(frozen=True)
+class MetricRule:
+    """A Prometheus-style latency rule wedperf evaluates itself: fires while the `quantile`
+    of histogram `metric` (series with `selector` labels, summed) over `window_s` is above
+    `threshold_s`. Read from `{probes.base_url}{path}`."""
+
+    match: Mapping[str, str]  # alert labels that select this rule
+    threshold_s: float
+    metric: str = "wedapp_request_duration_seconds"
+    selector: Mapping[str, str] = field(default_factory=lambda: {"operation": "guest_list"})
+    quantile: float = 0.95
+    window_s: float = 5.0
+    path: str = "/metrics"
+
+    def describe(self) -> str:
+        labels = ",".join(f'{k}="{v}"' for k, v in self.selector.items())
+        return (
+            f"histogram_quantile({self.quantile}, rate({self.metric}_bucket{{{labels}}}"
+            f"[{self.window_s:g}s])) > {self.threshold_s:g}"
+        )
+
+
+# The sandbox's guest-list latency against the critical path's warn level (0.5 s p95).
+METRIC_RULES: tuple[MetricRule, ...] = (
+    MetricRule(match={"alertname": "HighRequestLatency", "service": "sandbox"}, threshold_s=0.5),
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    value_s: float | None  # None: no requests in the window
+    requests: int
+
+
+@dataclass(frozen=True)
+class Verification:
+    recovered: bool
+    detail: str
+    verified_by: str  # metric | source
+
+
+class MetricUnavailable(Exception):
+    """The rule's metric could not be read (endpoint down, metric missing)."""
+
+
+def rule_for(alert: Alert, rules: tuple[MetricRule, ...] = METRIC_RULES) -> MetricRule | None:
+    """The first rule whose `match` labels the alert carries (its alertname included)."""
+    return rule_matching({"alertname": alert.alertname, **alert.labels}, rules)
+
+
+def rule_matching(
+    labels: Mapping[str, object], rules: tuple[MetricRule, ...] = METRIC_RULES
+) -> MetricRule | None:
+    for rule in rules:
+        if all(str(labels.get(k)) == v for k, v in rule.match.items()):
+            return rule
+    return None
+
+
+def scrape_buckets(
+    url: str, rule: MetricRule, *, transport: httpx.BaseTransport | None = None
+) -> dict[float, float]:
+    """Cumulative bucket counts (le -> count) of the rule's histogram, summed over series."""
+    try:
+        with httpx.Client(timeout=10, transport=transport) as client:
+            response = client.get(url)
+            response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise MetricUnavailable(f"{url}: {exc}") from exc
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        if family.name != rule.metric:
+            continue
+        for sample in family.samples:
+            if sample.name != f"{rule.metric}_bucket":
+                continue
+            if any(sample.labels.get(k) != v for k, v in rule.selector.items()):
+                continue
+            le = float(sample.labels["le"])
+            buckets[le] = buckets.get(le, 0.0) + sample.value
+    if not buckets:
+        raise MetricUnavailable(f"{url} has no {rule.metric} series for {dict(rule.selector)}")
+    return buckets
+
+
+def quantile_of(before: dict[float, float], after: dict[float, float], q: float) -> Reading:
+    """`q` of the observations between two scrapes, interpolated within the bucket like
+    Prometheus' histogram_quantile (the +Inf bucket answers its lower bound)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return Reading(None, 0)
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if math.isinf(bound):
+                return Reading(lower, int(total))
+            inside = count - below
+            share = (rank - below) / inside if inside > 0 else 1.0
+            return Reading(lower + (bound - lower) * share, int(total))
+        lower, below = bound, count
+    return Reading(lower, int(total))
+
+
+def read_rule(
+    base_url: str,
+    rule: MetricRule,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Reading:
+    """The rule's quantile over the next `window_s` seconds (two scrapes)."""
+    url = f"{base_url.rstrip('/')}{rule.path}"
+    first = scrape_buckets(url, rule, transport=transport)
+    sleep(rule.window_s)
+    return quantile_of(first, scrape_buckets(url, rule, transport=transport), rule.quantile)
+
+
+def verify(
+    perf_conn: psycopg.Connection,
+    app_conn: psycopg.Connection,
+    alert: Alert,
+    settings: Settings,
+    *,
+    rules: tuple[MetricRule, ...] = METRIC_RULES,
+    transport: httpx.BaseTransport | None = None,
+) -> Verification:
+    """Has the alert's condition cleared? Reads the check or metric again when there is one,
+    else the alert's status at its source (reads perf.alerts)."""
+    check = alert.labels.get("check")
+    if alert.source == "critical_path" and check and alert.wedding_id:
+        weddings = weddings_by_id(perf_conn, [alert.wedding_id])
+        if not weddings:
+            return Verification(
+                False, f"wedding {alert.wedding_id} no longer in the calendar", "metric"
+            )
+        result = run_round(
+            app_conn, perf_conn, weddings, datetime.now(UTC), settings, record=False
+        ).results
+        row = result[result["check_name"] == check].iloc[0]
+        return Verification(
+            row.status != "breach", f"{check} is {row.status} ({row.detail})", "metric"
+        )
+    rule = rule_for(alert, rules)
+    unread = ""
+    if rule is not None:
+        try:
+            reading = read_rule(settings.probes.base_url, rule, transport=transport)
+        except MetricUnavailable as exc:
+            unread = f"metric unavailable ({exc}); "
+        else:
+            if reading.value_s is not None:
+                ok = reading.value_s <= rule.threshold_s
+                return Verification(
+                    ok,
+                    f"p{rule.quantile * 100:g} {reading.value_s * 1000:.0f} ms over "
+                    f"{reading.requests} requests in {rule.window_s:g} s "
+                    f"{'<=' if ok else '>'} {rule.threshold_s * 1000:.0f} ms "
+                    f"({rule.describe()} {'no longer' if ok else 'still'} true)",
+                    "metric",
+                )
+            unread = f"no requests in the {rule.window_s:g} s window; "
+    now = load_alert(perf_conn, alert.alert_id)
+    if now is None:
+        return Verification(False, f"{unread}the alert is no longer in the inbox", "source")
+    return Verification(
+        now.status == "resolved", f"{unread}alert is {now.status} at its source", "source"
+    )
+
+
 def recovered(
     perf_conn: psycopg.Connection,
     app_conn: psycopg.Connection,
     alert: Alert,
     settings: Settings,
 ) -> tuple[bool, str]:
-    """Internal critical-path alerts: evaluate the wedding's check again now. Webhook alerts:
-    the source's own verdict — has it sent the resolved notification?"""
-    check = alert.labels.get("check")
-    if alert.source == "critical_path" and check and alert.wedding_id:
-        weddings = weddings_by_id(perf_conn, [alert.wedding_id])
-        if not weddings:
-            return False, f"wedding {alert.wedding_id} no longer in the calendar"
-        result = run_round(
-            app_conn, perf_conn, weddings, datetime.now(UTC), settings, record=False
-        ).results
-        row = result[result["check_name"] == check].iloc[0]
-        return row.status != "breach", f"{check} is {row.status} ({row.detail})"
-    now = load_alert(perf_conn, alert.alert_id)
-    if now is None:
-        return False, "the alert is no longer in the inbox"
-    return now.status == "resolved", f"alert is {now.status} at its source"
+    """`verify` as (recovered, detail)."""
+    result = verify(perf_conn, app_conn, alert, settings)
+    return result.recovered, result.detail

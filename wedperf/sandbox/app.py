@@ -2,7 +2,8 @@
 
 Latency is honest: every operation runs inside one of `capacity` worker slots (requests beyond
 capacity queue, FIFO) and is measured from arrival, queueing included. Reads are served from
-Redis when warm; a cold read pays the real PostgreSQL queries plus a modelled ORM cost per row.
+Redis when warm — the keys of wedperf's cache contract (wedperf.sandbox.cache), which pre-warm
+writes; a cold read pays the real PostgreSQL queries plus a modelled ORM cost per row.
 Work that a real platform does elsewhere (image processing, the push provider) is modelled with
 documented constants while holding the worker slot, so it consumes capacity like the real thing.
 """
@@ -57,6 +58,8 @@ def create_app(
     cache_ttl: int = cache.DEFAULT_TTL_SECONDS,
 ) -> Starlette:
     """The sandbox API. Reads and writes schema `app` at `database_url`; caches in `redis_url`.
+    `capacity`: worker slots (replicas); the demo and the sandbox CLI start at
+    wedperf.sandbox.capacity.BASELINE_REPLICAS.
 
     Routes: GET /weddings/{id}/guests, GET /weddings/{id}/timeline, POST /weddings/{id}/photos,
     POST /weddings/{id}/vendors/{vendor_id}/notify, GET /healthz, GET /metrics,
@@ -72,15 +75,15 @@ def create_app(
             raise HTTPException(503, f"backing services unavailable: {exc}") from exc
         return state
 
-    async def load_guests(wedding_id: int) -> bytes:
+    async def load_guests(wedding_id: int) -> dict[str, list[dict[str, Any]]]:
         assert state.pool is not None
         async with state.pool.connection() as conn:
             await _require_wedding(state, conn, "guest_list", wedding_id)
             rows = await state.query(conn, "guest_list", "guest_list", wedding_id=wedding_id)
         await asyncio.sleep(ORM_FIXED_SECONDS + ORM_SECONDS_PER_ROW * len(rows))
-        return _json_bytes({"wedding_id": wedding_id, "guests": rows})
+        return {"guest_list": rows}
 
-    async def load_timeline(wedding_id: int) -> bytes:
+    async def load_timeline(wedding_id: int) -> dict[str, list[dict[str, Any]]]:
         assert state.pool is not None
         async with state.pool.connection() as conn:
             await _require_wedding(state, conn, "timeline_sync", wedding_id)
@@ -89,26 +92,38 @@ def create_app(
                 conn, "timeline_sync", "timeline_vendors", wedding_id=wedding_id
             )
         await asyncio.sleep(ORM_FIXED_SECONDS + ORM_SECONDS_PER_ROW * (len(items) + len(vendors)))
-        return _json_bytes({"wedding_id": wedding_id, "items": items, "vendors": vendors})
+        return {"timeline": items, "vendors": vendors}
 
     async def guests(request: Request) -> Response:
         wedding_id = _path_id(request, "wedding_id")
         st = await ready()
-        key = cache.guests_key(wedding_id)
         return await st.measured(
             "guest_list",
             wedding_id,
-            lambda: st.cached_read("guest_list", key, lambda: load_guests(wedding_id)),
+            lambda: cache.contract_read(
+                st,
+                "guest_list",
+                wedding_id,
+                cache.GUESTS,
+                lambda: load_guests(wedding_id),
+                store=_may_store(request),
+            ),
         )
 
     async def timeline(request: Request) -> Response:
         wedding_id = _path_id(request, "wedding_id")
         st = await ready()
-        key = cache.timeline_key(wedding_id)
         return await st.measured(
             "timeline_sync",
             wedding_id,
-            lambda: st.cached_read("timeline_sync", key, lambda: load_timeline(wedding_id)),
+            lambda: cache.contract_read(
+                st,
+                "timeline_sync",
+                wedding_id,
+                cache.TIMELINE,
+                lambda: load_timeline(wedding_id),
+                store=_may_store(request),
+            ),
         )
 
     async def photo_upload(request: Request) -> Response:
@@ -240,6 +255,11 @@ async def _require_wedding(
         raise HTTPException(404, f"wedding {wedding_id} not found")
 
 
+def _may_store(request: Request) -> bool:
+    """`Cache-Control: no-store` on the request: answer, but leave the cache as it was."""
+    return "no-store" not in request.headers.get("cache-control", "").lower()
+
+
 def _path_id(request: Request, name: str) -> int:
     """A positive integer id from the path, or 400."""
     raw = request.path_params[name]
@@ -273,16 +293,6 @@ async def _replicas(request: Request) -> int:
     if not 1 <= replicas <= MAX_REPLICAS:
         raise HTTPException(400, f"replicas must be between 1 and {MAX_REPLICAS}")
     return replicas
-
-
-def _json_bytes(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

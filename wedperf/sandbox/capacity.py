@@ -13,6 +13,19 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 
+# The sandbox's capacity model (modelling assumptions; docs/sandbox.md, "Capacity").
+# A replica is one worker slot: it serves one request at a time, with the costs of
+# wedperf.sandbox.app (cold reads ~5-20 ms, a photo ~40 ms at the median 1.5 MB, a vendor
+# push ~8 ms). Under the load mix (load.MIX: photo uploads come in bursts of ~4, a third of
+# all requests) a slot is busy ~17 ms per request on average, so it saturates near 60 req/s;
+# a 4-photo burst holds it ~160 ms, and guest-list requests queue behind it. Kept at ~13%
+# busy, a replica's queueing stays well inside the guest-list SLO's warn level (0.5 s p95):
+REPLICA_RPS = 8.0  # req/s one replica serves within the latency SLO: the sandbox target's
+# per_replica_rps, so wedperf sizes the floor for the replicas the sandbox really has.
+# A quiet weekday: two replicas. A wedding day needs more (about 1 per 130 guests at
+# wedperf's default 0.05 req/s per guest and 20% headroom), which is what the floor is for.
+BASELINE_REPLICAS = 2
+
 
 class CapacityLimiter:
     """At most `capacity` holders at a time; later arrivals queue in order."""

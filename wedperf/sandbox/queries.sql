@@ -6,22 +6,23 @@ SELECT 1 FROM app.weddings WHERE id = %(wedding_id)s;
 
 -- name: guest_list
 -- The guest list screen: every guest with RSVP and seat, table by table (unseated last).
-SELECT g.id AS guest_id, g.full_name, g.rsvp, g.table_no, s.seats AS table_seats
+-- Its columns and order are the cache contract's guest_list (wedperf.prewarm.contract).
+SELECT g.id AS guest_id, g.rsvp, g.table_no
 FROM app.guests AS g
-LEFT JOIN app.seating AS s ON s.wedding_id = g.wedding_id AND s.table_no = g.table_no
 WHERE g.wedding_id = %(wedding_id)s
 ORDER BY g.table_no NULLS LAST, g.id;
 
 -- name: timeline
--- The run-of-show, in order.
-SELECT t.id AS item_id, t.item, t.scheduled_at, t.started_at, t.completed_at
+-- The run-of-show, in order (the cache contract's timeline).
+SELECT t.item, t.scheduled_at, t.started_at, t.completed_at
 FROM app.timeline_items AS t
 WHERE t.wedding_id = %(wedding_id)s
 ORDER BY t.scheduled_at, t.id;
 
 -- name: timeline_vendors
--- Who is working the day; the timeline screen lists them beside the items.
-SELECT v.id AS vendor_id, v.kind, v.company
+-- Who is working the day; the timeline screen lists them beside the items (the contract's
+-- vendors).
+SELECT v.id AS vendor_id, v.kind
 FROM app.vendors AS v
 WHERE v.wedding_id = %(wedding_id)s
 ORDER BY v.id;
