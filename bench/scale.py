@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 
 from bench._common import progress, report, scratch_database
-from bench.plan import _total, next_saturday, register_deployments, seed_weddings
+from bench.plan import ZONES, _total, next_saturday, register_deployments
 from cli.demo.prefect_server import (
     LocalProcess,
     ensure_local_server,
@@ -96,6 +96,23 @@ def deploy_shards() -> None:
     watch_wedding_shard.to_deployment(
         name="watch-wedding-shard", work_pool_name=POOL, job_variables={"working_dir": str(ROOT)}
     ).apply()
+
+
+def seed_weddings(url: str, count: int, day: datetime) -> None:
+    """bench/plan.py's Saturday, with numeric ids (the app's wedding ids are bigints)."""
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor().copy(
+            "COPY perf.weddings (wedding_id, source, starts_at, ends_at, timezone, guest_count, "
+            "status) FROM STDIN"
+        ) as copy,
+    ):
+        for i in range(count):
+            starts = day + timedelta(hours=14, minutes=5 * (i % 60))
+            copy.write_row(
+                (str(900_000 + i), "bench", starts, starts + timedelta(hours=6), ZONES[i % 4],
+                 80 + i % 90, "confirmed")
+            )  # fmt: skip
 
 
 def seed_app_views(url: str) -> None:

@@ -16,6 +16,8 @@ from wedperf.critical_path.publish import (
 )
 from wedperf.runtime import get_runtime
 
+BATCHES_IN_FLIGHT = 3
+
 
 @flow(
     name="watch-wedding-shard",
@@ -45,11 +47,15 @@ def watch_wedding_shard(
         budget_targets = weddings_by_id(conn, budget_ids or []) if settings.slo.enabled else []
     size = settings.critical_path.batch_size
     batches = [weddings[i : i + size] for i in range(0, len(weddings), size)]
-    futures = [
-        evaluate_batch.submit(batch, at, label=f"{label}.{n + 1}")
-        for n, batch in enumerate(batches)
-    ]
-    outcomes = [future.result() for future in futures]
+    outcomes = []
+    # A few batches at a time: each holds two database connections (a pool of 8) and is CPU
+    # bound, so more in flight only queue for connections (and time out) in one process.
+    for wave in range(0, len(batches), BATCHES_IN_FLIGHT):
+        futures = [
+            evaluate_batch.submit(batch, at, label=f"{label}.{wave + n + 1}")
+            for n, batch in enumerate(batches[wave : wave + BATCHES_IN_FLIGHT])
+        ]
+        outcomes += [future.result() for future in futures]
     results = pd.concat([r for r, _ in outcomes], ignore_index=True) if outcomes else None
 
     published = 0
@@ -67,11 +73,13 @@ def watch_wedding_shard(
             published = len(done)
 
     budget_batches = [budget_targets[i : i + size] for i in range(0, len(budget_targets), size)]
-    budget_futures = [
-        evaluate_error_budgets.submit(batch, at, label=f"{label}.{n + 1}")
-        for n, batch in enumerate(budget_batches)
-    ]
-    budget_outcomes = [future.result() for future in budget_futures]
+    budget_outcomes = []
+    for wave in range(0, len(budget_batches), BATCHES_IN_FLIGHT):
+        futures = [
+            evaluate_error_budgets.submit(batch, at, label=f"{label}.{wave + n + 1}")
+            for n, batch in enumerate(budget_batches[wave : wave + BATCHES_IN_FLIGHT])
+        ]
+        budget_outcomes += [future.result() for future in futures]
     get_run_logger().info(
         "shard %s at %s: %d weddings, %d budgets", label, at, len(weddings), len(budget_targets)
     )
