@@ -1,21 +1,16 @@
-"""Flow: one watch round over every wedding whose day window is open."""
+"""Flow: one watch round over every wedding whose day window is open, in shards."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
-from tasks.critical_path import evaluate_batch, evaluate_error_budgets, publish_wedding_artifacts
+from flows.watch_wedding_shard import watch_wedding_shard
+from tasks.shards import pool_ready, run_in_process, run_on_pool
 from wedperf.calendar.sync import weddings_in_day_windows
-from wedperf.critical_path.publish import (
-    published_statuses,
-    record_published,
-    weddings_to_publish,
-)
-from wedperf.critical_path.round import grid_instant, live_weddings
+from wedperf.critical_path.round import grid_instant, live_weddings, shard_key, shard_round
 from wedperf.runtime import get_runtime
 from wedperf.slo.report import round_markdown
 from wedperf.slo.round import budget_weddings
@@ -26,46 +21,68 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     """Evaluate the critical path of every live wedding at one instant on the watch grid.
 
     One run covers every wedding in its day window at that instant (a time slot, not one run
-    per wedding): weddings are evaluated in batches, in parallel, each batch storing its
-    checks and firing or resolving alerts in one transaction. Then, as a step of its own,
-    each wedding's error budgets (wedperf.slo): the live weddings and those whose window
-    closed since the last round, with their page and ticket alerts.
+    per wedding). The round's weddings (live, or whose window closed since the last round,
+    for their final error budget) are split into shards of `critical_path.shard_size`, each
+    a flow run of `critical_path.shard_deployment` on the work pool, so more workers make a
+    round shorter; with no worker online (tests, a local run) the shards run here, one after
+    the other. Each shard evaluates its weddings in batches, storing checks and alerts, then
+    their error budgets (wedperf.slo). A failed shard is retried by its flow's retries, a
+    slow one reported late at the end of the interval; neither holds the other shards.
     """
     logger = get_run_logger()
     runtime = get_runtime()
     settings = runtime.settings
-    at = grid_instant(at or datetime.now(UTC), settings.critical_path.interval)
+    cp = settings.critical_path
+    at = grid_instant(at or datetime.now(UTC), cp.interval)
     with runtime.pool.connection() as conn:
         weddings = live_weddings(conn, at, settings)
+        targets = budget_weddings(conn, at, settings) if settings.slo.enabled else []
         day_start = datetime.combine(at.date(), time(), UTC)
         todays = weddings_in_day_windows(conn, day_start, day_start + timedelta(days=1), settings)
-    logger.info("round at %s: %d weddings live", at.isoformat(), len(weddings))
-
-    size = settings.critical_path.batch_size
-    batches = [weddings[i : i + size] for i in range(0, len(weddings), size)]
-    futures = [
-        evaluate_batch.submit(batch, at, label=f"{n + 1}-of-{len(batches)}")
-        for n, batch in enumerate(batches)
-    ]
-    outcomes = [future.result() for future in futures]
-    results = pd.concat([r for r, _ in outcomes], ignore_index=True) if outcomes else None
-    fired = [a for _, changes in outcomes for a in changes.fired]
-    resolved = [a for _, changes in outcomes for a in changes.resolved]
-
-    published = 0
-    if results is not None and publish_artifacts:
-        cp = settings.critical_path
-        with runtime.pool.connection() as conn:
-            shown = published_statuses(conn, weddings)
-        changed = weddings_to_publish(
-            weddings, results, shown, at=at, interval=cp.interval, refresh=cp.artifact_refresh
+    shards = shard_round(weddings, targets, cp.shard_size)
+    requests = [
+        (
+            shard.label,
+            shard_key(cp.shard_deployment, at, shard),
+            {
+                "at": at,
+                "wedding_ids": shard.wedding_ids,
+                "budget_ids": shard.budget_ids,
+                "publish_artifacts": publish_artifacts,
+                "label": shard.label,
+            },
         )
-        if changed:
-            done = publish_wedding_artifacts(changed, results, at)
-            with runtime.pool.connection() as conn:
-                record_published(conn, done, results, at)
-            published = len(done)
-    budget_rows, budget_fired, budget_resolved = _error_budgets(at, size)
+        for shard in shards
+    ]
+    not_ready = pool_ready(cp.shard_deployment) if shards else None
+    logger.info(
+        "round at %s: %d weddings live, %d shards (%s)",
+        at.isoformat(),
+        len(weddings),
+        len(shards),
+        not_ready or f"on {cp.shard_deployment}",
+    )
+    if not shards:
+        outcomes = []
+    elif not_ready:
+        outcomes = run_in_process(watch_wedding_shard, requests)
+    else:
+        outcomes = run_on_pool(
+            cp.shard_deployment, requests, timeout=cp.interval, tags=["watch-shard"]
+        )
+    done = [o.result for o in outcomes if o.status == "completed" and o.result]
+    evaluated = [w for r in done for w in r["evaluated"]]
+    breaches: dict[str, int] = {}
+    for r in done:
+        for check, count in r["breaches"].items():
+            breaches[check] = breaches.get(check, 0) + count
+    fired = [tuple(a) for r in done for a in r["fired"]]
+    resolved = [tuple(a) for r in done for a in r["resolved"]]
+    budget_rows = [row for r in done for row in r["budget_rows"]]
+    budget_fired = [a for r in done for a in r["budget_fired"]]
+    budget_resolved = [a for r in done for a in r["budget_resolved"]]
+    failed = [o for o in outcomes if o.status == "failed"]
+    late = [o for o in outcomes if o.status == "late"]
 
     finished = sum(1 for w in todays if w.ends_at + settings.day_window_after <= at)
     create_progress_artifact(
@@ -73,14 +90,10 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         description=f"{finished} of {len(todays)} weddings of {at:%Y-%m-%d} (UTC) past their "
         f"day window at {at:%H:%M} UTC",
     )
-    breaches = (
-        results[results["status"] == "breach"].groupby("check_name").size().to_dict()
-        if results is not None
-        else {}
-    )
     create_markdown_artifact(
         key="watch-wedding-day",
         markdown=_round_markdown(at, len(weddings), breaches, fired, resolved)
+        + _shards_markdown(outcomes)
         + "\n\n"
         + round_markdown(budget_rows, budget_fired, budget_resolved),
         description="Latest critical-path watch round",
@@ -88,10 +101,15 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     return {
         "at": at.isoformat(),
         "weddings": len(weddings),
+        "evaluated": len(set(evaluated)),
+        "duplicates": len(evaluated) - len(set(evaluated)),
+        "shards": len(shards),
+        "shards_failed": [o.label for o in failed],
+        "shards_late": [o.label for o in late],
         "breaches": breaches,
         "alerts_fired": len(fired),
         "alerts_resolved": len(resolved),
-        "artifacts_published_for": published,
+        "artifacts_published_for": sum(r["published"] for r in done),
         "budgets_paging": sum(1 for r in budget_rows if r["page"]),
         "budgets_ticketing": sum(1 for r in budget_rows if r["ticket"]),
         "budget_alerts_fired": len(budget_fired),
@@ -99,24 +117,11 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     }
 
 
-def _error_budgets(at: datetime, size: int) -> tuple[list[dict], list, list]:
-    """The round's error-budget step: every SLO of the weddings live at `at` or closed since
-    the previous round, in batches; returns the budget rows and the alerts fired/resolved."""
-    runtime = get_runtime()
-    if not runtime.settings.slo.enabled:
-        return [], [], []
-    with runtime.pool.connection() as conn:
-        targets = budget_weddings(conn, at, runtime.settings)
-    batches = [targets[i : i + size] for i in range(0, len(targets), size)]
-    futures = [
-        evaluate_error_budgets.submit(batch, at, label=f"{n + 1}-of-{len(batches)}")
-        for n, batch in enumerate(batches)
-    ]
-    outcomes = [future.result() for future in futures]
-    rows = [row for batch_rows, _ in outcomes for row in batch_rows]
-    fired = [a for _, changes in outcomes for a in changes.fired]
-    resolved = [a for _, changes in outcomes for a in changes.resolved]
-    return rows, fired, resolved
+def _shards_markdown(outcomes) -> str:
+    trouble = [o for o in outcomes if o.status != "completed"]
+    lines = ["", "", f"Shards: {len(outcomes)}; not completed: {len(trouble)}."]
+    lines += [f"- shard {o.label} {o.status}: {o.message}" for o in trouble]
+    return "\n".join(lines)
 
 
 def _round_markdown(at, weddings, breaches, fired, resolved) -> str:

@@ -80,3 +80,52 @@ def run_round(
     alerts = store_round(perf_conn, results, at) if record else None
     by_client = client_latency(data.latency, LATENCY_OPERATIONS, data.buckets)
     return RoundResult(at=at, results=results, alerts=alerts, by_client=by_client)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a round: the weddings whose checks it evaluates (`wedding_ids`) and those
+    whose error budgets it evaluates (`budget_ids`: the live ones and those whose window
+    closed since the previous round)."""
+
+    index: int
+    count: int
+    wedding_ids: list[str]
+    budget_ids: list[str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.index + 1}-of-{self.count}"
+
+
+def shard_round(
+    live: Sequence[Wedding], budget_targets: Sequence[Wedding], shard_size: int
+) -> list[Shard]:
+    """Split a round's weddings into shards of at most `shard_size` weddings.
+
+    A partition of the round's weddings sorted by id: each wedding lands in exactly one
+    shard, and the same calendar gives the same shards (a re-run of the round, or its retry,
+    asks for the same shard runs by the same idempotency keys). A wedding's checks and its
+    budget go to the same shard, so a shard reads each wedding's day once.
+    """
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
+    checked = {w.wedding_id for w in live}
+    budgeted = {w.wedding_id for w in budget_targets}
+    ids = sorted(checked | budgeted)
+    chunks = [ids[i : i + shard_size] for i in range(0, len(ids), shard_size)]
+    return [
+        Shard(
+            index=n,
+            count=len(chunks),
+            wedding_ids=[i for i in chunk if i in checked],
+            budget_ids=[i for i in chunk if i in budgeted],
+        )
+        for n, chunk in enumerate(chunks)
+    ]
+
+
+def shard_key(deployment: str, at: datetime, shard: Shard) -> str:
+    """Idempotency key of a shard's flow run: deployment, round instant and shard (its
+    position and the shard count, so a changed partition asks for new runs)."""
+    return f"{deployment}|{at.astimezone(UTC).isoformat()}|{shard.label}"

@@ -49,6 +49,19 @@ class CriticalPathSettings(BaseModel):
     tiers: dict[str, dict[str, SloOverride]] = Field(default_factory=dict)
     weddings: dict[str, dict[str, SloOverride]] = Field(default_factory=dict)
     batch_size: int = Field(default=250, description="weddings evaluated per task")
+    shard_size: int = Field(
+        default=1000,
+        ge=1,
+        description="weddings per shard: a round runs one flow run of shard_deployment per "
+        "this many live weddings (each shard evaluates its weddings in batches of batch_size). "
+        "1,000 keeps a shard near a minute on one core, so a flow run's process start-up "
+        "(a few seconds) stays small beside it",
+    )
+    shard_deployment: str = Field(
+        default="watch-wedding-shard/watch-wedding-shard",
+        description="deployment a round's shards run on; unregistered, or its work pool with "
+        "no worker online, the shards run in the round's own process",
+    )
     artifact_refresh: timedelta = Field(
         default=timedelta(minutes=30),
         description="a wedding's artifacts are republished when a check's status changes, "

@@ -1,0 +1,188 @@
+"""Several receivers behind a load balancer: two `wedperf webhook serve` apps (each served
+over HTTP in its own thread, with its own pool and inline dispatcher) sharing one inbox,
+and two pending sweeps running beside them, through a storm of 2,000 notifications with
+repeats and a second episode of some alerts. One remediation run per alert episode, none
+lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from wedperf.alerts.app import create_app
+from wedperf.alerts.auth import Credentials
+from wedperf.alerts.pending import dispatch_pending
+from wedperf.alerts.samples import alertmanager_alert, alertmanager_notification
+from wedperf.alerts.settings import WebhookSettings
+from wedperf.config import reset_settings_cache
+from wedperf.serving import serve_in_thread
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TOKEN = "receivers-test-token-0123456789abcdef"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+DEPLOYMENT = "remediate-alert/remediate-alert"
+FIRST, SECOND = "2026-11-07T10:00:00Z", "2026-11-07T11:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def remediation_deployment() -> str:
+    from flows.remediate_alert import remediate_alert
+
+    remediate_alert.to_deployment(name="remediate-alert").apply()
+    return DEPLOYMENT
+
+
+@pytest.fixture
+def inbox(
+    make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> Iterator[str]:
+    url = make_database()
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    reset_settings_cache()
+    yield url
+    reset_settings_cache()
+
+
+def runs_by_key(marker: str) -> dict[str, list]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    found: dict[str, list] = {}
+    offset = 0
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(DEPLOYMENT)
+        while True:
+            page = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                limit=200,
+                offset=offset,
+            )
+            for run in page:
+                if marker in (run.idempotency_key or ""):
+                    found.setdefault(run.idempotency_key, []).append(run)
+            if len(page) < 200:
+                return found
+            offset += 200
+
+
+def storm(numbers: list[int], starts: str, per_notification: int) -> list[dict]:
+    return [
+        alertmanager_notification(
+            [alertmanager_alert(n, starts_at=starts) for n in numbers[i : i + per_notification]]
+        )
+        for i in range(0, len(numbers), per_notification)
+    ]
+
+
+async def post_round_robin(
+    receivers: list[str], notifications: list[dict], concurrency: int = 16
+) -> list[httpx.Response]:
+    """What a load balancer does: every other notification to the other receiver."""
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:
+
+        async def one(n: int, body: dict) -> httpx.Response:
+            async with limit:
+                base = receivers[n % len(receivers)]
+                return await client.post(f"{base}/alerts/alertmanager", json=body)
+
+        return list(await asyncio.gather(*(one(n, b) for n, b in enumerate(notifications))))
+
+
+async def sweeping(url: str, config: WebhookSettings, api_url: str, until: asyncio.Event) -> list:
+    """One pending sweep every 200 ms until `until` is set, then one more; the outcomes."""
+    outcomes = []
+    while True:
+        done = until.is_set()
+        outcome, _ = await dispatch_pending(url, config, api_url=api_url, batch_size=50)
+        outcomes.append(outcome)
+        if done:
+            return outcomes
+        await asyncio.sleep(0.2)
+
+
+def states(url: str) -> Counter:
+    with psycopg.connect(url) as conn:
+        return Counter(
+            dict(conn.execute("SELECT dispatch_state, count(*) FROM perf.alerts GROUP BY 1"))
+        )
+
+
+def test_two_receivers_and_two_sweeps_make_one_run_per_episode(
+    inbox: str, remediation_deployment: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = PREFECT_API_URL.value()
+    distinct, refired = 300, 60
+    rng = random.Random(18)
+    first = [n % distinct for n in range(3600)]  # 1,800 notifications of 2: 92% repeats
+    rng.shuffle(first)
+    second = [n % refired for n in range(400)]  # 200 notifications of 2: new episodes
+    rng.shuffle(second)
+    # A short grace: the sweeps take over whatever inline dispatch has not done within it.
+    config = WebhookSettings(
+        token=TOKEN, inline_grace=timedelta(seconds=10), dispatch_timeout_seconds=30, db_pool_size=4
+    )
+    apps = [
+        create_app(inbox, config, Credentials.from_settings(config), prefect_api_url=api_url)
+        for _ in range(2)
+    ]
+
+    async def phase(receivers: list[str], notifications: list[dict]):
+        stop = asyncio.Event()
+        sweeps = [asyncio.create_task(sweeping(inbox, config, api_url, stop)) for _ in range(2)]
+        responses = await post_round_robin(receivers, notifications)
+        stop.set()
+        return responses, await asyncio.gather(*sweeps)
+
+    began = time.perf_counter()
+    with serve_in_thread(apps[0]) as a, serve_in_thread(apps[1]) as b:
+        responses, sweeps = asyncio.run(phase([a, b], storm(first, FIRST, 2)))
+        assert Counter(r.status_code for r in responses) == {200: 1800}
+        assert sum(r.json()["new"] for r in responses) == distinct
+        _settle(inbox, config, api_url)
+        assert states(inbox) == {"dispatched": distinct}
+        more, more_sweeps = asyncio.run(phase([a, b], storm(second, SECOND, 2)))
+        assert Counter(r.status_code for r in more) == {200: 200}
+        _settle(inbox, config, api_url)
+    elapsed = time.perf_counter() - began
+
+    # None lost: every episode stored once and dispatched; the re-fired alerts' first episode
+    # ended (a new start means the resolved notification was missed).
+    assert states(inbox) == {"dispatched": distinct + refired}
+    with psycopg.connect(inbox) as conn:
+        rows = conn.execute(
+            "SELECT alert_id, flow_run_id, status, repeats, starts_at FROM perf.alerts"
+        ).fetchall()
+    assert Counter(r[2] for r in rows) == {"firing": distinct, "resolved": refired}
+    assert sum(r[3] for r in rows) == (3600 - distinct) + (400 - refired)
+    # One run per episode, whichever receiver or sweep got there first.
+    runs = runs_by_key("2026-11-07T1")
+    assert len(runs) == distinct + refired, f"{len(runs)} keys ({elapsed:.1f}s)"
+    assert all(len(found) == 1 for found in runs.values())
+    by_alert = {run.parameters["alert_id"]: run.id for (run,) in runs.values()}
+    assert by_alert == {alert_id: run_id for alert_id, run_id, *_ in rows}
+    # Every dispatcher that reached an alert recorded the same run (the idempotency key), and
+    # the sweeps, running beside the receivers throughout, created no run of their own.
+    assert len({run_id for _, run_id, *_ in rows}) == len(rows)
+    assert all(o.errors == [] for pair in (sweeps, more_sweeps) for s in pair for o in s)
+
+
+def _settle(url: str, config: WebhookSettings, api_url: str, timeout: float = 30.0) -> None:
+    """Sweep until nothing is pending (what the inline dispatchers left, as the minute's
+    sweep would)."""
+    deadline = time.monotonic() + timeout
+    while states(url).get("pending") and time.monotonic() < deadline:
+        asyncio.run(dispatch_pending(url, config, api_url=api_url))
+        time.sleep(0.2)
