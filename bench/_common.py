@@ -25,8 +25,9 @@ def database_url() -> str:
 def datasets_dir() -> Path:
     """The public data sets the forecast and replay benchmarks read (`nab/`: NAB series with
     their labelled events; `pjm/`: PJM hourly load): WEDPERF_DATASETS_DIR, by default a
-    `shared/data` folder beside the checkout."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    `datasets/` folder in the checkout (ignored by git: link or unpack the data sets there,
+    never commit them)."""
+    default = Path(__file__).resolve().parents[1] / "datasets"
     return Path(os.environ.get("WEDPERF_DATASETS_DIR") or default)
 
 

@@ -74,3 +74,21 @@ def test_edited_migration_is_refused(migrated_database_url: str) -> None:
         conn.commit()
         with pytest.raises(MigrationError, match="edited after it was applied"):
             migrate(conn)
+
+
+def test_a_comment_only_edit_keeps_databases_that_applied_the_old_text(
+    migrated_database_url: str,
+) -> None:
+    """A database that recorded 0007 before its header comment was edited still migrates; the
+    same old checksum on another migration is refused."""
+    from wedperf.db.migrate import COMMENT_ONLY_EDITS
+
+    (old,) = COMMENT_ONLY_EDITS[7]
+    with psycopg.connect(migrated_database_url) as conn:
+        conn.execute("UPDATE perf.schema_migrations SET checksum = %s WHERE version = 7", (old,))
+        conn.commit()
+        assert migrate(conn).applied == []
+        conn.execute("UPDATE perf.schema_migrations SET checksum = %s WHERE version = 8", (old,))
+        conn.commit()
+        with pytest.raises(MigrationError, match="edited after it was applied"):
+            migrate(conn)

@@ -1,4 +1,4 @@
--- Client kind (issue 8): which kind of client observed a sample — the iOS app, the Android
+-- Client kind: which kind of client observed a sample — the iOS app, the Android
 -- app, the web app — or 'unknown' when the source cannot tell.
 --
 -- perf.samples.client is an attribute, NOT part of the natural key. Every source's `series`
