@@ -7,7 +7,8 @@ per guest at peak, all operations) times the guest list's share of the load mix
 (wedperf.sandbox.load.MIX: 0.42), i.e. 1.26 requests/min per guest at the day's busiest
 minute. The profile follows the sandbox's calibration in docs/sandbox.md ("The day
 itself"; guest check-ins cluster in the hour before the ceremony): quiet set-up hours, the
-check-in hour peaking 15 minutes before the ceremony, a quiet ceremony, cocktails, and the reception.
+check-in hour peaking 15 minutes before the ceremony, a quiet ceremony, cocktails, and the
+reception.
 
 Latency: lognormal, median 120 ms (sigma 0.5); 0.1% of requests are slow anyway (1.2-3 s).
 A scenario makes a share of the requests of some minutes slow. Everything is drawn from a
