@@ -22,7 +22,7 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import WorkPoolStatus
+from prefect.client.schemas.objects import WorkPoolStatus, WorkQueueStatus
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
@@ -44,8 +44,10 @@ class ShardOutcome:
 
 
 def pool_ready(deployment: str) -> str | None:
-    """None when `deployment` is registered and a worker is online on its work pool;
-    otherwise why its shards should run in-process."""
+    """None when `deployment` is registered and a worker polls its work queue; otherwise why
+    its shards should run in-process. A worker online on the pool is not enough: one that
+    polls other queues only (the demo's) would leave the shards scheduled until the round
+    times out."""
 
     async def check() -> str | None:
         async with get_client() as client:
@@ -58,6 +60,13 @@ def pool_ready(deployment: str) -> str | None:
             pool = await client.read_work_pool(target.work_pool_name)
             if pool.is_paused or pool.status != WorkPoolStatus.READY:
                 return f"work pool {pool.name} has no worker online"
+            queue_name = target.work_queue_name or "default"
+            try:
+                queue = await client.read_work_queue_by_name(queue_name, work_pool_name=pool.name)
+            except ObjectNotFound:
+                return f"work queue {queue_name} of pool {pool.name} does not exist"
+            if queue.is_paused or queue.status != WorkQueueStatus.READY:
+                return f"no worker polls work queue {queue_name} of pool {pool.name}"
             return None
 
     return asyncio.run(check())
