@@ -196,3 +196,23 @@ def test_advisor_failure_never_fails_the_warm_ups(
         assert "server closed the connection" in artifact.data
     finally:
         reset_settings_cache()
+
+
+def test_default_relations_are_contract_views_and_warm_the_tables_behind(
+    sandbox_url: str,
+) -> None:
+    from wedperf.capacity.settings import OpsSettings
+
+    relations = OpsSettings().prewarm_relations
+    assert all(r.startswith("wedperf_src.") for r in relations)
+    with psycopg.connect(sandbox_url, autocommit=True) as conn:
+        kinds = {
+            r: conn.execute(
+                "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (r,)
+            ).fetchone()
+            for r in relations
+        }
+        steps = prewarm_postgres(conn, relations)
+    assert kinds == {r: ("v",) for r in relations}  # every default is a sandbox view
+    analyzed = {s.relation for s in steps if s.step == "analyze" and s.done}
+    assert analyzed == {"app.guests", "app.timeline_items", "app.vendors", "app.seating"}

@@ -90,8 +90,15 @@ class OpsSettings(BaseModel):
         description="Redis key of a wedding's dataset (guest_list, timeline, vendors, seating)",
     )
     prewarm_relations: list[str] = Field(
-        default_factory=lambda: ["app.guests", "app.timeline_items", "app.vendors", "app.seating"],
-        description="app relations to pg_prewarm and ANALYZE before a wedding day",
+        default_factory=lambda: [
+            "wedperf_src.guest_list",
+            "wedperf_src.timeline_items",
+            "wedperf_src.vendors",
+            "wedperf_src.seating",
+        ],
+        description="contract views whose tables are pg_prewarm'ed and ANALYZEd before a "
+        "wedding day (a view stands for the tables it reads; each step is skipped with its "
+        "reason when the worker's role lacks the privilege)",
     )
     prewarm_deployment: str = "prewarm-weddings/prewarm-weddings"
     floor_deployment: str = "capacity-floor/capacity-floor"
