@@ -24,7 +24,10 @@ class CapacityTarget(BaseModel):
         default=None, description="e.g. the service-account token of an in-cluster worker"
     )
     ca_file: str | None = None
-    kubeconfig: str | None = Field(default=None, description="kubeconfig with token auth")
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubeconfig (its current context: token, exec plugin or client certificates)",
+    )
     min_replicas: int = 1
     max_replicas: int = 20
     per_replica_rps: float = Field(
