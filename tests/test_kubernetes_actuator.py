@@ -1,11 +1,17 @@
 """Kubernetes actuator contract tests: the API server is replaced by an httpx.MockTransport
 answering in its documented shapes (autoscaling/v2 HorizontalPodAutoscaler, autoscaling/v1
-Scale, v1 Status errors). Floor decisions run against real PostgreSQL."""
+Scale, v1 Status errors). Floor decisions run against real PostgreSQL.
+
+Every test runs once per way of authenticating: a target's url + token, a kubeconfig with an
+exec credential plugin (a script printing a v1 ExecCredential), a kubeconfig with client
+certificates (a throwaway CA signs them), and an in-cluster service-account directory."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +23,10 @@ from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import ActuatorError, KubernetesActuator
 from wedperf.capacity.floor import raise_floor, restore_floor
 from wedperf.config import CapacityTarget, OpsSettings, Settings
+
+# How the current test authenticates: the target's credential fields and the Authorization
+# header the API server must see (None: none, the client certificate authenticates).
+CREDENTIALS: dict = {"fields": {}, "authorization": "Bearer sa-token"}
 
 HPA_PATH = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web"
 SCALE_PATH = "/apis/apps/v1/namespaces/prod/deployments/web/scale"
@@ -81,7 +91,7 @@ class FakeApiServer:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         self.calls.append((request.method, body))
-        assert request.headers["authorization"] == "Bearer sa-token"
+        assert request.headers.get("authorization") == CREDENTIALS["authorization"]
         if self.fail:
             return self.fail.pop(0)
         if request.url.path != self.path:
@@ -116,20 +126,146 @@ class FakeApiServer:
 
 def target(kind: str = "kubernetes-hpa", **kw) -> CapacityTarget:
     return CapacityTarget(
-        name="web",
-        kind=kind,
-        url="https://k8s.test:6443",
-        namespace="prod",
-        resource="web",
-        token="sa-token",
-        **kw,
+        name="web", kind=kind, namespace="prod", resource="web", **CREDENTIALS["fields"], **kw
     )
 
 
 def actuator(server: FakeApiServer, **kw) -> KubernetesActuator:
     return KubernetesActuator(
-        target(**kw), transport=httpx.MockTransport(server), retry_delays=(0, 0, 0)
+        target(**kw),
+        transport=httpx.MockTransport(server),
+        retry_delays=(0, 0, 0),
+        service_account=CREDENTIALS.get("service_account", "/nonexistent"),
     )
+
+
+def _pem_pair(tmp: Path) -> dict[str, bytes]:
+    """A throwaway CA, and a client certificate + key it signed (PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(subject, issuer, key, signer, ca: bool):
+        now = datetime.now(UTC)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(signer, hashes.SHA256())
+        )
+
+    ca_key, user_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = cert("test-ca", "test-ca", ca_key, ca_key, ca=True)
+    user = cert("system:serviceaccount:wedperf:worker", "test-ca", user_key, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    return {
+        "ca": ca.public_bytes(pem),
+        "cert": user.public_bytes(pem),
+        "key": user_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        "other_key": ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def write_kubeconfig(path: Path, user: dict, ca: bytes) -> Path:
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "prod",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": "https://k8s.test:6443",
+                            "certificate-authority-data": _b64(ca),
+                        },
+                    }
+                ],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "prod", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    return path
+
+
+def exec_plugin(tmp: Path, token: str = "sa-token") -> Path:
+    """A credential plugin like `aws eks get-token`: prints a v1 ExecCredential, counts runs."""
+    script = tmp / "get-token"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, pathlib\n"
+        f"runs = pathlib.Path({str(tmp / 'runs')!r})\n"
+        "runs.write_text(str(int(runs.read_text() or 0) + 1) if runs.exists() else '1')\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        "'kind': 'ExecCredential', "
+        f"'status': {{'token': {token!r}, 'expirationTimestamp': '2099-01-01T00:00:00Z'}}}}))\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.fixture(scope="module")
+def pems(tmp_path_factory) -> dict[str, bytes]:
+    return _pem_pair(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(autouse=True, params=["token", "exec", "client-cert", "in-cluster"])
+def credentials(request, tmp_path: Path, pems, monkeypatch) -> str:
+    """Point `target()` at one way of authenticating for the test."""
+    mode = request.param
+    creds: dict = {"fields": {}, "authorization": "Bearer sa-token"}
+    if mode == "token":
+        creds["fields"] = {"url": "https://k8s.test:6443", "token": "sa-token"}
+    elif mode == "exec":
+        user = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(exec_plugin(tmp_path)),
+                "interactiveMode": "Never",
+            }
+        }
+        config = write_kubeconfig(tmp_path / "kubeconfig", user, pems["ca"])
+        creds["fields"] = {"kubeconfig": str(config)}
+    elif mode == "client-cert":
+        user = {
+            "client-certificate-data": _b64(pems["cert"]),
+            "client-key-data": _b64(pems["key"]),
+        }
+        config = write_kubeconfig(tmp_path / "kubeconfig", user, pems["ca"])
+        creds["fields"] = {"kubeconfig": str(config)}
+        creds["authorization"] = None
+    else:
+        account = tmp_path / "serviceaccount"
+        account.mkdir()
+        (account / "token").write_text("sa-token\n")
+        (account / "namespace").write_text("prod")
+        (account / "ca.crt").write_bytes(pems["ca"])
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "k8s.test")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+        creds["service_account"] = str(account)
+    monkeypatch.setattr(sys.modules[__name__], "CREDENTIALS", creds)
+    return mode
 
 
 def test_reads_the_hpa_floor_and_what_it_wants() -> None:
@@ -211,7 +347,9 @@ def test_deployment_scale_subresource() -> None:
     assert server.patches[0]["spec"] == {"replicas": 5}
 
 
-def test_kubeconfig_with_token(tmp_path: Path) -> None:
+def test_kubeconfig_with_token(tmp_path: Path, credentials: str) -> None:
+    if credentials != "token":
+        pytest.skip("authenticates with its own kubeconfig")
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
@@ -231,6 +369,57 @@ def test_kubeconfig_with_token(tmp_path: Path) -> None:
         transport=httpx.MockTransport(server),
     )
     assert act.read().floor == 2
+
+
+def test_exec_plugin_token_reaches_the_api_server(tmp_path: Path, pems, credentials) -> None:
+    if credentials != "exec":
+        pytest.skip("exec plugin only")
+    plugin_dir = tmp_path / "other"
+    plugin_dir.mkdir()
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(exec_plugin(plugin_dir, token="eks-issued-token")),
+        }
+    }
+    config = write_kubeconfig(tmp_path / "eks", user, pems["ca"])
+    CREDENTIALS["authorization"] = "Bearer eks-issued-token"
+    server = FakeApiServer(HPA, HPA_PATH)
+    act = KubernetesActuator(
+        target().model_copy(update={"kubeconfig": str(config)}),
+        transport=httpx.MockTransport(server),
+    )
+    assert act.read().floor == 2
+    act.set_floor(6, reason="test", dry_run=False)
+    assert server.obj["spec"]["minReplicas"] == 6
+    assert (plugin_dir / "runs").read_text() == "1"  # run once, its token reused
+
+
+def test_failing_exec_plugin_is_reported(tmp_path: Path, pems, credentials) -> None:
+    if credentials != "exec":
+        pytest.skip("exec plugin only")
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "false"}}
+    config = write_kubeconfig(tmp_path / "broken", user, pems["ca"])
+    server = FakeApiServer(HPA, HPA_PATH)
+    act = KubernetesActuator(
+        target().model_copy(update={"kubeconfig": str(config)}),
+        transport=httpx.MockTransport(server),
+    )
+    with pytest.raises(ActuatorError, match="credentials: Exec false returned 1"):
+        act.read()
+    assert server.calls == []
+
+
+def test_client_certificate_must_match_its_key(tmp_path: Path, pems, credentials) -> None:
+    if credentials != "client-cert":
+        pytest.skip("client certificates only")
+    user = {
+        "client-certificate-data": _b64(pems["cert"]),
+        "client-key-data": _b64(pems["other_key"]),
+    }
+    config = write_kubeconfig(tmp_path / "mismatch", user, pems["ca"])
+    with pytest.raises(Exception, match="(?i)key values mismatch|KEY_VALUES_MISMATCH"):
+        KubernetesActuator(target().model_copy(update={"kubeconfig": str(config)}))
 
 
 # --- the floor policy through the actuator, against real PostgreSQL -------------------------

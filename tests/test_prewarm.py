@@ -276,3 +276,23 @@ def test_the_app_serves_the_prewarmed_payload(sandbox_url: str, redis_url: str) 
             now=NOW,
         )
     assert client.get(dataset_key(cold.wedding_id, "guest_list")) == filled
+
+
+def test_default_relations_are_contract_views_and_warm_the_tables_behind(
+    sandbox_url: str,
+) -> None:
+    from wedperf.capacity.settings import OpsSettings
+
+    relations = OpsSettings().prewarm_relations
+    assert all(r.startswith("wedperf_src.") for r in relations)
+    with psycopg.connect(sandbox_url, autocommit=True) as conn:
+        kinds = {
+            r: conn.execute(
+                "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (r,)
+            ).fetchone()
+            for r in relations
+        }
+        steps = prewarm_postgres(conn, relations)
+    assert kinds == {r: ("v",) for r in relations}  # every default is a sandbox view
+    analyzed = {s.relation for s in steps if s.step == "analyze" and s.done}
+    assert analyzed == {"app.guests", "app.timeline_items", "app.vendors", "app.seating"}

@@ -94,8 +94,29 @@ def _end_instant(value: datetime) -> datetime:
 
 
 # Strict: an RFC 3339 string only (in JSON, a number would be read as Unix seconds).
-Instant = Annotated[AwareDatetime, Strict(), AfterValidator(_in_utc_range)]
-EndInstant = Annotated[AwareDatetime, Strict(), AfterValidator(_end_instant)]
+_RANGE = (
+    "RFC 3339 date-time with an offset (a number is refused), from 1970-01-01T00:00:00Z to "
+    f"before {LATEST_YEAR + 1}-01-01T00:00:00Z once in UTC"
+)
+_RANGE_SCHEMA = {
+    "formatMinimum": "1970-01-01T00:00:00Z",
+    "formatExclusiveMaximum": f"{LATEST_YEAR + 1}-01-01T00:00:00Z",
+}
+Instant = Annotated[
+    AwareDatetime,
+    Strict(),
+    AfterValidator(_in_utc_range),
+    Field(description=_RANGE, json_schema_extra=_RANGE_SCHEMA),
+]
+EndInstant = Annotated[
+    AwareDatetime,
+    Strict(),
+    AfterValidator(_end_instant),
+    Field(
+        description=_RANGE + '; or Alertmanager\'s "0001-01-01T00:00:00Z": not ended yet',
+        json_schema_extra=_RANGE_SCHEMA,
+    ),
+]
 Status = Literal["firing", "resolved"]
 
 

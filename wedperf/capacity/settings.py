@@ -27,7 +27,10 @@ class CapacityTarget(BaseModel):
         default=None, description="e.g. the service-account token of an in-cluster worker"
     )
     ca_file: str | None = None
-    kubeconfig: str | None = Field(default=None, description="kubeconfig with token auth")
+    kubeconfig: str | None = Field(
+        default=None,
+        description="kubeconfig (its current context: token, exec plugin or client certificates)",
+    )
     min_replicas: int = 1
     max_replicas: int = 20
     per_replica_rps: float = Field(
@@ -97,8 +100,15 @@ class OpsSettings(BaseModel):
         "the app must read the same keys (the cache contract, docs/sandbox.md)",
     )
     prewarm_relations: list[str] = Field(
-        default_factory=lambda: ["app.guests", "app.timeline_items", "app.vendors", "app.seating"],
-        description="app relations to pg_prewarm and ANALYZE before a wedding day",
+        default_factory=lambda: [
+            "wedperf_src.guest_list",
+            "wedperf_src.timeline_items",
+            "wedperf_src.vendors",
+            "wedperf_src.seating",
+        ],
+        description="contract views whose tables are pg_prewarm'ed and ANALYZEd before a "
+        "wedding day (a view stands for the tables it reads; each step is skipped with its "
+        "reason when the worker's role lacks the privilege)",
     )
     prewarm_deployment: str = "prewarm-weddings/prewarm-weddings"
     floor_deployment: str = "capacity-floor/capacity-floor"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,19 @@ def close_pools() -> None:
         _pools.clear()
 
 
+# Errors that mean "this statement was refused", not "the connection went away": a statement
+# cancelled (statement_timeout, pg_cancel_backend, a remediation cancelling it) or a lock not
+# granted in time. Retrying would run again exactly what was meant to stop.
+NOT_RETRIED: tuple[type[BaseException], ...] = (
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.LockNotAvailable,
+)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(exc, NOT_RETRIED)
+
+
 def with_db_retry(
     operation: Callable[[], T],
     *,
@@ -72,27 +85,36 @@ def with_db_retry(
 
     Only safe for operations that are transactional and idempotent (every wedperf write has
     a natural key), so a retry after a half-done attempt neither duplicates nor loses rows.
+    A cancelled statement or a lock timeout (`NOT_RETRIED`) is raised at once, as it is.
     """
     attempts = len(delays) + 1
-    for attempt in range(1, attempts + 1):
-        try:
-            return operation()
-        except psycopg.OperationalError as exc:
-            if attempt == attempts:
-                raise DatabaseUnavailable(
-                    f"{what} failed after {attempts} attempts: {_first_line(exc)}"
-                ) from exc
-            delay = delays[attempt - 1]
-            log.warning(
-                "%s: connection lost (%s); retry %d/%d in %.1fs",
-                what,
-                _first_line(exc),
-                attempt,
-                attempts - 1,
-                delay,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: connection lost (%s); retry %d/%d in %.1fs",
+            what,
+            _first_line(exc) if exc else "?",
+            state.attempt_number,
+            attempts - 1,
+            state.upcoming_sleep,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception(_connection_lost),
+        stop=stop_after_attempt(attempts),
+        wait=lambda state: delays[min(state.attempt_number, len(delays)) - 1] if delays else 0,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(operation)
+    except NOT_RETRIED:
+        raise
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"{what} failed after {attempts} attempts: {_first_line(exc)}"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -143,20 +143,52 @@ class PgStep:
     detail: str
 
 
+def _storage_behind(conn: psycopg.Connection, relation: str) -> list[str]:
+    """`relation` itself if it has storage; for a view (a contract view), the tables and
+    materialized views it reads, recursively: pg_prewarm and ANALYZE act on those."""
+    rows = conn.execute(
+        """
+        WITH RECURSIVE behind(oid) AS (
+            SELECT %s::regclass::oid
+            UNION
+            SELECT d.refobjid
+            FROM behind b
+            JOIN pg_class v ON v.oid = b.oid AND v.relkind = 'v'
+            JOIN pg_rewrite r ON r.ev_class = v.oid
+            JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
+        )
+        SELECT n.nspname || '.' || c.relname
+        FROM behind b JOIN pg_class c ON c.oid = b.oid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'm')
+        ORDER BY 1
+        """,
+        (relation,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def prewarm_postgres(conn: psycopg.Connection, relations: Sequence[str]) -> list[PgStep]:
-    """pg_prewarm (if installed) and ANALYZE each relation; a missing extension, relation or
-    privilege skips that step with the reason, never the whole pre-warm."""
+    """pg_prewarm (if installed) and ANALYZE each relation — for a view, the tables it reads;
+    a missing extension, relation or privilege skips that step with the reason, never the
+    whole pre-warm. Steps name the tables acted on."""
     steps: list[PgStep] = []
     conn.autocommit = True  # each step on its own: one refusal must not abort the others
     has_prewarm = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_prewarm')"
     ).fetchone()[0]
+    tables: list[str] = []
     for relation in relations:
-        schema, _, name = relation.rpartition(".")
-        ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
         if conn.execute("SELECT to_regclass(%s)", (relation,)).fetchone()[0] is None:
             steps.append(PgStep(relation, "pg_prewarm", False, "relation does not exist"))
             continue
+        for table in _storage_behind(conn, relation):
+            if table not in tables:
+                tables.append(table)
+    for relation in tables:
+        schema, _, name = relation.rpartition(".")
+        ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
         if has_prewarm:
             try:
                 blocks = conn.execute("SELECT pg_prewarm(%s::regclass)", (relation,)).fetchone()[0]

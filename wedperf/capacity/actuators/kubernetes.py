@@ -1,10 +1,16 @@
 """Kubernetes capacity floor: an HPA's `spec.minReplicas`, or a Deployment's scale subresource.
 
-Talks to the API server directly with httpx (bearer token from the target, a token file such as
-an in-cluster service account's, or a kubeconfig with token auth). Writes are JSON merge
-patches carrying the `resourceVersion` read just before, so a concurrent change is a 409 and
-the read-modify-write is retried. 403/404 are configuration errors, reported with what to fix;
-409 and 5xx are retried a bounded number of times.
+Talks to the API server through lightkube, which reads real kubeconfigs: bearer tokens, token
+files, exec credential plugins (EKS `aws eks get-token`, GKE `gke-gcloud-auth-plugin`, AKS
+`kubelogin`), client certificates, and the in-cluster service account. Credentials come from,
+in this order: the target's `kubeconfig`; else its `url` with `token`/`token_file` (and
+`ca_file`); else the in-cluster service account (token, CA and `KUBERNETES_SERVICE_HOST`/
+`_PORT`, as the kubelet mounts them).
+
+Writes are JSON merge patches carrying the `resourceVersion` read just before, so a concurrent
+change is a 409 and the read-modify-write is retried. 403/404 are configuration errors,
+reported with what to fix; 409, 429, 5xx and transport errors are retried a bounded number of
+times (tenacity).
 
 RBAC the worker's service account needs (namespace of the target):
 `get`, `patch` on `horizontalpodautoscalers` (group `autoscaling`), or on `deployments/scale`
@@ -13,19 +19,28 @@ RBAC the worker's service account needs (namespace of the target):
 
 from __future__ import annotations
 
-import base64
-import ssl
-import time
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+import lightkube
+from lightkube.config.kubeconfig import SERVICE_ACCOUNT, KubeConfig, SingleConfig
+from lightkube.config.models import Cluster, User
+from lightkube.core.exceptions import ConfigError
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.types import PatchType
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from wedperf.capacity.actuators.base import ActuatorError, FloorReading
 from wedperf.config import CapacityTarget
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)
+# lightkube gates exec plugins on these versions; the v1 ExecCredential answer carries the
+# token in the same `status.token` as v1beta1, so a v1 plugin is run as a v1beta1 one.
+_EXEC_V1 = "client.authentication.k8s.io/v1"
+_EXEC_V1BETA1 = "client.authentication.k8s.io/v1beta1"
 
 
 class KubernetesActuator:
@@ -35,144 +50,192 @@ class KubernetesActuator:
         *,
         transport: httpx.BaseTransport | None = None,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        service_account: str | Path = SERVICE_ACCOUNT,
     ) -> None:
         if not target.resource:
             raise ValueError(f"capacity target {target.name}: set resource (HPA/Deployment name)")
         self.target = target
         self.retry_delays = retry_delays
-        server, token, verify = _credentials(target)
-        self._client = httpx.Client(
-            base_url=server,
-            headers={"authorization": f"Bearer {token}", "accept": "application/json"},
-            verify=verify,
-            timeout=10,
-            transport=transport,
-        )
+        try:
+            config = _config(target, service_account)
+            self._client = lightkube.Client(
+                config,
+                namespace=target.namespace,
+                transport=_Shared(transport) if transport is not None else None,
+                trust_env=False,
+            )
+        except (ConfigError, OSError, KeyError) as exc:
+            raise ValueError(f"capacity target {target.name}: {exc}") from exc
         ns, name = target.namespace, target.resource
         if target.kind == "kubernetes-hpa":
-            self._path = f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}"
+            self._resource: Any = HorizontalPodAutoscaler
             self._what = f"HPA {ns}/{name}"
         else:
-            self._path = f"/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale"
+            self._resource = Deployment.Scale
             self._what = f"Deployment {ns}/{name} scale"
 
     # -- interface -----------------------------------------------------------------------
 
     def read(self) -> FloorReading:
-        body = self._request("GET")
-        spec, status = body.get("spec", {}), body.get("status", {})
+        obj = self._call("GET", self._get)
+        spec, status = obj.spec, obj.status
         if self.target.kind == "kubernetes-hpa":
             return FloorReading(
-                floor=spec.get("minReplicas", 1),  # the API's default when unset
-                autoscaler_wants=status.get("desiredReplicas"),
-                maximum=spec.get("maxReplicas"),
+                floor=spec.minReplicas if spec.minReplicas is not None else 1,  # API default
+                autoscaler_wants=status.desiredReplicas if status else None,
+                maximum=spec.maxReplicas,
             )
-        replicas = spec.get("replicas", 0)
-        return FloorReading(floor=replicas, autoscaler_wants=status.get("replicas", replicas))
+        replicas = (spec.replicas if spec else None) or 0
+        wants = status.replicas if status and status.replicas is not None else replicas
+        return FloorReading(floor=replicas, autoscaler_wants=wants)
 
     def set_floor(self, replicas: int, *, reason: str, dry_run: bool) -> None:
-        for delay in (*self.retry_delays, None):
-            body = self._request("GET")
-            version = body.get("metadata", {}).get("resourceVersion")
-            maximum = body.get("spec", {}).get("maxReplicas")
+        field = "minReplicas" if self.target.kind == "kubernetes-hpa" else "replicas"
+
+        def attempt() -> None:
+            obj = self._call("GET", self._get)
+            version = obj.metadata.resourceVersion if obj.metadata else None
+            maximum = getattr(obj.spec, "maxReplicas", None)
             if maximum is not None and replicas > maximum:
                 raise ActuatorError(
                     f"{self._what}: floor {replicas} is above its maxReplicas {maximum}"
                 )
             if dry_run:
                 return
-            field = "minReplicas" if self.target.kind == "kubernetes-hpa" else "replicas"
             patch = {"metadata": {"resourceVersion": version}, "spec": {field: replicas}}
-            try:
-                self._request("PATCH", json=patch, conflict_ok=delay is not None)
-                return
-            except _Conflict:
-                time.sleep(delay)  # someone changed it meanwhile: read again and re-apply
-        raise AssertionError("unreachable")  # pragma: no cover - last attempt raises
+            self._call("PATCH", lambda: self._patch(patch))
 
-    # -- HTTP ----------------------------------------------------------------------------
+        # A 409 means someone changed it meanwhile: read again and re-apply.
+        try:
+            self._retrying(_Conflict)(attempt)
+        except _Conflict as exc:
+            raise ActuatorError(f"{self._what}: conflict persisted ({exc})") from None
 
-    def _request(
-        self, method: str, *, json: dict | None = None, conflict_ok: bool = False
-    ) -> dict[str, Any]:
-        headers = {"content-type": "application/merge-patch+json"} if method == "PATCH" else {}
-        last_error = ""
-        for delay in (*self.retry_delays, None):
+    # -- API -----------------------------------------------------------------------------
+
+    def _get(self) -> Any:
+        return self._client.get(self._resource, self.target.resource)
+
+    def _patch(self, patch: dict) -> Any:
+        return self._client.patch(
+            self._resource, self.target.resource, patch, patch_type=PatchType.MERGE
+        )
+
+    def _retrying(self, exc_type: type[BaseException]) -> Retrying:
+        delays = self.retry_delays
+
+        def wait(state: RetryCallState) -> float:
+            return delays[min(state.attempt_number, len(delays)) - 1] if delays else 0
+
+        return Retrying(
+            retry=retry_if_exception_type(exc_type),
+            stop=stop_after_attempt(len(delays) + 1),
+            wait=wait,
+            reraise=True,
+        )
+
+    def _call(self, method: str, call) -> Any:
+        """`call` with transient failures (5xx, 429, transport errors) retried; others mapped
+        to an ActuatorError saying what to fix; a 409 raised as `_Conflict`."""
+
+        def once() -> Any:
             try:
-                response = self._client.request(method, self._path, json=json, headers=headers)
-            except httpx.TransportError as exc:
-                last_error = f"API server unreachable: {exc}"
-            else:
-                if response.status_code < 300:
-                    return response.json()
-                message = _status_message(response)
-                if response.status_code == 403:
+                return call()
+            except lightkube.ApiError as exc:
+                code, message = exc.status.code or exc.response.status_code, _message(exc)
+                if code == 403:
                     raise ActuatorError(
                         f"{self._what}: forbidden ({message}); grant the worker's service "
                         f"account get/patch on it"
-                    )
-                if response.status_code == 404:
-                    raise ActuatorError(f"{self._what}: not found ({message})")
-                if response.status_code == 409:
-                    if conflict_ok:
-                        raise _Conflict(message)
-                    raise ActuatorError(f"{self._what}: conflict persisted ({message})")
-                if response.status_code < 500 and response.status_code != 429:
-                    raise ActuatorError(f"{self._what}: HTTP {response.status_code} ({message})")
-                last_error = f"HTTP {response.status_code} ({message})"
-            if delay is None:
-                break
-            time.sleep(delay)
-        raise ActuatorError(
-            f"{self._what}: {method} failed after {len(self.retry_delays) + 1} attempts: "
-            f"{last_error}"
-        )
+                    ) from None
+                if code == 404:
+                    raise ActuatorError(f"{self._what}: not found ({message})") from None
+                if code == 409:
+                    raise _Conflict(message) from None
+                if code < 500 and code != 429:
+                    raise ActuatorError(f"{self._what}: HTTP {code} ({message})") from None
+                raise _Transient(f"HTTP {code} ({message})") from None
+            except httpx.TransportError as exc:
+                raise _Transient(f"API server unreachable: {exc}") from None
+            except ConfigError as exc:  # e.g. an exec credential plugin failed
+                raise ActuatorError(f"{self._what}: credentials: {exc}") from None
+
+        try:
+            return self._retrying(_Transient)(once)
+        except _Transient as exc:
+            raise ActuatorError(
+                f"{self._what}: {method} failed after {len(self.retry_delays) + 1} attempts: {exc}"
+            ) from None
+
+
+class _Shared(httpx.BaseTransport):
+    """A transport lightkube uses as given: its connection parameters are copied with
+    `dataclasses.asdict`, which deep-copies the transport (and a test's fake server in it)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def __deepcopy__(self, memo: dict) -> _Shared:
+        return self
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _Conflict(Exception):
     pass
 
 
-def _status_message(response: httpx.Response) -> str:
+class _Transient(Exception):
+    pass
+
+
+def _message(exc: lightkube.ApiError) -> str:
     """The API server's `Status` message, or the start of the body."""
-    try:
-        body = response.json()
-        return str(body.get("message") or body.get("reason") or body)[:300]
-    except ValueError:
-        return response.text[:200]
+    status = exc.status
+    text = status.message or status.reason
+    return str(text)[:300] if text else exc.response.text[:200]
 
 
-def _credentials(target: CapacityTarget) -> tuple[str, str, ssl.SSLContext | bool]:
-    """API server URL, bearer token and TLS verification for a target."""
-    server, token, ca_data = target.url, None, None
+def _config(target: CapacityTarget, service_account: str | Path) -> SingleConfig:
+    """The lightkube configuration of a target (see the module docstring for the order)."""
     if target.kubeconfig:
-        server_k, token, ca_data = _from_kubeconfig(Path(target.kubeconfig))
-        server = server or server_k
-    if target.token is not None:
-        token = target.token.get_secret_value()
-    elif target.token_file:
-        token = Path(target.token_file).read_text().strip()
-    if not server or not token:
-        raise ValueError(
-            f"capacity target {target.name}: needs the API server url and a token "
-            "(token, token_file or kubeconfig)"
-        )
-    verify: ssl.SSLContext | bool = True
-    if target.ca_file:
-        verify = ssl.create_default_context(cafile=target.ca_file)
-    elif ca_data:
-        verify = ssl.create_default_context(cadata=ca_data)
-    return server, token, verify
-
-
-def _from_kubeconfig(path: Path) -> tuple[str, str | None, str | None]:
-    config = yaml.safe_load(path.read_text())
-    contexts = {c["name"]: c["context"] for c in config.get("contexts", [])}
-    context = contexts[config["current-context"]]
-    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
-    user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
-    ca = cluster.get("certificate-authority-data")
-    ca_pem = base64.b64decode(ca).decode() if ca else None
-    if ca_pem is None and cluster.get("certificate-authority"):
-        ca_pem = Path(cluster["certificate-authority"]).read_text()
-    return cluster["server"], user.get("token"), ca_pem
+        config = KubeConfig.from_file(target.kubeconfig).get()
+        if config is None:
+            raise ConfigError(f"kubeconfig {target.kubeconfig} has no current context")
+        cluster = config.cluster
+        if target.url:
+            cluster = dataclasses.replace(cluster, server=target.url)
+        if target.ca_file:
+            cluster = dataclasses.replace(
+                cluster, certificate_auth=target.ca_file, certificate_auth_data=None
+            )
+        user = config.user or User()
+        if target.token is not None:
+            user = User(token=target.token.get_secret_value())
+        elif target.token_file:
+            user = User(token_file=target.token_file)
+        if user.exec is not None and user.exec.apiVersion == _EXEC_V1:
+            user = dataclasses.replace(
+                user, exec=dataclasses.replace(user.exec, apiVersion=_EXEC_V1BETA1)
+            )
+        return config._replace(cluster=cluster, user=user)
+    if target.url:
+        if target.token is not None:
+            user = User(token=target.token.get_secret_value())
+        elif target.token_file:
+            user = User(token_file=target.token_file)
+        else:
+            raise ConfigError("needs a token, token_file or kubeconfig with the url")
+        cluster = Cluster(server=target.url, certificate_auth=target.ca_file)
+        return KubeConfig.from_one(cluster=cluster, user=user).get()
+    try:
+        return KubeConfig.from_service_account(service_account).get()
+    except (ConfigError, KeyError) as exc:
+        raise ConfigError(
+            "no kubeconfig or url, and no in-cluster service account "
+            f"({service_account}, KUBERNETES_SERVICE_HOST/PORT): {exc}"
+        ) from exc
