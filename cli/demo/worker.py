@@ -33,9 +33,10 @@ READY_TIMEOUT_S = 90.0
 
 
 class DemoWorker:
-    def __init__(self, pool: str, log: Path) -> None:
+    def __init__(self, pool: str, log: Path, queues: tuple[str, ...] = POLLED_QUEUES) -> None:
         self.pool = pool
         self.log = log
+        self.queues = queues  # `wedperf up`'s worker polls `default` and `remediation`
         self.process: LocalProcess | None = None
         self.started_at = datetime.now(UTC)
 
@@ -50,10 +51,11 @@ class DemoWorker:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
-        self._ensure_demo_queue()
+        if DEMO_QUEUE in self.queues:
+            self._ensure_demo_queue()
         self.started_at = datetime.now(UTC)
         self.process = start_worker(
-            self.pool, queues=POLLED_QUEUES, env=env, cwd=PROJECT_DIR, log=self.log
+            self.pool, queues=self.queues, env=env, cwd=PROJECT_DIR, log=self.log
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self._polled():
@@ -62,6 +64,10 @@ class DemoWorker:
                 raise DemoError(f"the worker did not poll pool {self.pool}: {tail(self.log)}")
             time.sleep(POLL_S)
         return self.process
+
+    def ensure_alive(self) -> None:
+        """Raise DemoError if the worker exited (`wedperf up` looks between status lines)."""
+        self._check_alive()
 
     def stop(self) -> None:
         if self.process is not None:

@@ -1,0 +1,162 @@
+"""What `wedperf up` starts and stops, by pid: embedded services, the Prefect server, the
+worker, the load; its state file and the tokens file.
+
+Every stop here is by a pid this process recorded when it started the thing (or read from
+the service's own pid file and checked against the recorded one), never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cli.demo.errors import DemoError, Progress
+
+if TYPE_CHECKING:
+    from cli.demo.prefect_server import LocalServer
+    from cli.demo.worker import DemoWorker
+    from wedperf.sandbox.paced import PacedLoad
+
+TOKENS_FILE = "up-tokens.env"
+FAST_SHUTDOWN_WAIT_S = 30.0
+
+
+def alive(pid: int | None) -> bool:
+    return pid is not None and Path(f"/proc/{pid}").exists()
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def embedded_pids(data_dir: Path) -> dict[str, int | None]:
+    """The running embedded services of `data_dir`, by their own pid files."""
+    found = {
+        "postgres": _pid_in(data_dir / "postgres" / "postmaster.pid"),
+        "redis": _pid_in(data_dir / "redis" / "redis.pid"),
+    }
+    return {name: pid if alive(pid) else None for name, pid in found.items()}
+
+
+def stop_embedded(data_dir: Path, started: dict[str, int], progress: Progress) -> None:
+    """Stop the embedded services this command started (`started`: name -> pid), Redis
+    first; PostgreSQL's smart shutdown waits for clients, so pools are closed before it,
+    and a fast shutdown (SIGINT) follows if it still runs."""
+    from wedperf.db.connection import close_pools
+    from wedperf.services import stop_embedded_postgres, stop_embedded_redis
+
+    close_pools()
+    for name, stop in (("redis", stop_embedded_redis), ("postgres", stop_embedded_postgres)):
+        pid = started.get(name)
+        if pid is None:
+            continue
+        if embedded_pids(data_dir)[name] == pid:  # still the process this command started
+            stop(data_dir)
+        if name == "postgres" and alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            deadline = time.monotonic() + FAST_SHUTDOWN_WAIT_S
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        progress(f"embedded {name} {'still running' if alive(pid) else 'stopped'} (pid {pid})")
+
+
+def stop_server(server: LocalServer, progress: Progress) -> None:
+    """Stop the local Prefect server if its pid is known (started here, or kept by an earlier
+    demo in this data dir, as `wedperf demo` does); a server of unknown pid is left alone."""
+    from cli.demo.prefect_server import forget_server, stop_process
+
+    if server.process is None:
+        progress(f"the Prefect server at {server.api_url} was not started here: left running")
+        return
+    stop_process(server.process)
+    forget_server(server.home)
+    progress(f"Prefect server stopped (pid {server.process.pid})")
+
+
+def stop_worker(worker: DemoWorker, progress: Progress) -> None:
+    if worker.process is None:
+        return
+    pid = worker.process.pid
+    worker.stop()  # its process group: the flow runs it started go with it
+    progress(f"worker stopped (pid {pid})")
+
+
+def stop_load(load: PacedLoad, progress: Progress) -> None:
+    ended = load.stop()
+    totals = load.totals()
+    progress(
+        f"load stopped{'' if ended else ' (its last round still in flight)'}: "
+        f"{totals['requests']} requests, {totals['errors']} errors, "
+        f"{totals['beacons_stored']} RUM beacons stored"
+    )
+
+
+def ensure_tokens(data_dir: Path) -> Path | None:
+    """The webhook's and /rum's bearer tokens: the configured ones, else two of 32 random
+    bytes set in this process's environment (the worker and the apps inherit them) and
+    written to `<data_dir>/up-tokens.env` (mode 600) for the user's curl. Never printed.
+    Returns the file, or None when both were configured."""
+    from wedperf.config import get_settings, reset_settings_cache
+
+    settings = get_settings()
+    generated = {
+        name: secrets.token_urlsafe(32)
+        for name, configured in (
+            ("WEDPERF_WEBHOOK__TOKEN", settings.webhook.token),
+            ("WEDPERF_RUM__TOKEN", settings.rum.token),
+        )
+        if configured is None
+    }
+    if not generated:
+        return None
+    os.environ.update(generated)
+    reset_settings_cache()
+    path = data_dir / TOKENS_FILE
+    tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as sink:
+        sink.writelines(f"{name}={value}\n" for name, value in generated.items())
+    os.replace(tmp, path)
+    return path
+
+
+def claim(state: Path) -> None:
+    """Record this process as the data dir's `wedperf up`; a DemoError if one already runs."""
+    if state.exists():
+        try:
+            pid = json.loads(state.read_text()).get("pid")
+        except (OSError, ValueError):
+            pid = None
+        if alive(pid) and pid != os.getpid() and _is_wedperf_up(pid):
+            raise DemoError(
+                f"`wedperf up` already runs on this data dir (pid {pid}); stop it with Ctrl-C "
+                f"in its terminal or `kill {pid}`"
+            )
+    write_json(state, {"pid": os.getpid(), "starting": True})
+
+
+def _is_wedperf_up(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"up" in argv and any(b"wedperf" in arg for arg in argv)
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    """Written whole, then renamed into place: a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str))
+    os.replace(tmp, path)
