@@ -55,7 +55,7 @@ def up_command(
     began = time.monotonic()
 
     def progress(message: str) -> None:  # each step stamped: wall clock and elapsed
-        step(f"[{datetime.now():%H:%M:%S} {time.monotonic() - began:+6.0f} s] {message}")
+        step(f"[{datetime.now():%H:%M:%S} +{time.monotonic() - began:.0f} s] {message}")
 
     try:
         outcome = run_up(
@@ -162,8 +162,9 @@ def _start(
         if pid is not None and pid != embedded_before[name]
     }
     stack.callback(stop_embedded, data_dir, started, progress)
+    embedded = {"postgres": services.embedded_postgres, "redis": services.embedded_redis}
     for name, pid in embedded_before.items():
-        if pid is not None:
+        if pid is not None and embedded[name]:
             progress(f"embedded {name} (pid {pid}) was already running: it is left running")
 
     progress("starting the local Prefect server (reused if a previous command left it running)")
@@ -182,10 +183,9 @@ def _start(
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
     reset_settings_cache()
-    tokens = ensure_tokens(data_dir)
+    tokens = ensure_tokens(data_dir)  # generated ones are put in this process's environment
     if tokens is not None:
         stack.callback(tokens.unlink, missing_ok=True)
-    reset_settings_cache()
     stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api_url}))
 
     now = datetime.now(UTC)
@@ -330,7 +330,6 @@ def _print_ready(running: dict[str, Any], rate: float, state: Path) -> None:
         typer.echo("  tokens:      the configured WEDPERF_WEBHOOK__TOKEN and WEDPERF_RUM__TOKEN")
     typer.echo(f"  load:        {rate:g} requests/s on live weddings {s['live_weddings']}")
     typer.echo(f"  state:       {state} (URLs and pids)")
-    typer.echo("", nl=True)
 
 
 def _interrupt(signum: int, _frame) -> None:
