@@ -69,6 +69,31 @@ def _executed_run(api: str, deployment: str, *, auto_scheduled: bool | None, tag
     return None
 
 
+def _run_pid(run: dict) -> int | None:
+    pid = run["infrastructure_pid"]  # "<pid>" or "<host>:<pid>"
+    return int(str(pid).rsplit(":", 1)[-1]) if pid else None
+
+
+def _wait_for_running_run(
+    api: str, process: subprocess.Popen, home: Path
+) -> tuple[dict | None, dict[int, str]]:
+    """A flow run the worker is executing right now (runs start every minute) and the
+    processes of `home` with that run's among them; (None, processes) if none came."""
+    deadline = time.monotonic() + RUNS_TIMEOUT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = httpx.post(
+            f"{api}/flow_runs/filter",
+            json={"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}, "limit": 10},
+            timeout=30,
+        ).json()
+        processes = _processes_of(home)
+        for run in runs:
+            if _run_pid(run) in processes:
+                return run, processes
+        time.sleep(0.5)
+    return None, _processes_of(home)
+
+
 @pytest.fixture(scope="module")
 def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     home = tmp_path_factory.mktemp("home")
@@ -127,7 +152,9 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     runs[key] = run
             time.sleep(5)
         found["runs"] = runs
-        found["processes"] = _processes_of(home)  # the whole system, flow runs included
+        # Ctrl-C while a flow run is in flight: the worker's runs must stop with it.
+        # `processes`: the whole system, flow runs included, just before Ctrl-C.
+        found["in_flight"], found["processes"] = _wait_for_running_run(api, process, home)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
@@ -188,8 +215,13 @@ def test_ctrl_c_stops_everything_it_started(up_run: dict) -> None:
         assert line in stderr, line
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
-    # Nothing else of it either: no flow run, uvicorn or PostgreSQL backend left behind.
+    # Nothing else of it either: no flow run, uvicorn or PostgreSQL backend left behind,
+    # and the run that was in flight at Ctrl-C stopped with the worker.
     assert not up_run["left"], up_run["left"]
+    in_flight = up_run["in_flight"]
+    assert in_flight is not None, "no flow run was in flight to interrupt"
+    run_pid = _run_pid(in_flight)
+    assert not Path(f"/proc/{run_pid}").exists(), f"flow run {in_flight['name']} still running"
     assert not up_run["state_file"].exists()
     assert not Path(up_run["state"]["tokens"]).exists()
     assert not (up_run["home"] / ".wedperf" / "prefect" / "demo-server.json").exists()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 TOKENS_FILE = "up-tokens.env"
 FAST_SHUTDOWN_WAIT_S = 30.0
+STOP_GROUP_TIMEOUT_S = 20.0
 
 
 def alive(pid: int | None) -> bool:
@@ -85,11 +86,59 @@ def stop_server(server: LocalServer, progress: Progress) -> None:
 
 
 def stop_worker(worker: DemoWorker, progress: Progress) -> None:
+    """Stop the worker and the flow runs in flight. The process worker starts each flow run
+    in a session of its own (so a group-wide signal cannot reach it first), so stopping the
+    worker's group leaves them running: they are found as its children, while it lives, and
+    each one's group is stopped too."""
     if worker.process is None:
         return
     pid = worker.process.pid
-    worker.stop()  # its process group: the flow runs it started go with it
-    progress(f"worker stopped (pid {pid})")
+    runs = children(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)  # it stops taking runs
+    runs |= children(pid)
+    for run in sorted(runs):
+        stop_group(run)
+    worker.stop()  # SIGKILL after its timeout, and reaped
+    stopped = f"; {len(runs)} flow run(s) in flight stopped ({', '.join(map(str, sorted(runs)))})"
+    progress(f"worker stopped (pid {pid}){stopped if runs else ''}")
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of `pid`."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed child its parent has not reaped yet is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_group(pid: int, timeout: float = STOP_GROUP_TIMEOUT_S) -> None:
+    """SIGTERM the process group `pid` leads (the process alone if it leads none), SIGKILL
+    if it still runs after `timeout`."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+        deadline = time.monotonic() + timeout
+        while running(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not running(pid):
+            return
 
 
 def stop_load(load: PacedLoad, progress: Progress) -> None:

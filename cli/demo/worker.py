@@ -8,6 +8,9 @@ minute across today's day windows, pre-warms, floors, a re-plan) would otherwise
 process each on the same 2 cores and push the demo past its time; they stay Scheduled for
 a production worker, as they did before the demo had one.
 
+`wedperf up`, which keeps the system running, starts the same worker on `default` and
+`remediation` (`queues`), so those runs execute when they are due.
+
 `DemoWorker.run` creates a run of a deployment and waits for it (while the worker lives);
 `wait` waits for a run something else created (the webhook's remediation run); `counts` is
 what the worker finished since it started, from the server's record of the pool's runs.
