@@ -7,7 +7,8 @@ calendar-planned runs go) and `remediation` (the webhook's runs), the sandbox ap
 few weddings live today under continuous wedding-day load (web and mobile clients, RUM
 beacons), and the alert webhook with /rum. One calendar sync runs at start (a deployment
 run, executed by the worker), so the day windows' collection and watch runs are planned
-now rather than at the next quarter hour; every other run comes from a schedule.
+now rather than at the next quarter hour; every other run comes from a schedule, the
+calendar's plan or an event trigger, as in production.
 
 Ctrl-C (SIGINT) or SIGTERM stops, in reverse order and by pid, what this command started:
 the load, the worker, the apps, the Prefect server, the embedded services. A server or a
@@ -283,10 +284,13 @@ def report_sync(worker, run, progress) -> None:
 def _keep_running(running: dict[str, Any], duration: float, progress) -> str:
     """Until `duration` is over (0: forever), a status line a minute; a DemoError when the
     worker or the server died (then everything is stopped and the command fails)."""
+    import httpx
+    from prefect.exceptions import PrefectException
+
     from cli.demo.errors import DemoError
     from cli.demo.prefect_server import healthy
 
-    worker, load, server = running["worker"], running["load"], running["server"]
+    worker, server = running["worker"], running["server"]
     ends = time.monotonic() + duration if duration else None
     next_status = time.monotonic() + STATUS_EVERY_S
     unhealthy = 0
@@ -295,24 +299,35 @@ def _keep_running(running: dict[str, Any], duration: float, progress) -> str:
         worker.ensure_alive()
         if time.monotonic() < next_status:
             continue
-        if running["pending_sync"] and worker.finished(running["pending_sync"]):
-            run = worker.wait(running["pending_sync"], "sync-calendar")
-            report_sync(worker, run, progress)
-            running["pending_sync"] = None
         next_status += STATUS_EVERY_S
-        unhealthy = 0 if healthy(server.api_url) else unhealthy + 1
-        if unhealthy >= 3:
-            raise DemoError(f"the Prefect server at {server.api_url} stopped answering")
-        counts, totals = worker.counts(), load.totals()
-        late = f", {totals['late_rounds']} rounds late" if totals["late_rounds"] else ""
-        p95 = totals["last_guest_list_p95_ms"]
-        progress(
-            f"worker: {counts['runs_completed']} runs completed, {counts['runs_failed']} "
-            f"failed; load: {totals['requests']} requests, {totals['errors']} errors{late}"
-            + (f", guest-list p95 {p95:.0f} ms" if p95 is not None else "")
-        )
+        if not healthy(server.api_url):
+            unhealthy += 1
+            if unhealthy >= 3:
+                raise DemoError(f"the Prefect server at {server.api_url} stopped answering")
+            progress(f"the Prefect server at {server.api_url} does not answer ({unhealthy})")
+            continue
+        unhealthy = 0
+        try:
+            _status(running, progress)
+        except (httpx.HTTPError, PrefectException) as exc:  # a busy server: next minute
+            progress(f"status unavailable: {type(exc).__name__}: {exc}")
     progress(f"--duration {duration:g} s is over: stopping")
     return f"--duration {duration:g} s"
+
+
+def _status(running: dict[str, Any], progress) -> None:
+    worker, load = running["worker"], running["load"]
+    if running["pending_sync"] and worker.finished(running["pending_sync"]):
+        report_sync(worker, worker.wait(running["pending_sync"], "sync-calendar"), progress)
+        running["pending_sync"] = None
+    counts, totals = worker.counts(), load.totals()
+    late = f", {totals['late_rounds']} rounds late" if totals["late_rounds"] else ""
+    p95 = totals["last_guest_list_p95_ms"]
+    progress(
+        f"worker: {counts['runs_completed']} runs completed, {counts['runs_failed']} "
+        f"failed; load: {totals['requests']} requests, {totals['errors']} errors{late}"
+        + (f", guest-list p95 {p95:.0f} ms" if p95 is not None else "")
+    )
 
 
 def _final_counts(running: dict[str, Any]) -> dict[str, Any]:

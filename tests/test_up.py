@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -222,6 +223,11 @@ def test_ctrl_c_stops_everything_it_started(up_run: dict) -> None:
     assert in_flight is not None, "no flow run was in flight to interrupt"
     run_pid = _run_pid(in_flight)
     assert not Path(f"/proc/{run_pid}").exists(), f"flow run {in_flight['name']} still running"
+    # and no run is left Pending or Running in the server's database for the next start
+    # (it would hold its deployment's concurrency slot): read where the stopped server keeps it
+    with sqlite3.connect(up_run["home"] / ".wedperf" / "prefect" / "prefect.db") as db:
+        states = dict(db.execute("SELECT state_type, count(*) FROM flow_run GROUP BY 1"))
+    assert not {"PENDING", "RUNNING", "CANCELLING"} & set(states), states
     assert not up_run["state_file"].exists()
     assert not Path(up_run["state"]["tokens"]).exists()
     assert not (up_run["home"] / ".wedperf" / "prefect" / "demo-server.json").exists()

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from cli.demo.errors import DemoError, Progress
 
 if TYPE_CHECKING:
@@ -102,6 +104,44 @@ def stop_worker(worker: DemoWorker, progress: Progress) -> None:
     worker.stop()  # SIGKILL after its timeout, and reaped
     stopped = f"; {len(runs)} flow run(s) in flight stopped ({', '.join(map(str, sorted(runs)))})"
     progress(f"worker stopped (pid {pid}){stopped if runs else ''}")
+    crashed = crash_unfinished(worker.pool)
+    if crashed:
+        progress(f"{crashed} unfinished flow run(s) of pool {worker.pool} marked Crashed")
+
+
+def crash_unfinished(pool: str) -> int:
+    """Mark the pool's runs still Pending, Running or Cancelling Crashed, once its only
+    worker is gone: left so, they would hold their deployment's concurrency slot (a new run
+    of a CANCEL_NEW deployment is cancelled) until the lease expired, and show as running in
+    the UI of the next `wedperf up`. Returns how many; 0 if the server could not be asked."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import PrefectException
+    from prefect.states import Crashed
+
+    unfinished = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=unfinished))
+                ),
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
+            )
+            for run in runs:
+                client.set_flow_run_state(
+                    run.id, Crashed(message="stopped with `wedperf up` (its worker)"), force=True
+                )
+    except (PrefectException, httpx.HTTPError):
+        return 0
+    return len(runs)
 
 
 def children(pid: int) -> set[int]:
