@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ STATE_FILE = "up.json"
 UP_QUEUES = ("default", "remediation")
 STATUS_EVERY_S = 60.0
 SYNC_WAIT_S = 180.0
+MISSED_GRACE = timedelta(minutes=2)  # a run due just now is still started
 
 
 def up_command(
@@ -140,6 +141,7 @@ def _start(
     from cli.demo.prefect_server import ensure_local_server, ui_api_url
     from cli.demo.run import _register_deployments, _seed
     from cli.demo.stack import (
+        cancel_missed,
         embedded_pids,
         ensure_tokens,
         stop_embedded,
@@ -195,6 +197,9 @@ def _start(
     )
     deployed = _register_deployments(api_url, progress)
     pool = next(iter(deployed["work_pool"]))
+    missed = cancel_missed(pool, before=now - MISSED_GRACE)
+    if missed:
+        progress(f"{missed} runs that came due while `wedperf up` was stopped: cancelled")
 
     app = create_app(services.app_database_url, services.redis_url, capacity=BASELINE_REPLICAS)
     base_url = stack.enter_context(serve_in_thread(app))
@@ -270,6 +275,10 @@ def initial_sync(worker, progress) -> str | None:
 def report_sync(worker, run, progress) -> None:
     from cli.demo.errors import DemoError
 
+    if run.state.is_cancelled() and "concurrency" in (run.state.message or "").lower():
+        # the deployment runs one sync at a time (CANCEL_NEW): its schedule's run is at it
+        progress("  another sync-calendar run (its schedule's) is syncing and planning now")
+        return
     try:
         synced = worker.result(run, "sync-calendar")
     except DemoError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -214,6 +215,9 @@ def test_ctrl_c_stops_everything_it_started(up_run: dict) -> None:
         "everything `wedperf up` started is stopped",
     ):
         assert line in stderr, line
+    # the wedding-day load ran: web requests, and mobile clients' beacons stored by /rum
+    load = re.search(r"load stopped: (\d+) requests, \d+ errors, (\d+) RUM beacons stored", stderr)
+    assert load and int(load[1]) > 0 and int(load[2]) > 0, stderr[-2000:]
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
     # Nothing else of it either: no flow run, uvicorn or PostgreSQL backend left behind,

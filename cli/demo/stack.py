@@ -14,6 +14,7 @@ import secrets
 import signal
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 TOKENS_FILE = "up-tokens.env"
 FAST_SHUTDOWN_WAIT_S = 30.0
 STOP_GROUP_TIMEOUT_S = 20.0
+MISSED_PAGE = 200
 
 
 def alive(pid: int | None) -> bool:
@@ -105,15 +107,17 @@ def stop_worker(worker: DemoWorker, progress: Progress) -> None:
     stopped = f"; {len(runs)} flow run(s) in flight stopped ({', '.join(map(str, sorted(runs)))})"
     progress(f"worker stopped (pid {pid}){stopped if runs else ''}")
     crashed = crash_unfinished(worker.pool)
-    if crashed:
+    if crashed is None:
+        progress(f"could not read the unfinished runs of pool {worker.pool}: left as they are")
+    elif crashed:
         progress(f"{crashed} unfinished flow run(s) of pool {worker.pool} marked Crashed")
 
 
-def crash_unfinished(pool: str) -> int:
+def crash_unfinished(pool: str) -> int | None:
     """Mark the pool's runs still Pending, Running or Cancelling Crashed, once its only
     worker is gone: left so, they would hold their deployment's concurrency slot (a new run
     of a CANCEL_NEW deployment is cancelled) until the lease expired, and show as running in
-    the UI of the next `wedperf up`. Returns how many; 0 if the server could not be asked."""
+    the UI of the next `wedperf up`. Returns how many; None if the server could not be asked."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -140,7 +144,7 @@ def crash_unfinished(pool: str) -> int:
                     run.id, Crashed(message="stopped with `wedperf up` (its worker)"), force=True
                 )
     except (PrefectException, httpx.HTTPError):
-        return 0
+        return None
     return len(runs)
 
 
@@ -189,6 +193,44 @@ def stop_load(load: PacedLoad, progress: Progress) -> None:
         f"{totals['requests']} requests, {totals['errors']} errors, "
         f"{totals['beacons_stored']} RUM beacons stored"
     )
+
+
+def cancel_missed(pool: str, before: datetime) -> int:
+    """Cancel the pool's runs that came due before `before` and never started: on a server
+    kept from an earlier `wedperf up` they are the rounds planned for while it was stopped,
+    which a worker would otherwise start all at once (each later round re-reads its own
+    lookback, so nothing is lost). Returns how many."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    missed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=before),
+    )
+    pools = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
+    cancelled: set = set()
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.read_flow_runs(
+                flow_run_filter=missed, work_pool_filter=pools, limit=MISSED_PAGE
+            )
+            fresh = [run for run in page if run.id not in cancelled]
+            if not fresh:  # none left (or the server refused: do not loop on them)
+                return len(cancelled)
+            for run in fresh:
+                client.set_flow_run_state(
+                    run.id, Cancelled(message="came due while `wedperf up` was stopped"), force=True
+                )
+                cancelled.add(run.id)
 
 
 def ensure_tokens(data_dir: Path) -> Path | None:
