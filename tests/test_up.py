@@ -244,3 +244,46 @@ def test_tokens_are_in_a_private_file_never_in_the_output(up_run: dict) -> None:
     assert up_run["state"]["tokens"] in printed  # where they are is said
     for token in up_run["tokens"].values():
         assert len(token) >= 40 and token not in printed
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    from cli.demo.errors import DemoError
+    from cli.demo.stack import claim
+
+    state = tmp_path / "up.json"
+    other = subprocess.Popen(  # a process that looks like `wedperf up` by its command line
+        [sys.executable, "-c", "import time; time.sleep(120)", "wedperf", "up"]
+    )
+    try:
+        state.write_text(json.dumps({"pid": other.pid}))
+        with pytest.raises(DemoError, match=f"already runs on this data dir \\(pid {other.pid}\\)"):
+            claim(state)
+    finally:
+        other.kill()
+        other.wait()
+    claim(state)  # its pid is gone now: a stale file is taken over
+    assert json.loads(state.read_text())["pid"] == os.getpid()
+
+
+def test_generated_tokens_go_to_a_private_file_and_configured_ones_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.demo.stack import ensure_tokens
+    from wedperf.config import get_settings, reset_settings_cache
+
+    for name in ("WEDPERF_WEBHOOK__TOKEN", "WEDPERF_WEBHOOK_TOKEN", "WEDPERF_RUM__TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WEDPERF_RUM__TOKEN", "r" * 43)
+    reset_settings_cache()
+    try:
+        path = ensure_tokens(tmp_path)
+        assert path is not None and path.stat().st_mode & 0o777 == 0o600
+        written = dict(line.split("=", 1) for line in path.read_text().splitlines())
+        assert set(written) == {"WEDPERF_WEBHOOK__TOKEN"}  # the configured one is not touched
+        settings = get_settings()
+        assert settings.webhook.token.get_secret_value() == written["WEDPERF_WEBHOOK__TOKEN"]
+        assert settings.rum.token.get_secret_value() == "r" * 43
+        assert ensure_tokens(tmp_path / "again") is None  # both configured now
+    finally:
+        monkeypatch.delenv("WEDPERF_WEBHOOK__TOKEN", raising=False)
+        reset_settings_cache()
