@@ -255,6 +255,9 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         [sys.executable, "-c", "import time; time.sleep(120)", "wedperf", "up"]
     )
     try:
+        cmdline = Path(f"/proc/{other.pid}/cmdline")
+        while b"wedperf" not in cmdline.read_bytes():  # until it has exec'd
+            time.sleep(0.05)
         state.write_text(json.dumps({"pid": other.pid}))
         with pytest.raises(DemoError, match=f"already runs on this data dir \\(pid {other.pid}\\)"):
             claim(state)

@@ -115,9 +115,11 @@ def stop_worker(worker: DemoWorker, progress: Progress) -> None:
 
 def crash_unfinished(pool: str) -> int | None:
     """Mark the pool's runs still Pending, Running or Cancelling Crashed, once its only
-    worker is gone: left so, they would hold their deployment's concurrency slot (a new run
-    of a CANCEL_NEW deployment is cancelled) until the lease expired, and show as running in
-    the UI of the next `wedperf up`. Returns how many; None if the server could not be asked."""
+    worker is gone (a flow run stopped by SIGTERM usually reports Crashed itself; one killed,
+    or claimed but not started, does not): left so, they would show as running in the UI of
+    the next `wedperf up` and could hold their deployment's concurrency slot (a new run of a
+    CANCEL_NEW deployment is then cancelled). Returns how many; None if the server could not
+    be asked."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
