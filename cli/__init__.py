@@ -21,6 +21,7 @@ from cli import (
     sandbox,
     services,
     slo,
+    up,
     watch,
     webhook,
 )
@@ -44,4 +45,5 @@ app.command("watch")(watch.watch_command)
 app.command("plan")(plan.plan_command)
 app.command("doctor")(doctor.doctor_command)
 app.command("demo")(demo_command)
+app.command("up")(up.up_command)
 app.command("evidence")(evidence.evidence_command)

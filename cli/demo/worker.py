@@ -8,6 +8,9 @@ minute across today's day windows, pre-warms, floors, a re-plan) would otherwise
 process each on the same 2 cores and push the demo past its time; they stay Scheduled for
 a production worker, as they did before the demo had one.
 
+`wedperf up`, which keeps the system running, starts the same worker on `default` and
+`remediation` (`queues`), so those runs execute when they are due.
+
 `DemoWorker.run` creates a run of a deployment and waits for it (while the worker lives);
 `wait` waits for a run something else created (the webhook's remediation run); `counts` is
 what the worker finished since it started, from the server's record of the pool's runs.
@@ -33,9 +36,10 @@ READY_TIMEOUT_S = 90.0
 
 
 class DemoWorker:
-    def __init__(self, pool: str, log: Path) -> None:
+    def __init__(self, pool: str, log: Path, queues: tuple[str, ...] = POLLED_QUEUES) -> None:
         self.pool = pool
         self.log = log
+        self.queues = queues  # `wedperf up`'s worker polls `default` and `remediation`
         self.process: LocalProcess | None = None
         self.started_at = datetime.now(UTC)
 
@@ -50,10 +54,11 @@ class DemoWorker:
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
-        self._ensure_demo_queue()
+        if DEMO_QUEUE in self.queues:
+            self._ensure_demo_queue()
         self.started_at = datetime.now(UTC)
         self.process = start_worker(
-            self.pool, queues=POLLED_QUEUES, env=env, cwd=PROJECT_DIR, log=self.log
+            self.pool, queues=self.queues, env=env, cwd=PROJECT_DIR, log=self.log
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self._polled():
@@ -62,6 +67,10 @@ class DemoWorker:
                 raise DemoError(f"the worker did not poll pool {self.pool}: {tail(self.log)}")
             time.sleep(POLL_S)
         return self.process
+
+    def ensure_alive(self) -> None:
+        """Raise DemoError if the worker exited (`wedperf up` looks between status lines)."""
+        self._check_alive()
 
     def stop(self) -> None:
         if self.process is not None:
