@@ -1,5 +1,6 @@
-"""Running a round's shards: as flow runs of a shard deployment on the work pool, or, with
-no worker to run them, in the round's own process.
+"""Running a round's shards (`wedperf.shards`): as flow runs of a shard deployment on the
+work pool, or, with no worker to run them, in the round's own process. `run_shards` picks
+one; the watch round, collection and pre-warm all call it.
 
 On the pool every shard is one flow run (`run_deployment`, idempotency key = deployment +
 round + shard, so a retried round gets its shard runs back instead of new ones). The round
@@ -25,6 +26,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import WorkPoolStatus, WorkQueueStatus
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
+
+from wedperf.shards import ShardedRound, ShardRequest
 
 POLL_SECONDS = 2.0
 CREATE_CONCURRENCY = 16
@@ -72,15 +75,38 @@ def pool_ready(deployment: str) -> str | None:
     return asyncio.run(check())
 
 
+def run_shards(
+    deployment: str,
+    shard_flow: Callable[..., Any],
+    requests: Sequence[ShardRequest],
+    *,
+    timeout: timedelta,
+    tags: Sequence[str] = (),
+    touched: str = "weddings",
+) -> ShardedRound:
+    """Run a round's shard `requests`: as flow runs of `deployment` when a worker polls its
+    work queue (`pool_ready`), else as subflows `shard_flow` here, one after the other."""
+    if not requests:
+        return ShardedRound("no shards", [], touched)
+    not_ready = pool_ready(deployment)
+    where = f"in-process: {not_ready}" if not_ready else f"on {deployment}"
+    get_run_logger().info("%d shards %s", len(requests), where)
+    if not_ready:
+        outcomes = run_in_process(shard_flow, requests)
+    else:
+        outcomes = run_on_pool(deployment, requests, timeout=timeout, tags=tags)
+    return ShardedRound(where, outcomes, touched)
+
+
 def run_on_pool(
     deployment: str,
-    shards: Sequence[tuple[str, str, dict]],
+    shards: Sequence[ShardRequest],
     *,
     timeout: timedelta,
     tags: Sequence[str] = (),
 ) -> list[ShardOutcome]:
-    """Create one flow run of `deployment` per shard (label, idempotency key, parameters),
-    then wait for all of them for at most `timeout`. Returns one outcome per shard, in order.
+    """Create one flow run of `deployment` per shard request, then wait for all of them for
+    at most `timeout`. Returns one outcome per shard, in order.
     """
 
     async def run() -> list[ShardOutcome]:
@@ -99,7 +125,7 @@ def run_on_pool(
                         tags=list(tags),
                     )
 
-            created = await asyncio.gather(*(create(key, p) for _, key, p in shards))
+            created = await asyncio.gather(*(create(s.key, s.parameters) for s in shards))
             ids = [run.id for run in created]
             runs = {run.id: run for run in created}
             while True:
@@ -113,11 +139,11 @@ def run_on_pool(
                 ):
                     runs[run.id] = run
             outcomes = []
-            for (label, _, _), run_id in zip(shards, ids, strict=True):
+            for shard, run_id in zip(shards, ids, strict=True):
                 flow_run = runs[run_id]
                 state = flow_run.state
                 outcome = ShardOutcome(
-                    label, "late", flow_run_id=run_id, run_count=flow_run.run_count
+                    shard.label, "late", flow_run_id=run_id, run_count=flow_run.run_count
                 )
                 if state and state.is_completed():
                     outcome.status = "completed"
@@ -139,14 +165,16 @@ def run_on_pool(
 
 
 def run_in_process(
-    shard_flow: Callable[..., Any], shards: Sequence[tuple[str, str, dict]]
+    shard_flow: Callable[..., Any], shards: Sequence[ShardRequest]
 ) -> list[ShardOutcome]:
     """Run each shard as a subflow of the calling flow, one after the other (its retries
     apply as on the pool). A shard that fails after them is reported, the next one runs."""
     outcomes = []
-    for label, _, parameters in shards:
-        state = shard_flow(**parameters, return_state=True)
-        outcome = ShardOutcome(label, "completed", flow_run_id=state.state_details.flow_run_id)
+    for shard in shards:
+        state = shard_flow(**shard.parameters, return_state=True)
+        outcome = ShardOutcome(
+            shard.label, "completed", flow_run_id=state.state_details.flow_run_id
+        )
         if state.is_completed():
             outcome.result = state.result()
         else:
