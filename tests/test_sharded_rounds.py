@@ -61,6 +61,7 @@ def test_sharded_round_adds_up_and_counts_duplicates() -> None:
         "shards": 3,
         "shards_failed": ["3-of-3"],
         "shards_late": [],
+        "shards_unread": [],
         "evaluated": 2,
         "duplicates": 1,
     }

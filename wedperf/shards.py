@@ -98,25 +98,36 @@ class ShardedRound:
     def late(self) -> list[str]:
         return [o.label for o in self.outcomes if o.status == "late"]
 
+    @property
+    def unread(self) -> list[str]:
+        """Completed shards whose result this process could not read (no shared result
+        storage): their writes are in PostgreSQL, but the round's summary misses them."""
+        return [o.label for o in self.outcomes if o.status == "completed" and not o.result]
+
     def total(self, key: str) -> int:
         """The sum of an integer field of the completed shards' results."""
         return sum(int(r.get(key) or 0) for r in self.results)
 
     def summary(self) -> dict[str, Any]:
-        """Shards, failed and late shards, weddings touched (distinct) and duplicates (a
-        wedding two shards both touched: 0 unless the partition is broken)."""
+        """Shards, failed, late and unread shards, weddings touched (distinct) and duplicates
+        (a wedding two shards both touched: 0 unless the partition is broken)."""
         touched = [w for r in self.results for w in r.get(self.touched, [])]
         return {
             "shards": len(self.outcomes),
             "shards_failed": self.failed,
             "shards_late": self.late,
+            "shards_unread": self.unread,
             "evaluated": len(set(touched)),
             "duplicates": len(touched) - len(set(touched)),
         }
 
     def markdown(self) -> str:
-        """A few lines for a round's artifact: shard count and the shards not completed."""
-        trouble = [o for o in self.outcomes if o.status != "completed"]
-        lines = [f"Shards: {len(self.outcomes)} ({self.where}); not completed: {len(trouble)}."]
-        lines += [f"- shard {o.label} {o.status}: {o.message}" for o in trouble]
+        """A few lines for a round's artifact: shard count, and the shards not completed or
+        whose result could not be read."""
+        trouble = [o for o in self.outcomes if o.status != "completed" or not o.result]
+        lines = [
+            f"Shards: {len(self.outcomes)} ({self.where}); "
+            f"not completed or unread: {len(trouble)}."
+        ]
+        lines += [f"- shard {o.label} {o.status}: {o.message or 'no result'}" for o in trouble]
         return "\n".join(lines)
