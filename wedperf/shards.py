@@ -126,8 +126,7 @@ class ShardedRound:
         whose result could not be read."""
         trouble = [o for o in self.outcomes if o.status != "completed" or not o.result]
         lines = [
-            f"Shards: {len(self.outcomes)} ({self.where}); "
-            f"not completed or unread: {len(trouble)}."
+            f"Shards: {len(self.outcomes)} ({self.where}); not completed or unread: {len(trouble)}."
         ]
         lines += [f"- shard {o.label} {o.status}: {o.message or 'no result'}" for o in trouble]
         return "\n".join(lines)
