@@ -30,6 +30,7 @@ from prefect.exceptions import ObjectNotFound
 from wedperf.shards import ShardedRound, ShardRequest
 
 POLL_SECONDS = 2.0
+RESULT_WAIT_SECONDS = 10.0
 CREATE_CONCURRENCY = 16
 
 
@@ -147,21 +148,40 @@ def run_on_pool(
                 )
                 if state and state.is_completed():
                     outcome.status = "completed"
-                    try:
-                        outcome.result = await state.aresult()
-                    except Exception as exc:  # results may not be shared storage
-                        outcome.message = f"result not readable here: {exc}"
                 elif state and state.is_final():
                     outcome.status = "failed"
                     outcome.message = f"{state.type.value}: {state.message or ''}".strip()
                 else:
                     outcome.message = f"still {state.name if state else 'unknown'} at timeout"
                 outcomes.append(outcome)
+            completed = [o for o in outcomes if o.status == "completed"]
+            read = await asyncio.gather(
+                *(_read_result(runs[o.flow_run_id].state) for o in completed)
+            )
+            for outcome, (result, message) in zip(completed, read, strict=True):
+                outcome.result, outcome.message = result, message
             return outcomes
 
     outcomes = asyncio.run(run())
     _report(deployment, outcomes)
     return outcomes
+
+
+async def _read_result(state: Any) -> tuple[Any, str]:
+    """A completed shard's result from result storage, and why not if it cannot be read.
+
+    A worker may write the result after its run is Completed (Prefect retries for about
+    2.5 s); on a loaded host that is not always enough, so reading is retried for up to
+    RESULT_WAIT_SECONDS more. What still fails is not shared storage (docs/production.md).
+    """
+    deadline = time.monotonic() + RESULT_WAIT_SECONDS
+    while True:
+        try:
+            return await state.aresult(), ""
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                return None, f"result not readable here: {exc}"
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def run_in_process(
@@ -192,3 +212,5 @@ def _report(where: str, outcomes: Sequence[ShardOutcome]) -> None:
             logger.error("shard %s (%s) failed: %s", outcome.label, where, outcome.message)
         elif outcome.status == "late":
             logger.warning("shard %s (%s) late: %s", outcome.label, where, outcome.message)
+        elif outcome.message:
+            logger.warning("shard %s (%s) completed, %s", outcome.label, where, outcome.message)
