@@ -86,10 +86,12 @@ def run_shards(
     touched: str = "weddings",
 ) -> ShardedRound:
     """Run a round's shard `requests`: as flow runs of `deployment` when a worker polls its
-    work queue (`pool_ready`), else as subflows `shard_flow` here, one after the other."""
+    work queue (`pool_ready`), else as subflows `shard_flow` here, one after the other. A
+    round of one shard runs it here too: on the pool it would only add a process start (a
+    minute's collection of a few live weddings is one shard)."""
     if not requests:
         return ShardedRound("no shards", [], touched)
-    not_ready = pool_ready(deployment)
+    not_ready = "one shard" if len(requests) == 1 else pool_ready(deployment)
     where = f"in-process: {not_ready}" if not_ready else f"on {deployment}"
     get_run_logger().info("%d shards %s", len(requests), where)
     if not_ready:
