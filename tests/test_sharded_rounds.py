@@ -121,7 +121,8 @@ def test_collection_in_shards_probes_each_wedding_once_and_retries_a_failed_shar
         return real_store(samples)
 
     monkeypatch.setattr(shard_module, "store_samples_task", store_once)
-    end = datetime.now(UTC) + timedelta(minutes=1)
+    # Probes are stamped when they run: a window ending minutes ahead holds every shard's.
+    end = datetime.now(UTC) + timedelta(minutes=5)
     state = collect_metrics(lookback_minutes=10, end=end, return_state=True)
     summary = state.result()
     assert state.is_completed(), state.message
