@@ -41,8 +41,10 @@ def prefect_server() -> contextlib.AbstractContextManager:
 
 
 def next_saturday(now: datetime) -> datetime:
-    """Midnight UTC of the first Saturday at least two days ahead (inside the 7-day horizon)."""
-    day = (now + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Midnight UTC of the first Saturday after today: its weddings are in the future and
+    inside the 7-day planning horizon whatever the weekday (two days ahead, from a Friday,
+    was eight days out: nothing planned)."""
+    day = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return day + timedelta(days=(5 - day.weekday()) % 7)
 
 

@@ -10,7 +10,11 @@ Prefect server (the demo's helper, SQLite, in a temporary PREFECT_HOME), and mea
   a process work pool by 1, then 2 workers (`prefect worker start --limit 1`: one flow run
   at a time each, so a worker is one core's worth), each at its own round instant: seconds,
   weddings evaluated, duplicates (a wedding evaluated by two shards: must be 0), and
-  weddings per worker-core per 5-minute interval.
+  weddings per worker-core per 5-minute interval;
+- a collection round at that instant (`--collect-weddings`, default 2,000, 0 for none): its
+  per-wedding probes (one target, the sandbox app's /healthz per wedding, served by this
+  process) in shards of `--collect-shard-size` on the same workers: seconds, weddings
+  probed, duplicates (must be 0), shards.
 
 The app's tables hold no rows for these weddings (the calendar is seeded, not the day's
 guests and vendors): each check still reads its data, evaluates and stores a row per
@@ -20,14 +24,17 @@ Rounds wait at most the shard timeout (the interval is stretched to 30 min here,
 1-worker round is measured, not cut off).
 
     uv run python bench/scale.py [--weddings 20000] [--shard-size 1000] [--workers 1,2]
+        [--collect-weddings 2000] [--collect-shard-size 500]
 
 Last line: {"weddings": N, "plan_seconds": ..., "replan_runs": 0,
-"rounds": [{"workers": 1, "round_seconds": ..., "evaluated": N, "duplicates": 0}, ...], ...}
+"rounds": [{"workers": 1, "round_seconds": ..., "evaluated": N, "duplicates": 0,
+"collect": {"collect_seconds": ..., "evaluated": ..., "duplicates": 0, ...}}, ...], ...}
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -49,10 +56,17 @@ from cli.demo.prefect_server import (
     prefect_command,
     stop_process,
 )
+from wedperf.sandbox.app import create_app
+from wedperf.serving import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "wedperf-bench"
 SHARD_DEPLOYMENT = "watch-wedding-shard/watch-wedding-shard"
+# One cheap per-wedding probe target, so a collection round measures the shards, not the app.
+PROBE_TARGETS = (
+    '[{"name": "wedding-health", "operation": "platform", "per_wedding": true, '
+    '"url": "{base_url}/healthz?wedding={wedding_id}"}]'
+)
 INTERVAL_S = 300  # the production watch interval the per-core figure is expressed in
 
 
@@ -89,13 +103,15 @@ def deploy_shards() -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
+    from flows.collect_metrics_shard import collect_metrics_shard
     from flows.watch_wedding_shard import watch_wedding_shard
 
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
-    watch_wedding_shard.to_deployment(
-        name="watch-wedding-shard", work_pool_name=POOL, job_variables={"working_dir": str(ROOT)}
-    ).apply()
+    for shard_flow in (watch_wedding_shard, collect_metrics_shard):
+        shard_flow.to_deployment(
+            name=shard_flow.name, work_pool_name=POOL, job_variables={"working_dir": str(ROOT)}
+        ).apply()
 
 
 def seed_weddings(url: str, count: int, day: datetime) -> None:
@@ -129,6 +145,8 @@ def main() -> None:
     parser.add_argument("--weddings", type=int, default=20_000)
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--workers", default="1,2", help="worker counts, in order")
+    parser.add_argument("--collect-weddings", type=int, default=2000)
+    parser.add_argument("--collect-shard-size", type=int, default=500)
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
@@ -142,18 +160,26 @@ def main() -> None:
             "WEDPERF_REDIS_URL": os.environ.get("WEDPERF_REDIS_URL", "redis://127.0.0.1:6379/9"),
             "WEDPERF_CRITICAL_PATH__SHARD_SIZE": str(args.shard_size),
             "WEDPERF_CRITICAL_PATH__INTERVAL": "PT30M",
+            "WEDPERF_COLLECT_SHARD_SIZE": str(args.collect_shard_size),
+            "WEDPERF_PROBES__MAX_WEDDINGS": str(max(args.collect_weddings, 1)),
+            "WEDPERF_PROBES__TARGETS": PROBE_TARGETS,
+            "WEDPERF_PROBES__TIMEOUT_SECONDS": "30",
         }
     )
     os.chdir(ROOT)  # deployments name their entrypoints relative to the checkout
     day = next_saturday(datetime.now(UTC))
     rounds, workers = [], []
     server = None
-    with scratch_database("wedperf_bench_scale") as url:
+    with scratch_database("wedperf_bench_scale") as url, contextlib.ExitStack() as app:
         os.environ["WEDPERF_DATABASE_URL"] = url
         try:
             progress(f"seeding {args.weddings} weddings on {day:%A %Y-%m-%d}")
             seed_app_views(url)
             seed_weddings(url, args.weddings, day)
+            base_url = app.enter_context(
+                serve_in_thread(create_app(url, os.environ["WEDPERF_REDIS_URL"]))
+            )
+            os.environ["WEDPERF_PROBES__BASE_URL"] = base_url
             progress("starting a local Prefect server (not timed)")
             server = ensure_local_server(home / "prefect")
             os.environ["PREFECT_API_URL"] = server.api_url
@@ -176,7 +202,13 @@ def main() -> None:
             replan_runs = _total(again["reconciled"], "created")
             progress(f"re-plan: {replan_runs} runs created in {replan_seconds:.1f} s")
 
+            from flows.collect_metrics import collect_metrics
             from flows.watch_wedding_day import watch_wedding_day
+
+            # A collection round waits one dense interval for its shards: stretched after
+            # planning (which spaces collection runs by it), so a slow round is measured.
+            os.environ["WEDPERF_DENSE_COLLECT_INTERVAL"] = "PT10M"
+            reset_settings_cache()
 
             env = dict(os.environ)
             for n, count in enumerate(counts):
@@ -199,11 +231,27 @@ def main() -> None:
                         "shards": summary["shards"],
                         "shards_failed": len(summary["shards_failed"]),
                         "shards_late": len(summary["shards_late"]),
+                        "shards_unread": len(summary["shards_unread"]),
                         "weddings_per_worker_core_per_interval": round(
                             summary["evaluated"] / seconds * INTERVAL_S / count
                         ),
                     }
                 )
+                if args.collect_weddings:
+                    began = time.perf_counter()
+                    state = collect_metrics(lookback_minutes=5, end=at, return_state=True)
+                    seconds = time.perf_counter() - began
+                    collected = state.result(raise_on_failure=False)
+                    rounds[-1]["collect"] = {
+                        "collect_seconds": round(seconds, 1),
+                        "probed": collected["evaluated"],
+                        "duplicates": collected["duplicates"],
+                        "shards": collected["shards"],
+                        "shards_failed": len(collected["shards_failed"]),
+                        "shards_late": len(collected["shards_late"]),
+                        "shards_unread": len(collected["shards_unread"]),
+                        "failed_sources": sorted(collected["failed_sources"]),
+                    }
                 progress(f"  {rounds[-1]}")
         finally:
             for worker in workers:
@@ -219,6 +267,8 @@ def main() -> None:
             "replan_seconds": round(replan_seconds, 1),
             "replan_runs": replan_runs,
             "shard_size": args.shard_size,
+            "collect_weddings": args.collect_weddings,
+            "collect_shard_size": args.collect_shard_size,
             "rounds": rounds,
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import Failed
 
+from flows.prewarm_weddings_shard import prewarm_weddings_shard
 from tasks.advisor import latest_findings_markdown, optimise_for_weddings
 from tasks.calendar import load_weddings
-from tasks.prewarm import warm_http, warm_postgres, warm_redis
+from tasks.prewarm import warm_postgres
+from tasks.shards import run_shards
 from wedperf.prewarm.steps import http_get_all, warmup_urls
 from wedperf.runtime import get_runtime
+from wedperf.shards import shard_requests, split
 
 EFFECT_SAMPLE = 20  # weddings whose guest list is timed before and after
 
@@ -18,7 +23,13 @@ EFFECT_SAMPLE = 20  # weddings whose guest list is timed before and after
 def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: str = "manual"):
     """Warm the app's Redis with each wedding's datasets, GET its warm-up URLs, pg_prewarm and
     ANALYZE the hot relations and the tables the database advisor names (refreshing the
-    configured materialized views) — and measure guest-list latency before and after."""
+    configured materialized views) — and measure guest-list latency before and after.
+
+    The per-wedding warm-ups (Redis, HTTP) run in shards of `prewarm.shard_size` weddings,
+    flow runs of `prewarm.shard_deployment` on the work pool (here, one after the other,
+    with no worker); the PostgreSQL steps and the advisor, which are per database, run here
+    once. A shard that fails after its retries fails this run (a pre-warm that did not
+    happen is never reported done), without undoing or holding the other shards."""
     logger = get_run_logger()
     settings = get_runtime().settings
     weddings = load_weddings(wedding_ids)
@@ -34,8 +45,29 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
     effect_urls = warmup_urls([settings.ops.prewarm_urls[0]], sample, settings.probes.base_url)
     # The first touch must not warm the cache it measures (Cache-Control: no-store).
     before = None if dry_run else http_get_all(effect_urls, fill_cache=False)
-    redis_result = warm_redis(weddings, plan_id, dry_run)
-    http_result = warm_http(weddings, plan_id, dry_run)
+    shards = split((w.wedding_id for w in weddings), settings.prewarm.shard_size)
+    sharded = run_shards(
+        settings.prewarm.shard_deployment,
+        prewarm_weddings_shard,
+        shard_requests(
+            settings.prewarm.shard_deployment,
+            # This run (its retries ask for the same shard runs); not the plan alone, which a
+            # manual pre-warm shares with every other ("manual").
+            f"{plan_id}@{flow_run.id}",
+            shards,
+            lambda shard: {
+                "wedding_ids": shard.wedding_ids,
+                "plan_id": plan_id,
+                "dry_run": dry_run,
+                "label": shard.label,
+            },
+        ),
+        timeout=settings.prewarm.shard_timeout,
+        tags=["prewarm-shard"],
+    )
+    warmed = sharded.results
+    ttls = [t for r in warmed for t in (r["min_ttl_s"], r["max_ttl_s"]) if t is not None]
+    http_failures = [f for r in warmed for f in r["http_failures"]]
     pg_steps = warm_postgres(weddings, plan_id, dry_run)
     # The advisor's optimisation is a bonus on top of the warm-ups: its failure is reported,
     # never the run's.
@@ -60,9 +92,12 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
             f"Guest-list p95 over {len(sample)} weddings: first touch **{p95(before)}**, "
             f"after pre-warm **{p95(after)}**.",
             "",
-            f"- Redis: {redis_result.keys} keys ({redis_result.rows} rows), TTL "
-            f"{redis_result.min_ttl_s}–{redis_result.max_ttl_s} s",
-            f"- HTTP warm-ups: {http_result.requests} requests, {len(http_result.failures)} failed",
+            f"- Redis: {sharded.total('redis_keys')} keys ({sharded.total('redis_rows')} rows), "
+            f"TTL {min(ttls, default=None)}–{max(ttls, default=None)} s",
+            f"- HTTP warm-ups: {sharded.total('http_requests')} requests, "
+            f"{sharded.total('http_failed')} failed"
+            + (f"; first: {http_failures[0]}" if http_failures else ""),
+            f"- {sharded.markdown()}",
             *(
                 f"- PostgreSQL {s.step} {s.relation}: {'done' if s.done else 'skipped'} — "
                 f"{s.detail}"
@@ -81,14 +116,22 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
         markdown=markdown,
         description="Latest pre-warm and its measured effect",
     )
-    return {
+    summary = {
         "weddings": len(weddings),
-        "redis_keys": redis_result.keys,
-        "http_requests": http_result.requests,
-        "http_failures": len(http_result.failures),
+        **sharded.summary(),
+        "redis_keys": sharded.total("redis_keys"),
+        "http_requests": sharded.total("http_requests"),
+        "http_failures": sharded.total("http_failed"),
         "guest_list_p95_before_ms": None if before is None else before.p95_ms,
         "guest_list_p95_after_ms": None if after is None else after.p95_ms,
         "postgres_steps": [s.__dict__ for s in pg_steps],
         "advisor_steps": [s.__dict__ for s in advisor_steps],
         "advisor_error": advisor_error,
     }
+    trouble = sharded.failed + sharded.late
+    if trouble:
+        return Failed(
+            message=f"pre-warm shards not done: {', '.join(trouble)} ({sharded.markdown()})",
+            data=summary,
+        )
+    return summary

@@ -8,10 +8,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from flows.watch_wedding_shard import watch_wedding_shard
-from tasks.shards import pool_ready, run_in_process, run_on_pool
+from tasks.shards import run_shards
 from wedperf.calendar.sync import weddings_in_day_windows
-from wedperf.critical_path.round import grid_instant, live_weddings, shard_key, shard_round
+from wedperf.critical_path.round import grid_instant, live_weddings, shard_round
 from wedperf.runtime import get_runtime
+from wedperf.shards import shard_requests
 from wedperf.slo.report import round_markdown
 from wedperf.slo.round import budget_weddings
 
@@ -40,38 +41,30 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         day_start = datetime.combine(at.date(), time(), UTC)
         todays = weddings_in_day_windows(conn, day_start, day_start + timedelta(days=1), settings)
     shards = shard_round(weddings, targets, cp.shard_size)
-    requests = [
-        (
-            shard.label,
-            shard_key(cp.shard_deployment, at, shard),
-            {
-                "at": at,
-                "wedding_ids": shard.wedding_ids,
-                "budget_ids": shard.budget_ids,
-                "publish_artifacts": publish_artifacts,
-                "label": shard.label,
-            },
-        )
-        for shard in shards
-    ]
-    not_ready = pool_ready(cp.shard_deployment) if shards else None
-    logger.info(
-        "round at %s: %d weddings live, %d shards (%s)",
-        at.isoformat(),
-        len(weddings),
-        len(shards),
-        not_ready or f"on {cp.shard_deployment}",
+    requests = shard_requests(
+        cp.shard_deployment,
+        at,
+        shards,
+        lambda shard: {
+            "at": at,
+            "wedding_ids": shard.wedding_ids,
+            "budget_ids": shard.budget_ids,
+            "publish_artifacts": publish_artifacts,
+            "label": shard.label,
+        },
     )
-    if not shards:
-        outcomes = []
-    elif not_ready:
-        outcomes = run_in_process(watch_wedding_shard, requests)
-    else:
-        outcomes = run_on_pool(
-            cp.shard_deployment, requests, timeout=cp.interval, tags=["watch-shard"]
-        )
-    done = [o.result for o in outcomes if o.status == "completed" and o.result]
-    evaluated = [w for r in done for w in r["evaluated"]]
+    logger.info(
+        "round at %s: %d weddings live, %d shards", at.isoformat(), len(weddings), len(shards)
+    )
+    sharded = run_shards(
+        cp.shard_deployment,
+        watch_wedding_shard,
+        requests,
+        timeout=cp.interval,
+        tags=["watch-shard"],
+        touched="evaluated",
+    )
+    done = sharded.results
     breaches: dict[str, int] = {}
     for r in done:
         for check, count in r["breaches"].items():
@@ -81,8 +74,6 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     budget_rows = [row for r in done for row in r["budget_rows"]]
     budget_fired = [a for r in done for a in r["budget_fired"]]
     budget_resolved = [a for r in done for a in r["budget_resolved"]]
-    failed = [o for o in outcomes if o.status == "failed"]
-    late = [o for o in outcomes if o.status == "late"]
 
     finished = sum(1 for w in todays if w.ends_at + settings.day_window_after <= at)
     create_progress_artifact(
@@ -93,7 +84,8 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     create_markdown_artifact(
         key="watch-wedding-day",
         markdown=_round_markdown(at, len(weddings), breaches, fired, resolved)
-        + _shards_markdown(outcomes)
+        + "\n\n"
+        + sharded.markdown()
         + "\n\n"
         + round_markdown(budget_rows, budget_fired, budget_resolved),
         description="Latest critical-path watch round",
@@ -101,27 +93,16 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
     return {
         "at": at.isoformat(),
         "weddings": len(weddings),
-        "evaluated": len(set(evaluated)),
-        "duplicates": len(evaluated) - len(set(evaluated)),
-        "shards": len(shards),
-        "shards_failed": [o.label for o in failed],
-        "shards_late": [o.label for o in late],
+        **sharded.summary(),
         "breaches": breaches,
         "alerts_fired": len(fired),
         "alerts_resolved": len(resolved),
-        "artifacts_published_for": sum(r["published"] for r in done),
+        "artifacts_published_for": sharded.total("published"),
         "budgets_paging": sum(1 for r in budget_rows if r["page"]),
         "budgets_ticketing": sum(1 for r in budget_rows if r["ticket"]),
         "budget_alerts_fired": len(budget_fired),
         "budget_alerts_resolved": len(budget_resolved),
     }
-
-
-def _shards_markdown(outcomes) -> str:
-    trouble = [o for o in outcomes if o.status != "completed"]
-    lines = ["", "", f"Shards: {len(outcomes)}; not completed: {len(trouble)}."]
-    lines += [f"- shard {o.label} {o.status}: {o.message}" for o in trouble]
-    return "\n".join(lines)
 
 
 def _round_markdown(at, weddings, breaches, fired, resolved) -> str:

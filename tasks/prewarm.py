@@ -1,6 +1,9 @@
 """Pre-warm tasks: Redis datasets, HTTP warm-ups and PostgreSQL buffers ahead of weddings.
 
 Each step is recorded in perf.actions (`wedperf.audit.record_step`) as it ends, done or not.
+The Redis and HTTP steps run per shard of a slot's weddings; a shard's step is its own row
+(target `redis [2-of-5]`), except for a slot of one shard (`redis`), so shards and their
+retries never overwrite each other's record.
 """
 
 from __future__ import annotations
@@ -27,10 +30,19 @@ from wedperf.prewarm.steps import (
 from wedperf.runtime import get_runtime
 
 REASON = "pre-warm ahead of the day window"
+ONE_SHARD = "1-of-1"
+
+
+def shard_target(target: str, shard: str) -> str:
+    """The perf.actions target of a shard's step: `target`, with the shard's label when the
+    slot has more than one."""
+    return target if shard == ONE_SHARD else f"{target} [{shard}]"
 
 
 @task(name="prewarm-redis", retries=2, retry_delay_seconds=[5, 20], cache_policy=NONE)
-def warm_redis(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> RedisWarmResult:
+def warm_redis(
+    weddings: Sequence[Wedding], plan_id: str, dry_run: bool, shard: str = ONE_SHARD
+) -> RedisWarmResult:
     """Datasets into the app's Redis; a Redis failure fails the task (and the run)."""
     runtime = get_runtime()
     settings = runtime.settings
@@ -64,7 +76,7 @@ def warm_redis(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> Redi
             conn,
             plan_id,
             "prewarm_redis",
-            "redis",
+            shard_target("redis", shard),
             outcome=outcome,
             reason=REASON,
             dry_run=dry_run,
@@ -77,7 +89,9 @@ def warm_redis(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> Redi
 
 
 @task(name="prewarm-http", retries=1, retry_delay_seconds=[5], cache_policy=NONE)
-def warm_http(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> HttpWarmResult:
+def warm_http(
+    weddings: Sequence[Wedding], plan_id: str, dry_run: bool, shard: str = ONE_SHARD
+) -> HttpWarmResult:
     """GET the configured warm-up URLs for every wedding."""
     runtime = get_runtime()
     settings = runtime.settings
@@ -91,7 +105,7 @@ def warm_http(weddings: Sequence[Wedding], plan_id: str, dry_run: bool) -> HttpW
             conn,
             plan_id,
             "prewarm_http",
-            "http",
+            shard_target("http", shard),
             outcome="failed" if all_failed else _done(dry_run),
             reason=REASON,
             dry_run=dry_run,

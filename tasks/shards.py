@@ -1,5 +1,6 @@
-"""Running a round's shards: as flow runs of a shard deployment on the work pool, or, with
-no worker to run them, in the round's own process.
+"""Running a round's shards (`wedperf.shards`): as flow runs of a shard deployment on the
+work pool, or, with no worker to run them, in the round's own process. `run_shards` picks
+one; the watch round, collection and pre-warm all call it.
 
 On the pool every shard is one flow run (`run_deployment`, idempotency key = deployment +
 round + shard, so a retried round gets its shard runs back instead of new ones). The round
@@ -26,7 +27,10 @@ from prefect.client.schemas.objects import WorkPoolStatus, WorkQueueStatus
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
 
+from wedperf.shards import ShardedRound, ShardRequest
+
 POLL_SECONDS = 2.0
+RESULT_WAIT_SECONDS = 10.0
 CREATE_CONCURRENCY = 16
 
 
@@ -72,15 +76,40 @@ def pool_ready(deployment: str) -> str | None:
     return asyncio.run(check())
 
 
+def run_shards(
+    deployment: str,
+    shard_flow: Callable[..., Any],
+    requests: Sequence[ShardRequest],
+    *,
+    timeout: timedelta,
+    tags: Sequence[str] = (),
+    touched: str = "weddings",
+) -> ShardedRound:
+    """Run a round's shard `requests`: as flow runs of `deployment` when a worker polls its
+    work queue (`pool_ready`), else as subflows `shard_flow` here, one after the other. A
+    round of one shard runs it here too: on the pool it would only add a process start (a
+    minute's collection of a few live weddings is one shard)."""
+    if not requests:
+        return ShardedRound("no shards", [], touched)
+    not_ready = "one shard" if len(requests) == 1 else pool_ready(deployment)
+    where = f"in-process: {not_ready}" if not_ready else f"on {deployment}"
+    get_run_logger().info("%d shards %s", len(requests), where)
+    if not_ready:
+        outcomes = run_in_process(shard_flow, requests)
+    else:
+        outcomes = run_on_pool(deployment, requests, timeout=timeout, tags=tags)
+    return ShardedRound(where, outcomes, touched)
+
+
 def run_on_pool(
     deployment: str,
-    shards: Sequence[tuple[str, str, dict]],
+    shards: Sequence[ShardRequest],
     *,
     timeout: timedelta,
     tags: Sequence[str] = (),
 ) -> list[ShardOutcome]:
-    """Create one flow run of `deployment` per shard (label, idempotency key, parameters),
-    then wait for all of them for at most `timeout`. Returns one outcome per shard, in order.
+    """Create one flow run of `deployment` per shard request, then wait for all of them for
+    at most `timeout`. Returns one outcome per shard, in order.
     """
 
     async def run() -> list[ShardOutcome]:
@@ -99,7 +128,7 @@ def run_on_pool(
                         tags=list(tags),
                     )
 
-            created = await asyncio.gather(*(create(key, p) for _, key, p in shards))
+            created = await asyncio.gather(*(create(s.key, s.parameters) for s in shards))
             ids = [run.id for run in created]
             runs = {run.id: run for run in created}
             while True:
@@ -113,24 +142,26 @@ def run_on_pool(
                 ):
                     runs[run.id] = run
             outcomes = []
-            for (label, _, _), run_id in zip(shards, ids, strict=True):
+            for shard, run_id in zip(shards, ids, strict=True):
                 flow_run = runs[run_id]
                 state = flow_run.state
                 outcome = ShardOutcome(
-                    label, "late", flow_run_id=run_id, run_count=flow_run.run_count
+                    shard.label, "late", flow_run_id=run_id, run_count=flow_run.run_count
                 )
                 if state and state.is_completed():
                     outcome.status = "completed"
-                    try:
-                        outcome.result = await state.aresult()
-                    except Exception as exc:  # results may not be shared storage
-                        outcome.message = f"result not readable here: {exc}"
                 elif state and state.is_final():
                     outcome.status = "failed"
                     outcome.message = f"{state.type.value}: {state.message or ''}".strip()
                 else:
                     outcome.message = f"still {state.name if state else 'unknown'} at timeout"
                 outcomes.append(outcome)
+            completed = [o for o in outcomes if o.status == "completed"]
+            read = await asyncio.gather(
+                *(_read_result(runs[o.flow_run_id].state) for o in completed)
+            )
+            for outcome, (result, message) in zip(completed, read, strict=True):
+                outcome.result, outcome.message = result, message
             return outcomes
 
     outcomes = asyncio.run(run())
@@ -138,15 +169,34 @@ def run_on_pool(
     return outcomes
 
 
+async def _read_result(state: Any) -> tuple[Any, str]:
+    """A completed shard's result from result storage, and why not if it cannot be read.
+
+    A worker may write the result after its run is Completed (Prefect retries for about
+    2.5 s); on a loaded host that is not always enough, so reading is retried for up to
+    RESULT_WAIT_SECONDS more. What still fails is not shared storage (docs/production.md).
+    """
+    deadline = time.monotonic() + RESULT_WAIT_SECONDS
+    while True:
+        try:
+            return await state.aresult(), ""
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                return None, f"result not readable here: {exc}"
+        await asyncio.sleep(POLL_SECONDS)
+
+
 def run_in_process(
-    shard_flow: Callable[..., Any], shards: Sequence[tuple[str, str, dict]]
+    shard_flow: Callable[..., Any], shards: Sequence[ShardRequest]
 ) -> list[ShardOutcome]:
     """Run each shard as a subflow of the calling flow, one after the other (its retries
     apply as on the pool). A shard that fails after them is reported, the next one runs."""
     outcomes = []
-    for label, _, parameters in shards:
-        state = shard_flow(**parameters, return_state=True)
-        outcome = ShardOutcome(label, "completed", flow_run_id=state.state_details.flow_run_id)
+    for shard in shards:
+        state = shard_flow(**shard.parameters, return_state=True)
+        outcome = ShardOutcome(
+            shard.label, "completed", flow_run_id=state.state_details.flow_run_id
+        )
         if state.is_completed():
             outcome.result = state.result()
         else:
@@ -164,3 +214,5 @@ def _report(where: str, outcomes: Sequence[ShardOutcome]) -> None:
             logger.error("shard %s (%s) failed: %s", outcome.label, where, outcome.message)
         elif outcome.status == "late":
             logger.warning("shard %s (%s) late: %s", outcome.label, where, outcome.message)
+        elif outcome.message:
+            logger.warning("shard %s (%s) completed, %s", outcome.label, where, outcome.message)

@@ -1,13 +1,15 @@
 """Several receivers behind a load balancer: two `wedperf webhook serve` apps (each served
 over HTTP in its own thread, with its own pool and inline dispatcher) sharing one inbox,
 and two pending sweeps running beside them, through a storm of 2,000 notifications with
-repeats and a second episode of some alerts. One remediation run per alert episode, none
+repeats and a second episode of some alerts. One remediation run per alert episode, one
+dispatch attempt per episode (a receiver claims an alert before dispatching it), none
 lost."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ import pytest
 
 from wedperf.alerts.app import create_app
 from wedperf.alerts.auth import Credentials
+from wedperf.alerts.dispatch import RemediationDispatcher
 from wedperf.alerts.pending import dispatch_pending
 from wedperf.alerts.samples import alertmanager_alert, alertmanager_notification
 from wedperf.alerts.settings import WebhookSettings
@@ -118,8 +121,24 @@ def states(url: str) -> Counter:
         )
 
 
+@pytest.fixture
+def create_calls(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Run creations asked of Prefect per alert_id, by any receiver or sweep."""
+    calls: Counter = Counter()
+    lock = threading.Lock()
+    real = RemediationDispatcher.create_run
+
+    async def counted(self, alert):
+        with lock:
+            calls[alert.alert_id] += 1
+        return await real(self, alert)
+
+    monkeypatch.setattr(RemediationDispatcher, "create_run", counted)
+    return calls
+
+
 def test_two_receivers_and_two_sweeps_make_one_run_per_episode(
-    inbox: str, remediation_deployment: str
+    inbox: str, remediation_deployment: str, create_calls: Counter
 ) -> None:
     from prefect.settings import PREFECT_API_URL
 
@@ -177,6 +196,15 @@ def test_two_receivers_and_two_sweeps_make_one_run_per_episode(
     # the sweeps, running beside the receivers throughout, created no run of their own.
     assert len({run_id for _, run_id, *_ in rows}) == len(rows)
     assert all(o.errors == [] for pair in (sweeps, more_sweeps) for s in pair for o in s)
+    # One dispatch attempt per episode: a repeat, the other receiver or a sweep finds the
+    # alert claimed and leaves it (the idempotency key is the safety net, not the mechanism).
+    assert set(create_calls) == set(by_alert)
+    assert Counter(create_calls.values()) == {1: distinct + refired}, create_calls.most_common(3)
+    with psycopg.connect(inbox) as conn:
+        attempts = Counter(
+            dict(conn.execute("SELECT dispatch_attempts, count(*) FROM perf.alerts GROUP BY 1"))
+        )
+    assert attempts == {1: distinct + refired}
 
 
 def _settle(url: str, config: WebhookSettings, api_url: str, timeout: float = 30.0) -> None:
@@ -186,3 +214,12 @@ def _settle(url: str, config: WebhookSettings, api_url: str, timeout: float = 30
     while states(url).get("pending") and time.monotonic() < deadline:
         asyncio.run(dispatch_pending(url, config, api_url=api_url))
         time.sleep(0.2)
+
+
+def test_a_lease_must_outlast_the_inline_grace() -> None:
+    """A receiver tells a claimed alert from a fresh one by when it is due (claim + lease
+    against arrival + grace): a lease no longer than the grace is refused."""
+    with pytest.raises(ValueError, match="dispatch_lease"):
+        WebhookSettings(
+            token=TOKEN, inline_grace=timedelta(minutes=2), dispatch_lease=timedelta(minutes=1)
+        )

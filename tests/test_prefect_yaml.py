@@ -37,6 +37,23 @@ def test_calendar_planned_deployment_exists() -> None:
     assert deployment_name in names
 
 
+def test_shard_deployments_exist() -> None:
+    """The watch round, collection and pre-warm create their shard runs on deployments
+    prefect.yaml declares, each of the shard flow its round runs in-process without one."""
+    from wedperf.config import Settings
+
+    settings = Settings()
+    by_name = {d["name"]: d["entrypoint"] for d in DEPLOYMENTS}
+    for setting, entrypoint in [
+        (settings.critical_path.shard_deployment, "flows/watch_wedding_shard.py"),
+        (settings.collect_shard_deployment, "flows/collect_metrics_shard.py"),
+        (settings.prewarm.shard_deployment, "flows/prewarm_weddings_shard.py"),
+    ]:
+        flow_name, deployment_name = setting.split("/")
+        assert by_name[deployment_name].startswith(entrypoint + ":")
+        assert load_flow_from_entrypoint(by_name[deployment_name]).name == flow_name
+
+
 def test_triggers_are_valid_deployment_triggers() -> None:
     from prefect.events import DeploymentTriggerTypes
     from pydantic import TypeAdapter

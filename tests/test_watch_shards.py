@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli import app
 from wedperf.calendar.model import Wedding
 from wedperf.config import reset_settings_cache
-from wedperf.critical_path.round import Shard, shard_round
+from wedperf.critical_path.round import WatchShard, shard_round
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -53,7 +53,7 @@ def test_shard_round_is_a_partition() -> None:
     assert sorted(checked) == sorted(w.wedding_id for w in live)  # each exactly once
     assert sorted(b for s in shards for b in s.budget_ids) == ["w003", "w100"]
     assert shard_round(list(reversed(live)), closed, 4) == shards  # same calendar, same shards
-    assert isinstance(shards[0], Shard) and shard_round([], [], 4) == []
+    assert isinstance(shards[0], WatchShard) and shard_round([], [], 4) == []
     with pytest.raises(ValueError, match="shard_size"):
         shard_round(live, [], 0)
 

@@ -35,6 +35,7 @@ from wedperf.metrics.settings import (
     SqlSourceSettings,
 )
 from wedperf.mobile.settings import RumSettings
+from wedperf.prewarm.settings import PrewarmSettings
 from wedperf.remediation.settings import RemediationSettings
 from wedperf.slo.settings import SloSettings
 
@@ -47,6 +48,7 @@ __all__ = [
     "EvidenceSettings",
     "ForecastSettings",
     "OpsSettings",
+    "PrewarmSettings",
     "PrometheusSettings",
     "ProbeSettings",
     "ProbeTarget",
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
     slo: SloSettings = Field(default_factory=SloSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    prewarm: PrewarmSettings = Field(default_factory=PrewarmSettings)
     remediation: RemediationSettings = Field(default_factory=RemediationSettings)
     rum: RumSettings = Field(default_factory=RumSettings)
     advisor: AdvisorSettings = Field(default_factory=AdvisorSettings)
@@ -126,6 +129,19 @@ class Settings(BaseSettings):
     collect_deployment: str = Field(
         default="collect-metrics/collect-metrics-live",
         description="deployment that calendar-planned dense collection runs are created on",
+    )
+    collect_shard_size: int = Field(
+        default=500,
+        ge=1,
+        description="weddings per collection shard: a round probes the per-wedding targets of "
+        "its live weddings in flow runs of collect_shard_deployment, one per this many "
+        "weddings. 500 weddings are 1,000 requests with the two default per-wedding targets, "
+        "seconds at probes.concurrency 8, well inside the one-minute dense interval",
+    )
+    collect_shard_deployment: str = Field(
+        default="collect-metrics-shard/collect-metrics-shard",
+        description="deployment a collection round's shards run on; unregistered, or no "
+        "worker polling its work queue, the shards run in the round's own process",
     )
 
     webhook_token: SecretStr | None = Field(

@@ -9,8 +9,10 @@ Keys are per flow and never expire on the server, which is why the deployment na
 of them.
 
 Two callers, one `dispatch_alerts`: the receiver's `InlineDispatcher` (right after the
-commit, stored alerts go to a bounded queue that one background task drains in batches; the
-request never waits for it, and nothing there can fail a request), and the
+commit, stored alerts go to a bounded queue that one background task drains in batches,
+claiming each batch's alerts in perf.alerts first, with the lease the sweep takes, so that a
+repeat, another receiver or a sweep never dispatches an alert a second time; the request
+never waits for it, and nothing there can fail a request), and the
 `dispatch-pending-alerts` sweep (`wedperf.alerts.pending`), which dispatches what the queue
 could not take (overflow, a breaker open after Prefect was unreachable, the receiver
 stopping) once the inline grace is over.
@@ -404,6 +406,9 @@ class InlineDispatcher:
     async def _dispatch(self, dispatcher: RemediationDispatcher, batch: list[Alert]) -> None:
         try:
             async with self.pool.connection(timeout=self.settings.db_timeout_seconds) as conn:
+                batch = await claim_inline(conn, batch, self.settings)
+                if not batch:
+                    return
                 outcome = await dispatch_alerts(
                     conn,
                     dispatcher,
@@ -429,6 +434,25 @@ class InlineDispatcher:
             self._queued.discard(alert.alert_id)
             self._queue.task_done()
             self.dropped += 1
+
+
+async def claim_inline(
+    conn: psycopg.AsyncConnection, alerts: Sequence[Alert], settings: WebhookSettings
+) -> list[Alert]:
+    """`alerts` without the runs another dispatcher holds: each alert that needs a run is
+    kept only if this receiver claimed it in perf.alerts (`claim_inline`, the sweep's lease),
+    so a repeat notification, another receiver or a sweep that reached it first does not
+    dispatch it again. Alerts that only need an event or a skip are kept as they are (an
+    event's id makes sending it twice harmless)."""
+    wanted = [a.alert_id for a in alerts if a.needs_run]
+    claimed: set[int] = set()
+    if wanted:
+        cursor = await conn.execute(
+            Q["claim_inline"],
+            {"alert_ids": wanted, "lease": settings.dispatch_lease, "grace": settings.inline_grace},
+        )
+        claimed = {row[0] for row in await cursor.fetchall()}
+    return [a for a in alerts if not a.needs_run or a.alert_id in claimed]
 
 
 def describe_error(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class WebhookSettings(BaseModel):
@@ -96,7 +96,8 @@ class WebhookSettings(BaseModel):
     )
     dispatch_lease: timedelta = Field(
         default=timedelta(minutes=2),
-        description="a claimed pending alert is not claimed again for this long",
+        description="a claimed pending alert is not claimed again for this long (by the "
+        "sweep or a receiver's inline dispatch); longer than inline_grace",
     )
     dispatch_max_attempts: int = Field(
         default=20,
@@ -104,3 +105,15 @@ class WebhookSettings(BaseModel):
         description="after this many rejected attempts an alert is marked failed "
         "(an unreachable Prefect API never fails an alert: it stays pending)",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_grace(self) -> WebhookSettings:
+        # A receiver tells a claimed alert from a fresh one by when it is due: a fresh one at
+        # its arrival + grace, a claimed one at its claim + lease (queries/alerts.sql,
+        # claim_inline). A lease no longer than the grace would let a repeat claim it again.
+        if self.dispatch_lease <= self.inline_grace:
+            raise ValueError(
+                f"dispatch_lease ({self.dispatch_lease}) must be longer than inline_grace "
+                f"({self.inline_grace})"
+            )
+        return self

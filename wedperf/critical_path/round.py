@@ -17,6 +17,7 @@ from wedperf.critical_path.data import load_day_data
 from wedperf.critical_path.evaluate import evaluate
 from wedperf.critical_path.record import AlertChanges, store_round
 from wedperf.critical_path.slo import LATENCY_OPERATIONS, validate_overrides
+from wedperf.shards import Shard, partition
 
 WEDDING_COLUMNS = ["wedding_id", "starts_at", "ends_at", "timezone", "guest_count", "status"]
 
@@ -83,39 +84,29 @@ def run_round(
 
 
 @dataclass(frozen=True)
-class Shard:
-    """One shard of a round: the weddings whose checks it evaluates (`wedding_ids`) and those
-    whose error budgets it evaluates (`budget_ids`: the live ones and those whose window
-    closed since the previous round)."""
+class WatchShard(Shard):
+    """One shard of a watch round: the weddings whose checks it evaluates (`wedding_ids`)
+    and those whose error budgets it evaluates (`budget_ids`: the live ones and those whose
+    window closed since the previous round)."""
 
-    index: int
-    count: int
-    wedding_ids: list[str]
-    budget_ids: list[str]
-
-    @property
-    def label(self) -> str:
-        return f"{self.index + 1}-of-{self.count}"
+    budget_ids: list[str] = field(default_factory=list)
 
 
 def shard_round(
     live: Sequence[Wedding], budget_targets: Sequence[Wedding], shard_size: int
-) -> list[Shard]:
+) -> list[WatchShard]:
     """Split a round's weddings into shards of at most `shard_size` weddings.
 
-    A partition of the round's weddings sorted by id: each wedding lands in exactly one
-    shard, and the same calendar gives the same shards (a re-run of the round, or its retry,
-    asks for the same shard runs by the same idempotency keys). A wedding's checks and its
-    budget go to the same shard, so a shard reads each wedding's day once.
+    The partition of `wedperf.shards` over the round's weddings, checked or budgeted: each
+    wedding lands in exactly one shard, and the same calendar gives the same shards. A
+    wedding's checks and its budget go to the same shard, so a shard reads each wedding's
+    day once.
     """
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be at least 1, got {shard_size}")
     checked = {w.wedding_id for w in live}
     budgeted = {w.wedding_id for w in budget_targets}
-    ids = sorted(checked | budgeted)
-    chunks = [ids[i : i + shard_size] for i in range(0, len(ids), shard_size)]
+    chunks = partition(checked | budgeted, shard_size)
     return [
-        Shard(
+        WatchShard(
             index=n,
             count=len(chunks),
             wedding_ids=[i for i in chunk if i in checked],
@@ -123,9 +114,3 @@ def shard_round(
         )
         for n, chunk in enumerate(chunks)
     ]
-
-
-def shard_key(deployment: str, at: datetime, shard: Shard) -> str:
-    """Idempotency key of a shard's flow run: deployment, round instant and shard (its
-    position and the shard count, so a changed partition asks for new runs)."""
-    return f"{deployment}|{at.astimezone(UTC).isoformat()}|{shard.label}"

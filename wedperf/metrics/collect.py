@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from wedperf.calendar.sync import weddings_in_day_windows
-from wedperf.config import Settings
+from wedperf.config import ProbeTarget, Settings
 from wedperf.db.connection import get_pool
 from wedperf.metrics.histogram import INF, Histogram, quantile_of_events
 from wedperf.metrics.model import (
@@ -19,10 +19,17 @@ from wedperf.metrics.model import (
     aligned_window,
 )
 from wedperf.metrics.sources import ProbeSource, PrometheusSource, SqlSource
+from wedperf.metrics.sources.probe import probed_weddings
+from wedperf.shards import Shard, split
 
 
-def build_sources(settings: Settings, app_database_url: str) -> list[MetricsSource]:
-    """The configured sources: Prometheus (if a URL is set), the app DB, HTTP probes."""
+def build_sources(
+    settings: Settings, app_database_url: str, *, per_wedding_probes: bool = True
+) -> list[MetricsSource]:
+    """The configured sources: Prometheus (if a URL is set), the app DB, HTTP probes.
+
+    Without `per_wedding_probes` the probe source times the platform targets only: a sharded
+    round leaves the per-wedding ones to its shards (`wedding_probe_source`)."""
     sources: list[MetricsSource] = []
     if settings.prometheus.url:
         sources.append(
@@ -36,15 +43,35 @@ def build_sources(settings: Settings, app_database_url: str) -> list[MetricsSour
                 timeout_s=settings.sql_source.timeout_seconds,
             )
         )
-    if settings.probes.targets:
-        sources.append(
-            ProbeSource(
-                settings.probes,
-                clients=settings.rum.probe_clients,
-                user_agents=settings.rum.user_agents,
-            )
-        )
+    targets = [t for t in settings.probes.targets if per_wedding_probes or not t.per_wedding]
+    if targets:
+        sources.append(_probe_source(settings, targets))
     return sources
+
+
+def wedding_probe_source(settings: Settings) -> ProbeSource | None:
+    """The probe source of the per-wedding targets alone (what a collection shard runs), or
+    None when no target is per wedding."""
+    targets = [t for t in settings.probes.targets if t.per_wedding]
+    return _probe_source(settings, targets) if targets else None
+
+
+def _probe_source(settings: Settings, targets: list[ProbeTarget]) -> ProbeSource:
+    return ProbeSource(
+        settings.probes.model_copy(update={"targets": targets}),
+        clients=settings.rum.probe_clients,
+        user_agents=settings.rum.user_agents,
+    )
+
+
+def wedding_shards(window: CollectWindow, settings: Settings) -> list[Shard]:
+    """The shards of a collection round: the live weddings its per-wedding targets probe
+    (`probed_weddings`, at most probes.max_weddings) in shards of collect_shard_size; none
+    when no target is per wedding."""
+    if not any(t.per_wedding for t in settings.probes.targets):
+        return []
+    probed = probed_weddings(window, settings.probes.max_weddings)
+    return split((w.wedding_id for w in probed), settings.collect_shard_size)
 
 
 def plan_window(
@@ -97,3 +124,24 @@ def summarise(samples: Iterable[Sample]) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def merge_summaries(tables: Iterable[list[dict[str, object]]]) -> list[dict[str, object]]:
+    """`summarise` tables of the parts of one round (the round's own sources, each shard's
+    probes) as one: per operation, weddings, samples and events added up, and the highest
+    part's p95 (exact when one part saw the operation, as with one shard; otherwise the
+    worst shard's, an upper view of the round rather than its pooled quantile)."""
+    merged: dict[str, dict[str, object]] = {}
+    for table in tables:
+        for row in table:
+            into = merged.setdefault(
+                str(row["operation"]),
+                {"operation": row["operation"], "weddings": 0, "samples": 0, "events": 0,
+                 "p95_ms": None},
+            )  # fmt: skip
+            for key in ("weddings", "samples", "events"):
+                into[key] = int(into[key]) + int(row.get(key) or 0)
+            p95 = row.get("p95_ms")
+            if p95 is not None and (into["p95_ms"] is None or p95 > into["p95_ms"]):
+                into["p95_ms"] = p95
+    return [merged[op] for op in sorted(merged)]

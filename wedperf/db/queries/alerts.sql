@@ -81,6 +81,29 @@ RETURNING a.alert_id, a.source, a.fingerprint, a.starts_at, a.status, a.ends_at,
           a.severity, a.wedding_id, a.labels, a.annotations, a.generator_url,
           a.dispatch_state, a.resolved_event_at IS NULL AS unannounced, false AS inserted;
 
+-- name: claim_inline
+-- A receiver's claim before its inline dispatch: of the given alerts, those still waiting for
+-- a run that no dispatcher holds, leased as claim_pending leases (next_dispatch_at pushed by
+-- the lease), so a repeat notification, another receiver or a sweep does not dispatch them
+-- too. Held or not is told by when the alert is due: a fresh alert is due at its arrival +
+-- inline grace, one claimed (here or by a sweep) at its claim + lease, which is longer than
+-- the grace (WebhookSettings checks it); so "due within the grace" means "not claimed". One
+-- left due at once after an unreachable API is claimable again. Rows locked by another
+-- writer are skipped, never waited for: the claim takes them in id order, a notification's
+-- upsert in identity order, and waiting could deadlock. A skipped row stays pending: the
+-- receiver storing the repeat queues it again, or the sweep takes it after the grace.
+UPDATE perf.alerts a
+SET next_dispatch_at = now() + %(lease)s
+FROM (
+    SELECT alert_id FROM perf.alerts
+    WHERE alert_id = ANY(%(alert_ids)s) AND status = 'firing' AND dispatch_state = 'pending'
+      AND next_dispatch_at <= now() + %(grace)s
+    ORDER BY alert_id
+    FOR UPDATE SKIP LOCKED
+) AS c
+WHERE a.alert_id = c.alert_id
+RETURNING a.alert_id;
+
 -- name: claim_unannounced
 -- Up to `limit` resolved alerts whose wedperf.alert.resolved event has not gone out yet
 -- (Prefect was unreachable, or they were resolved by a critical-path round).

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from wedperf.calendar.model import Wedding
 from wedperf.config import ProbeSettings, ProbeTarget
 from wedperf.metrics.clients import UNKNOWN, client_kind
 from wedperf.metrics.model import LATENCY, CollectWindow, Sample, SourceError
@@ -25,6 +26,15 @@ class _Probe:
     url: str
     wedding_id: str | None
     client: str = UNKNOWN
+
+
+def probed_weddings(window: CollectWindow, max_weddings: int) -> list[Wedding]:
+    """The live weddings of `window` that per-wedding targets probe: at most `max_weddings`,
+    nearest ceremonies first (when there are more, probe the ones about to matter most)."""
+    weddings = sorted(
+        window.live_weddings, key=lambda w: (abs(w.starts_at - window.end), w.wedding_id)
+    )
+    return weddings[:max_weddings]
 
 
 class ProbeSource:
@@ -56,10 +66,7 @@ class ProbeSource:
 
     def plan(self, window: CollectWindow) -> list[_Probe]:
         """The requests of one round: platform targets once, per-wedding targets per wedding."""
-        # Nearest ceremonies first: when there are more live weddings than the cap, probe the
-        # ones about to matter most.
-        weddings = sorted(window.live_weddings, key=lambda w: abs(w.starts_at - window.end))
-        weddings = weddings[: self.settings.max_weddings]
+        weddings = probed_weddings(window, self.settings.max_weddings)
         probes = []
         for target in self.settings.targets:
             client = self.client_of(target)
