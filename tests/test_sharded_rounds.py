@@ -41,8 +41,17 @@ def test_split_is_a_stable_partition_with_keys_per_round() -> None:
     assert split(reversed(ids), 2) == shards and split([], 2) == []
     at = datetime(2026, 10, 17, 18, 5, tzinfo=UTC)
     requests = shard_requests("d/x", at, shards, lambda s: {"ids": s.wedding_ids})
-    assert requests[1].key == shard_key("d/x", at, "2-of-3") == f"d/x|{at.isoformat()}|2-of-3"
+    assert requests[1].key == shard_key("d/x", at, shards[1])
+    assert requests[1].key.startswith(f"d/x|{at.isoformat()}|2-of-3|")
     assert len({r.key for r in requests}) == 3
+    # A retry over the same weddings asks for the same runs; another round at the same
+    # instant over other weddings (same shard count) must not be handed these runs.
+    again = shard_requests("d/x", at, split(ids, 2), lambda s: {})
+    assert [r.key for r in again] == [r.key for r in requests]
+    other = split([f"w{i:02d}" for i in (4, 6, 8, 10, 11, 12)], 2)
+    assert not {r.key for r in shard_requests("d/x", at, other, lambda s: {})} & {
+        r.key for r in requests
+    }
     assert requests[0].parameters == {"ids": ["w01", "w02"]}
     with pytest.raises(ValueError, match="shard_size"):
         split(ids, 0)

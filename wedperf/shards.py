@@ -9,6 +9,7 @@ the round's process) is `tasks.shards.run_shards`; adding up what they returned 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,13 +43,16 @@ def split(wedding_ids: Iterable[str], shard_size: int) -> list[Shard]:
     return [Shard(n, len(chunks), chunk) for n, chunk in enumerate(chunks)]
 
 
-def shard_key(deployment: str, round_of: datetime | str, label: str) -> str:
+def shard_key(deployment: str, round_of: datetime | str, shard: Shard) -> str:
     """Idempotency key of a shard's flow run: deployment, the round (its instant, or another
-    name of it) and the shard (its position and the shard count, so a changed partition
-    asks for new runs)."""
+    name of it), the shard's position and count, and a digest of its weddings. The digest
+    matters: two rounds at one instant over other weddings (the sparse and the live
+    collection at the same minute, a round re-run after the calendar changed) must not be
+    handed each other's shard runs, while a retry over the same weddings gets the same run."""
     if isinstance(round_of, datetime):
         round_of = round_of.astimezone(UTC).isoformat()
-    return f"{deployment}|{round_of}|{label}"
+    weddings = hashlib.sha256("\n".join(shard.wedding_ids).encode()).hexdigest()[:16]
+    return f"{deployment}|{round_of}|{shard.label}|{weddings}"
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,7 @@ def shard_requests(
 ) -> list[ShardRequest]:
     """The shard runs of a round: `parameters(shard)` for each shard, keyed by `shard_key`."""
     return [
-        ShardRequest(s.label, shard_key(deployment, round_of, s.label), parameters(s))
-        for s in shards
+        ShardRequest(s.label, shard_key(deployment, round_of, s), parameters(s)) for s in shards
     ]
 
 
