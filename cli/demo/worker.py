@@ -71,6 +71,11 @@ class DemoWorker:
     def run(self, deployment: str, parameters: dict[str, Any] | None = None) -> Any:
         """Create a run of `deployment` (`flow/deployment`), wait for the worker to finish it,
         and return the flow's return value; a DemoError if it did not complete."""
+        return self.result(self.wait(self.submit(deployment, parameters), deployment), deployment)
+
+    def submit(self, deployment: str, parameters: dict[str, Any] | None = None) -> uuid.UUID:
+        """Create a run of `deployment` for the worker and return its id at once (`wait` and
+        `result` pick it up later): the worker runs it while the demo goes on."""
         from prefect.deployments import run_deployment
 
         created = run_deployment(
@@ -81,7 +86,7 @@ class DemoWorker:
             tags=["demo"],
             work_queue_name=DEMO_QUEUE,
         )
-        return self.result(self.wait(created.id, deployment), deployment)
+        return created.id
 
     def wait(self, run_id: uuid.UUID | str, name: str, timeout: float = RUN_TIMEOUT_S):
         """The flow run once it is final (the worker must stay alive meanwhile)."""

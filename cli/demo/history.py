@@ -1,0 +1,192 @@
+"""The demo's past: a whole wedding day that has happened on the sandbox, and the morning of
+today's live weddings, measured and watched with wedperf's own code on an injected clock.
+
+`model_history` runs after the calendar sync, before today's live part:
+
+1. the forecast made before the past day: a fit-forecasts run (on the worker) whose history
+   ends at that day's local midnight;
+2. the requests the sandbox's load model gives every wedding in its day window from that
+   midnight to now (wedperf.sandbox.history), stored as histogram samples with their past
+   timestamps by wedperf's store code (write_samples, rollup_minutes), in-process and in
+   one batch: no HTTP per modelled request;
+3. a critical-path round and an error-budget round at every instant of the watch grid
+   (critical_path.interval) in that span, for the weddings the watch flow would pick at that
+   instant (live_weddings, budget_weddings), recorded like the flow records them (run_round,
+   evaluate_budgets with record): in-process, not a flow run per modelled round.
+
+Today's live part then adds real requests, real collection and a real watch round on top.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
+
+from cli.demo.errors import Progress
+from cli.demo.worker import DemoWorker
+from wedperf.db.connection import get_pool
+
+
+def past_day_start(settings, now: datetime) -> tuple[Any, datetime]:
+    """Yesterday on the report's clock, and its local midnight (UTC)."""
+    from wedperf.evidence.build import report_day
+    from wedperf.evidence.data import day_scope
+
+    day = report_day(settings, now, 1)
+    return day, day_scope(day, settings).start
+
+
+class ModelledPast:
+    """The modelled past under way: the forecast run on the worker and the measurements and
+    rounds in a process of their own, while the live part goes on (`wait` joins them)."""
+
+    def __init__(self, worker: DemoWorker, services, *, now: datetime, seed: int) -> None:
+        from wedperf.config import get_settings
+
+        settings = get_settings()
+        self.worker, self.now = worker, now
+        self.day, self.start = past_day_start(settings, now)
+        self.forecast_run = worker.submit("fit-forecasts/fit-forecasts", {"end": self.start.isoformat()})
+        # spawn: a fresh interpreter (the demo's threads, pools and event loops stay here);
+        # it reads the same settings from the environment the demo set.
+        self._executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        self._future = self._executor.submit(
+            _model_in_process,
+            services,
+            start=self.start,
+            now=now,
+            seed=seed,
+        )
+
+    def wait(self, progress: Progress) -> dict[str, Any]:
+        """Join the forecast run and the modelling process; report what they did."""
+        try:
+            measured, watched = self._future.result()
+        finally:
+            self._executor.shutdown()
+        progress(measured.pop("line"))
+        progress(watched.pop("line"))
+        forecast = DemoWorker.result(
+            self.worker.wait(self.forecast_run, "fit-forecasts"), "fit-forecasts"
+        )
+        progress(f"  forecast before {self.day}: origin {forecast.get('origin')}")
+        return {
+            "day": self.day.isoformat(),
+            "start": self.start.isoformat(),
+            "forecast_origin": forecast.get("origin"),
+            **measured,
+            **watched,
+        }
+
+
+def model_history(
+    worker: DemoWorker, services, *, now: datetime, seed: int, progress: Progress
+) -> ModelledPast:
+    """Start modelling the past (module docstring): yesterday's local midnight to `now`.
+    Returns the work under way; its `wait` joins it."""
+    past = ModelledPast(worker, services, now=now, seed=seed)
+    progress(
+        f"modelling the past on the sandbox, {past.day} 00:00 to now, in the background: "
+        f"the forecast before {past.day} (flow fit-forecasts, history to "
+        f"{past.start:%Y-%m-%d %H:%M} UTC), the load model's requests, watch rounds every "
+        "critical_path.interval on the modelled clock"
+    )
+    return past
+
+
+def _model_in_process(services, *, start: datetime, now: datetime, seed: int) -> tuple[dict, dict]:
+    from wedperf.config import get_settings
+    from wedperf.db.connection import close_pools
+
+    settings = get_settings()
+    try:
+        measured = model_measurements(services, settings, start=start, now=now, seed=seed)
+        watched = model_rounds(services, settings, start=start, now=now)
+    finally:
+        close_pools()
+    return measured, watched
+
+
+def model_measurements(services, settings, *, start: datetime, now: datetime, seed: int) -> dict:
+    """The load model's requests of every wedding in its day window in [start, now), stored
+    as histogram samples and rolled up per minute (wedperf's store code)."""
+    from wedperf.calendar.sync import weddings_in_day_windows
+    from wedperf.metrics.store import rollup_minutes, store_samples
+    from wedperf.sandbox.capacity import BASELINE_REPLICAS
+    from wedperf.sandbox.history import modelled_samples
+
+    began = time.monotonic()
+    perf_pool = get_pool(services.database_url)
+    with perf_pool.connection() as conn:
+        weddings = [
+            w
+            for w in weddings_in_day_windows(conn, start, now, settings)
+            if w.status != "cancelled"
+        ]
+    span = modelled_samples(weddings, start, now, replicas=BASELINE_REPLICAS, seed=seed)
+    stored = store_samples(perf_pool, span.samples)
+    with perf_pool.connection() as conn:
+        rollup_minutes(
+            conn,
+            start,
+            now,
+            before=settings.day_window_before,
+            after=settings.day_window_after,
+        )
+    return {
+        "weddings": span.weddings,
+        "requests": span.requests,
+        "samples": stored,
+        "replicas": span.replicas,
+        "line": (
+            f"  load model: {span.requests:,} requests of {span.weddings} weddings from "
+            f"{start:%Y-%m-%d %H:%M} UTC to now at {span.replicas} replicas (peak "
+            f"{span.peak_rps:.0f} req/s), {stored:,} histogram samples stored "
+            f"({time.monotonic() - began:.1f} s)"
+        ),
+    }
+
+
+def model_rounds(services, settings, *, start: datetime, now: datetime) -> dict:
+    """A critical-path round and an error-budget round at every watch-grid instant in
+    [start, the grid instant of now), recorded as the watch flow records them."""
+    from wedperf.critical_path.round import grid_instant, live_weddings, run_round
+    from wedperf.sandbox.history import round_instants
+    from wedperf.slo.round import budget_weddings, evaluate_budgets
+
+    began = time.monotonic()
+    perf_pool, app_pool = get_pool(services.database_url), get_pool(services.app_database_url)
+    cp = settings.critical_path
+    instants = round_instants(start, grid_instant(now, cp.interval), cp.interval)
+    rounds = budget_rounds = 0
+    per_wedding: dict[str, int] = {}
+    for at in instants:
+        # As the watch flow's tasks do: a pooled connection per round, committed at its end.
+        with perf_pool.connection() as perf_conn:
+            live = live_weddings(perf_conn, at, settings)
+            targets = budget_weddings(perf_conn, at, settings) if settings.slo.enabled else []
+        if live:
+            with app_pool.connection() as app_conn, perf_pool.connection() as perf_conn:
+                run_round(app_conn, perf_conn, live, at, settings, record=True, by_client=False)
+            rounds += 1
+            for w in live:
+                per_wedding[w.wedding_id] = per_wedding.get(w.wedding_id, 0) + 1
+        if targets:
+            with perf_pool.connection() as perf_conn:
+                evaluate_budgets(app_pool.connection, perf_conn, targets, at, settings, record=True)
+            budget_rounds += 1
+    return {
+        "rounds": rounds,
+        "budget_rounds": budget_rounds,
+        "rounds_per_wedding": per_wedding,
+        "line": (
+            f"  watch rounds every {int(cp.interval.total_seconds() // 60)} min on the modelled "
+            f"clock: {rounds} critical-path rounds ({len(per_wedding)} weddings, "
+            f"{min(per_wedding.values(), default=0)}-{max(per_wedding.values(), default=0)} "
+            f"rounds each), {budget_rounds} error-budget rounds "
+            f"({time.monotonic() - began:.1f} s)"
+        ),
+    }
