@@ -49,7 +49,9 @@ class ModelledPast:
         settings = get_settings()
         self.worker, self.now = worker, now
         self.day, self.start = past_day_start(settings, now)
-        self.forecast_run = worker.submit("fit-forecasts/fit-forecasts", {"end": self.start.isoformat()})
+        self.forecast_run = worker.submit(
+            "fit-forecasts/fit-forecasts", {"end": self.start.isoformat()}
+        )
         # spawn: a fresh interpreter (the demo's threads, pools and event loops stay here);
         # it reads the same settings from the environment the demo set.
         self._executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))

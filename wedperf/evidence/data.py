@@ -28,6 +28,14 @@ from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 Q = queries("evidence")
+# Actuals are read from this long before the scope: a view's hourly counts are zero-filled
+# from its first row, so an hour of the scope without rows reads 0 (it had none), not
+# unknown, once the view had rows in the week before.
+ACTUALS_LEAD = timedelta(days=7)
+# The operations whose server-side events are requests to the app (the measured load);
+# vendor_delivery is a notification's delivery, platform a probe of the platform.
+REQUEST_OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
+MEASURED_STEP = timedelta(minutes=5)
 
 
 class EvidenceScopeError(ValueError):
@@ -200,6 +208,15 @@ def gather(
         ],
     )
     forecasts = _forecasts(conn, app_conn, scope, settings, now)
+    measured = dicts.execute(
+        Q["measured_load"],
+        window
+        | {
+            "operations": list(REQUEST_OPERATIONS),
+            "step": MEASURED_STEP,
+            "seconds": MEASURED_STEP.total_seconds(),
+        },
+    ).fetchall()
     return EvidenceData(
         scope=scope,
         now=now,
@@ -213,6 +230,7 @@ def gather(
         check_summary=summary,
         checks=checks,
         drawn_weddings=drawn,
+        extra={"measured_load": measured},
     )
 
 
@@ -272,8 +290,13 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
     try:
         with source.transaction():
             series = load_series(
-                source, spec, start=scope.start, end=end, source_schema=settings.source_schema
+                source,
+                spec,
+                start=scope.start - ACTUALS_LEAD,
+                end=end,
+                source_schema=settings.source_schema,
             )
+        series = series[series.index >= scope.start]
     except psycopg.Error as exc:
         log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
         return None, f"actuals unavailable ({type(exc).__name__})"
