@@ -54,7 +54,8 @@ def test_weddings_that_happened_move_onto_the_day_with_their_rows(seeded: str) -
     with psycopg.connect(seeded) as conn:
         before = dict(
             conn.execute(
-                "SELECT w.id, (SELECT count(*) FROM app.guest_checkins c WHERE c.wedding_id = w.id) "
+                "SELECT w.id, (SELECT count(*) FROM app.guest_checkins c "
+                "WHERE c.wedding_id = w.id) "
                 "FROM app.weddings w"
             ).fetchall()
         )
