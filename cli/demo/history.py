@@ -116,6 +116,8 @@ def model_measurements(services, settings, *, start: datetime, now: datetime, se
     """The load model's requests of every wedding in its day window in [start, now), stored
     as histogram samples and rolled up per minute (wedperf's store code)."""
     from wedperf.calendar.sync import weddings_in_day_windows
+    from wedperf.metrics.model import CollectWindow
+    from wedperf.metrics.sources import SqlSource
     from wedperf.metrics.store import rollup_minutes, store_samples
     from wedperf.sandbox.capacity import BASELINE_REPLICAS
     from wedperf.sandbox.history import modelled_samples
@@ -130,6 +132,16 @@ def model_measurements(services, settings, *, start: datetime, now: datetime, se
         ]
     span = modelled_samples(weddings, start, now, replicas=BASELINE_REPLICAS, seed=seed)
     stored = store_samples(perf_pool, span.samples)
+    # What the app database itself recorded (vendor deliveries: sent -> delivered), read by
+    # the collector's own source over the whole span, as its rounds would have read it.
+    rows = []
+    if settings.sql_source.enabled:
+        rows = SqlSource(
+            services.app_database_url,
+            schema=settings.source_schema,
+            timeout_s=settings.sql_source.timeout_seconds,
+        ).collect(CollectWindow(start=start, end=now, live_weddings=tuple(weddings)))
+        stored += store_samples(perf_pool, rows)
     with perf_pool.connection() as conn:
         rollup_minutes(
             conn,
@@ -146,7 +158,7 @@ def model_measurements(services, settings, *, start: datetime, now: datetime, se
         "line": (
             f"  load model: {span.requests:,} requests of {span.weddings} weddings from "
             f"{start:%Y-%m-%d %H:%M} UTC to now at {span.replicas} replicas (peak "
-            f"{span.peak_rps:.0f} req/s), {stored:,} histogram samples stored "
+            f"{span.peak_rps:.0f} req/s), {len(rows):,} app-DB rows, {stored:,} samples stored "
             f"({time.monotonic() - began:.1f} s)"
         ),
     }

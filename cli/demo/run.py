@@ -27,6 +27,10 @@ from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
 
 LIVE_WEDDINGS = 4
+# Dense collection (a run a minute) and watch runs are materialised this far ahead by the
+# plan: the demo is over long before, and at the production 3 h the plan alone creates ~220
+# runs, a minute or two of a loaded machine. The runs stay Scheduled for a production worker.
+COLLECT_PLAN_HORIZON = "PT30M"
 PAST_WEDDINGS = 4  # weddings of yesterday (the report's clock) that have happened
 REMEDIATION_VERIFY_S = 5  # the demo does not wait the production verification delay
 
@@ -71,6 +75,9 @@ def run_demo(
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
     os.environ["WEDPERF_REMEDIATION__VERIFY_DELAY"] = f"PT{REMEDIATION_VERIFY_S}S"
+    os.environ.setdefault("WEDPERF_COLLECT_PLAN_HORIZON", COLLECT_PLAN_HORIZON)
+    # Every wedding of the two days gets its timeline figure (the default draws the 12 worst).
+    os.environ.setdefault("WEDPERF_EVIDENCE__MAX_WEDDING_FIGURES", "16")
     # Two credentials of 32 random bytes: the alert routes' and /rum's own (the apps').
     os.environ.setdefault("WEDPERF_WEBHOOK__TOKEN", secrets.token_urlsafe(32))
     os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -121,9 +121,19 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
         load_ax.step(xs, ys, where="post", color="#6a1b9a", lw=1.6, label="calendar estimate")
     measured = data.get("measured_load") or []
     if measured:
+        # A gap in the measurements (nothing collected) is a gap in the line, not a ramp.
+        step = timedelta(minutes=data.get("measured_step_minutes", 5))
+        xs, ys = [], []
+        for m in measured:
+            at = _t(m["at"])
+            if xs and at - xs[-1] > step:
+                xs.append(xs[-1] + step)
+                ys.append(float("nan"))
+            xs.append(at)
+            ys.append(m["rps"])
         load_ax.plot(
-            [_t(m["at"]) for m in measured],
-            [m["rps"] for m in measured],
+            xs,
+            ys,
             color="#00897b",
             lw=1.0,
             marker="." if len(measured) < 3 else None,
@@ -431,7 +441,7 @@ def budget_burndown(data: dict[str, Any]) -> Figure:
         Patch(color=STATUS_COLOURS["breach"], alpha=0.3, label="page"),
         Patch(color="#f9a825", alpha=0.3, label="ticket"),
     ]
-    left_ax.legend(handles=handles, fontsize=7, loc="lower left", ncols=2)
+    left_ax.legend(handles=handles, fontsize=7, loc="lower right", ncols=2)
     _time_axis(left_ax, data["timezone"], (opens, closes))
     _time_axis(burn_ax, data["timezone"], (opens, closes))
     left_ax.set_xlabel("")
