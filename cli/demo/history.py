@@ -166,15 +166,17 @@ def model_measurements(services, settings, *, start: datetime, now: datetime, se
 
 def model_rounds(services, settings, *, start: datetime, now: datetime) -> dict:
     """A critical-path round and an error-budget round at every watch-grid instant in
-    [start, the grid instant of now), recorded as the watch flow records them."""
-    from wedperf.critical_path.round import grid_instant, live_weddings, run_round
+    [start, now), recorded as the watch flow records them."""
+    from wedperf.critical_path.round import live_weddings, run_round
     from wedperf.sandbox.history import round_instants
     from wedperf.slo.round import budget_weddings, evaluate_budgets
 
     began = time.monotonic()
     perf_pool, app_pool = get_pool(services.database_url), get_pool(services.app_database_url)
     cp = settings.critical_path
-    instants = round_instants(start, grid_instant(now, cp.interval), cp.interval)
+    # Every grid instant up to now (the live round then takes the next one, or this one
+    # again: a round is keyed by wedding x instant, so a re-run replaces it).
+    instants = round_instants(start, now, cp.interval)
     rounds = budget_rounds = 0
     per_wedding: dict[str, int] = {}
     for at in instants:

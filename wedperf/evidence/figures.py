@@ -170,8 +170,6 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
         )
     load_ax.set_ylabel("load (requests/s)")
     load_ax.set_title("Load", fontsize=10, loc="left")
-    if load_ax.get_legend_handles_labels()[0]:
-        load_ax.legend(fontsize=7, loc="upper left")
 
     for target in data["targets"]:
         done = [s for s in target["steps"] if s["outcome"] == "done" and s["after"] is not None]
@@ -189,6 +187,17 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
             ys.append(ys[-1])
             line = floor_ax.step(xs, ys, where="post", lw=2, label=f"{target['target']} floor")[0]
             colour = line.get_color()
+            per_replica = target.get("per_replica_rps")
+            if per_replica:  # the floor on the load's axis: what it serves within the SLO
+                load_ax.step(
+                    xs,
+                    [y * per_replica for y in ys],
+                    where="post",
+                    lw=1.2,
+                    ls="--",
+                    color=colour,
+                    label=f"{target['target']} floor x {per_replica:g} req/s per replica",
+                )
         else:
             colour = None
         for s in target["steps"]:
@@ -220,6 +229,8 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
             va="center",
             color="#555",
         )
+    if load_ax.get_legend_handles_labels()[0]:
+        load_ax.legend(fontsize=7, loc="upper left")
     floor_ax.set_ylabel("replicas")
     floor_ax.set_title("Capacity floor", fontsize=10, loc="left")
     floor_ax.set_xlim(start, end)
@@ -250,7 +261,7 @@ def critical_path(data: dict[str, Any]) -> Figure:
     ax.set_ylim(len(checks) - 0.5, -0.5)
     ceremony = _t(data["ceremony"])
     ax.axvline(ceremony, color="#37474f", lw=1, ls="--")
-    ax.text(ceremony, -0.5, " ceremony", va="bottom", fontsize=8, color="#37474f")
+    ax.text(ceremony, len(checks) - 0.5, " ceremony", va="bottom", fontsize=8, color="#37474f")
     rounds = max((c["rounds"] for c in checks), default=0)
     ax.set_title(
         f"Wedding {data['wedding_id']} ({data['tier']}, {data['guest_count']} guests): "
