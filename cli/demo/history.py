@@ -1,18 +1,24 @@
-"""The demo's past: a whole wedding day that has happened on the sandbox, and the morning of
-today's live weddings, measured and watched with wedperf's own code on an injected clock.
+"""The demo's past: a whole wedding day that has happened on the sandbox (yesterday on the
+report's clock), and the morning of today's live weddings, measured and watched with
+wedperf's own code on an injected clock.
 
-`model_history` runs after the calendar sync, before today's live part:
+`model_history` starts after the calendar sync, beside today's live part (`wait` joins it
+before the live watch round):
 
-1. the forecast made before the past day: a fit-forecasts run (on the worker) whose history
-   ends at that day's local midnight;
-2. the requests the sandbox's load model gives every wedding in its day window from that
-   midnight to now (wedperf.sandbox.history), stored as histogram samples with their past
-   timestamps by wedperf's store code (write_samples, rollup_minutes), in-process and in
-   one batch: no HTTP per modelled request;
-3. a critical-path round and an error-budget round at every instant of the watch grid
-   (critical_path.interval) in that span, for the weddings the watch flow would pick at that
-   instant (live_weddings, budget_weddings), recorded like the flow records them (run_round,
-   evaluate_budgets with record): in-process, not a flow run per modelled round.
+1. the forecast made before the past day: a fit-forecasts run on the worker whose history
+   ends at that day's local midnight (`end`);
+2. in a process of its own (spawned: the live part's latencies are measured in the demo's
+   process and must not share its interpreter), the requests the sandbox's load model
+   gives every wedding in its day window from that midnight to now
+   (wedperf.sandbox.history), stored as histogram samples with their past timestamps by
+   wedperf's store code (store_samples, rollup_minutes), in one batch: no HTTP per
+   modelled request; and the app database's own rows of that span (vendor deliveries),
+   read by the collector's SqlSource as its rounds would have read them;
+3. in the same process, a critical-path round and an error-budget round at every instant of
+   the watch grid (critical_path.interval) in that span, for the weddings the watch flow
+   would pick at that instant (live_weddings, budget_weddings), recorded as the flow's tasks
+   record them (run_round, evaluate_budgets with record, a pooled connection per round):
+   not a flow run per modelled round.
 
 Today's live part then adds real requests, real collection and a real watch round on top.
 """
