@@ -37,11 +37,14 @@ from wedperf.db.connection import get_pool
 
 
 def past_day_start(settings, now: datetime) -> tuple[Any, datetime]:
-    """Yesterday on the report's clock, and its local midnight (UTC)."""
+    """Yesterday on the report's clock, and its local midnight (UTC). "Today" is the day of
+    the live weddings' first ceremony there, not the host's date: at 00:30 UTC it is still
+    yesterday evening in New York, and at 23:30 there the first ceremony is tomorrow."""
     from wedperf.evidence.build import report_day
     from wedperf.evidence.data import day_scope
+    from wedperf.sandbox.live import FIRST_CEREMONY_IN
 
-    day = report_day(settings, now, 1)
+    day = report_day(settings, now + FIRST_CEREMONY_IN, 1)
     return day, day_scope(day, settings).start
 
 
