@@ -30,6 +30,7 @@ POLLED_QUEUES = (DEMO_QUEUE, "remediation")
 RUN_TIMEOUT_S = 300.0
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
+WORKER_STOP_S = 5.0
 
 
 class DemoWorker:
@@ -64,8 +65,11 @@ class DemoWorker:
         return self.process
 
     def stop(self) -> None:
+        """SIGTERM the worker, SIGKILL after WORKER_STOP_S: every run the demo asked for has
+        finished by then and the worker polls no other queue, so nothing is cut short; its
+        graceful shutdown otherwise outlasts the whole STOP_TIMEOUT_S (20 s of the demo)."""
         if self.process is not None:
-            stop_process(self.process)
+            stop_process(self.process, timeout=WORKER_STOP_S)
             self.process = None
 
     def run(self, deployment: str, parameters: dict[str, Any] | None = None) -> Any:
