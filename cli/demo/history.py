@@ -6,7 +6,8 @@ wedperf's own code on an injected clock.
 before the live watch round):
 
 1. the forecast made before the past day: a fit-forecasts run on the worker whose history
-   ends at that day's local midnight (`end`);
+   ends at that day's local midnight (`end`), submitted once the plan's run is done
+   (`submit_forecast`);
 2. in a process of its own (spawned: the live part's latencies are measured in the demo's
    process and must not share its interpreter), the requests the sandbox's load model
    gives every wedding in its day window from that midnight to now
@@ -59,9 +60,7 @@ class ModelledPast:
         settings = get_settings()
         self.worker, self.now = worker, now
         self.day, self.start = past_day_start(settings, now)
-        self.forecast_run = worker.submit(
-            "fit-forecasts/fit-forecasts", {"end": self.start.isoformat()}
-        )
+        self.forecast_run = None
         # spawn: a fresh interpreter (the demo's threads, pools and event loops stay here);
         # it reads the same settings from the environment the demo set.
         self._executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
@@ -73,8 +72,18 @@ class ModelledPast:
             seed=seed,
         )
 
+    def submit_forecast(self) -> None:
+        """The fit-forecasts run with history to the past day's midnight, on the worker. Kept
+        apart from the plan's run (call it after): the local server keeps its runs in SQLite,
+        and two write-heavy runs at once meet "database is locked" and the client's retries."""
+        self.forecast_run = self.worker.submit(
+            "fit-forecasts/fit-forecasts", {"end": self.start.isoformat()}
+        )
+
     def wait(self, progress: Progress) -> dict[str, Any]:
         """Join the forecast run and the modelling process; report what they did."""
+        if self.forecast_run is None:
+            self.submit_forecast()
         try:
             measured, watched = self._future.result()
         finally:

@@ -218,6 +218,7 @@ def _on_worker(
 
     progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
     plan = worker.run("plan-wedding-ops/plan-wedding-ops")
+    past.submit_forecast()  # yesterday's forecast, on the worker while the live part goes on
     for run in plan["runs"][:8]:
         progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
     if len(plan["runs"]) > 8:
