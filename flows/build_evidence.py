@@ -19,6 +19,7 @@ def build_evidence(
     days_ago: int = 1,
     out: str | None = None,
     after_restore: bool = False,
+    days: int = 1,
 ) -> dict:
     """What was forecast, planned and done, and how each wedding day went: an HTML report
     (figures embedded), its Markdown twin, the numbers behind each figure and a summary,
@@ -29,7 +30,8 @@ def build_evidence(
     Scope: `wedding_id` (its day window), else `day`, else the day `days_ago` days back on
     the report's clock (1: yesterday, the nightly run); `after_restore` (set by the trigger
     on a completed capacity-floor restore): the day whose day windows just closed
-    (wedperf.evidence.build.scheduled_day).
+    (wedperf.evidence.build.scheduled_day). `days`: a day scope of that many consecutive
+    days from the day (the demo's: yesterday and today).
     """
     logger = get_run_logger()
     settings = get_runtime().settings
@@ -39,7 +41,7 @@ def build_evidence(
         )
     if wedding_id is not None:
         day = None
-    result = build_package(day, wedding_id, Path(out) if out else None)
+    result = build_package(day, wedding_id, Path(out) if out else None, days)
     keys = publish_artifacts(result)
     logger.info("evidence package %s: %s", result.out, result.summary)
     return {**result.as_dict(), "artifacts": keys}

@@ -45,7 +45,9 @@ def evaluate_batch(
             get_pool(runtime.services.app_database_url).connection() as app_conn,
             runtime.pool.connection() as perf_conn,
         ):
-            result = run_round(app_conn, perf_conn, weddings, at, runtime.settings, record=True)
+            result = run_round(
+                app_conn, perf_conn, weddings, at, runtime.settings, record=True, by_client=False
+            )
         return result.results, result.alerts
 
     return with_db_retry(attempt, what=f"critical-path round {label}")

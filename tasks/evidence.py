@@ -19,11 +19,14 @@ from wedperf.runtime import get_runtime
 
 
 @task(name="build-evidence-package", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
-def build_package(day: date | None, wedding_id: str | None, out: Path | None) -> EvidenceResult:
-    """The day's (or wedding's) package, written to `out` atomically (a retry rebuilds it)."""
+def build_package(
+    day: date | None, wedding_id: str | None, out: Path | None, days: int = 1
+) -> EvidenceResult:
+    """The day's (`days` days', or wedding's) package, written to `out` atomically (a retry
+    rebuilds it)."""
     runtime = get_runtime()
     return build.build_package(
-        runtime.settings, runtime.services, day=day, wedding_id=wedding_id, out=out
+        runtime.settings, runtime.services, day=day, wedding_id=wedding_id, out=out, days=days
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -37,13 +38,16 @@ def store_samples_task(samples: Sequence[Sample]) -> int:
 
 @task(name="rollup-minutes", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
 def rollup_task(window: CollectWindow) -> int:
-    """Recompute per-minute p50/p95/p99 per wedding x operation for the window."""
+    """Recompute per-minute p50/p95/p99 per wedding x operation for the window, and on to
+    now: a probe is stamped when it ran, during the round, after the window's aligned end;
+    without the extra minutes the round's own probes would reach the SLI (and the error
+    budgets) only with the next round's rollup, and the last round's never."""
     runtime = get_runtime()
     with runtime.pool.connection() as conn:
         return rollup_minutes(
             conn,
             window.start,
-            window.end,
+            max(window.end, datetime.now(UTC)),
             before=runtime.settings.day_window_before,
             after=runtime.settings.day_window_after,
         )

@@ -73,6 +73,9 @@ def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:
         "firing an Alertmanager alert",
         "executing the remediation run on the worker",
         "restoring the capacity floor",
+        "weddings that have happened moved onto",
+        "modelling the past on the sandbox",
+        "watch rounds every 5 min on the modelled clock",
         "building the evidence report",
         "stopping the worker",
         "stopping the local Prefect server",
@@ -152,3 +155,48 @@ def test_demo_measures_the_effects(demo_run: dict) -> None:
     remediation = summary["remediation"]
     assert remediation["verified_by"] == "metric"
     assert remediation["metric"]["breach_ms"] > remediation["metric"]["threshold_ms"]
+
+
+def test_demo_reports_a_whole_wedding_day_and_today(demo_run: dict) -> None:
+    """The report covers yesterday (a wedding day that has happened on the sandbox: its
+    forecast made before it, every wedding watched round by round across its day window)
+    and today's live part, and every figure of it has numbers behind it."""
+    summary = json.loads((demo_run["out"] / "summary.json").read_text())
+    counts = summary["evidence"]["counts"]
+    assert counts["hours_with_actuals"] >= 24, counts
+    assert counts["weddings_completed"] >= 1, counts
+    assert counts["min_rounds_per_wedding"] >= 24, counts
+    assert counts["weddings_under_way"] >= 1 and counts["min_rounds_per_wedding_under_way"] >= 1
+    assert counts["weddings_with_budgets"] >= counts["weddings_completed"]
+    assert counts["measured_load_points"] > 0
+    scope = summary["evidence"]["scope"]
+    history = summary["history"]
+    assert scope["day"] == history["day"] and scope["label"].startswith(history["day"] + " to ")
+    # The forecast of yesterday was made before it: fitted on the history to its midnight.
+    assert history["forecast_origin"] == history["start"] == scope["start"]
+    assert history["requests"] > 0 and history["min_rounds"] >= 1
+
+    evidence = json.loads(Path(summary["evidence"]["json"]).read_text())
+    sections = evidence["sections"]
+    assert not any(s["empty"] for k, s in sections.items() if k != "advisor"), sections
+    base = Path(summary["evidence"]["json"]).parent
+    for key, section in sections.items():
+        for name in section["figure_data"]:
+            data = json.loads((base / name).read_text())
+            assert _has_data(key, data), f"{name} has no data"
+
+
+def _has_data(section: str, data: dict) -> bool:
+    if section == "forecast_vs_actual":
+        return all(any(h["actual"] is not None for h in s["hours"]) for s in data["series"])
+    if section == "capacity":
+        return bool(data["measured_load"]) and bool(data["calendar_load"])
+    if section == "critical_path":
+        return any(e["value"] is not None for c in data["checks"] for e in c["evaluations"])
+    if section == "error_budgets":
+        return bool(data["slos"]) and all(
+            p["remaining"] is not None for s in data["slos"] for p in s["points"]
+        )
+    if section == "alerts_actions":
+        return bool(data["alerts"]) or bool(data["actions"])
+    return True

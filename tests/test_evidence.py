@@ -676,3 +676,67 @@ def test_after_restore_reports_the_day_the_windows_closed() -> None:
     assert scheduled_day(settings, now, days_ago=0, after_restore=True) == date(2026, 10, 17)
     assert scheduled_day(settings, now, days_ago=0) == date(2026, 10, 18)
     assert scheduled_day(settings, now, days_ago=1) == date(2026, 10, 17)
+
+
+def test_two_day_package_counts_rounds_per_completed_wedding(day_db: dict, tmp_path: Path):
+    """A scope of two days (the demo's yesterday and today): both days' hours, and each
+    completed wedding's rounds, counted and drawn across its day window."""
+    result = build_evidence_package(
+        day_db["url"], out=tmp_path / "two", day=DAY, days=2, now=NOW, settings=Settings()
+    )
+    assert result.out.name == "two"
+    assert result.scope["label"] == "2026-10-17 to 2026-10-18"
+    assert result.scope["start"] == START.isoformat()
+    assert result.scope["end"] == (END + timedelta(days=1)).isoformat()
+    counts = result.summary
+    rounds = dict(
+        sql(
+            day_db["url"],
+            "SELECT wedding_id, count(DISTINCT evaluated_at) FROM perf.critical_path_checks "
+            "GROUP BY 1",
+        )
+    )
+    done = sql(
+        day_db["url"],
+        "SELECT wedding_id FROM perf.weddings WHERE status <> 'cancelled' "
+        "AND starts_at >= %s AND starts_at < %s AND ends_at <= %s",
+        START,
+        END + timedelta(days=1),
+        NOW,
+    )
+    assert counts["weddings_completed"] == len(done) > 0
+    assert counts["min_rounds_per_wedding"] == min(rounds.get(w, 0) for (w,) in done)
+    figure = figure_json(result, f"critical_path_{done[0][0]}")
+    assert figure["window_start"] < figure["ceremony"] < figure["window_end"]
+    assert "to 2026-10-18" in result.html_path.read_text()
+
+
+def test_a_timeline_with_one_round_reads_local_hours() -> None:
+    """One round is one mark on an axis spanning the day window in local hours, not a few
+    minutes padded round it with every tick reading the same time."""
+    from wedperf.evidence.figures import critical_path
+
+    ceremony = utc(20)
+    data = {
+        "wedding_id": "w-1",
+        "tier": "standard",
+        "guest_count": 80,
+        "timezone": "America/New_York",
+        "ceremony": ceremony.isoformat(),
+        "window_start": (ceremony - timedelta(hours=3)).isoformat(),
+        "window_end": (ceremony + timedelta(hours=6)).isoformat(),
+        "checks": [
+            {
+                "check": "guest_arrival",
+                "rounds": 1,
+                "evaluations": [{"at": utc(18).isoformat(), "value": 0.5, "status": "ok"}],
+            }
+        ],
+    }
+    fig = critical_path(data)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
+    assert "13:00" in labels and "16:00" in labels  # 17:00Z .. 02:00Z is 13:00 .. 22:00 EDT
+    assert "1 round over its day window" in ax.get_title(loc="left")

@@ -27,6 +27,11 @@ from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
 
 LIVE_WEDDINGS = 4
+# Dense collection (a run a minute) and watch runs are materialised this far ahead by the
+# plan: the demo is over long before, and at the production 3 h the plan alone creates ~220
+# runs, a minute or two of a loaded machine. The runs stay Scheduled for a production worker.
+COLLECT_PLAN_HORIZON = "PT30M"
+PAST_WEDDINGS = 4  # weddings of yesterday (the report's clock) that have happened
 REMEDIATION_VERIFY_S = 5  # the demo does not wait the production verification delay
 
 
@@ -70,6 +75,9 @@ def run_demo(
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
     os.environ["WEDPERF_REMEDIATION__VERIFY_DELAY"] = f"PT{REMEDIATION_VERIFY_S}S"
+    os.environ.setdefault("WEDPERF_COLLECT_PLAN_HORIZON", COLLECT_PLAN_HORIZON)
+    # Every wedding of the two days gets its timeline figure (the default draws the 12 worst).
+    os.environ.setdefault("WEDPERF_EVIDENCE__MAX_WEDDING_FIGURES", "16")
     # Two credentials of 32 random bytes: the alert routes' and /rum's own (the apps').
     os.environ.setdefault("WEDPERF_WEBHOOK__TOKEN", secrets.token_urlsafe(32))
     os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))
@@ -174,14 +182,14 @@ def _on_worker(
     progress: Progress,
 ) -> dict[str, Any]:
     """The story's flow runs, each a deployment run that the worker picks up and executes."""
-    from wedperf.config import get_settings
-    from wedperf.evidence.build import report_day
+    from cli.demo.history import model_history
     from wedperf.mobile.client import drive_mobile_client
-    from wedperf.sandbox.live import FIRST_CEREMONY_IN
     from wedperf.sandbox.load import drive_load
 
     progress("calendar sync (flow sync-calendar)")
     synced = worker.run("sync-calendar/sync-calendar", {"plan_collection": False})
+    # Yesterday and this morning, modelled while the live part runs (joined before the watch).
+    past = model_history(worker, services, now=now, seed=seed, progress=progress)
 
     progress(f"driving {requests} requests of wedding-day load at the sandbox app")
     # The next wedding (pre-warmed below) is left cold until then, so the pre-warm's
@@ -210,6 +218,7 @@ def _on_worker(
 
     progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
     plan = worker.run("plan-wedding-ops/plan-wedding-ops")
+    past.submit_forecast()  # yesterday's forecast, on the worker while the live part goes on
     for run in plan["runs"][:8]:
         progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
     if len(plan["runs"]) > 8:
@@ -235,6 +244,8 @@ def _on_worker(
     drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
     worker.run(collect, {"lookback_minutes": 15})
 
+    progress("waiting for the modelled past (forecast run, load model, watch rounds)")
+    history = past.wait(progress)
     progress("critical-path watch of the live weddings (flow watch-wedding-day)")
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 
@@ -247,13 +258,15 @@ def _on_worker(
     restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})
     progress(f"  restore: {restore.get('outcome')} ({restore.get('reason', '')})")
 
-    # The day of the live weddings on the report's clock (New York by default), not the
-    # host's date: at 00:30 UTC it is still yesterday evening in New York.
-    day = report_day(get_settings(), now + FIRST_CEREMONY_IN, 0)
-    progress(f"building the evidence report of {day} (flow build-evidence)")
+    # Yesterday and today on the report's clock (New York by default), not the host's
+    # dates: at 00:30 UTC it is still yesterday evening in New York.
+    day = date.fromisoformat(history["day"])
+    progress(
+        f"building the evidence report of {day} and {day + timedelta(days=1)} (flow build-evidence)"
+    )
     evidence = worker.run(
         "build-evidence/build-evidence",
-        {"day": day.isoformat(), "out": str((out / "evidence").resolve())},
+        {"day": day.isoformat(), "days": 2, "out": str((out / "evidence").resolve())},
     )
     return {
         "synced": synced,
@@ -270,12 +283,16 @@ def _on_worker(
         "watched": watched,
         "remediation": remediation,
         "evidence": evidence,
+        "history": history,
     }
 
 
 def _seed(services, *, weddings, days, seed, now, progress) -> tuple[Any, list[int]]:
+    from cli.demo.history import past_day_start
+    from wedperf.config import get_settings
+    from wedperf.evidence.data import report_timezone
     from wedperf.sandbox.cache import clear_sandbox_cache
-    from wedperf.sandbox.live import bring_weddings_live
+    from wedperf.sandbox.live import bring_weddings_live, bring_weddings_to_day
     from wedperf.sandbox.seed import seed_sandbox
 
     progress(f"seeding the sandbox platform: {weddings} weddings over {days} days (seed {seed})")
@@ -289,9 +306,30 @@ def _seed(services, *, weddings, days, seed, now, progress) -> tuple[Any, list[i
             now=now,
         )
         live_ids = bring_weddings_live(conn, count=LIVE_WEDDINGS, now=now, seed=seed)
+        settings = get_settings()
+        past_day, _ = past_day_start(settings, now)
+        past_ids = bring_weddings_to_day(
+            conn,
+            count=PAST_WEDDINGS,
+            day=past_day,
+            now=now,
+            zones=[report_timezone(settings)],
+        )
+        live = _local_ceremonies(conn, live_ids)
+        past = _local_ceremonies(conn, past_ids)
     clear_sandbox_cache(services.redis_url)  # a previous run's cache describes old data
-    progress(f"{LIVE_WEDDINGS} weddings moved into today's day window: {live_ids}")
+    progress(f"{len(live_ids)} weddings moved into today's day window: {live}")
+    progress(f"{len(past_ids)} weddings that have happened moved onto {past_day}: {past}")
     return seeded, live_ids
+
+
+def _local_ceremonies(conn, ids: list[int]) -> str:
+    rows = conn.execute(
+        "SELECT id, to_char(ceremony_at AT TIME ZONE timezone, 'HH24:MI'), timezone "
+        "FROM app.weddings WHERE id = ANY(%s) ORDER BY ceremony_at",
+        (ids,),
+    ).fetchall()
+    return ", ".join(f"{i} (ceremony {at} {zone})" for i, at, zone in rows)
 
 
 def _register_deployments(api_url: str, progress: Progress) -> dict[str, Any]:

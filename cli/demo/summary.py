@@ -47,6 +47,10 @@ def summarise(**parts) -> dict[str, Any]:
         f"worker: {parts['worker']['runs_completed']} flow runs completed, "
         f"{parts['worker']['runs_failed']} failed",
         f"critical path: {parts['watched'].get('weddings', '?')} live weddings checked",
+        f"the past: {parts['history']['day']} and this morning modelled: "
+        f"{parts['history']['requests']:,} requests of {parts['history']['weddings']} weddings, "
+        f"{parts['history']['rounds']} watch rounds; forecast origin "
+        f"{parts['history']['forecast_origin']}",
         f"remediation: alert {parts['remediation']['alert_id']} -> "
         f"{parts['remediation']['state']} (verified by {parts['remediation'].get('verified_by')})",
         "perf tables: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
@@ -69,6 +73,8 @@ def summarise(**parts) -> dict[str, Any]:
             for k in ("floor_before", "floor_after", "p95_before_ms", "p95_after_ms", "operation")
         },
         "worker": parts["worker"],
+        "history": {k: v for k, v in parts["history"].items() if k != "rounds_per_wedding"}
+        | {"min_rounds": min(parts["history"]["rounds_per_wedding"].values(), default=0)},
         "processes": parts["processes"],
         "plan_runs": len(parts["plan"]["runs"]),
         "deployments": parts["deployed"]["deployments"],

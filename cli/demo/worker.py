@@ -33,6 +33,7 @@ POLLED_QUEUES = (DEMO_QUEUE, "remediation")
 RUN_TIMEOUT_S = 300.0
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
+WORKER_STOP_S = 5.0
 
 
 class DemoWorker:
@@ -73,13 +74,21 @@ class DemoWorker:
         self._check_alive()
 
     def stop(self) -> None:
+        """SIGTERM the worker, SIGKILL after WORKER_STOP_S: every run the demo asked for has
+        finished by then and the worker polls no other queue, so nothing is cut short; its
+        graceful shutdown otherwise outlasts the whole STOP_TIMEOUT_S (20 s of the demo)."""
         if self.process is not None:
-            stop_process(self.process)
+            stop_process(self.process, timeout=WORKER_STOP_S)
             self.process = None
 
     def run(self, deployment: str, parameters: dict[str, Any] | None = None) -> Any:
         """Create a run of `deployment` (`flow/deployment`), wait for the worker to finish it,
         and return the flow's return value; a DemoError if it did not complete."""
+        return self.result(self.wait(self.submit(deployment, parameters), deployment), deployment)
+
+    def submit(self, deployment: str, parameters: dict[str, Any] | None = None) -> uuid.UUID:
+        """Create a run of `deployment` for the worker and return its id at once (`wait` and
+        `result` pick it up later): the worker runs it while the demo goes on."""
         from prefect.deployments import run_deployment
 
         created = run_deployment(
@@ -90,7 +99,7 @@ class DemoWorker:
             tags=["demo"],
             work_queue_name=DEMO_QUEUE,
         )
-        return self.result(self.wait(created.id, deployment), deployment)
+        return created.id
 
     def wait(self, run_id: uuid.UUID | str, name: str, timeout: float = RUN_TIMEOUT_S):
         """The flow run once it is final (the worker must stay alive meanwhile)."""

@@ -64,9 +64,12 @@ def run_round(
     settings: Settings,
     *,
     record: bool,
+    by_client: bool = True,
 ) -> RoundResult:
     """Evaluate every check for `weddings` at `at`; with `record`, store the rows in
-    perf.critical_path_checks and fire/resolve alerts in perf.alerts."""
+    perf.critical_path_checks and fire/resolve alerts in perf.alerts. `by_client`: also the
+    p95 per client group (RoundResult.by_client, what `wedperf watch` shows beside the
+    checks); a round that shows nothing skips it (a third of a round's time)."""
     validate_overrides(settings.critical_path)
     frame = weddings_frame(weddings)
     data = load_day_data(
@@ -79,8 +82,12 @@ def run_round(
     )
     results = evaluate(frame, data, at, settings.critical_path)
     alerts = store_round(perf_conn, results, at) if record else None
-    by_client = client_latency(data.latency, LATENCY_OPERATIONS, data.buckets)
-    return RoundResult(at=at, results=results, alerts=alerts, by_client=by_client)
+    clients = (
+        client_latency(data.latency, LATENCY_OPERATIONS, data.buckets)
+        if by_client
+        else pd.DataFrame()
+    )
+    return RoundResult(at=at, results=results, alerts=alerts, by_client=clients)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ def build_package(
     day: date | None = None,
     wedding_id: str | None = None,
     out: Path | None = None,
+    days: int = 1,
 ) -> EvidenceResult:
     """The evidence package as `wedperf evidence` and the build-evidence flow make it: from
     wedperf's and the app's databases of `services`, to `out` (default `default_out`), a
@@ -106,8 +107,9 @@ def build_package(
     return with_db_retry(
         lambda: build_evidence_package(
             services.database_url,
-            out=out or default_out(settings, day=day, wedding_id=wedding_id),
+            out=out or default_out(settings, day=day, wedding_id=wedding_id, days=days),
             day=day,
+            days=days,
             wedding_id=wedding_id,
             settings=settings,
             app_database_url=services.app_database_url,
@@ -122,14 +124,16 @@ def build_evidence_package(
     out: Path,
     day: date | None = None,
     wedding_id: str | None = None,
+    days: int = 1,
     now: datetime | None = None,
     settings: Settings | None = None,
     app_database_url: str | None = None,
     extra_sections: Sequence[Callable[[psycopg.Connection, Scope, Settings], Section | None]] = (),
 ) -> EvidenceResult:
     """Write the evidence package of one day (`day`, midnight to midnight in
-    evidence.timezone) or one wedding (`wedding_id`: its day window plus padding) to the
-    directory `out`, replacing an earlier package there atomically.
+    evidence.timezone; `days` consecutive days from it) or one wedding (`wedding_id`: its
+    day window plus padding) to the directory `out`, replacing an earlier package there
+    atomically.
 
     Reads perf.* in `database_url` and, for forecast actuals of app-view series, the app
     database (`app_database_url`, default settings.app_database_url or `database_url`;
@@ -145,7 +149,7 @@ def build_evidence_package(
     with connect(database_url) as conn:
         conn.read_only = True
         scope = (
-            day_scope(day, settings)
+            day_scope(day, settings, days)
             if day is not None
             else make_wedding_scope(conn, wedding_id, settings)
         )
@@ -247,10 +251,12 @@ def write_package(
     )
 
 
-def default_out(settings: Settings, *, day: date | None, wedding_id: str | None) -> Path:
+def default_out(
+    settings: Settings, *, day: date | None, wedding_id: str | None, days: int = 1
+) -> Path:
     """<evidence.out_dir or data_dir/evidence>/evidence-<day> or evidence-wedding-<id>."""
     base = settings.evidence.out_dir or settings.data_dir / "evidence"
-    return Path(base) / package_name(day, wedding_id)
+    return Path(base) / package_name(day, wedding_id, days)
 
 
 def report_day(settings: Settings, now: datetime, days_ago: int) -> date:

@@ -28,6 +28,14 @@ from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 Q = queries("evidence")
+# Actuals are read from this long before the scope: a view's hourly counts are zero-filled
+# from its first row, so an hour of the scope without rows reads 0 (it had none), not
+# unknown, once the view had rows in the week before.
+ACTUALS_LEAD = timedelta(days=7)
+# The operations whose server-side events are requests to the app (the measured load);
+# vendor_delivery is a notification's delivery, platform a probe of the platform.
+REQUEST_OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
+MEASURED_STEP = timedelta(minutes=5)
 
 
 class EvidenceScopeError(ValueError):
@@ -46,9 +54,11 @@ class Scope:
     day: date | None = None
     wedding: Wedding | None = None
 
+    days: int = 1  # a day scope's consecutive days, from `day`
+
     @property
     def slug(self) -> str:
-        return package_name(self.day if self.kind == "day" else None, self.wedding_id)
+        return package_name(self.day if self.kind == "day" else None, self.wedding_id, self.days)
 
     @property
     def wedding_id(self) -> str | None:
@@ -61,9 +71,12 @@ class Scope:
         return f"Evidence for wedding {self.label}"
 
 
-def package_name(day: date | None, wedding_id: str | None) -> str:
-    """Names a package directory: evidence-2026-10-17 or evidence-wedding-<id>."""
+def package_name(day: date | None, wedding_id: str | None, days: int = 1) -> str:
+    """Names a package directory: evidence-2026-10-17 (evidence-2026-10-16-to-2026-10-17 for
+    two days) or evidence-wedding-<id>."""
     if wedding_id is None:
+        if day is not None and days > 1:
+            return f"evidence-{day.isoformat()}-to-{(day + timedelta(days=days - 1)).isoformat()}"
         return f"evidence-{day.isoformat() if day else 'undated'}"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in wedding_id.lower())
     return f"evidence-wedding-{safe.strip('-') or 'unnamed'}"
@@ -73,13 +86,18 @@ def report_timezone(settings: Settings) -> str:
     return settings.evidence.timezone or settings.forecast.timezone
 
 
-def day_scope(day: date, settings: Settings) -> Scope:
-    """Local midnight to midnight of `day` in the report's timezone."""
+def day_scope(day: date, settings: Settings, days: int = 1) -> Scope:
+    """Local midnight of `day` to midnight `days` days later in the report's timezone (one
+    day by default; two: a day and the next, e.g. yesterday and today)."""
+    if days < 1:
+        raise EvidenceScopeError(f"a day scope spans at least one day, got {days}")
     tz = report_timezone(settings)
     zone = ZoneInfo(tz)
     start = datetime.combine(day, time(), zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
-    return Scope("day", day.isoformat(), start, end, tz, day=day)
+    end = datetime.combine(day + timedelta(days=days), time(), zone).astimezone(UTC)
+    last = day + timedelta(days=days - 1)
+    label = day.isoformat() if days == 1 else f"{day.isoformat()} to {last.isoformat()}"
+    return Scope("day", label, start, end, tz, day=day, days=days)
 
 
 def wedding_scope(conn: psycopg.Connection, wedding_id: str, settings: Settings) -> Scope:
@@ -190,6 +208,15 @@ def gather(
         ],
     )
     forecasts = _forecasts(conn, app_conn, scope, settings, now)
+    measured = dicts.execute(
+        Q["measured_load"],
+        window
+        | {
+            "operations": list(REQUEST_OPERATIONS),
+            "step": MEASURED_STEP,
+            "seconds": MEASURED_STEP.total_seconds(),
+        },
+    ).fetchall()
     return EvidenceData(
         scope=scope,
         now=now,
@@ -203,6 +230,7 @@ def gather(
         check_summary=summary,
         checks=checks,
         drawn_weddings=drawn,
+        extra={"measured_load": measured},
     )
 
 
@@ -262,8 +290,13 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
     try:
         with source.transaction():
             series = load_series(
-                source, spec, start=scope.start, end=end, source_schema=settings.source_schema
+                source,
+                spec,
+                start=scope.start - ACTUALS_LEAD,
+                end=end,
+                source_schema=settings.source_schema,
             )
+        series = series[series.index >= scope.start]
     except psycopg.Error as exc:
         log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
         return None, f"actuals unavailable ({type(exc).__name__})"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,12 +29,25 @@ def _t(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _time_axis(ax, timezone: str) -> None:
+def _time_axis(ax, timezone: str, span: tuple[datetime, datetime] | None = None) -> None:
+    """Local clock times on the x axis: hours and minutes, the day named at midnight ticks
+    (and in the corner), so a span of two days reads as two days. `span`: the axis limits
+    (without, matplotlib pads a lone point by a few minutes either side and every tick
+    reads the same minute)."""
     zone = ZoneInfo(timezone)
-    locator = mdates.AutoDateLocator(tz=zone, maxticks=10)
+    if span is not None:
+        ax.set_xlim(*span)
+    locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)
+    formatter = mdates.ConciseDateFormatter(
+        locator,
+        tz=zone,
+        formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%S.%f"],
+        zero_formats=["", "%Y", "%b", "%a %d %b", "%H:%M", "%H:%M"],
+        offset_formats=["", "%Y", "%b %Y", "%a %d %b %Y", "%a %d %b %Y", "%a %d %b %Y %H:%M"],
+    )
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
-    ax.set_xlabel(f"time ({timezone})")
+    ax.xaxis.set_major_formatter(formatter)
+    ax.set_xlabel(f"local time ({timezone})")
     ax.grid(True, alpha=0.3)
 
 
@@ -91,7 +104,8 @@ def forecast_vs_actual(data: dict[str, Any]) -> Figure:
             )
         ax.set_title(f"{series['series']} ({', '.join(series['models'])})", fontsize=10, loc="left")
         ax.set_ylabel("per hour")
-        _time_axis(ax, data["timezone"])
+        span = (_t(data["start"]), _t(data["end"])) if data.get("start") else None
+        _time_axis(ax, data["timezone"], span)
         ax.legend(fontsize=7, loc="upper left", ncols=4)
     return fig
 
@@ -105,6 +119,26 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
         xs = [_t(s["at"]) for s in load] + [end]
         ys = [s["rps"] for s in load] + [load[-1]["rps"]]
         load_ax.step(xs, ys, where="post", color="#6a1b9a", lw=1.6, label="calendar estimate")
+    measured = data.get("measured_load") or []
+    if measured:
+        # A gap in the measurements (nothing collected) is a gap in the line, not a ramp.
+        step = timedelta(minutes=data.get("measured_step_minutes", 5))
+        xs, ys = [], []
+        for m in measured:
+            at = _t(m["at"])
+            if xs and at - xs[-1] > step:
+                xs.append(xs[-1] + step)
+                ys.append(float("nan"))
+            xs.append(at)
+            ys.append(m["rps"])
+        load_ax.plot(
+            xs,
+            ys,
+            color="#00897b",
+            lw=1.0,
+            marker="." if len(measured) < 3 else None,
+            label=f"measured ({data.get('measured_step_minutes', 5)}-min mean)",
+        )
     for target in data["targets"]:
         if target["forecast"]:
             hours = target["forecast"]["hours"]
@@ -124,7 +158,7 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
                     ms=4,
                     label=f"actual ({target['forecast']['series']})",
                 )
-    if not load and not any(t["forecast"] for t in data["targets"]):
+    if not load and not measured and not any(t["forecast"] for t in data["targets"]):
         load_ax.text(
             0.5,
             0.5,
@@ -136,8 +170,6 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
         )
     load_ax.set_ylabel("load (requests/s)")
     load_ax.set_title("Load", fontsize=10, loc="left")
-    if load_ax.get_legend_handles_labels()[0]:
-        load_ax.legend(fontsize=7, loc="upper left")
 
     for target in data["targets"]:
         done = [s for s in target["steps"] if s["outcome"] == "done" and s["after"] is not None]
@@ -155,6 +187,17 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
             ys.append(ys[-1])
             line = floor_ax.step(xs, ys, where="post", lw=2, label=f"{target['target']} floor")[0]
             colour = line.get_color()
+            per_replica = target.get("per_replica_rps")
+            if per_replica:  # the floor on the load's axis: what it serves within the SLO
+                load_ax.step(
+                    xs,
+                    [y * per_replica for y in ys],
+                    where="post",
+                    lw=1.2,
+                    ls="--",
+                    color=colour,
+                    label=f"{target['target']} floor x {per_replica:g} req/s per replica",
+                )
         else:
             colour = None
         for s in target["steps"]:
@@ -186,14 +229,16 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
             va="center",
             color="#555",
         )
+    if load_ax.get_legend_handles_labels()[0]:
+        load_ax.legend(fontsize=7, loc="upper left")
     floor_ax.set_ylabel("replicas")
     floor_ax.set_title("Capacity floor", fontsize=10, loc="left")
     floor_ax.set_xlim(start, end)
     floor_ax.set_ylim(bottom=0)
     if floor_ax.get_legend_handles_labels()[0]:
         _dedup_legend(floor_ax)
-    _time_axis(load_ax, data["timezone"])
-    _time_axis(floor_ax, data["timezone"])
+    _time_axis(load_ax, data["timezone"], (start, end))
+    _time_axis(floor_ax, data["timezone"], (start, end))
     load_ax.set_xlabel("")
     return fig
 
@@ -216,9 +261,11 @@ def critical_path(data: dict[str, Any]) -> Figure:
     ax.set_ylim(len(checks) - 0.5, -0.5)
     ceremony = _t(data["ceremony"])
     ax.axvline(ceremony, color="#37474f", lw=1, ls="--")
-    ax.text(ceremony, -0.5, " ceremony", va="bottom", fontsize=8, color="#37474f")
+    ax.text(ceremony, len(checks) - 0.5, " ceremony", va="bottom", fontsize=8, color="#37474f")
+    rounds = max((c["rounds"] for c in checks), default=0)
     ax.set_title(
-        f"Wedding {data['wedding_id']} ({data['tier']}, {data['guest_count']} guests)",
+        f"Wedding {data['wedding_id']} ({data['tier']}, {data['guest_count']} guests): "
+        f"{rounds} round{'' if rounds == 1 else 's'} over its day window",
         fontsize=10,
         loc="left",
     )
@@ -231,7 +278,10 @@ def critical_path(data: dict[str, Any]) -> Figure:
         loc="outside lower center",
         ncols=4,
     )
-    _time_axis(ax, data["timezone"])
+    span = None
+    if data.get("window_start") and data.get("window_end"):
+        span = (_t(data["window_start"]), _t(data["window_end"]))
+    _time_axis(ax, data["timezone"], span)
     return fig
 
 
@@ -276,7 +326,6 @@ def alerts_actions(data: dict[str, Any]) -> Figure:
         )
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.5)
-    ax.set_xlim(_t(data["start"]), _t(data["end"]))
     handles = [
         Line2D(
             [],
@@ -300,7 +349,7 @@ def alerts_actions(data: dict[str, Any]) -> Figure:
     ax.set_title(
         "Alerts (bars; hatched = still firing) and actions (markers)", fontsize=10, loc="left"
     )
-    _time_axis(ax, data["timezone"])
+    _time_axis(ax, data["timezone"], (_t(data["start"]), _t(data["end"])))
     return fig
 
 
@@ -403,9 +452,9 @@ def budget_burndown(data: dict[str, Any]) -> Figure:
         Patch(color=STATUS_COLOURS["breach"], alpha=0.3, label="page"),
         Patch(color="#f9a825", alpha=0.3, label="ticket"),
     ]
-    left_ax.legend(handles=handles, fontsize=7, loc="lower left", ncols=2)
-    _time_axis(left_ax, data["timezone"])
-    _time_axis(burn_ax, data["timezone"])
+    left_ax.legend(handles=handles, fontsize=7, loc="lower right", ncols=2)
+    _time_axis(left_ax, data["timezone"], (opens, closes))
+    _time_axis(burn_ax, data["timezone"], (opens, closes))
     left_ax.set_xlabel("")
     return fig
 

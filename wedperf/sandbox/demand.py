@@ -85,14 +85,53 @@ def demand(
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Per-minute requests/s over `minutes` and each wedding's day window (minute offsets
     from the first minute: 3 h before the ceremony to the end of the reception)."""
+    parts = demand_parts(weddings, minutes, version=version, seed=seed)
+    load = parts.baseline.copy()
+    for (lo, end), extra in zip(parts.windows, parts.extras, strict=True):
+        a, b = max(lo, 0), min(end, len(minutes))
+        load[a:b] += extra[a - lo : b - lo]
+    return load * parts.noise, list(parts.windows)
+
+
+@dataclass(frozen=True)
+class DemandParts:
+    """`demand` taken apart: total requests/s = (baseline + each wedding's extra over its
+    window) x noise. `extras[i]` covers minutes windows[i] = [lo, end) (offsets from the
+    first minute; lo may be negative, end past the span); `wedding_index[i]` says which of
+    the weddings given it is (weddings wholly outside the span have none)."""
+
+    baseline: np.ndarray
+    windows: list[tuple[int, int]]
+    extras: list[np.ndarray]
+    wedding_index: list[int]
+    noise: np.ndarray
+
+    def wedding_rps(self, i: int) -> np.ndarray:
+        """requests/s of the i-th part's wedding over the whole span, the noise applied."""
+        lo, end = self.windows[i]
+        out = np.zeros(len(self.noise))
+        a, b = max(lo, 0), min(end, len(self.noise))
+        out[a:b] = self.extras[i][a - lo : b - lo]
+        return out * self.noise
+
+
+def demand_parts(
+    weddings: Sequence[DemandWedding],
+    minutes: pd.DatetimeIndex,
+    *,
+    version: str = "v2",
+    seed: int = 7,
+) -> DemandParts:
+    """The parts of `demand` (same seed, same draws): the platform baseline, each wedding's
+    own requests/s over its day window, and the minute noise they share."""
     if version not in VERSIONS:
         raise ValueError(f"unknown load model {version!r}; known: {', '.join(VERSIONS)}")
     rng = np.random.default_rng(seed)
     n = len(minutes)
-    load = platform_baseline(minutes)
-    windows = []
+    baseline = platform_baseline(minutes)
+    windows, extras, index = [], [], []
     start0 = minutes[0]
-    for w in weddings:
+    for i, w in enumerate(weddings):
         c = int((pd.Timestamp(w.starts_at) - start0).total_seconds() // 60)
         end = int((pd.Timestamp(w.ends_at) - start0).total_seconds() // 60)
         lo = c - 180
@@ -108,12 +147,14 @@ def demand(
             extra = w.invited * PER_GUEST_V1 * rng.lognormal(-0.045, 0.3) * shape
         else:
             extra = w.active * rng.lognormal(-0.045, 0.3) * day_rates_v2(offsets, end - c, rng)
-        a, b = max(lo, 0), min(end, n)
-        load[a:b] += extra[a - lo : b - lo]
         windows.append((lo, end))
+        extras.append(extra)
+        index.append(i)
     if version == "v1":
-        return load * rng.lognormal(-0.003, 0.08, size=n), windows
-    return load * np.exp(_ar1(n, phi=0.95, sd=0.10, rng=rng) - 0.005), windows
+        noise = rng.lognormal(-0.003, 0.08, size=n)
+    else:
+        noise = np.exp(_ar1(n, phi=0.95, sd=0.10, rng=rng) - 0.005)
+    return DemandParts(baseline, windows, extras, index, noise)
 
 
 def day_rates_v2(offsets: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,16 +1,46 @@
-"""Move a few upcoming sandbox weddings into today's day window, so a demo run has weddings
-live right now whatever the day and hour it starts."""
+"""Move sandbox weddings onto the demo's days: a few upcoming ones into today's day window, so
+a demo run has weddings live right now whatever the day and hour it starts, and a few that
+have happened onto a past day, so it has a whole wedding day behind it.
+
+Ceremonies stay where weddings have them, in the afternoon local time: a live wedding is
+one whose venue's clock says afternoon when its ceremony comes (moved to such a venue when
+none is found), a past one keeps its own local ceremony time.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
+
+from wedperf.sandbox.names import CITIES
+from wedperf.sandbox.wedding_dates import TIMEZONES
 
 # Ceremonies 60, 75, 90, ... minutes from now: inside the 3 h pre-ceremony window, staggered
 # the way same-day weddings are.
 FIRST_CEREMONY_IN = timedelta(minutes=60)
 STAGGER = timedelta(minutes=15)
+# A realistic ceremony time, local (wedding_dates.CEREMONY_TIMES: most 15:00-17:30).
+AFTERNOON = (time(13, 0), time(18, 30))
+# Where it is afternoon when it is afternoon in none of the sandbox's venue zones (about
+# 07:00-12:00 UTC): venues further east, with a city to name them by.
+EXTRA_ZONES = {"Asia/Dubai": ("Dubai, UAE",), "Asia/Singapore": ("Singapore",)}
+
+
+def afternoon_zones(ceremony: datetime) -> list[str]:
+    """The venue zones (the sandbox's first, then EXTRA_ZONES) where `ceremony` falls in the
+    AFTERNOON local time."""
+    return [
+        zone
+        for zone in (*TIMEZONES, *EXTRA_ZONES)
+        if AFTERNOON[0] <= ceremony.astimezone(ZoneInfo(zone)).time() < AFTERNOON[1]
+    ]
+
+
+def _city(zone: str) -> str:
+    return (CITIES.get(zone) or EXTRA_ZONES[zone])[0]
 
 
 def bring_weddings_live(
@@ -19,28 +49,110 @@ def bring_weddings_live(
     """Reschedule `count` upcoming confirmed weddings so their ceremonies start soon after
     `now`; their timeline items move with them. Returns the wedding ids, ceremony order.
 
-    Writes app.weddings and app.timeline_items in one transaction. The choice is
-    deterministic for a seed (as if those couples had moved their date).
+    Each ceremony is in the afternoon local time: the wedding is drawn among those whose
+    venue's zone puts it there; if there is none, one is drawn among all and its venue moves
+    to such a zone (a city there; the venue keeps its name). Writes app.weddings and
+    app.timeline_items in one transaction. Deterministic for a seed and an hour (as if
+    those couples had moved their date).
     """
+    ids: list[int] = []
     with conn.transaction():
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM app.weddings WHERE status = 'confirmed' AND ceremony_at > %s "
-                "ORDER BY md5(id::text || %s::text) LIMIT %s",
-                (now + timedelta(hours=6), seed, count),
-            )
-        ]
-        for index, wedding_id in enumerate(ids):
+        for index in range(count):
             ceremony = (now + FIRST_CEREMONY_IN + index * STAGGER).replace(second=0, microsecond=0)
-            conn.execute(
-                "WITH moved AS ("
-                "  UPDATE app.weddings w SET ceremony_at = %(at)s, "
-                "         reception_ends_at = %(at)s + (w.reception_ends_at - w.ceremony_at) "
-                "  FROM app.weddings old WHERE w.id = %(id)s AND old.id = w.id "
-                "  RETURNING %(at)s - old.ceremony_at AS shift) "
-                "UPDATE app.timeline_items t SET scheduled_at = t.scheduled_at + moved.shift "
-                "FROM moved WHERE t.wedding_id = %(id)s",
-                {"id": wedding_id, "at": ceremony},
+            zones = afternoon_zones(ceremony)
+            pick = (
+                "SELECT id, timezone FROM app.weddings WHERE status = 'confirmed' "
+                "AND ceremony_at > %(after)s AND NOT id = ANY(%(taken)s) "
+                "AND (%(any)s OR timezone = ANY(%(zones)s)) "
+                "ORDER BY md5(id::text || %(seed)s::text) LIMIT 1"
             )
+            params = {"after": now + timedelta(hours=6), "taken": ids, "seed": seed}
+            row = conn.execute(pick, params | {"any": False, "zones": zones}).fetchone()
+            if row is None:
+                row = conn.execute(pick, params | {"any": True, "zones": zones}).fetchone()
+            if row is None:
+                break
+            wedding_id, zone = row
+            if zone not in zones and zones:
+                conn.execute(
+                    "UPDATE app.weddings SET timezone = %s, "
+                    "venue = split_part(venue, ', ', 1) || ', ' || %s WHERE id = %s",
+                    (zones[0], _city(zones[0]), wedding_id),
+                )
+            _move(conn, wedding_id, ceremony)
+            ids.append(wedding_id)
     return ids
+
+
+def bring_weddings_to_day(
+    conn: psycopg.Connection, *, count: int, day: date, now: datetime, zones: list[str]
+) -> list[int]:
+    """Move `count` weddings that have happened (the most recent completed ones in `zones`
+    with an afternoon ceremony) onto `day` in their own zone, at the same local times, with
+    every row of their day (timeline, check-ins, vendor notifications, incidents, photos):
+    as if those couples had married that day. Only weddings whose reception, so moved, ended
+    before `now` are taken. Returns their ids, ceremony order; one transaction."""
+    with conn.transaction():
+        rows = conn.execute(
+            "WITH moved AS ("
+            "  SELECT id, ((%(day)s::date + (ceremony_at AT TIME ZONE timezone)::time) "
+            "              AT TIME ZONE timezone) - ceremony_at AS shift "
+            "  FROM app.weddings "
+            "  WHERE status = 'completed' AND timezone = ANY(%(zones)s) "
+            "    AND (ceremony_at AT TIME ZONE timezone)::time >= %(from)s "
+            "    AND (ceremony_at AT TIME ZONE timezone)::time < %(until)s "
+            "    AND (ceremony_at AT TIME ZONE timezone)::date <> %(day)s) "
+            "SELECT w.id, m.shift FROM app.weddings w JOIN moved m USING (id) "
+            "WHERE w.reception_ends_at + m.shift < %(now)s "
+            "ORDER BY w.ceremony_at DESC, w.id LIMIT %(count)s",
+            {
+                "day": day,
+                "zones": zones,
+                "from": AFTERNOON[0],
+                "until": AFTERNOON[1],
+                "now": now,
+                "count": count,
+            },
+        ).fetchall()
+        for wedding_id, shift in rows:
+            conn.execute(
+                "UPDATE app.weddings SET ceremony_at = ceremony_at + %(s)s, "
+                "reception_ends_at = reception_ends_at + %(s)s WHERE id = %(id)s",
+                {"s": shift, "id": wedding_id},
+            )
+            for table, columns in _DAY_ROWS.items():
+                statement = sql.SQL("UPDATE {} SET {} WHERE wedding_id = %(id)s").format(
+                    sql.Identifier("app", table),
+                    sql.SQL(", ").join(
+                        sql.SQL("{c} = {c} + %(s)s").format(c=sql.Identifier(c)) for c in columns
+                    ),
+                )
+                conn.execute(statement, {"s": shift, "id": wedding_id})
+        ordered = conn.execute(
+            "SELECT id FROM app.weddings WHERE id = ANY(%s) ORDER BY ceremony_at, id",
+            ([r[0] for r in rows],),
+        ).fetchall()
+    return [r[0] for r in ordered]
+
+
+# Every timestamp of a wedding's day, per app table (NULLs stay NULL).
+_DAY_ROWS = {
+    "timeline_items": ("scheduled_at", "started_at", "completed_at"),
+    "guest_checkins": ("checked_in_at",),
+    "vendor_notifications": ("sent_at", "delivered_at", "acknowledged_at"),
+    "incidents": ("opened_at", "first_response_at", "resolved_at"),
+    "photos": ("uploaded_at",),
+}
+
+
+def _move(conn: psycopg.Connection, wedding_id: int, ceremony: datetime) -> None:
+    conn.execute(
+        "WITH moved AS ("
+        "  UPDATE app.weddings w SET ceremony_at = %(at)s, "
+        "         reception_ends_at = %(at)s + (w.reception_ends_at - w.ceremony_at) "
+        "  FROM app.weddings old WHERE w.id = %(id)s AND old.id = w.id "
+        "  RETURNING %(at)s - old.ceremony_at AS shift) "
+        "UPDATE app.timeline_items t SET scheduled_at = t.scheduled_at + moved.shift "
+        "FROM moved WHERE t.wedding_id = %(id)s",
+        {"id": wedding_id, "at": ceremony},
+    )

@@ -95,3 +95,14 @@ SELECT wedding_id, check_name, evaluated_at, value, threshold, warn_threshold, s
 FROM perf.critical_path_checks
 WHERE wedding_id = ANY(%(wedding_ids)s)
 ORDER BY wedding_id, check_name, evaluated_at;
+
+-- name: measured_load
+-- Requests/s the server-side collectors measured in [start, end), per `step` (a mean over
+-- it): the platform rows (wedding_id NULL) of client group 'all' of the request operations.
+SELECT date_bin(%(step)s::interval, minute, %(start)s) AS at,
+       sum(events) / %(seconds)s::float8 AS rps
+FROM perf.rollups_minute
+WHERE wedding_id IS NULL AND client = 'all' AND operation = ANY(%(operations)s::text[])
+  AND minute >= %(start)s AND minute < %(end)s
+GROUP BY 1
+ORDER BY 1;

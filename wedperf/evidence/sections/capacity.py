@@ -111,7 +111,12 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         "capacity_actions_done": sum(a["outcome"] == "done" for a in steps),
         "capacity_targets": len(targets),
     }
-    if not steps and not any(s["guests"] for s in load):
+    measured = [
+        {"at": iso(row["at"]), "rps": float(row["rps"])}
+        for row in data.extra.get("measured_load", [])
+    ]
+    section.counts["measured_load_points"] = len(measured)
+    if not steps and not any(s["guests"] for s in load) and not measured:
         section.empty = f"No capacity floor changes and no wedding load {span_words(data.scope)}."
         return section
     if not steps:
@@ -122,14 +127,18 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         FigureSpec(
             "capacity_floor",
             "capacity_floor",
-            "Top: load (requests/s). Bottom: the floor per target (replicas; solid = done, "
-            "hollow markers = dry-run or planned only).",
+            "Top: load (requests/s): the calendar estimate the floor is sized on and the load "
+            "the server-side collectors measured (5-minute means of the request operations). "
+            "Bottom: the floor per target (replicas; solid = done, hollow markers = dry-run or "
+            "planned only).",
             {
                 "timezone": data.scope.timezone,
                 "start": iso(data.scope.start),
                 "end": iso(data.scope.end),
                 "requests_per_guest_per_s": settings.ops.requests_per_guest_per_s,
                 "calendar_load": load,
+                "measured_load": measured,
+                "measured_step_minutes": 5,
                 "targets": targets,
             },
         )

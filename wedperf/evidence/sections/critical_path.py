@@ -22,7 +22,28 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
         "(wedperf.critical_path.slo, with the configured overrides).",
     )
     summary = {r["wedding_id"]: r for r in data.check_summary}
+    before, after = settings.day_window_before, settings.day_window_after
+    # A wedding's rounds so far, whose day window has closed (its whole day was watched)
+    # or is open at the report's instant (under way): how much of each day the report shows.
+    held = [w for w in data.weddings if w.status != "cancelled"]
+    completed = [w for w in held if w.day_window(before, after)[1] <= data.now]
+    under_way = [
+        w
+        for w in held
+        if w.day_window(before, after)[0] <= data.now < w.day_window(before, after)[1]
+    ]
+
+    def rounds(weddings) -> int:
+        found = [
+            summary[w.wedding_id]["rounds"] if w.wedding_id in summary else 0 for w in weddings
+        ]
+        return min(found, default=0)
+
     section.counts = {
+        "weddings_completed": len(completed),
+        "min_rounds_per_wedding": rounds(completed),
+        "weddings_under_way": len(under_way),
+        "min_rounds_per_wedding_under_way": rounds(under_way),
         "weddings": len(data.weddings),
         "weddings_evaluated": len(summary),
         "critical_path_checks": sum(r["ok"] + r["warn"] + r["breach"] for r in summary.values()),
@@ -80,6 +101,8 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
         rows = data.checks[data.checks["wedding_id"] == wedding_id]
         payload = wedding_checks_payload(wedding, rows, settings)
         payload["timezone"] = wedding.timezone
+        opens, closes = wedding.day_window(before, after)
+        payload["window_start"], payload["window_end"] = iso(opens), iso(closes)
         section.figures.append(
             FigureSpec(
                 f"critical_path_{_slug(wedding_id)}",

@@ -87,7 +87,13 @@ def forecast_section(data: EvidenceData, settings: Settings) -> Section:
             "forecast_vs_actual",
             "forecast_vs_actual",
             "Forecast mean (line), 80% and 95% prediction intervals (bands), actuals (dots).",
-            {"timezone": data.scope.timezone, "series": series_payload, "drawn": len(drawn)},
+            {
+                "timezone": data.scope.timezone,
+                "start": iso(data.scope.start),
+                "end": iso(data.scope.end),
+                "series": series_payload,
+                "drawn": len(drawn),
+            },
         )
     )
     section.tables.append(

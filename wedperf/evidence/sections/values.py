@@ -16,7 +16,9 @@ from wedperf.evidence.data import Scope
 
 def span_words(scope: Scope) -> str:
     """How the "no data" messages name the scope."""
-    return "for this day" if scope.kind == "day" else "for this wedding's window"
+    if scope.kind == "day":
+        return "for this day" if scope.days == 1 else "for these days"
+    return "for this wedding's window"
 
 
 def iso(value: datetime | pd.Timestamp | None) -> str | None:
@@ -26,8 +28,11 @@ def iso(value: datetime | pd.Timestamp | None) -> str | None:
 
 
 def local(value: datetime | None, scope: Scope, fmt: str = "%H:%M") -> str:
+    """`value` on the report's clock; a scope of several days puts the day before the time."""
     if value is None:
         return "—"
+    if scope.kind == "day" and scope.days > 1 and fmt == "%H:%M":
+        fmt = "%a %d %b %H:%M"
     return pd.Timestamp(value).tz_convert(ZoneInfo(scope.timezone)).strftime(fmt)
 
 
