@@ -31,6 +31,11 @@ class CapacityTarget(BaseModel):
         default=None,
         description="kubeconfig (its current context: token, exec plugin or client certificates)",
     )
+    utilisation_metric: str = Field(
+        default="cpu",
+        description="kubernetes-hpa: the Resource metric whose averageUtilization the "
+        "event-window policy lowers",
+    )
     min_replicas: int = 1
     max_replicas: int = 20
     per_replica_rps: float = Field(
@@ -44,6 +49,31 @@ class CapacityTarget(BaseModel):
         default=None,
         description="perf.forecasts series (hourly request counts) sizing this target's floor; "
         "unset or without a fit covering the slot: the calendar estimate",
+    )
+
+
+class EventUtilisation(BaseModel):
+    """A lower autoscaler target utilisation only inside event windows, restored after.
+
+    Through the same actuators as the floor (an HPA's `averageUtilization`): lowered at
+    `lead` before a wedding's day window opens (the planner's slots floor it, never late),
+    restored after the window closes (+ the ops restore delay) to the value it had before —
+    never while a wedding on the target is live or a ceremony is in progress. Applies to
+    targets whose actuator has a target utilisation (`kubernetes-hpa`); a target already at
+    or below `utilisation` is left alone (wedperf never raises it).
+
+    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md)."""
+
+    enabled: bool = Field(default=True, description="lower the target utilisation in windows")
+    utilisation: int = Field(
+        default=40,
+        ge=1,
+        le=100,
+        description="HPA averageUtilization (%) inside event windows",
+    )
+    lead: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="lower this long before the day window (pod start + metric lag + margin)",
     )
 
 
@@ -80,6 +110,10 @@ class OpsSettings(BaseModel):
     cooldown: timedelta = Field(
         default=timedelta(minutes=15), description="no lowering within this long of a change"
     )
+    floor: bool = Field(
+        default=True, description="raise each target's replica floor ahead of weddings"
+    )
+    event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
     targets: list[CapacityTarget] = Field(
         default_factory=lambda: [
             CapacityTarget(name="sandbox", per_replica_rps=SANDBOX_REPLICA_RPS)
