@@ -95,21 +95,25 @@ def restore_utilisation(
     state = utilisation_state(conn, target.name)
     if actuator is None:
         return _recorded(conn, plan_id, RESTORE, target, state.utilisation, state.baseline,
-                         "forecast-only: restore planned", ids, "planned", dry_run=True)  # fmt: skip
+                         "forecast-only: restore planned", ids, "planned",
+                         dry_run=True)  # fmt: skip
     dry_run = settings.ops.mode != "act"
     lead = settings.ops.event_utilisation.lead
     nearby = [
-        w
-        for w in weddings_in_day_windows(conn, now, now + lead, settings)
-        if serves(target, w)
+        w for w in weddings_in_day_windows(conn, now, now + lead, settings) if serves(target, w)
     ]
     current = actuator.read_utilisation()
     decision = decide_utilisation_restore(
         baseline=state.baseline,
         current=current,
         set_by_wedperf=state.utilisation,
-        live=live_weddings(nearby, now, now + lead, before=settings.day_window_before,
-                           after=settings.day_window_after),  # fmt: skip
+        live=live_weddings(
+            nearby,
+            now,
+            now + lead,
+            before=settings.day_window_before,
+            after=settings.day_window_after,
+        ),  # fmt: skip
         in_ceremony=ceremonies_in_progress(nearby, now, settings.forecast.ceremony_length),
         last_change=state.changed_at,
         now=now,

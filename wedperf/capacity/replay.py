@@ -252,7 +252,7 @@ def production_floor(
     queue = [
         (run.scheduled_time, run.operation, run.wedding_ids)
         for run in plan_wedding_ops(weddings, now=now, settings=settings)
-        if run.target == target.name
+        if run.target == target.name and run.operation.startswith("floor-")
     ]
     queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
     active = sorted((w for w in weddings if w.status != "cancelled"), key=lambda w: w.starts_at)

@@ -46,5 +46,5 @@ class HttpActuator:
 
     def set_utilisation(self, percent: int, *, expected: int, reason: str, dry_run: bool) -> None:
         raise ActuatorError(
-            f"capacity target {self.target.name}: the HTTP endpoint has no target utilisation to set"
+            f"capacity target {self.target.name}: the HTTP endpoint has no target utilisation"
         )
