@@ -24,7 +24,7 @@ VALUES (%(target)s, NULL, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET baseline = NULL, floor = EXCLUDED.floor, changed_at = now();
 
 -- name: utilisation_state
--- The remembered baseline and last target utilisation (%) wedperf set on a target.
+-- The remembered baseline and last target utilisation (percent) wedperf set on a target.
 SELECT baseline, utilisation, changed_at FROM perf.capacity_utilisation WHERE target = %(target)s;
 
 -- name: lowered_targets
