@@ -241,10 +241,11 @@ def test_replay_and_production_set_the_same_utilisation(migrated_database_url: s
     assert [(s.at, s.action, s.before, s.after) for s in replayed] == produced
     # The three windows overlap (11:00 to 05:00): lowered once, restored once after the last.
     assert [step[1:] for step in produced] == [("lower", 90, 40), ("restore", 40, 90)]
-    # Inside every window the event utilisation, outside it the baseline.
-    day_window = (config.day_window_before, config.day_window_after)
+    # From the lead before every ceremony to its day window's end the event utilisation,
+    # outside the baseline.
+    lead = config.ops.event_utilisation.lead
     for w in weddings()[:3]:
-        opens, closes = w.day_window(*day_window)
+        opens, closes = w.starts_at - lead, w.ends_at + config.day_window_after
         assert schedule[minutes.searchsorted(opens)] == 40
         assert schedule[minutes.searchsorted(closes) - 1] == 40
     assert schedule[0] == schedule[-1] == 90
@@ -253,6 +254,8 @@ def test_replay_and_production_set_the_same_utilisation(migrated_database_url: s
 
 
 def test_the_lead_moves_the_lowering_earlier() -> None:
+    """Lowered `lead` before the ceremony (floored to the slot); a lead as long as the day
+    window's opening lowers from the window's start."""
     minutes = pd.date_range(NOW, NOW + timedelta(days=1, hours=12), freq="min")
 
     def first_lowering(lead: timedelta):
@@ -260,6 +263,6 @@ def test_the_lead_moves_the_lowering_earlier() -> None:
         _, steps = production_utilisation(weddings(), minutes, config.ops.targets[0], config, 90)
         return steps[0].at
 
-    opens = weddings()[0].day_window(timedelta(hours=3), timedelta(hours=1))[0]
-    assert first_lowering(timedelta(minutes=60)) <= opens - timedelta(minutes=60)
-    assert first_lowering(timedelta(minutes=10)) > first_lowering(timedelta(minutes=60))
+    ceremony = weddings()[0].starts_at
+    assert first_lowering(timedelta(minutes=30)) == ceremony - timedelta(minutes=30)
+    assert first_lowering(timedelta(hours=3)) == ceremony - timedelta(hours=3)

@@ -90,7 +90,9 @@ def restore_utilisation(
 ) -> FloorOutcome:
     """Put back the target utilisation the target had before wedperf lowered it — unless a
     wedding on it is live (or opens within the lead), a ceremony is in progress, the
-    cooldown has not passed, or someone else changed the value since."""
+    cooldown has not passed, or someone else changed the value since. A wedding is live
+    from `lead` before its ceremony to its day window's end, or entering that within the
+    next slot (its own lowering is due: no restore to lower again)."""
     ids = [w.wedding_id for w in weddings]
     state = utilisation_state(conn, target.name)
     if actuator is None:
@@ -98,22 +100,21 @@ def restore_utilisation(
                          "forecast-only: restore planned", ids, "planned",
                          dry_run=True)  # fmt: skip
     dry_run = settings.ops.mode != "act"
-    lead = settings.ops.event_utilisation.lead
+    lead, after = settings.ops.event_utilisation.lead, settings.day_window_after
+    until = now + settings.ops.slot
+    # Weddings whose day window overlaps [now - lead, until + lead) include every one whose
+    # utilisation window may overlap [now, until); live_weddings filters.
     nearby = [
-        w for w in weddings_in_day_windows(conn, now, now + lead, settings) if serves(target, w)
+        w
+        for w in weddings_in_day_windows(conn, now - lead, until + lead, settings)
+        if serves(target, w)
     ]
     current = actuator.read_utilisation()
     decision = decide_utilisation_restore(
         baseline=state.baseline,
         current=current,
         set_by_wedperf=state.utilisation,
-        live=live_weddings(
-            nearby,
-            now,
-            now + lead,
-            before=settings.day_window_before,
-            after=settings.day_window_after,
-        ),  # fmt: skip
+        live=live_weddings(nearby, now, until, lead=lead, after=after),
         in_ceremony=ceremonies_in_progress(nearby, now, settings.forecast.ceremony_length),
         last_change=state.changed_at,
         now=now,

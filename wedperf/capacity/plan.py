@@ -7,7 +7,7 @@ For every upcoming wedding the plan has three operations, relative to its day wi
 - raise each capacity target's floor at W.start - floor_buffer (pod start time plus margin),
 - restore each target's floor at W.end + restore_delay;
 - on targets with an autoscaler target utilisation (`capacity.utilisation`), lower it at
-  W.start - event_utilisation.lead and restore it at W.end + restore_delay (the same
+  the ceremony - event_utilisation.lead and restore it at W.end + restore_delay (the same
   capacity-floor flow, actions `utilisation-lower` / `utilisation-restore`).
 
 Runs are grouped by (operation, target, time slot): weddings whose operation falls in the
@@ -124,7 +124,9 @@ def plan_wedding_ops(
                 key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
             if acts_on_utilisation(target.kind, ops.event_utilisation.enabled):
-                lower_at = max(_floor(opens - ops.event_utilisation.lead, ops.slot), asap)
+                lower_at = max(
+                    _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot), asap
+                )
                 key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
                 groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "utilisation-restore", target.name, restore_at)

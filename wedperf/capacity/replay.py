@@ -370,10 +370,10 @@ def production_utilisation(
             if decision.new is not None:
                 remembered = current if remembered is None else remembered
         else:
-            nearby = near(at, at + lead)
+            nearby = near(at - lead, at + settings.ops.slot + lead)
             decision = decide_utilisation_restore(
                 baseline=remembered, current=current, set_by_wedperf=set_by,
-                live=live_weddings(nearby, at, at + lead, before=settings.day_window_before,
+                live=live_weddings(nearby, at, at + settings.ops.slot, lead=lead,
                                    after=settings.day_window_after),
                 in_ceremony=ceremonies_in_progress(nearby, at, settings.forecast.ceremony_length),
                 last_change=changed_at, now=at, cooldown=settings.ops.cooldown,

@@ -55,12 +55,13 @@ class CapacityTarget(BaseModel):
 class EventUtilisation(BaseModel):
     """A lower autoscaler target utilisation only inside event windows, restored after.
 
-    Through the same actuators as the floor (an HPA's `averageUtilization`): lowered at
-    `lead` before a wedding's day window opens (the planner's slots floor it, never late),
-    restored after the window closes (+ the ops restore delay) to the value it had before —
-    never while a wedding on the target is live or a ceremony is in progress. Applies to
-    targets whose actuator has a target utilisation (`kubernetes-hpa`); a target already at
-    or below `utilisation` is left alone (wedperf never raises it).
+    Through the same actuators as the floor (an HPA's `averageUtilization`): lowered `lead`
+    before each ceremony (the planner's slots floor it, never late), kept to the end of the
+    wedding's day window, then restored (after the ops restore delay) to the value it had
+    before — never while a wedding on the target is in its window or a ceremony is in
+    progress. A lead of at least `day_window_before` lowers from the day window's opening.
+    Applies to targets whose actuator has a target utilisation (`kubernetes-hpa`); a target
+    already at or below `utilisation` is left alone (wedperf never raises it).
 
     Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md)."""
 
@@ -72,8 +73,8 @@ class EventUtilisation(BaseModel):
         description="HPA averageUtilization (%) inside event windows",
     )
     lead: timedelta = Field(
-        default=timedelta(minutes=10),
-        description="lower this long before the day window (pod start + metric lag + margin)",
+        default=timedelta(minutes=30),
+        description="lower this long before the ceremony (kept to the day window's end)",
     )
 
 

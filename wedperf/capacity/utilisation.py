@@ -1,21 +1,24 @@
 """Event-window target utilisation: which autoscaler target applies when (pure).
 
-Inside a wedding's event window the target's reactive autoscaler tracks a lower target
+Inside a wedding's event window — from `ops.event_utilisation.lead` before its ceremony to
+the end of its day window (`utilisation_window`) — the target's reactive autoscaler tracks
+a lower target
 utilisation (`ops.event_utilisation.utilisation`, an HPA `averageUtilization` in %), so it
 keeps spare capacity for the steps of the day (check-ins, the photo burst after dinner)
 that arrive faster than it reacts; outside windows the target utilisation it had before
 (the baseline) is restored, so the rest of the week costs what it did.
 
 The planner (`capacity.plan.plan_wedding_ops`) schedules a `utilisation-lower` run at
-`lead` before each slot of day windows opens and a `utilisation-restore` run after they
-close; each run asks this module what to do at its moment:
+the start of each slot of windows and a `utilisation-restore` run after they close; each
+run asks this module what to do at its moment:
 
 - `decide_lower`: set the event utilisation, never raise it (a target already at or below
   it is left alone — wedperf never scales in to lower a target);
 - `decide_utilisation_restore`: back to the baseline, unless a wedding on the target is
-  live (or opens within the lead), a ceremony on it is in progress (raising utilisation is
-  a scale-in), the cooldown since the last change has not passed, or someone else changed
-  the value since wedperf set it (then it is theirs: left alone, the baseline forgotten).
+  in its window (or enters it within the next slot), a ceremony on it is in progress
+  (raising utilisation is a scale-in), the cooldown since the last change has not passed,
+  or someone else changed the value since wedperf set it (then it is theirs: left alone,
+  the baseline forgotten).
 
 The production step (`capacity.event_utilisation`) and the replay
 (`capacity.replay.production_utilisation`) call the same functions with their own clock.
@@ -54,15 +57,23 @@ def decide_lower(*, event: int, current: int | None) -> UtilisationDecision:
     return UtilisationDecision(event, f"lower target utilisation {current}% -> {event}%")
 
 
+def utilisation_window(
+    wedding: Wedding, *, lead: timedelta, after: timedelta
+) -> tuple[datetime, datetime]:
+    """When the event utilisation applies for a wedding: `lead` before its ceremony to the
+    end of its day window (`after` its end)."""
+    return wedding.starts_at - lead, wedding.ends_at + after
+
+
 def live_weddings(
-    weddings: Iterable[Wedding], now: datetime, until: datetime, *, before, after
+    weddings: Iterable[Wedding], now: datetime, until: datetime, *, lead, after
 ) -> list[str]:
-    """Weddings whose day window overlaps [now, until): live, or opening soon."""
+    """Weddings whose utilisation window overlaps [now, until): in it, or entering soon."""
     out = []
     for w in weddings:
         if w.status == "cancelled":
             continue
-        opens, closes = w.day_window(before, after)
+        opens, closes = utilisation_window(w, lead=lead, after=after)
         if opens < until and closes > now:
             out.append(w.wedding_id)
     return out
