@@ -79,6 +79,7 @@ from wedperf.capacity.replay import (
     reactive,
     with_peak_to_mean,
 )
+from wedperf.capacity.utilisation import acts_on_utilisation, raises_floor
 from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.events import read_events_csv, wedding_phase_events
 from wedperf.forecast.inputs import FitOptions, round_features
@@ -88,10 +89,10 @@ from wedperf.sandbox.demand import demand, with_active_guests
 START = date(2026, 1, 1)
 HEADROOMS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
 QUANTILES = (80, 95)
-UTILISATIONS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+UTILISATIONS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 POD_STARTS = (3, 1, 6)  # the default first
-EVENT_UTILISATIONS = (30, 40, 50, 60, 70, 80)  # HPA averageUtilization inside windows, %
-LEADS = (10, 30)  # minutes before the day window the utilisation is lowered
+EVENT_UTILISATIONS = (25, 30, 35, 40, 50, 60, 70, 80)  # HPA averageUtilization inside, %
+LEADS = (15, 30, 60, 180)  # minutes before the ceremony it is lowered (180: the day window)
 # Floor and utilisation schedules do not depend on the pod start: computed once per setting.
 SCHEDULES: dict[tuple, np.ndarray] = {}
 
@@ -262,11 +263,11 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
     target = series.settings.ops.targets[0]
     baseline = round(config.target_utilisation * 100)  # the HPA's own target, %
 
-    def wedperf(*, floor: bool = True, quantile: int | None = None,
+    def wedperf(*, floor: str | None = None, quantile: int | None = None,
                 headroom: float | None = None, utilisation: int | None = None,
                 lead: int | None = None) -> dict:  # fmt: skip
         """wedperf as configured: None takes the shipped default (OpsSettings); utilisation
-        0 switches the event-window target utilisation off."""
+        0 switches the event-window target utilisation off; floor: ops.floor."""
         defaults = series.settings.ops
         event = defaults.event_utilisation
         event = event.model_copy(update={
@@ -275,19 +276,20 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
             "lead": timedelta(minutes=lead) if lead is not None else event.lead,
         })  # fmt: skip
         ops = defaults.model_copy(update={
-            "floor": floor, "event_utilisation": event,
+            "floor": floor or defaults.floor, "event_utilisation": event,
             "quantile": quantile or defaults.quantile,
             "headroom": defaults.headroom if headroom is None else headroom,
         })  # fmt: skip
         settings = series.settings.model_copy(update={"ops": ops})
         levels = per_minute = None
+        floor = raises_floor(target.kind, ops.floor, event.enabled)
         if floor:
             key = (series.name, "floor", ops.quantile, ops.headroom)
             if key not in SCHEDULES:
                 SCHEDULES[key], _ = production_floor(series.weddings, series.minutes, target,
                                                      settings, forecast_at)  # fmt: skip
             levels = SCHEDULES[key]
-        if event.enabled:
+        if acts_on_utilisation(target.kind, event.enabled):
             key = (series.name, "utilisation", event.utilisation, event.lead, baseline)
             if key not in SCHEDULES:
                 schedule, _ = production_utilisation(series.weddings, series.minutes, target,
@@ -321,13 +323,14 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
     # The shipped defaults, the floor alone (the previous policy), then the sweeps: the
     # floor's quantile x headroom; the event-window utilisation alone (floor off) x lead;
     # the floor at its defaults plus the event-window utilisation.
-    default_wedperf = wedperf(floor=series.settings.ops.floor)
+    defaults = series.settings.ops
+    default_wedperf = wedperf()
     floor_only = wedperf(utilisation=0)
     sweep_floor = [wedperf(quantile=q, headroom=h, utilisation=0)
                    for q in QUANTILES for h in HEADROOMS]  # fmt: skip
-    sweep_utilisation = [wedperf(floor=False, utilisation=u, lead=lead)
+    sweep_utilisation = [wedperf(floor="never", utilisation=u, lead=lead)
                          for u in EVENT_UTILISATIONS for lead in LEADS]  # fmt: skip
-    sweep_both = [wedperf(utilisation=u) for u in EVENT_UTILISATIONS]
+    sweep_both = [wedperf(floor="always", utilisation=u) for u in EVENT_UTILISATIONS]
     sweep_wedperf = sweep_floor + sweep_utilisation + sweep_both
     sweep_reactive = [reactive_at(u) for u in UTILISATIONS]
     sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
@@ -359,8 +362,8 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
                                "cost_at_0_minutes": cost_at(sweep_floor, 0)},
         "wedperf_utilisation_only": {
             **next(p for p in sweep_utilisation
-                   if p["event_utilisation"] == series.settings.ops.event_utilisation.utilisation
-                   and p["lead_minutes"] == LEADS[0]),
+                   if p["event_utilisation"] == defaults.event_utilisation.utilisation
+                   and p["lead_minutes"] == defaults.event_utilisation.lead.seconds // 60),
             "cost_at_10_minutes": cost_at(sweep_utilisation, 10),
             "cost_at_0_minutes": cost_at(sweep_utilisation, 0)},
         "oracle": {"under_provisioned_minutes": 0, "replica_hours_ratio": 1.0},
@@ -407,7 +410,7 @@ def draw_frontier(results: dict, path: Path) -> None:
             )  # fmt: skip
             if policy == "wedperf_utilisation":
                 for p in points:
-                    if p["lead_minutes"] == LEADS[0]:
+                    if p["lead_minutes"] == Settings().ops.event_utilisation.lead.seconds // 60:
                         axes.annotate(f"{p['event_utilisation']}%", (
                             p["replica_hours_ratio"], p["under_provisioned_minutes"]),
                             fontsize=7, textcoords="offset points", xytext=(3, 3))  # fmt: skip

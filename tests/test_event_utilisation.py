@@ -116,13 +116,27 @@ def test_the_plan_lowers_and_restores_hpa_targets_only() -> None:
     assert lower.idempotency_key not in {r.idempotency_key for r in moved}
 
 
-def test_switched_off_or_floor_off() -> None:
+def test_switched_off_and_the_floor_setting() -> None:
     off = settings(event_utilisation={"enabled": False})
     ops = {r.operation for r in plan_wedding_ops([wedding()], now=NOW, settings=off)}
     assert not any(o.startswith("utilisation-") for o in ops)
-    no_floor = settings(floor=False)
-    ops = {r.operation for r in plan_wedding_ops([wedding()], now=NOW, settings=no_floor)}
-    assert ops == {"prewarm", "utilisation-lower", "utilisation-restore"}
+    by_target = {}
+    for run in plan_wedding_ops([wedding()], now=NOW, settings=settings()):
+        by_target.setdefault(run.target, set()).add(run.operation)
+    # auto: the floor where the utilisation lever is not there (the sandbox), not both.
+    assert by_target == {
+        None: {"prewarm"},
+        "web": {"utilisation-lower", "utilisation-restore"},
+        "sandbox": {"floor-raise", "floor-restore"},
+    }
+    assert {"floor-raise", "utilisation-lower"} <= {
+        r.operation
+        for r in plan_wedding_ops([wedding()], now=NOW, settings=settings(floor="always"))
+        if r.target == "web"
+    }
+    never = settings(floor="never")
+    assert not any(r.operation.startswith("floor-")
+                   for r in plan_wedding_ops([wedding()], now=NOW, settings=never))  # fmt: skip
 
 
 def test_a_lowered_target_without_weddings_left_gets_a_restore() -> None:

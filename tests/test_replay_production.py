@@ -196,7 +196,7 @@ def hpa_settings(**event) -> Settings:
     target = CapacityTarget(name="web", kind="kubernetes-hpa", url="https://k8s.test:6443",
                             token="t", namespace="prod", resource="web", per_replica_rps=5.0,
                             min_replicas=2, max_replicas=40)  # fmt: skip
-    return Settings(ops=OpsSettings(targets=[target], floor=False, event_utilisation=event))
+    return Settings(ops=OpsSettings(targets=[target], event_utilisation=event))
 
 
 def production_utilisation_steps(url: str, config: Settings, baseline: int) -> list[tuple]:

@@ -5,7 +5,8 @@ For every upcoming wedding the plan has three operations, relative to its day wi
 
 - pre-warm at W.start - prewarm_lead,
 - raise each capacity target's floor at W.start - floor_buffer (pod start time plus margin),
-- restore each target's floor at W.end + restore_delay;
+- restore each target's floor at W.end + restore_delay (floors: `ops.floor`, by default on
+  targets without the event-window utilisation);
 - on targets with an autoscaler target utilisation (`capacity.utilisation`), lower it at
   the ceremony - event_utilisation.lead and restore it at W.end + restore_delay (the same
   capacity-floor flow, actions `utilisation-lower` / `utilisation-restore`).
@@ -27,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.schedule import PlannedRun
-from wedperf.capacity.utilisation import acts_on_utilisation
+from wedperf.capacity.utilisation import acts_on_utilisation, raises_floor
 from wedperf.config import CapacityTarget, Settings
 
 PLAN_TAG = "wedding-ops"
@@ -117,13 +118,14 @@ def plan_wedding_ops(
         for target in ops.targets:
             if not serves(target, wedding):
                 continue
-            if ops.floor:
+            eu = ops.event_utilisation.enabled
+            if raises_floor(target.kind, ops.floor, eu):
                 raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
                 key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
                 groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
-            if acts_on_utilisation(target.kind, ops.event_utilisation.enabled):
+            if acts_on_utilisation(target.kind, eu):
                 lower_at = max(
                     _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot), asap
                 )

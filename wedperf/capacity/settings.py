@@ -111,8 +111,12 @@ class OpsSettings(BaseModel):
     cooldown: timedelta = Field(
         default=timedelta(minutes=15), description="no lowering within this long of a change"
     )
-    floor: bool = Field(
-        default=True, description="raise each target's replica floor ahead of weddings"
+    floor: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="raise targets' replica floors ahead of weddings: auto = on targets "
+        "without the event-window target utilisation (sandbox, http, kubernetes-scale, or "
+        "with it switched off) — where both apply, the replay's frontier found the floor "
+        "costs more at equal risk (docs/capacity.md); always; never",
     )
     event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
     targets: list[CapacityTarget] = Field(

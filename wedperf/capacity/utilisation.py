@@ -41,6 +41,14 @@ def acts_on_utilisation(kind: str, enabled: bool) -> bool:
     return enabled and kind in UTILISATION_KINDS
 
 
+def raises_floor(kind: str, floor: str, utilisation_enabled: bool) -> bool:
+    """Whether the floor policy applies to a target (`ops.floor`: auto = where the
+    event-window utilisation does not)."""
+    if floor == "auto":
+        return not acts_on_utilisation(kind, utilisation_enabled)
+    return floor == "always"
+
+
 @dataclass(frozen=True)
 class UtilisationDecision:
     new: int | None  # the target utilisation (%) to set; None: leave the target alone
