@@ -63,17 +63,20 @@ class EventUtilisation(BaseModel):
     Applies to targets whose actuator has a target utilisation (`kubernetes-hpa`); a target
     already at or below `utilisation` is left alone (wedperf never raises it).
 
-    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md)."""
+    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md): the
+    cheapest setting with at most 10 under-provisioned event minutes over the sandbox year
+    (load model v2) — 35% from the day window's opening (3 h before the ceremony); shorter
+    leads miss the check-ins before the ceremony."""
 
     enabled: bool = Field(default=True, description="lower the target utilisation in windows")
     utilisation: int = Field(
-        default=40,
+        default=35,
         ge=1,
         le=100,
         description="HPA averageUtilization (%) inside event windows",
     )
     lead: timedelta = Field(
-        default=timedelta(minutes=30),
+        default=timedelta(hours=3),
         description="lower this long before the ceremony (kept to the day window's end)",
     )
 
