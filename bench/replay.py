@@ -21,17 +21,24 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
   of wedperf's at wedperf's defaults;
 - `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
-- `wedperf`: the floor production sets — the plan's floor runs (slots, lead times), each
-  raise sized on the newest daily fit-forecasts round (12 weeks of training, 48 h ahead,
-  the production fit and options) of the hourly request counts, times the within-hour
-  peak-to-mean ratio learned from the hours that round read (as for a Prometheus
-  request-rate series), or on the calendar; restores after the day — with the reactive
-  autoscaler on top;
+- `wedperf`: what production does at its shipped defaults (OpsSettings) — on the replay's
+  HPA target the event-window target utilisation (`capacity.utilisation`: the plan's
+  `utilisation-lower` / `-restore` runs, lowered from `lead` before each ceremony to the
+  end of its day window, restored to the HPA's own 90% outside), with the floor where the
+  defaults apply it (`ops.floor`: auto = only where the utilisation does not) — under the
+  same reactive autoscaler;
+- `wedperf_floor_only`: the floor alone (the previous headline): the plan's floor runs
+  (slots, lead times), each raise sized on the newest daily fit-forecasts round (12 weeks
+  of training, 48 h ahead, the production fit and options) of the hourly request counts,
+  times the within-hour peak-to-mean ratio learned from the hours that round read (as for
+  a Prometheus request-rate series), or on the calendar; restores after the day;
+- `wedperf_utilisation_only`: the event-window utilisation alone, at its defaults;
 - `oracle`: exactly the replicas each minute needs.
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
-forecast round; replica-hours over the same period. Sweeps wedperf's quantile and headroom,
-reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
+forecast round; replica-hours over the same period. Sweeps wedperf's floor (quantile x
+headroom), its event utilisation x lead (floor off) and event utilisation with the floor at
+its defaults, reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
 `cost_at_0_minutes` are the lowest replica-hours / oracle at which a policy has <= 10 / 0
 under-provisioned event minutes (null when no setting reaches it). Draws the frontier as a
 PNG.
@@ -40,7 +47,7 @@ PNG.
                                   [--series sandbox,sandbox_v1,nab_taxi]
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
---out-dir (default: the current directory). Takes ~10 minutes on 2 cores (a year of daily
+--out-dir (default: the current directory). Takes ~15 minutes on 2 cores (a year of daily
 production fits per series). Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
 "cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
