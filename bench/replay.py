@@ -99,7 +99,7 @@ QUANTILES = (80, 95)
 UTILISATIONS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 POD_STARTS = (3, 1, 6)  # the default first
 EVENT_UTILISATIONS = (25, 30, 35, 40, 45, 50, 60, 70, 80)  # HPA averageUtilization inside, %
-LEADS = (30, 60, 180, 240)  # minutes before the ceremony it is lowered (180: the day window)
+LEADS = (30, 60, 180, 240, 300)  # minutes before the ceremony (180: the day window opens)
 # Floor and utilisation schedules do not depend on the pod start: computed once per setting.
 SCHEDULES: dict[tuple, np.ndarray] = {}
 

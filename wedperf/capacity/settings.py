@@ -63,10 +63,13 @@ class EventUtilisation(BaseModel):
     Applies to targets whose actuator has a target utilisation (`kubernetes-hpa`); a target
     already at or below `utilisation` is left alone (wedperf never raises it).
 
-    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md): the
-    cheapest setting with at most 10 under-provisioned event minutes over the sandbox year
-    (load model v2) — 35% from the day window's opening (3 h before the ceremony); shorter
-    leads miss the check-ins before the ceremony."""
+    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md): 35% from
+    4 h before the ceremony (an hour before the default day window opens). Lowered only at
+    the window's opening, the autoscaler's metric lag and pod start leave its first minutes
+    short (sandbox 10, sandbox_v1 9 event minutes a year at 35%); an hour earlier costs
+    1.5% more replica-hours and leaves 4 and 0. Leads of 30-60 min miss the check-ins
+    before the ceremony; 40% leaves 44 minutes on the sandbox.
+    """
 
     enabled: bool = Field(default=True, description="lower the target utilisation in windows")
     utilisation: int = Field(
@@ -76,7 +79,7 @@ class EventUtilisation(BaseModel):
         description="HPA averageUtilization (%) inside event windows",
     )
     lead: timedelta = Field(
-        default=timedelta(hours=3),
+        default=timedelta(hours=4),
         description="lower this long before the ceremony (kept to the day window's end)",
     )
 
