@@ -104,7 +104,7 @@ def test_the_plan_lowers_and_restores_hpa_targets_only() -> None:
     opens, closes = wedding().day_window(config.day_window_before, config.day_window_after)
     lower, back = utilisation["utilisation-lower"], utilisation["utilisation-restore"]
     assert lower.scheduled_time <= wedding().starts_at - config.ops.event_utilisation.lead
-    assert lower.scheduled_time <= opens  # the default lead: from the day window's opening
+    assert lower.scheduled_time < opens  # the default lead: an hour before the day window
     assert back.scheduled_time >= closes + config.ops.restore_delay
     assert lower.deployment == config.ops.floor_deployment  # the capacity-floor flow
     assert lower.parameters["action"] == "utilisation-lower"
