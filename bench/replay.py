@@ -47,8 +47,9 @@ PNG.
                                   [--series sandbox,sandbox_v1,nab_taxi]
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
---out-dir (default: the current directory). Takes ~15 minutes on 2 cores (a year of daily
-production fits per series). Last line: {"series": {name: {"policies": {policy:
+--out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
+year of daily production fits per series), ~20 with --cache-dir holding them.
+Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
 "cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
 """
