@@ -21,17 +21,24 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
   of wedperf's at wedperf's defaults;
 - `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
-- `wedperf`: the floor production sets — the plan's floor runs (slots, lead times), each
-  raise sized on the newest daily fit-forecasts round (12 weeks of training, 48 h ahead,
-  the production fit and options) of the hourly request counts, times the within-hour
-  peak-to-mean ratio learned from the hours that round read (as for a Prometheus
-  request-rate series), or on the calendar; restores after the day — with the reactive
-  autoscaler on top;
+- `wedperf`: what production does at its shipped defaults (OpsSettings) — on the replay's
+  HPA target the event-window target utilisation (`capacity.utilisation`: the plan's
+  `utilisation-lower` / `-restore` runs, lowered from `lead` before each ceremony to the
+  end of its day window, restored to the HPA's own 90% outside), with the floor where the
+  defaults apply it (`ops.floor`: auto = only where the utilisation does not) — under the
+  same reactive autoscaler;
+- `wedperf_floor_only`: the floor alone (the previous headline): the plan's floor runs
+  (slots, lead times), each raise sized on the newest daily fit-forecasts round (12 weeks
+  of training, 48 h ahead, the production fit and options) of the hourly request counts,
+  times the within-hour peak-to-mean ratio learned from the hours that round read (as for
+  a Prometheus request-rate series), or on the calendar; restores after the day;
+- `wedperf_utilisation_only`: the event-window utilisation alone, at its defaults;
 - `oracle`: exactly the replicas each minute needs.
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
-forecast round; replica-hours over the same period. Sweeps wedperf's quantile and headroom,
-reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
+forecast round; replica-hours over the same period. Sweeps wedperf's floor (quantile x
+headroom), its event utilisation x lead (floor off) and event utilisation with the floor at
+its defaults, reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
 `cost_at_0_minutes` are the lowest replica-hours / oracle at which a policy has <= 10 / 0
 under-provisioned event minutes (null when no setting reaches it). Draws the frontier as a
 PNG.
@@ -40,8 +47,9 @@ PNG.
                                   [--series sandbox,sandbox_v1,nab_taxi]
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
---out-dir (default: the current directory). Takes ~10 minutes on 2 cores (a year of daily
-production fits per series). Last line: {"series": {name: {"policies": {policy:
+--out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
+year of daily production fits per series), ~20 with --cache-dir holding them.
+Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
 "cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
 """
@@ -75,9 +83,11 @@ from wedperf.capacity.replay import (
     newest_fit,
     oracle,
     production_floor,
+    production_utilisation,
     reactive,
     with_peak_to_mean,
 )
+from wedperf.capacity.utilisation import acts_on_utilisation, raises_floor
 from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.events import read_events_csv, wedding_phase_events
 from wedperf.forecast.inputs import FitOptions, round_features
@@ -87,8 +97,12 @@ from wedperf.sandbox.demand import demand, with_active_guests
 START = date(2026, 1, 1)
 HEADROOMS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
 QUANTILES = (80, 95)
-UTILISATIONS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+UTILISATIONS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 POD_STARTS = (3, 1, 6)  # the default first
+EVENT_UTILISATIONS = (25, 30, 35, 40, 45, 50, 60, 70, 80)  # HPA averageUtilization inside, %
+LEADS = (30, 60, 180, 240, 300)  # minutes before the ceremony (180: the day window opens)
+# Floor and utilisation schedules do not depend on the pod start: computed once per setting.
+SCHEDULES: dict[tuple, np.ndarray] = {}
 
 
 @dataclass
@@ -126,9 +140,9 @@ def sandbox(version: str) -> Series:
     weddings = sandbox_weddings()
     minutes = pd.date_range(pd.Timestamp(START, tz=UTC), periods=365 * 24 * 60, freq="min")
     load, windows = demand(with_active_guests(weddings, seed=2026), minutes, version=version)
-    target = CapacityTarget(
-        name="replay", per_replica_rps=10.0, max_replicas=1000, forecast_series="replay"
-    )
+    target = CapacityTarget(name="replay", kind="kubernetes-hpa", resource="replay",
+                            per_replica_rps=10.0, max_replicas=1000,
+                            forecast_series="replay")  # fmt: skip
     settings = Settings(ops={"targets": [target]})
     name = "sandbox" if version == "v2" else f"sandbox_{version}"
     return Series(name, minutes, load, windows, weddings, 10.0, settings, ForecastSettings())
@@ -170,9 +184,9 @@ def nab_taxi(nab_dir: Path) -> Series:
          int((e.end - minutes[0]).total_seconds() // 60))
         for e in events
     ]  # fmt: skip
-    target = CapacityTarget(
-        name="replay", per_replica_rps=0.5, max_replicas=1000, forecast_series="replay"
-    )
+    target = CapacityTarget(name="replay", kind="kubernetes-hpa", resource="replay",
+                            per_replica_rps=0.5, max_replicas=1000,
+                            forecast_series="replay")  # fmt: skip
     # Events are calendar windows already: no day window around them.
     settings = Settings(
         ops={"targets": [target]}, day_window_before=timedelta(0), day_window_after=timedelta(0)
@@ -255,15 +269,51 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
     oracle_hours = evaluate(oracle(series.load, series.capacity)[start:], series.load[start:],
                             series.capacity, in_window[start:]).replica_hours  # fmt: skip
     target = series.settings.ops.targets[0]
+    baseline = round(config.target_utilisation * 100)  # the HPA's own target, %
 
-    def wedperf(quantile: int, headroom: float) -> dict:
-        ops = series.settings.ops.model_copy(update={"quantile": quantile, "headroom": headroom})
+    def wedperf(*, floor: str | None = None, quantile: int | None = None,
+                headroom: float | None = None, utilisation: int | None = None,
+                lead: int | None = None) -> dict:  # fmt: skip
+        """wedperf as configured: None takes the shipped default (OpsSettings); utilisation
+        0 switches the event-window target utilisation off; floor: ops.floor."""
+        defaults = series.settings.ops
+        event = defaults.event_utilisation
+        event = event.model_copy(update={
+            "enabled": utilisation != 0,
+            "utilisation": utilisation or event.utilisation,
+            "lead": timedelta(minutes=lead) if lead is not None else event.lead,
+        })  # fmt: skip
+        ops = defaults.model_copy(update={
+            "floor": floor or defaults.floor, "event_utilisation": event,
+            "quantile": quantile or defaults.quantile,
+            "headroom": defaults.headroom if headroom is None else headroom,
+        })  # fmt: skip
         settings = series.settings.model_copy(update={"ops": ops})
-        floor, _ = production_floor(series.weddings, series.minutes, target, settings,
-                                    forecast_at)  # fmt: skip
-        replicas = reactive(series.load, series.capacity, config, floor=floor)
-        return {"quantile": quantile, "headroom": headroom,
-                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+        levels = per_minute = None
+        floor = raises_floor(target.kind, ops.floor, event.enabled)
+        if floor:
+            key = (series.name, "floor", ops.quantile, ops.headroom)
+            if key not in SCHEDULES:
+                SCHEDULES[key], _ = production_floor(series.weddings, series.minutes, target,
+                                                     settings, forecast_at)  # fmt: skip
+            levels = SCHEDULES[key]
+        if acts_on_utilisation(target.kind, event.enabled):
+            key = (series.name, "utilisation", event.utilisation, event.lead, baseline)
+            if key not in SCHEDULES:
+                schedule, _ = production_utilisation(series.weddings, series.minutes, target,
+                                                     settings, baseline)  # fmt: skip
+                SCHEDULES[key] = schedule / 100.0
+            per_minute = SCHEDULES[key]
+        replicas = reactive(series.load, series.capacity, config, floor=levels,
+                            utilisation=per_minute)  # fmt: skip
+        return {
+            "floor": floor,
+            "quantile": ops.quantile if floor else None,
+            "headroom": ops.headroom if floor else None,
+            "event_utilisation": event.utilisation if event.enabled else None,
+            "lead_minutes": int(event.lead.total_seconds() // 60) if event.enabled else None,
+            **run_policy(series, replicas, start, in_window, oracle_hours),
+        }
 
     def reactive_at(utilisation: float) -> dict:
         replicas = reactive(series.load, series.capacity,
@@ -278,11 +328,18 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
         return {"headroom": headroom,
                 **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
 
+    # The shipped defaults, the floor alone (the previous policy), then the sweeps: the
+    # floor's quantile x headroom; the event-window utilisation alone (floor off) x lead;
+    # the floor at its defaults plus the event-window utilisation.
     defaults = series.settings.ops
-    sweep_wedperf = [wedperf(q, h) for q in QUANTILES for h in HEADROOMS]
-    default_wedperf = next(p for p in sweep_wedperf
-                           if p["quantile"] == defaults.quantile
-                           and p["headroom"] == defaults.headroom)  # fmt: skip
+    default_wedperf = wedperf()
+    floor_only = wedperf(utilisation=0)
+    sweep_floor = [wedperf(quantile=q, headroom=h, utilisation=0)
+                   for q in QUANTILES for h in HEADROOMS]  # fmt: skip
+    sweep_utilisation = [wedperf(floor="never", utilisation=u, lead=lead)
+                         for u in EVENT_UTILISATIONS for lead in LEADS]  # fmt: skip
+    sweep_both = [wedperf(floor="always", utilisation=u) for u in EVENT_UTILISATIONS]
+    sweep_wedperf = sweep_floor + sweep_utilisation + sweep_both
     sweep_reactive = [reactive_at(u) for u in UTILISATIONS]
     sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
 
@@ -308,12 +365,24 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
         "wedperf": {**default_wedperf,
                     "cost_at_10_minutes": cost_at(sweep_wedperf, 10),
                     "cost_at_0_minutes": cost_at(sweep_wedperf, 0)},
+        "wedperf_floor_only": {**floor_only,
+                               "cost_at_10_minutes": cost_at(sweep_floor, 10),
+                               "cost_at_0_minutes": cost_at(sweep_floor, 0)},
+        "wedperf_utilisation_only": {
+            **next(p for p in sweep_utilisation
+                   if p["event_utilisation"] == defaults.event_utilisation.utilisation
+                   and p["lead_minutes"] == defaults.event_utilisation.lead.seconds // 60),
+            "cost_at_10_minutes": cost_at(sweep_utilisation, 10),
+            "cost_at_0_minutes": cost_at(sweep_utilisation, 0)},
         "oracle": {"under_provisioned_minutes": 0, "replica_hours_ratio": 1.0},
     }  # fmt: skip
     return {
         "policies": policies,
         "sweep": {
             "wedperf": sweep_wedperf,
+            "wedperf_floor": sweep_floor,
+            "wedperf_utilisation": sweep_utilisation,
+            "wedperf_floor_utilisation": sweep_both,
             "reactive": sweep_reactive,
             "calendar_free": sweep_calendar_free,
         },  # fmt: skip
@@ -333,13 +402,30 @@ def draw_frontier(results: dict, path: Path) -> None:
     for k, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), k + 1)
         sweep = results[name]["pod_start"]["3"]["sweep"]
-        for policy, marker in (("reactive", "o"), ("calendar_free", "^"), ("wedperf", "s")):
+        for policy, marker, label in (
+            ("reactive", "o", "reactive (utilisation)"),
+            ("calendar_free", "^", "calendar_free (headroom)"),
+            ("wedperf_floor", "s", "wedperf floor (quantile x headroom)"),
+            ("wedperf_utilisation", "D", "wedperf event utilisation (x lead)"),
+            ("wedperf_floor_utilisation", "P", "wedperf floor + event utilisation"),
+        ):
             points = sorted(sweep[policy], key=lambda p: p["replica_hours_ratio"])
             axes.plot(
                 [p["replica_hours_ratio"] for p in points],
                 [p["under_provisioned_minutes"] for p in points],
-                marker=marker, linestyle="" if policy == "wedperf" else "-", label=policy,
+                marker=marker, linestyle="-" if policy in ("reactive", "calendar_free") else "",
+                label=label,
             )  # fmt: skip
+            if policy == "wedperf_utilisation":
+                for p in points:
+                    if p["lead_minutes"] == Settings().ops.event_utilisation.lead.seconds // 60:
+                        axes.annotate(f"{p['event_utilisation']}%", (
+                            p["replica_hours_ratio"], p["under_provisioned_minutes"]),
+                            fontsize=7, textcoords="offset points", xytext=(3, 3))  # fmt: skip
+        chosen = results[name]["pod_start"]["3"]["policies"]["wedperf"]
+        axes.plot([chosen["replica_hours_ratio"]], [chosen["under_provisioned_minutes"]],
+                  marker="*", markersize=14, linestyle="", color="black",
+                  label="wedperf (shipped defaults)")  # fmt: skip
         axes.set_xlabel("replica-hours / oracle")
         axes.set_ylabel("under-provisioned event minutes")
         axes.set_yscale("symlog", linthresh=10)

@@ -26,10 +26,10 @@ def plan_command(
         return
     verb = "would schedule" if dry_run else "scheduled"
     typer.echo(f"{result['weddings']} weddings in the horizon; {verb} {len(result['runs'])} runs")
-    typer.echo(f"{'scheduled (UTC)':<18}{'operation':<15}{'target':<12}{'weddings':>9}  name")
+    typer.echo(f"{'scheduled (UTC)':<18}{'operation':<21}{'target':<12}{'weddings':>9}  name")
     for run in result["runs"]:
         typer.echo(
-            f"{run['scheduled (UTC)']:<18}{run['operation']:<15}{run['target']:<12}"
+            f"{run['scheduled (UTC)']:<18}{run['operation']:<21}{run['target']:<12}"
             f"{run['weddings']:>9}  {run['name']}"
         )
     for deployment, counts in result["reconciled"].items():

@@ -13,7 +13,7 @@ from wedperf.calendar.schedule import PlannedRun
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.plan import PLAN_TAG
 from wedperf.capacity.plan import plan_wedding_ops as make_plan
-from wedperf.capacity.state import raised_targets
+from wedperf.capacity.state import lowered_targets, raised_targets
 from wedperf.runtime import get_runtime
 
 # Restores land up to a day window plus delays after the horizon's last wedding starts.
@@ -23,7 +23,8 @@ RECONCILE_SLACK = timedelta(days=2)
 @flow(name="plan-wedding-ops", log_prints=True)
 def plan_wedding_ops(dry_run: bool = False) -> dict:
     """For weddings in the horizon (default 7 days): pre-warm, capacity-floor raise and
-    restore runs, grouped by time slot and target; plus the short-horizon collection and
+    restore runs (and target-utilisation lower and restore runs on HPA targets), grouped by
+    time slot and target; plus the short-horizon collection and
     watch runs. Re-planning creates nothing new when nothing changed and cancels the runs of
     moved or cancelled weddings. With `dry_run`, only report what would be scheduled."""
     logger = get_run_logger()
@@ -33,7 +34,10 @@ def plan_wedding_ops(dry_run: bool = False) -> dict:
     with runtime.pool.connection() as conn:
         weddings = weddings_in_day_windows(conn, now, now + settings.ops.horizon, settings)
         raised = raised_targets(conn)
-    runs = make_plan(weddings, now=now, settings=settings, raised_targets=raised)
+        lowered = lowered_targets(conn)
+    runs = make_plan(
+        weddings, now=now, settings=settings, raised_targets=raised, lowered_targets=lowered
+    )
     logger.info("%d weddings in the horizon -> %d runs", len(weddings), len(runs))
     listing = [
         {

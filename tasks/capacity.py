@@ -1,4 +1,5 @@
-"""The capacity-floor task: one target's floor raised or restored, through its actuator."""
+"""The capacity-floor task: one target's floor raised or restored, or its autoscaler target
+utilisation lowered or restored for an event window, through its actuator."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from prefect.cache_policies import NONE
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
 from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
 from wedperf.runtime import get_runtime
 
@@ -18,7 +20,8 @@ from wedperf.runtime import get_runtime
 def floor_step(
     target_name: str, action: str, weddings: Sequence[Wedding], plan_id: str
 ) -> FloorOutcome:
-    """Raise or restore one target's floor (forecast-only mode records the plan only)."""
+    """Raise or restore one target's floor, or lower or restore its target utilisation
+    (`utilisation-lower` / `utilisation-restore`); forecast-only mode records the plan only."""
     runtime = get_runtime()
     settings = runtime.settings
     targets = {t.name: t for t in settings.ops.targets}
@@ -29,7 +32,12 @@ def floor_step(
     with runtime.pool.connection() as conn:
         if action == "raise":
             return raise_floor(conn, actuator, target, weddings, plan_id=plan_id, settings=settings)
-        return restore_floor(
+        if action == "utilisation-lower":
+            return lower_utilisation(
+                conn, actuator, target, weddings, plan_id=plan_id, settings=settings
+            )
+        restore = restore_utilisation if action == "utilisation-restore" else restore_floor
+        return restore(
             conn,
             actuator,
             target,

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.actuators import ActuatorError, KubernetesActuator
+from wedperf.capacity.actuators import ActuatorError, KubernetesActuator, UtilisationChanged
 from wedperf.capacity.floor import raise_floor, restore_floor
 from wedperf.config import CapacityTarget, OpsSettings, Settings
 
@@ -98,6 +98,8 @@ class FakeApiServer:
             return status(404, "NotFound", 'horizontalpodautoscalers "x" not found')
         if request.method == "GET":
             return httpx.Response(200, json=self.obj)
+        if request.headers["content-type"] == "application/json-patch+json":
+            return self._json_patch(body)
         assert request.headers["content-type"] == "application/merge-patch+json"
         if self.concurrent_writes:
             self.concurrent_writes -= 1
@@ -112,6 +114,34 @@ class FakeApiServer:
                 "again",
             )
         self.obj["spec"].update(body["spec"])
+        self._bump()
+        return httpx.Response(200, json=self.obj)
+
+    def _json_patch(self, ops: list[dict]) -> httpx.Response:
+        """RFC 6902 as the API server applies it: all or nothing; a failed `test` is a 422."""
+        if self.concurrent_writes:
+            self.concurrent_writes -= 1
+            self.obj["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] = 85
+            self._bump()
+        patched = copy.deepcopy(self.obj)
+        for op in ops:
+            *parents, leaf = op["path"].strip("/").split("/")
+            node = patched
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            key = int(leaf) if isinstance(node, list) else leaf
+            if op["op"] == "test":
+                if node[key] != op["value"]:
+                    return status(
+                        422,
+                        "Invalid",
+                        f"the server rejected our request due to an error in our request: "
+                        f"testing value {op['path']} failed",
+                    )
+            else:
+                assert op["op"] == "replace"
+                node[key] = op["value"]
+        self.obj = patched
         self._bump()
         return httpx.Response(200, json=self.obj)
 
@@ -582,3 +612,73 @@ def test_floor_is_sized_on_the_stored_forecast_when_there_is_one(
             conn, actuator(server, max_replicas=10), hpa, [w], plan_id="fc", settings=settings()
         )
     assert raised.after == 6 and "(forecast)" in raised.reason
+
+
+# -- the HPA's target utilisation (event windows) ----------------------------------------------
+
+UTILISATION = "/spec/metrics/1/resource/target/averageUtilization"
+
+
+def hpa_with_memory_first() -> dict:
+    """The documented HPA with a memory metric before cpu: the cpu metric is at index 1."""
+    hpa = copy.deepcopy(HPA)
+    memory = {
+        "type": "Resource",
+        "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}},
+    }
+    hpa["spec"]["metrics"].insert(0, memory)
+    return hpa
+
+
+def test_reads_the_cpu_target_utilisation() -> None:
+    assert actuator(FakeApiServer(hpa_with_memory_first(), HPA_PATH)).read_utilisation() == 70
+
+
+def test_utilisation_is_a_json_patch_that_tests_the_value_it_replaces() -> None:
+    server = FakeApiServer(hpa_with_memory_first(), HPA_PATH)
+    actuator(server).set_utilisation(40, expected=70, reason="test", dry_run=False)
+    assert server.patches == [
+        [
+            {"op": "test", "path": "/spec/metrics/1/resource/name", "value": "cpu"},
+            {"op": "test", "path": UTILISATION, "value": 70},
+            {"op": "replace", "path": UTILISATION, "value": 40},
+        ]
+    ]
+    metrics = server.obj["spec"]["metrics"]
+    assert metrics[1]["resource"]["target"]["averageUtilization"] == 40
+    assert metrics[0]["resource"]["target"]["averageUtilization"] == 80  # memory untouched
+    assert server.obj["spec"]["minReplicas"] == 2
+
+
+def test_a_concurrent_utilisation_change_is_not_overwritten() -> None:
+    """Someone sets 85% between wedperf's read and its patch: the `test` op fails (422) and
+    their value stays."""
+    server = FakeApiServer(HPA, HPA_PATH)
+    server.concurrent_writes = 1
+    with pytest.raises(UtilisationChanged, match="changed to 85% meanwhile") as caught:
+        actuator(server).set_utilisation(40, expected=70, reason="test", dry_run=False)
+    assert caught.value.current == 85
+    assert server.obj["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 85
+    assert len(server.patches) == 1  # not retried over their change
+
+
+def test_utilisation_not_as_expected_sends_no_patch() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    with pytest.raises(UtilisationChanged, match="is 70%, not the 90% expected"):
+        actuator(server).set_utilisation(40, expected=90, reason="test", dry_run=False)
+    assert server.patches == []
+
+
+def test_utilisation_dry_run_sends_no_write() -> None:
+    server = FakeApiServer(HPA, HPA_PATH)
+    actuator(server).set_utilisation(40, expected=70, reason="test", dry_run=True)
+    assert server.patches == []
+
+
+def test_hpa_without_a_cpu_utilisation_target() -> None:
+    hpa = copy.deepcopy(HPA)
+    hpa["spec"]["metrics"][0]["resource"]["target"] = {"type": "AverageValue", "averageValue": "1"}
+    act = actuator(FakeApiServer(hpa, HPA_PATH))
+    assert act.read_utilisation() is None
+    with pytest.raises(ActuatorError, match="no Resource metric 'cpu' with a Utilization"):
+        act.set_utilisation(40, expected=70, reason="test", dry_run=False)

@@ -1,7 +1,10 @@
 """The replay sets the floor production sets: the plan's floor runs executed by the
 capacity-floor step (raise_floor/restore_floor against real PostgreSQL, the stored forecast
 and an actuator) and `production_floor` over the same weddings, forecast and settings give
-the same raises and restores, level for level."""
+the same raises and restores, level for level. Likewise the event-window target
+utilisation: the plan's utilisation runs executed by the production step
+(lower_utilisation/restore_utilisation against PostgreSQL and a Kubernetes HPA behind an
+httpx.MockTransport) and `production_utilisation` give the same schedule."""
 
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ import pandas as pd
 import psycopg
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.actuators import SandboxActuator
+from wedperf.capacity.actuators import KubernetesActuator, SandboxActuator
+from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
 from wedperf.capacity.floor import raise_floor, restore_floor
 from wedperf.capacity.plan import plan_wedding_ops
-from wedperf.capacity.replay import newest_fit, production_floor
+from wedperf.capacity.replay import newest_fit, production_floor, production_utilisation
 from wedperf.config import CapacityTarget, OpsSettings, Settings
 from wedperf.forecast.pipeline import SeriesForecast
 from wedperf.forecast.store import write_forecast
@@ -146,3 +150,119 @@ def test_the_replayed_floor_follows_the_forecast_and_the_headroom() -> None:
 
     assert peak("web", quantile=80) < peak("web", quantile=95) < peak("web", headroom=0.6)
     assert peak("api", requests_per_guest_per_s=0.05) < peak("api", requests_per_guest_per_s=0.1)
+
+
+# -- the event-window target utilisation -------------------------------------------------------
+
+
+class FakeHpa:
+    """An autoscaling/v2 HPA (cpu at `averageUtilization` %) applying JSON patches."""
+
+    PATH = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web"
+
+    def __init__(self, utilisation: int) -> None:
+        self.obj = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "prod", "resourceVersion": "1"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2,
+                "maxReplicas": 40,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                    "type": "Utilization", "averageUtilization": utilisation}}}],
+            },
+        }  # fmt: skip
+
+    @property
+    def utilisation(self) -> int:
+        return self.obj["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == self.PATH
+        if request.method == "PATCH":
+            assert request.headers["content-type"] == "application/json-patch+json"
+            ops = json.loads(request.content)
+            path = "/spec/metrics/0/resource/target/averageUtilization"
+            assert [op["op"] for op in ops] == ["test", "test", "replace"]
+            assert ops[1] == {"op": "test", "path": path, "value": self.utilisation}
+            self.obj["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] = ops[2][
+                "value"
+            ]
+        return httpx.Response(200, json=self.obj)
+
+
+def hpa_settings(**event) -> Settings:
+    target = CapacityTarget(name="web", kind="kubernetes-hpa", url="https://k8s.test:6443",
+                            token="t", namespace="prod", resource="web", per_replica_rps=5.0,
+                            min_replicas=2, max_replicas=40)  # fmt: skip
+    return Settings(ops=OpsSettings(targets=[target], event_utilisation=event))
+
+
+def production_utilisation_steps(url: str, config: Settings, baseline: int) -> list[tuple]:
+    target = config.ops.targets[0]
+    with psycopg.connect(url) as conn:
+        for w in weddings():
+            conn.execute(
+                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+                "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
+            )
+        server = FakeHpa(baseline)
+        actuator = KubernetesActuator(target, transport=httpx.MockTransport(server),
+                                      retry_delays=())  # fmt: skip
+        by_id = {w.wedding_id: w for w in weddings()}
+        runs = [r for r in plan_wedding_ops(weddings(), now=NOW, settings=config)
+                if r.target == target.name]  # fmt: skip
+        assert {r.operation for r in runs} == {"utilisation-lower", "utilisation-restore"}
+        steps = []
+        for run in sorted(runs, key=lambda r: (r.scheduled_time, r.operation)):
+            slot = [by_id[i] for i in run.wedding_ids if by_id[i].status != "cancelled"]
+            if run.operation == "utilisation-lower":
+                outcome = lower_utilisation(conn, actuator, target, slot, plan_id=run.plan_id,
+                                            settings=config)  # fmt: skip
+            else:
+                outcome = restore_utilisation(conn, actuator, target, slot, plan_id=run.plan_id,
+                                              settings=config, now=run.scheduled_time)  # fmt: skip
+            if outcome.outcome == "done":
+                steps.append((run.scheduled_time, outcome.action.removeprefix("utilisation_"),
+                              outcome.before, outcome.after))  # fmt: skip
+        assert server.utilisation == baseline  # restored after the last window
+    return steps
+
+
+def test_replay_and_production_set_the_same_utilisation(migrated_database_url: str) -> None:
+    config = hpa_settings(utilisation=40)
+    produced = production_utilisation_steps(migrated_database_url, config, baseline=90)
+    minutes = pd.date_range(NOW, NOW + timedelta(days=1, hours=12), freq="min")
+    schedule, replayed = production_utilisation(weddings(), minutes, config.ops.targets[0],
+                                                config, 90)  # fmt: skip
+    assert [(s.at, s.action, s.before, s.after) for s in replayed] == produced
+    # The three windows overlap (11:00 to 05:00): lowered once, restored once after the last.
+    assert [step[1:] for step in produced] == [("lower", 90, 40), ("restore", 40, 90)]
+    # From the lead before every ceremony to its day window's end the event utilisation,
+    # outside the baseline.
+    lead = config.ops.event_utilisation.lead
+    for w in weddings()[:3]:
+        opens, closes = w.starts_at - lead, w.ends_at + config.day_window_after
+        assert schedule[minutes.searchsorted(opens)] == 40
+        assert schedule[minutes.searchsorted(closes) - 1] == 40
+    assert schedule[0] == schedule[-1] == 90
+    lowered_at = produced[0][0]
+    assert schedule[minutes.searchsorted(lowered_at) - 1] == 90
+
+
+def test_the_lead_moves_the_lowering_earlier() -> None:
+    """Lowered `lead` before the ceremony (floored to the slot); a lead as long as the day
+    window's opening lowers from the window's start."""
+    minutes = pd.date_range(NOW, NOW + timedelta(days=1, hours=12), freq="min")
+
+    def first_lowering(lead: timedelta):
+        config = hpa_settings(utilisation=40, lead=lead)
+        _, steps = production_utilisation(weddings(), minutes, config.ops.targets[0], config, 90)
+        return steps[0].at
+
+    ceremony = weddings()[0].starts_at
+    assert first_lowering(timedelta(minutes=30)) == ceremony - timedelta(minutes=30)
+    assert first_lowering(timedelta(hours=3)) == ceremony - timedelta(hours=3)

@@ -5,7 +5,11 @@ For every upcoming wedding the plan has three operations, relative to its day wi
 
 - pre-warm at W.start - prewarm_lead,
 - raise each capacity target's floor at W.start - floor_buffer (pod start time plus margin),
-- restore each target's floor at W.end + restore_delay.
+- restore each target's floor at W.end + restore_delay (floors: `ops.floor`, by default on
+  targets without the event-window utilisation);
+- on targets with an autoscaler target utilisation (`capacity.utilisation`), lower it at
+  the ceremony - event_utilisation.lead and restore it at W.end + restore_delay (the same
+  capacity-floor flow, actions `utilisation-lower` / `utilisation-restore`).
 
 Runs are grouped by (operation, target, time slot): weddings whose operation falls in the
 same slot share one run, which carries their ids. Pre-warm and raise times are floored to the
@@ -24,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.schedule import PlannedRun
+from wedperf.capacity.utilisation import acts_on_utilisation, raises_floor
 from wedperf.config import CapacityTarget, Settings
 
 PLAN_TAG = "wedding-ops"
@@ -86,6 +91,7 @@ def plan_wedding_ops(
     now: datetime,
     settings: Settings,
     raised_targets: Iterable[str] = (),
+    lowered_targets: Iterable[str] = (),
 ) -> list[PlannedRun]:
     """The runs for `weddings` (cancelled ones are skipped) from `now` on.
 
@@ -93,7 +99,8 @@ def plan_wedding_ops(
     minute) is scheduled as soon as possible: the next minute. `raised_targets` are targets
     whose floor wedperf raised and has not restored: if no planned wedding of theirs remains
     (its wedding was cancelled after the raise), a restore is planned for the next slot, so a
-    raised floor is never orphaned.
+    raised floor is never orphaned; `lowered_targets` (a lowered target utilisation not yet
+    restored) likewise get a utilisation restore.
     """
     ops = settings.ops
     asap = _ceil(now + timedelta(seconds=1), timedelta(minutes=1))
@@ -107,20 +114,32 @@ def plan_wedding_ops(
         if wedding.starts_at > now:
             at = max(_floor(opens - ops.prewarm_lead, ops.slot), asap)
             groups[(ops.prewarm_deployment, "prewarm", None, at)].append(wedding.wedding_id)
+        restore_at = _ceil(closes + ops.restore_delay, ops.slot)
         for target in ops.targets:
             if not serves(target, wedding):
                 continue
-            raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
-            restore_at = _ceil(closes + ops.restore_delay, ops.slot)
-            key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
-            groups[key].append(wedding.wedding_id)
-            key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
-            groups[key].append(wedding.wedding_id)
+            eu = ops.event_utilisation.enabled
+            if raises_floor(target.kind, ops.floor, eu):
+                raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
+                key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
+                groups[key].append(wedding.wedding_id)
+                key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
+                groups[key].append(wedding.wedding_id)
+            if acts_on_utilisation(target.kind, eu):
+                lower_at = max(
+                    _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot), asap
+                )
+                key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
+                groups[key].append(wedding.wedding_id)
+                key = (ops.floor_deployment, "utilisation-restore", target.name, restore_at)
+                groups[key].append(wedding.wedding_id)
 
-    planned_restores = {key[2] for key in groups if key[1] == "floor-restore"}
-    for target_name in sorted(set(raised_targets) - planned_restores):
-        at = _ceil(asap, ops.slot)
-        groups[(ops.floor_deployment, "floor-restore", target_name, at)] = []
+    for operation, owed in (("floor-restore", raised_targets),
+                            ("utilisation-restore", lowered_targets)):  # fmt: skip
+        planned = {key[2] for key in groups if key[1] == operation}
+        for target_name in sorted(set(owed) - planned):
+            at = _ceil(asap, ops.slot)
+            groups[(ops.floor_deployment, operation, target_name, at)] = []
 
     runs = []
     for (deployment, operation, target, at), ids in sorted(

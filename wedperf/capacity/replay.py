@@ -13,6 +13,10 @@ Policies over the same per-minute load L(t) (requests/s) with per-replica capaci
   of the forecast (`forecast_rounds`, the fit-forecasts options and schedule) or the
   calendar, each restore decided by `policy.decide_restore` — the functions the
   capacity-floor flow calls, driven by the replay's clock instead of Prefect's;
+- wedperf's event-window target utilisation (`production_utilisation`): the plan's
+  `utilisation-lower` / `-restore` runs decided by `capacity.utilisation` — the functions
+  the capacity-floor flow's utilisation step calls — giving the autoscaler's target
+  utilisation minute by minute;
 - a calendar-free floor in the shape of cloud predictive scaling (`calendar_free_floor`).
 
 Under-provisioned minutes are minutes inside event windows with replicas x c < L(t).
@@ -30,8 +34,14 @@ import pandas as pd
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.floor import live_on_target, size_floor, slot_span
-from wedperf.capacity.plan import plan_wedding_ops
+from wedperf.capacity.plan import plan_wedding_ops, serves
 from wedperf.capacity.policy import decide_raise, decide_restore
+from wedperf.capacity.utilisation import (
+    ceremonies_in_progress,
+    decide_lower,
+    decide_utilisation_restore,
+    live_weddings,
+)
 from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.requests import peak_to_mean
 
@@ -63,13 +73,19 @@ def oracle(load: np.ndarray, capacity: float, minimum: int = 1) -> np.ndarray:
 
 
 def reactive(
-    load: np.ndarray, capacity: float, config: ReactiveConfig, floor: np.ndarray | None = None
+    load: np.ndarray,
+    capacity: float,
+    config: ReactiveConfig,
+    floor: np.ndarray | None = None,
+    utilisation: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Replicas serving each minute under target tracking (with an optional floor under it)."""
+    """Replicas serving each minute under target tracking (with an optional floor under it,
+    and optionally the target utilisation in force each minute instead of the config's)."""
     n = len(load)
     seen = np.concatenate([np.full(config.metric_lag, load[0]), load[: -config.metric_lag or None]])
+    target_utilisation = config.target_utilisation if utilisation is None else utilisation
     desired = np.maximum(
-        config.min_replicas, np.ceil(seen / (capacity * config.target_utilisation))
+        config.min_replicas, np.ceil(seen / (capacity * target_utilisation))
     ).astype(np.int64)
     if floor is not None:
         desired = np.maximum(desired, floor)
@@ -236,7 +252,7 @@ def production_floor(
     queue = [
         (run.scheduled_time, run.operation, run.wedding_ids)
         for run in plan_wedding_ops(weddings, now=now, settings=settings)
-        if run.target == target.name
+        if run.target == target.name and run.operation.startswith("floor-")
     ]
     queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
     active = sorted((w for w in weddings if w.status != "cancelled"), key=lambda w: w.starts_at)
@@ -289,6 +305,90 @@ def production_floor(
             floor, changed_at = decision.new_floor, at
             changes.append((at, floor))
     schedule = np.full(len(minutes), target.min_replicas, dtype=np.int64)
+    for at, level in changes:
+        schedule[minutes.searchsorted(pd.Timestamp(at)) :] = level
+    return schedule, steps
+
+
+@dataclass(frozen=True)
+class UtilisationStep:
+    """One utilisation run of the replay, as the production step would record it."""
+
+    at: datetime
+    action: str  # lower | restore
+    before: int
+    after: int
+    reason: str
+
+
+def production_utilisation(
+    weddings: Sequence[Wedding],
+    minutes: pd.DatetimeIndex,
+    target: CapacityTarget,
+    settings: Settings,
+    baseline: int,
+) -> tuple[np.ndarray, list[UtilisationStep]]:
+    """The autoscaler target utilisation (%) the plan's utilisation runs leave in force on
+    `target`, minute by minute over `minutes`, and their steps; the target starts at
+    `baseline` (and nobody else changes it). As `production_floor`: planned at the first
+    minute, each run decided at its scheduled time, a restore held back by the cooldown
+    retried as the flow retries it."""
+    now = minutes[0].to_pydatetime()
+    queue = [
+        (run.scheduled_time, run.operation, run.wedding_ids)
+        for run in plan_wedding_ops(weddings, now=now, settings=settings)
+        if run.target == target.name and run.operation.startswith("utilisation-")
+    ]
+    order = lambda item: (item[0], item[1] != "utilisation-lower")  # noqa: E731
+    queue.sort(key=order)
+    by_id = {w.wedding_id: w for w in weddings}
+    active = sorted((w for w in weddings if w.status != "cancelled"), key=lambda w: w.starts_at)
+    starts = np.array([w.starts_at.timestamp() for w in active])
+    reach = (
+        settings.day_window_before
+        + settings.day_window_after
+        + max((w.ends_at - w.starts_at for w in active), default=timedelta(0))
+    )
+    lead = settings.ops.event_utilisation.lead
+    event = settings.ops.event_utilisation.utilisation
+
+    def near(start: datetime, end: datetime) -> list[Wedding]:
+        lo = np.searchsorted(starts, (start - reach).timestamp())
+        hi = np.searchsorted(starts, (end + reach).timestamp())
+        return [w for w in active[lo:hi] if serves(target, w)]
+
+    current, remembered, set_by, changed_at = baseline, None, None, None
+    changes: list[tuple[datetime, int]] = []
+    steps: list[UtilisationStep] = []
+    while queue:
+        at, operation, ids = queue.pop(0)
+        slot = [by_id[i] for i in ids if i in by_id and by_id[i].status != "cancelled"]
+        if operation == "utilisation-lower":
+            if not slot:
+                continue
+            decision = decide_lower(event=event, current=current)
+            if decision.new is not None:
+                remembered = current if remembered is None else remembered
+        else:
+            nearby = near(at - lead, at + settings.ops.slot + lead)
+            decision = decide_utilisation_restore(
+                baseline=remembered, current=current, set_by_wedperf=set_by,
+                live=live_weddings(nearby, at, at + settings.ops.slot, lead=lead,
+                                   after=settings.day_window_after),
+                in_ceremony=ceremonies_in_progress(nearby, at, settings.forecast.ceremony_length),
+                last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
+            )  # fmt: skip
+            if decision.new is not None or decision.forget_baseline:
+                remembered = None
+            if decision.new is None and decision.reason.startswith("cooldown"):
+                queue.append((changed_at + settings.ops.cooldown + RETRY_SLACK, operation, ids))
+                queue.sort(key=order)
+        if decision.new is not None:
+            action = operation.removeprefix("utilisation-")
+            steps.append(UtilisationStep(at, action, current, decision.new, decision.reason))
+            current, set_by, changed_at = decision.new, decision.new, at
+            changes.append((at, current))
+    schedule = np.full(len(minutes), baseline, dtype=np.int64)
     for at, level in changes:
         schedule[minutes.searchsorted(pd.Timestamp(at)) :] = level
     return schedule, steps

@@ -31,6 +31,11 @@ class CapacityTarget(BaseModel):
         default=None,
         description="kubeconfig (its current context: token, exec plugin or client certificates)",
     )
+    utilisation_metric: str = Field(
+        default="cpu",
+        description="kubernetes-hpa: the Resource metric whose averageUtilization the "
+        "event-window policy lowers",
+    )
     min_replicas: int = 1
     max_replicas: int = 20
     per_replica_rps: float = Field(
@@ -44,6 +49,38 @@ class CapacityTarget(BaseModel):
         default=None,
         description="perf.forecasts series (hourly request counts) sizing this target's floor; "
         "unset or without a fit covering the slot: the calendar estimate",
+    )
+
+
+class EventUtilisation(BaseModel):
+    """A lower autoscaler target utilisation only inside event windows, restored after.
+
+    Through the same actuators as the floor (an HPA's `averageUtilization`): lowered `lead`
+    before each ceremony (the planner's slots floor it, never late), kept to the end of the
+    wedding's day window, then restored (after the ops restore delay) to the value it had
+    before — never while a wedding on the target is in its window or a ceremony is in
+    progress. A lead of at least `day_window_before` lowers from the day window's opening.
+    Applies to targets whose actuator has a target utilisation (`kubernetes-hpa`); a target
+    already at or below `utilisation` is left alone (wedperf never raises it).
+
+    Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md): 35% from
+    4 h before the ceremony (an hour before the default day window opens). Lowered only at
+    the window's opening, the autoscaler's metric lag and pod start leave its first minutes
+    short (sandbox 10, sandbox_v1 9 event minutes a year at 35%); an hour earlier costs
+    1.5% more replica-hours and leaves 4 and 0. Leads of 30-60 min miss the check-ins
+    before the ceremony; 40% leaves 44 minutes on the sandbox.
+    """
+
+    enabled: bool = Field(default=True, description="lower the target utilisation in windows")
+    utilisation: int = Field(
+        default=35,
+        ge=1,
+        le=100,
+        description="HPA averageUtilization (%) inside event windows",
+    )
+    lead: timedelta = Field(
+        default=timedelta(hours=4),
+        description="lower this long before the ceremony (kept to the day window's end)",
     )
 
 
@@ -80,6 +117,14 @@ class OpsSettings(BaseModel):
     cooldown: timedelta = Field(
         default=timedelta(minutes=15), description="no lowering within this long of a change"
     )
+    floor: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="raise targets' replica floors ahead of weddings: auto = on targets "
+        "without the event-window target utilisation (sandbox, http, kubernetes-scale, or "
+        "with it switched off) — where both apply, the replay's frontier found the floor "
+        "costs more at equal risk (docs/capacity.md); always; never",
+    )
+    event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
     targets: list[CapacityTarget] = Field(
         default_factory=lambda: [
             CapacityTarget(name="sandbox", per_replica_rps=SANDBOX_REPLICA_RPS)

@@ -1,4 +1,5 @@
-"""perf.capacity_state: each target's pre-raise baseline and the floor wedperf set last.
+"""perf.capacity_state: each target's pre-raise baseline and the floor wedperf set last;
+perf.capacity_utilisation: the same for its autoscaler target utilisation.
 
 A raise remembers the floor it replaced (only the first raise of a run of raises does), so
 the restore after the weddings brings that one back; a target with a baseline is owed a
@@ -45,3 +46,31 @@ def remember_raise(
 def remember_restore(conn: psycopg.Connection, target: str, *, after: int) -> None:
     with conn.transaction():
         conn.execute(Q["remember_restore"], {"target": target, "after": after})
+
+
+@dataclass(frozen=True)
+class UtilisationState:
+    baseline: int | None  # the target utilisation (%) before wedperf lowered it
+    utilisation: int | None  # the value wedperf set last
+    changed_at: datetime | None
+
+
+def utilisation_state(conn: psycopg.Connection, target: str) -> UtilisationState:
+    row = conn.execute(Q["utilisation_state"], {"target": target}).fetchone()
+    return UtilisationState(*row) if row else UtilisationState(None, None, None)
+
+
+def lowered_targets(conn: psycopg.Connection) -> list[str]:
+    """The targets whose target utilisation is lowered now: a restore is owed to each."""
+    return [row[0] for row in conn.execute(Q["lowered_targets"])]
+
+
+def remember_lower(conn: psycopg.Connection, target: str, *, before: int, after: int) -> None:
+    """Keep the pre-lowering value as the baseline (only the first lowering sets it)."""
+    with conn.transaction():
+        conn.execute(Q["remember_lower"], {"target": target, "before": before, "after": after})
+
+
+def remember_utilisation_restore(conn: psycopg.Connection, target: str, *, after: int) -> None:
+    with conn.transaction():
+        conn.execute(Q["remember_utilisation_restore"], {"target": target, "after": after})

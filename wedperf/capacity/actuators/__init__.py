@@ -8,7 +8,12 @@ builds it here, so a target's defaults are filled in one place.
 
 from __future__ import annotations
 
-from wedperf.capacity.actuators.base import Actuator, ActuatorError, FloorReading
+from wedperf.capacity.actuators.base import (
+    Actuator,
+    ActuatorError,
+    FloorReading,
+    UtilisationChanged,
+)
 from wedperf.capacity.actuators.http import HttpActuator
 from wedperf.capacity.actuators.kubernetes import KubernetesActuator
 from wedperf.capacity.actuators.sandbox import SandboxActuator
@@ -21,6 +26,7 @@ __all__ = [
     "HttpActuator",
     "KubernetesActuator",
     "SandboxActuator",
+    "UtilisationChanged",
     "build_actuator",
     "resolve_target",
 ]

@@ -38,3 +38,13 @@ class HttpActuator:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise ActuatorError(f"capacity endpoint for {self.target.name}: {exc}") from exc
+
+    def read_utilisation(self) -> int | None:
+        """None: the HTTP endpoint has no autoscaler target utilisation (the planner
+        schedules no utilisation runs for this kind)."""
+        return None
+
+    def set_utilisation(self, percent: int, *, expected: int, reason: str, dry_run: bool) -> None:
+        raise ActuatorError(
+            f"capacity target {self.target.name}: the HTTP endpoint has no target utilisation"
+        )

@@ -12,6 +12,12 @@ change is a 409 and the read-modify-write is retried. 403/404 are configuration 
 reported with what to fix; 409, 429, 5xx and transport errors are retried a bounded number of
 times (tenacity).
 
+The target utilisation of an HPA (`read_utilisation` / `set_utilisation`) is the
+`averageUtilization` of its `Resource` metric named `utilisation_metric` (cpu by default),
+written as a JSON patch (RFC 6902) whose `test` ops check the metric at that index is still
+that resource and its value is still the one expected: a concurrent change makes the API
+server answer 422 and is never overwritten (`UtilisationChanged`).
+
 RBAC the worker's service account needs (namespace of the target):
 `get`, `patch` on `horizontalpodautoscalers` (group `autoscaling`), or on `deployments/scale`
 (group `apps`).
@@ -33,7 +39,7 @@ from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.types import PatchType
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from wedperf.capacity.actuators.base import ActuatorError, FloorReading
+from wedperf.capacity.actuators.base import ActuatorError, FloorReading, UtilisationChanged
 from wedperf.config import CapacityTarget
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)
@@ -111,14 +117,70 @@ class KubernetesActuator:
         except _Conflict as exc:
             raise ActuatorError(f"{self._what}: conflict persisted ({exc})") from None
 
+    def read_utilisation(self) -> int | None:
+        if self.target.kind != "kubernetes-hpa":
+            return None
+        found = self._utilisation_metric(self._call("GET", self._get))
+        return found[1] if found else None
+
+    def set_utilisation(self, percent: int, *, expected: int, reason: str, dry_run: bool) -> None:
+        if self.target.kind != "kubernetes-hpa":
+            raise ActuatorError(f"{self._what}: a scale subresource has no target utilisation")
+        if not 1 <= percent <= 1000:
+            raise ActuatorError(f"{self._what}: target utilisation {percent}% is out of range")
+        found = self._utilisation_metric(self._call("GET", self._get))
+        if found is None:
+            raise ActuatorError(
+                f"{self._what}: no Resource metric {self.target.utilisation_metric!r} with a "
+                f"Utilization target"
+            )
+        index, current = found
+        if current != expected:
+            raise UtilisationChanged(
+                f"{self._what}: target utilisation is {current}%, not the {expected}% expected",
+                current,
+            )
+        if dry_run:
+            return
+        path = f"/spec/metrics/{index}/resource"
+        patch = [
+            {"op": "test", "path": f"{path}/name", "value": self.target.utilisation_metric},
+            {"op": "test", "path": f"{path}/target/averageUtilization", "value": expected},
+            {"op": "replace", "path": f"{path}/target/averageUtilization", "value": percent},
+        ]
+        try:
+            self._call("PATCH", lambda: self._patch(patch, PatchType.JSON), unprocessable=True)
+        except _Unprocessable as exc:
+            # A failed `test` (or a rejected value): which one, the object says.
+            again = self._utilisation_metric(self._call("GET", self._get))
+            now = again[1] if again else None
+            if now != expected:
+                raise UtilisationChanged(
+                    f"{self._what}: target utilisation changed to {now}% meanwhile; left as it is",
+                    now,
+                ) from None
+            raise ActuatorError(f"{self._what}: patch rejected ({exc})") from None
+
+    def _utilisation_metric(self, obj: Any) -> tuple[int, int] | None:
+        """(index in spec.metrics, averageUtilization) of the target's utilisation metric."""
+        for index, metric in enumerate(obj.spec.metrics or []):
+            resource = metric.resource
+            if metric.type != "Resource" or resource is None:
+                continue
+            if resource.name != self.target.utilisation_metric:
+                continue
+            if resource.target.type == "Utilization" and resource.target.averageUtilization:
+                return index, int(resource.target.averageUtilization)
+        return None
+
     # -- API -----------------------------------------------------------------------------
 
     def _get(self) -> Any:
         return self._client.get(self._resource, self.target.resource)
 
-    def _patch(self, patch: dict) -> Any:
+    def _patch(self, patch: dict | list, patch_type: PatchType = PatchType.MERGE) -> Any:
         return self._client.patch(
-            self._resource, self.target.resource, patch, patch_type=PatchType.MERGE
+            self._resource, self.target.resource, patch, patch_type=patch_type
         )
 
     def _retrying(self, exc_type: type[BaseException]) -> Retrying:
@@ -134,9 +196,10 @@ class KubernetesActuator:
             reraise=True,
         )
 
-    def _call(self, method: str, call) -> Any:
+    def _call(self, method: str, call, *, unprocessable: bool = False) -> Any:
         """`call` with transient failures (5xx, 429, transport errors) retried; others mapped
-        to an ActuatorError saying what to fix; a 409 raised as `_Conflict`."""
+        to an ActuatorError saying what to fix; a 409 raised as `_Conflict`, and with
+        `unprocessable` a 422 (a JSON patch's failed `test`) as `_Unprocessable`."""
 
         def once() -> Any:
             try:
@@ -152,6 +215,8 @@ class KubernetesActuator:
                     raise ActuatorError(f"{self._what}: not found ({message})") from None
                 if code == 409:
                     raise _Conflict(message) from None
+                if code == 422 and unprocessable:
+                    raise _Unprocessable(message) from None
                 if code < 500 and code != 429:
                     raise ActuatorError(f"{self._what}: HTTP {code} ({message})") from None
                 raise _Transient(f"HTTP {code} ({message})") from None
@@ -190,6 +255,10 @@ class _Conflict(Exception):
 
 
 class _Transient(Exception):
+    pass
+
+
+class _Unprocessable(Exception):
     pass
 
 

@@ -25,6 +25,16 @@ class SandboxActuator:
         if not dry_run:
             self._call("PUT", json={"replicas": replicas})
 
+    def read_utilisation(self) -> int | None:
+        """None: the sandbox app has no autoscaler target utilisation (the planner schedules no
+        utilisation runs for this kind)."""
+        return None
+
+    def set_utilisation(self, percent: int, *, expected: int, reason: str, dry_run: bool) -> None:
+        raise ActuatorError(
+            f"capacity target {self.target.name}: the sandbox app has no target utilisation to set"
+        )
+
     def _call(self, method: str, **kwargs) -> httpx.Response:
         try:
             response = self._client.request(method, "/admin/capacity", **kwargs)

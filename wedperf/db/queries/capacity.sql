@@ -22,3 +22,27 @@ ON CONFLICT (target) DO UPDATE SET
 INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)
 VALUES (%(target)s, NULL, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET baseline = NULL, floor = EXCLUDED.floor, changed_at = now();
+
+-- name: utilisation_state
+-- The remembered baseline and last target utilisation (percent) wedperf set on a target.
+SELECT baseline, utilisation, changed_at FROM perf.capacity_utilisation WHERE target = %(target)s;
+
+-- name: lowered_targets
+-- Targets whose target utilisation is lowered now (a baseline is kept until the restore).
+SELECT target FROM perf.capacity_utilisation WHERE baseline IS NOT NULL ORDER BY target;
+
+-- name: remember_lower
+-- After a lowering: keep the first pre-lowering value as baseline, note the new value.
+INSERT INTO perf.capacity_utilisation AS s (target, baseline, utilisation, changed_at)
+VALUES (%(target)s, %(before)s, %(after)s, now())
+ON CONFLICT (target) DO UPDATE SET
+    baseline = coalesce(s.baseline, EXCLUDED.baseline),
+    utilisation = EXCLUDED.utilisation,
+    changed_at = now();
+
+-- name: remember_utilisation_restore
+-- After a restore (or when the value is someone else's now): no lowering in force.
+INSERT INTO perf.capacity_utilisation AS s (target, baseline, utilisation, changed_at)
+VALUES (%(target)s, NULL, %(after)s, now())
+ON CONFLICT (target) DO UPDATE SET
+    baseline = NULL, utilisation = EXCLUDED.utilisation, changed_at = now();

@@ -1,0 +1,250 @@
+"""The event-window target utilisation: its decisions (pure), the planner's runs, and the
+production step against real PostgreSQL and a Kubernetes HPA behind httpx.MockTransport
+(every change and restore a row in perf.actions, the baseline kept in
+perf.capacity_utilisation)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import KubernetesActuator
+from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
+from wedperf.capacity.plan import plan_wedding_ops
+from wedperf.capacity.state import lowered_targets, utilisation_state
+from wedperf.capacity.utilisation import (
+    ceremonies_in_progress,
+    decide_lower,
+    decide_utilisation_restore,
+)
+from wedperf.config import CapacityTarget, OpsSettings, Settings
+
+NOW = datetime(2030, 6, 1, 6, 0, tzinfo=UTC)
+CEREMONY = NOW.replace(hour=14)
+HPA_PATH = "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers/web"
+
+
+def wedding(wedding_id: str = "w1", starts: datetime = CEREMONY, status="confirmed") -> Wedding:
+    return Wedding(wedding_id, starts, starts + timedelta(hours=6), "America/New_York", None,
+                   120, status)  # fmt: skip
+
+
+def hpa_target(**kw) -> CapacityTarget:
+    return CapacityTarget(name="web", kind="kubernetes-hpa", url="https://k8s.test:6443",
+                          token="t", namespace="prod", resource="web", **kw)  # fmt: skip
+
+
+def settings(**ops) -> Settings:
+    ops.setdefault("targets", [hpa_target(), CapacityTarget(name="sandbox", url="http://s")])
+    ops.setdefault("event_utilisation", {"utilisation": 40})
+    return Settings(ops=OpsSettings(**ops))
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+def test_lowering_never_raises_the_target_utilisation() -> None:
+    assert decide_lower(event=40, current=90).new == 40
+    assert decide_lower(event=40, current=40).new is None
+    assert decide_lower(event=40, current=30).new is None  # below already: left alone
+    assert decide_lower(event=40, current=None).new is None
+
+
+def restore(**kw):
+    args = dict(baseline=90, current=40, set_by_wedperf=40, live=[], in_ceremony=[],
+                last_change=NOW - timedelta(hours=1), now=NOW,
+                cooldown=timedelta(minutes=15))  # fmt: skip
+    return decide_utilisation_restore(**(args | kw))
+
+
+def test_restore_puts_the_baseline_back_after_the_window() -> None:
+    decision = restore()
+    assert decision.new == 90 and "restore" in decision.reason
+
+
+def test_no_scale_in_during_a_ceremony() -> None:
+    """Raising the target utilisation is a scale-in: never while a ceremony is under way,
+    even if the day window were configured not to cover it."""
+    in_progress = ceremonies_in_progress([wedding()], CEREMONY + timedelta(minutes=20),
+                                         timedelta(minutes=45))  # fmt: skip
+    assert in_progress == ["w1"]
+    assert ceremonies_in_progress([wedding()], CEREMONY + timedelta(hours=1),
+                                  timedelta(minutes=45)) == []  # fmt: skip
+    decision = restore(in_ceremony=in_progress)
+    assert decision.new is None and "ceremony of w1 in progress" in decision.reason
+    assert not decision.forget_baseline  # still owed
+
+
+def test_restore_waits_for_live_weddings_and_the_cooldown() -> None:
+    assert restore(live=["w2"]).new is None
+    held = restore(last_change=NOW - timedelta(minutes=5))
+    assert held.new is None and held.reason.startswith("cooldown")
+
+
+def test_someone_elses_value_is_left_alone() -> None:
+    decision = restore(current=60)
+    assert decision.new is None and decision.forget_baseline
+    assert "changed by someone else" in decision.reason
+    assert restore(baseline=None).new is None
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+
+def test_the_plan_lowers_and_restores_hpa_targets_only() -> None:
+    config = settings()
+    runs = plan_wedding_ops([wedding()], now=NOW, settings=config)
+    utilisation = {r.operation: r for r in runs if r.operation.startswith("utilisation-")}
+    assert {r.target for r in runs if r.operation.startswith("utilisation-")} == {"web"}
+    opens, closes = wedding().day_window(config.day_window_before, config.day_window_after)
+    lower, back = utilisation["utilisation-lower"], utilisation["utilisation-restore"]
+    assert lower.scheduled_time <= wedding().starts_at - config.ops.event_utilisation.lead
+    assert lower.scheduled_time < opens  # the default lead: an hour before the day window
+    assert back.scheduled_time >= closes + config.ops.restore_delay
+    assert lower.deployment == config.ops.floor_deployment  # the capacity-floor flow
+    assert lower.parameters["action"] == "utilisation-lower"
+    assert back.parameters["action"] == "utilisation-restore"
+    # Idempotent: the same calendar gives the same keys; a moved wedding a new one.
+    again = plan_wedding_ops([wedding()], now=NOW, settings=config)
+    assert [r.idempotency_key for r in again] == [r.idempotency_key for r in runs]
+    moved = plan_wedding_ops([wedding(starts=CEREMONY + timedelta(hours=2))], now=NOW,
+                             settings=config)  # fmt: skip
+    assert lower.idempotency_key not in {r.idempotency_key for r in moved}
+
+
+def test_switched_off_and_the_floor_setting() -> None:
+    off = settings(event_utilisation={"enabled": False})
+    ops = {r.operation for r in plan_wedding_ops([wedding()], now=NOW, settings=off)}
+    assert not any(o.startswith("utilisation-") for o in ops)
+    by_target = {}
+    for run in plan_wedding_ops([wedding()], now=NOW, settings=settings()):
+        by_target.setdefault(run.target, set()).add(run.operation)
+    # auto: the floor where the utilisation lever is not there (the sandbox), not both.
+    assert by_target == {
+        None: {"prewarm"},
+        "web": {"utilisation-lower", "utilisation-restore"},
+        "sandbox": {"floor-raise", "floor-restore"},
+    }
+    assert {"floor-raise", "utilisation-lower"} <= {
+        r.operation
+        for r in plan_wedding_ops([wedding()], now=NOW, settings=settings(floor="always"))
+        if r.target == "web"
+    }
+    never = settings(floor="never")
+    assert not any(r.operation.startswith("floor-")
+                   for r in plan_wedding_ops([wedding()], now=NOW, settings=never))  # fmt: skip
+
+
+def test_a_lowered_target_without_weddings_left_gets_a_restore() -> None:
+    runs = plan_wedding_ops([], now=NOW, settings=settings(), lowered_targets=["web"])
+    assert [(r.operation, r.target, r.wedding_ids) for r in runs] == [
+        ("utilisation-restore", "web", ())
+    ]
+
+
+# -- the production step -----------------------------------------------------------------------
+
+
+class Hpa:
+    def __init__(self, utilisation: int) -> None:
+        self.value = utilisation
+        self.patches: list[list[dict]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            ops = json.loads(request.content)
+            self.patches.append(ops)
+            if ops[1]["value"] != self.value:
+                return httpx.Response(422, json={
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "Invalid", "message": "testing value failed", "code": 422,
+                })  # fmt: skip
+            self.value = ops[2]["value"]
+        return httpx.Response(200, json={
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "prod", "resourceVersion": "1"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 20,
+                     "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                         "type": "Utilization", "averageUtilization": self.value}}}]},
+        })  # fmt: skip
+
+
+@pytest.fixture
+def conn(migrated_database_url: str):
+    with psycopg.connect(migrated_database_url) as conn:
+        w = wedding()
+        conn.execute(
+            "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+            "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
+            (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
+        )
+        yield conn
+
+
+def actions(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT kind, outcome, before, after FROM perf.actions ORDER BY action_id"
+    ).fetchall()
+
+
+def test_lower_then_restore_after_the_window(conn) -> None:
+    config = settings()
+    target = config.ops.targets[0]
+    server = Hpa(90)
+    hpa = KubernetesActuator(target, transport=httpx.MockTransport(server), retry_delays=())
+    lowered = lower_utilisation(conn, hpa, target, [wedding()], plan_id="p1", settings=config)
+    assert (lowered.outcome, lowered.before, lowered.after, server.value) == ("done", 90, 40, 40)
+    assert utilisation_state(conn, "web").baseline == 90
+    assert lowered_targets(conn) == ["web"]
+
+    during = restore_utilisation(conn, hpa, target, [wedding()], plan_id="p2", settings=config,
+                                 now=CEREMONY + timedelta(minutes=10))  # fmt: skip
+    assert during.outcome == "skipped" and "ceremony of w1" in during.reason
+    assert server.value == 40
+
+    after = CEREMONY + timedelta(hours=8)  # the day window closed (end + 1 h) an hour ago
+    done = restore_utilisation(conn, hpa, target, [wedding()], plan_id="p3", settings=config,
+                               now=after)  # fmt: skip
+    assert (done.outcome, done.before, done.after, server.value) == ("done", 40, 90, 90)
+    assert lowered_targets(conn) == [] and utilisation_state(conn, "web").utilisation == 90
+    assert actions(conn) == [
+        ("utilisation_lower", "done", "90", "40"),
+        ("utilisation_restore", "skipped", "40", "40"),
+        ("utilisation_restore", "done", "40", "90"),
+    ]
+
+
+def test_a_change_by_someone_else_is_not_restored_over(conn) -> None:
+    config = settings()
+    target = config.ops.targets[0]
+    server = Hpa(90)
+    hpa = KubernetesActuator(target, transport=httpx.MockTransport(server), retry_delays=())
+    lower_utilisation(conn, hpa, target, [wedding()], plan_id="p1", settings=config)
+    server.value = 55  # an operator's change during the window
+    outcome = restore_utilisation(conn, hpa, target, [wedding()], plan_id="p2",
+                                  settings=config, now=CEREMONY + timedelta(hours=8))  # fmt: skip
+    assert outcome.outcome == "skipped" and "changed by someone else" in outcome.reason
+    assert server.value == 55 and lowered_targets(conn) == []  # theirs; no restore owed
+
+
+def test_dry_run_and_forecast_only_change_nothing(conn) -> None:
+    target = settings().ops.targets[0]
+    server = Hpa(90)
+    hpa = KubernetesActuator(target, transport=httpx.MockTransport(server), retry_delays=())
+    dry = lower_utilisation(conn, hpa, target, [wedding()], plan_id="p1",
+                            settings=settings(mode="dry-run"))  # fmt: skip
+    planned = lower_utilisation(conn, None, target, [wedding()], plan_id="p2",
+                                settings=settings(mode="forecast-only"))  # fmt: skip
+    assert (dry.outcome, planned.outcome) == ("dry-run", "planned")
+    assert server.value == 90 and server.patches == [] and lowered_targets(conn) == []
+    assert [row[:2] for row in actions(conn)] == [
+        ("utilisation_lower", "dry-run"),
+        ("utilisation_lower", "planned"),
+    ]
