@@ -740,3 +740,48 @@ def test_a_timeline_with_one_round_reads_local_hours() -> None:
     assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
     assert "13:00" in labels and "16:00" in labels  # 17:00Z .. 02:00Z is 13:00 .. 22:00 EDT
     assert "1 round over its day window" in ax.get_title(loc="left")
+
+
+def test_modelled_samples_are_labelled_modelled_not_measured(make_database, tmp_path: Path):
+    """The sandbox's modelled history (source sandbox-model) in scope: the capacity figure's
+    load line and caption say modelled, a note says which part, and the critical-path
+    section counts the rounds up to the end of the modelled samples as on a modelled clock."""
+    url = make_database()
+    fill_day(url)
+    modelled = [utc(16) + timedelta(minutes=m) for m in range(4 * 60)]  # 16:00 to 19:59
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO perf.samples (ts, source, metric, operation, series, wedding_id, "
+            "attributed_by, value) VALUES (%s, 'sandbox-model', 'latency_s', 'guest_list', "
+            "%s, 'w-1001', 'label', 0.1)",
+            [(at, f"m{i}") for i, at in enumerate(modelled)],
+        )
+    result = build_evidence_package(
+        url, out=tmp_path / "modelled", day=DAY, now=NOW, settings=Settings()
+    )
+    figure = figure_json(result, "capacity_floor")
+    assert figure["measured_label"] == "measured + modelled"
+    assert figure["samples_by_source"]["sandbox-model"] == len(modelled)
+    doc = json.loads(result.json_path.read_text())
+    capacity = doc["sections"]["capacity"]
+    assert "modelled" in figure["caption"] and "probes" in figure["caption"]
+    assert any("sandbox load model" in note for note in capacity["notes"])
+    assert capacity["counts"]["load_samples_modelled"] == len(modelled)
+    # Rounds every 15 min from 17:00; the modelled samples cover minutes up to 20:00.
+    rounds = sql(
+        url,
+        "SELECT count(DISTINCT evaluated_at) FROM perf.critical_path_checks "
+        "WHERE evaluated_at <= %s",
+        utc(20),
+    )[0][0]
+    critical = doc["sections"]["critical_path"]
+    assert critical["counts"]["rounds_on_modelled_clock"] == rounds == 13
+    assert any("modelled clock" in note for note in critical["notes"])
+
+
+def test_collected_samples_alone_are_labelled_measured(package) -> None:
+    figure = figure_json(package, "capacity_floor")
+    assert figure["measured_label"] == "measured"
+    assert "sandbox-model" not in figure["samples_by_source"]
+    doc = json.loads(package.json_path.read_text())
+    assert doc["sections"]["critical_path"]["counts"]["rounds_on_modelled_clock"] == 0

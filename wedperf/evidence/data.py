@@ -1,7 +1,8 @@
 """What an evidence report is about (its scope) and everything it reads from the databases.
 
 Reads only: perf.weddings, perf.forecasts, perf.actions, perf.capacity_state, perf.alerts,
-perf.critical_path_checks (wedperf's database) and, for forecast actuals of `app_view`
+perf.critical_path_checks, perf.rollups_minute, perf.samples (their count per source: which
+part was modelled) (wedperf's database) and, for forecast actuals of `app_view`
 series, the app-DB contract views. Every value kept is an id, a count, a timing or a metric.
 """
 
@@ -36,6 +37,9 @@ ACTUALS_LEAD = timedelta(days=7)
 # vendor_delivery is a notification's delivery, platform a probe of the platform.
 REQUEST_OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
 MEASURED_STEP = timedelta(minutes=5)
+# perf.samples.source of the sandbox's modelled history (wedperf.sandbox.history.SOURCE):
+# samples a load model gave, not a collector's measurements.
+MODELLED_SOURCE = "sandbox-model"
 
 
 class EvidenceScopeError(ValueError):
@@ -217,6 +221,20 @@ def gather(
             "seconds": MEASURED_STEP.total_seconds(),
         },
     ).fetchall()
+    sources = {
+        row["source"]: row
+        for row in dicts.execute(
+            Q["sample_sources"], window | {"operations": list(REQUEST_OPERATIONS)}
+        ).fetchall()
+    }
+    modelled_rounds = None
+    if MODELLED_SOURCE in sources:
+        last = dicts.execute(Q["modelled_until"], {"start": scope.start}).fetchone()["last"]
+        # A modelled sample covers its whole minute: rounds up to that minute's end ran on
+        # the modelled clock (the demo's modelling), not at the time.
+        until = last + timedelta(minutes=1)
+        row = dicts.execute(Q["rounds_until"], {"wedding_ids": ids, "until": until}).fetchone()
+        modelled_rounds = {"until": until, "rounds": row["rounds"], "modelled": row["before"]}
     return EvidenceData(
         scope=scope,
         now=now,
@@ -230,7 +248,11 @@ def gather(
         check_summary=summary,
         checks=checks,
         drawn_weddings=drawn,
-        extra={"measured_load": measured},
+        extra={
+            "measured_load": measured,
+            "sample_sources": sources,
+            "modelled_rounds": modelled_rounds,
+        },
     )
 
 
