@@ -381,13 +381,16 @@ def test_forecast_figure_numbers_are_the_forecast_in_force_and_the_actuals(
     )
     for ts, h in guest_list.items():
         hour = datetime.fromisoformat(ts)
-        if hour < utc(14):
-            assert h["actual"] is None  # before any sample: unknown, not zero
+        if hour in counted:
+            assert h["actual"] == counted[hour]
         else:
-            assert h["actual"] == counted.get(hour, 0.0)
-    assert series["samples.guest_list"]["hours_with_actuals"] == 14  # 14:00Z .. 03:00Z
+            assert h["actual"] is None  # no samples: unknown (collector down?), not zero
+    assert series["samples.guest_list"]["hours_with_actuals"] == 9  # 14:00Z .. 22:00Z
     checkins = series["app.guest_checkins"]
     assert checkins["forecast_hours"] == 12 and checkins["hours_with_actuals"] == 0
+    counts = package.summary
+    assert counts["hours_with_actuals"] == sum(s["hours_with_actuals"] for s in series.values())
+    assert counts["min_hours_with_actuals"] == 0  # the app-view series has none
     assert checkins["actuals_note"].startswith("actuals unavailable")
 
 
@@ -785,3 +788,27 @@ def test_collected_samples_alone_are_labelled_measured(package) -> None:
     assert "sandbox-model" not in figure["samples_by_source"]
     doc = json.loads(package.json_path.read_text())
     assert doc["sections"]["critical_path"]["counts"]["rounds_on_modelled_clock"] == 0
+
+
+def test_hours_without_samples_are_not_actuals(make_database) -> None:
+    """A samples series with a gap (an hour wedperf's collector was down): the gap hour is
+    unknown, not 0, and counts in neither hours with actuals, coverage nor MAE."""
+    from wedperf.evidence.data import _actuals, day_scope
+
+    url = make_database()
+    settings = Settings()
+    spec = next(s for s in settings.forecast.series if s.name == "samples.guest_list")
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT perf.ensure_sample_partitions(%s, %s)", (DAY, DAY))
+        for hour in (10, 11, 13):  # none at 12:00Z
+            conn.execute(
+                "INSERT INTO perf.samples (ts, source, metric, operation, series, wedding_id, "
+                "attributed_by, value) VALUES (%s, 'probe', %s, 'guest_list', %s, 'w-1', "
+                "'url', 0.2)",
+                (utc(hour, 10), spec.metric, f"s{hour}"),
+            )
+        conn.commit()
+        series, note = _actuals(conn, None, spec, day_scope(DAY, settings), settings, NOW)
+    assert note is None
+    assert list(series.index) == [pd.Timestamp(utc(h)) for h in (10, 11, 13)]
+    assert list(series) == [1.0, 1.0, 1.0]

@@ -29,9 +29,11 @@ from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 Q = queries("evidence")
-# Actuals are read from this long before the scope: a view's hourly counts are zero-filled
-# from its first row, so an hour of the scope without rows reads 0 (it had none), not
-# unknown, once the view had rows in the week before.
+# Actuals of an `app_view` series are read from this long before the scope: a view's hourly
+# counts are zero-filled from its first row, so an hour of the scope without rows reads 0 (the
+# app recorded none: a real zero), not unknown, once the view had rows in the week before.
+# Not for `samples` series: an hour without samples may be an hour wedperf's own collector
+# was down, so it is unknown, never an actual of 0.
 ACTUALS_LEAD = timedelta(days=7)
 # The operations whose server-side events are requests to the app (the measured load);
 # vendor_delivery is a notification's delivery, platform a probe of the platform.
@@ -306,7 +308,8 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
         return None, "no complete hour has passed yet"
     if spec.source == "prometheus":
         return _request_actuals(spec, scope.start, end, settings)
-    source = app_conn if spec.source == "app_view" else conn
+    view = spec.source == "app_view"
+    source = app_conn if view else conn
     if source is None:
         return None, "app database not available: actuals unknown"
     try:
@@ -314,11 +317,15 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
             series = load_series(
                 source,
                 spec,
-                start=scope.start - ACTUALS_LEAD,
+                start=scope.start - (ACTUALS_LEAD if view else timedelta(0)),
                 end=end,
                 source_schema=settings.source_schema,
             )
         series = series[series.index >= scope.start]
+        if not view:
+            # The query zero-fills from the first sample's hour; without samples an hour
+            # is unknown (the collector may have been down), not 0.
+            series = series[series > 0]
     except psycopg.Error as exc:
         log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
         return None, f"actuals unavailable ({type(exc).__name__})"
