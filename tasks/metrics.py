@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -38,16 +38,27 @@ def store_samples_task(samples: Sequence[Sample]) -> int:
 
 @task(name="rollup-minutes", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
 def rollup_task(window: CollectWindow) -> int:
-    """Recompute per-minute p50/p95/p99 per wedding x operation for the window, and on to
-    now: a probe is stamped when it ran, during the round, after the window's aligned end;
-    without the extra minutes the round's own probes would reach the SLI (and the error
-    budgets) only with the next round's rollup, and the last round's never."""
+    """Recompute per-minute p50/p95/p99 per wedding x operation for the window, and on by
+    up to one dense collection interval (never past now): a probe is stamped when it ran,
+    during the round, after the window's aligned end; without the extra minutes the round's
+    own probes would reach the SLI (and the error budgets) only with the next round's rollup,
+    and the last round's never. A round runs within that interval (its shards time out
+    there), so its probes are covered; a window that ended long ago (collect_metrics with a
+    past `end`) rolls up its own minutes, not everything since."""
     runtime = get_runtime()
+    settings = runtime.settings
     with runtime.pool.connection() as conn:
         return rollup_minutes(
             conn,
             window.start,
-            max(window.end, datetime.now(UTC)),
-            before=runtime.settings.day_window_before,
-            after=runtime.settings.day_window_after,
+            rollup_end(window, settings.dense_collect_interval, datetime.now(UTC)),
+            before=settings.day_window_before,
+            after=settings.day_window_after,
         )
+
+
+def rollup_end(window: CollectWindow, interval: timedelta, now: datetime) -> datetime:
+    """Where a round's rollup ends: the window's end plus one dense interval (the round's
+    own probes, stamped after the window's end), not past now, never before the window's
+    end."""
+    return max(window.end, min(now, window.end + interval))

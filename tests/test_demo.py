@@ -164,6 +164,7 @@ def test_demo_reports_a_whole_wedding_day_and_today(demo_run: dict) -> None:
     summary = json.loads((demo_run["out"] / "summary.json").read_text())
     counts = summary["evidence"]["counts"]
     assert counts["hours_with_actuals"] >= 24, counts
+    assert counts["min_hours_with_actuals"] >= 24, counts
     assert counts["weddings_completed"] >= 1, counts
     assert counts["min_rounds_per_wedding"] >= 24, counts
     assert counts["weddings_under_way"] >= 1 and counts["min_rounds_per_wedding_under_way"] >= 1

@@ -381,13 +381,16 @@ def test_forecast_figure_numbers_are_the_forecast_in_force_and_the_actuals(
     )
     for ts, h in guest_list.items():
         hour = datetime.fromisoformat(ts)
-        if hour < utc(14):
-            assert h["actual"] is None  # before any sample: unknown, not zero
+        if hour in counted:
+            assert h["actual"] == counted[hour]
         else:
-            assert h["actual"] == counted.get(hour, 0.0)
-    assert series["samples.guest_list"]["hours_with_actuals"] == 14  # 14:00Z .. 03:00Z
+            assert h["actual"] is None  # no samples: unknown (collector down?), not zero
+    assert series["samples.guest_list"]["hours_with_actuals"] == 9  # 14:00Z .. 22:00Z
     checkins = series["app.guest_checkins"]
     assert checkins["forecast_hours"] == 12 and checkins["hours_with_actuals"] == 0
+    counts = package.summary
+    assert counts["hours_with_actuals"] == sum(s["hours_with_actuals"] for s in series.values())
+    assert counts["min_hours_with_actuals"] == 0  # the app-view series has none
     assert checkins["actuals_note"].startswith("actuals unavailable")
 
 
@@ -740,3 +743,72 @@ def test_a_timeline_with_one_round_reads_local_hours() -> None:
     assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
     assert "13:00" in labels and "16:00" in labels  # 17:00Z .. 02:00Z is 13:00 .. 22:00 EDT
     assert "1 round over its day window" in ax.get_title(loc="left")
+
+
+def test_modelled_samples_are_labelled_modelled_not_measured(make_database, tmp_path: Path):
+    """The sandbox's modelled history (source sandbox-model) in scope: the capacity figure's
+    load line and caption say modelled, a note says which part, and the critical-path
+    section counts the rounds up to the end of the modelled samples as on a modelled clock."""
+    url = make_database()
+    fill_day(url)
+    modelled = [utc(16) + timedelta(minutes=m) for m in range(4 * 60)]  # 16:00 to 19:59
+    with psycopg.connect(url) as conn, conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO perf.samples (ts, source, metric, operation, series, wedding_id, "
+            "attributed_by, value) VALUES (%s, 'sandbox-model', 'latency_s', 'guest_list', "
+            "%s, 'w-1001', 'label', 0.1)",
+            [(at, f"m{i}") for i, at in enumerate(modelled)],
+        )
+    result = build_evidence_package(
+        url, out=tmp_path / "modelled", day=DAY, now=NOW, settings=Settings()
+    )
+    figure = figure_json(result, "capacity_floor")
+    assert figure["measured_label"] == "measured + modelled"
+    assert figure["samples_by_source"]["sandbox-model"] == len(modelled)
+    doc = json.loads(result.json_path.read_text())
+    capacity = doc["sections"]["capacity"]
+    assert "modelled" in figure["caption"] and "probes" in figure["caption"]
+    assert any("sandbox load model" in note for note in capacity["notes"])
+    assert capacity["counts"]["load_samples_modelled"] == len(modelled)
+    # Rounds every 15 min from 17:00; the modelled samples cover minutes up to 20:00.
+    rounds = sql(
+        url,
+        "SELECT count(DISTINCT evaluated_at) FROM perf.critical_path_checks "
+        "WHERE evaluated_at <= %s",
+        utc(20),
+    )[0][0]
+    critical = doc["sections"]["critical_path"]
+    assert critical["counts"]["rounds_on_modelled_clock"] == rounds == 13
+    assert any("modelled clock" in note for note in critical["notes"])
+
+
+def test_collected_samples_alone_are_labelled_measured(package) -> None:
+    figure = figure_json(package, "capacity_floor")
+    assert figure["measured_label"] == "measured"
+    assert "sandbox-model" not in figure["samples_by_source"]
+    doc = json.loads(package.json_path.read_text())
+    assert doc["sections"]["critical_path"]["counts"]["rounds_on_modelled_clock"] == 0
+
+
+def test_hours_without_samples_are_not_actuals(make_database) -> None:
+    """A samples series with a gap (an hour wedperf's collector was down): the gap hour is
+    unknown, not 0, and counts in neither hours with actuals, coverage nor MAE."""
+    from wedperf.evidence.data import _actuals, day_scope
+
+    url = make_database()
+    settings = Settings()
+    spec = next(s for s in settings.forecast.series if s.name == "samples.guest_list")
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT perf.ensure_sample_partitions(%s, %s)", (DAY, DAY))
+        for hour in (10, 11, 13):  # none at 12:00Z
+            conn.execute(
+                "INSERT INTO perf.samples (ts, source, metric, operation, series, wedding_id, "
+                "attributed_by, value) VALUES (%s, 'probe', %s, 'guest_list', %s, 'w-1', "
+                "'url', 0.2)",
+                (utc(hour, 10), spec.metric, f"s{hour}"),
+            )
+        conn.commit()
+        series, note = _actuals(conn, None, spec, day_scope(DAY, settings), settings, NOW)
+    assert note is None
+    assert list(series.index) == [pd.Timestamp(utc(h)) for h in (10, 11, 13)]
+    assert list(series) == [1.0, 1.0, 1.0]

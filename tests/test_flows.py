@@ -185,3 +185,19 @@ def test_a_failing_source_fails_alone(
     url = platform["url"]
     assert scalar(url, "SELECT count(*) FROM perf.samples WHERE source = 'probe'") > 0
     assert scalar(url, "SELECT count(*) FROM perf.samples WHERE source = 'prometheus'") == 0
+
+
+def test_rollup_of_a_past_window_stops_one_dense_interval_after_it() -> None:
+    """A round rolls up its window and the dense interval after it (its own probes, stamped
+    after the window's end), never past now: a week-old window rolls up its own minutes."""
+    from tasks.metrics import rollup_end
+    from wedperf.metrics.model import CollectWindow
+
+    now = datetime(2026, 10, 17, 20, 0, 30, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    live = CollectWindow(start=now - timedelta(minutes=15), end=now.replace(second=0))
+    assert rollup_end(live, minute, now) == now  # the round's own probes up to now
+    past = CollectWindow(start=now - timedelta(days=7, minutes=15), end=now - timedelta(days=7))
+    assert rollup_end(past, minute, now) == past.end + minute
+    ahead = CollectWindow(start=now, end=now + timedelta(minutes=5))
+    assert rollup_end(ahead, minute, now) == ahead.end

@@ -26,7 +26,9 @@ Today's live part then adds real requests, real collection and a real watch roun
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -52,7 +54,11 @@ def past_day_start(settings, now: datetime) -> tuple[Any, datetime]:
 
 class ModelledPast:
     """The modelled past under way: the forecast run on the worker and the measurements and
-    rounds in a process of their own, while the live part goes on (`wait` joins them)."""
+    rounds in a process of their own, while the live part goes on (`wait` joins them).
+
+    A context manager: leaving the block without `wait` having joined it (the demo failed or
+    was interrupted) cancels the modelling and terminates its process, so it does not go on
+    writing into the databases while the demo stops its services."""
 
     def __init__(self, worker: DemoWorker, services, *, now: datetime, seed: int) -> None:
         from wedperf.config import get_settings
@@ -64,6 +70,10 @@ class ModelledPast:
         # spawn: a fresh interpreter (the demo's threads, pools and event loops stay here);
         # it reads the same settings from the environment the demo set.
         self._executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        self._joined = False
+        # The process's pid, to terminate it (the executor has no public way to): asked
+        # first, so the one worker answers it before it starts modelling.
+        self._pid = self._executor.submit(os.getpid)
         self._future = self._executor.submit(
             _model_in_process,
             services,
@@ -86,8 +96,11 @@ class ModelledPast:
             self.submit_forecast()
         try:
             measured, watched = self._future.result()
-        finally:
-            self._executor.shutdown()
+        except BaseException:
+            self.cancel()
+            raise
+        self._executor.shutdown()
+        self._joined = True
         progress(measured.pop("line"))
         progress(watched.pop("line"))
         forecast = DemoWorker.result(
@@ -102,12 +115,35 @@ class ModelledPast:
             **watched,
         }
 
+    def cancel(self) -> None:
+        """Stop the modelling: drop it if it has not started, terminate its process if it has
+        (its open transaction is rolled back), then shut the executor down."""
+        if self._joined:
+            return
+        self._joined = True
+        if not self._future.cancel():
+            try:
+                pid = self._pid.result(timeout=60)
+            except Exception:  # the process never started or is already gone
+                pid = None
+            if pid is not None and not self._future.done():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ModelledPast:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.cancel()  # nothing to do once `wait` has joined it
+
 
 def model_history(
     worker: DemoWorker, services, *, now: datetime, seed: int, progress: Progress
 ) -> ModelledPast:
     """Start modelling the past (module docstring): yesterday's local midnight to `now`.
-    Returns the work under way; its `wait` joins it."""
+    Returns the work under way (a context manager: leaving it unjoined stops the work); its
+    `wait` joins it."""
     past = ModelledPast(worker, services, now=now, seed=seed)
     progress(
         f"modelling the past on the sandbox, {past.day} 00:00 to now, in the background: "

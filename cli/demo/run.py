@@ -189,63 +189,66 @@ def _on_worker(
     progress("calendar sync (flow sync-calendar)")
     synced = worker.run("sync-calendar/sync-calendar", {"plan_collection": False})
     # Yesterday and this morning, modelled while the live part runs (joined before the watch).
-    past = model_history(worker, services, now=now, seed=seed, progress=progress)
+    # Left without joining it (a step below failed), the modelling is cancelled and its
+    # process terminated: it must not go on writing while the services stop.
+    with model_history(worker, services, now=now, seed=seed, progress=progress) as past:
+        progress(f"driving {requests} requests of wedding-day load at the sandbox app")
+        # The next wedding (pre-warmed below) is left cold until then, so the pre-warm's
+        # before/after guest-list figures measure a first touch against a warmed cache.
+        load = drive_load(base_url, live_ids[1:], requests=requests, concurrency=16, seed=seed)
+        progress(
+            f"{requests // 2} requests from synthetic mobile clients (4g/3g/wifi), RUM beacons"
+        )
+        mobile = drive_mobile_client(
+            base_url,
+            f"{webhook_url}/rum",
+            rum_token(),
+            live_ids[1:],
+            requests=requests // 2,
+            seed=seed,
+            concurrency=16,
+            # Beacons carry what the phone would see (app + network time); the demo does not
+            # also wait out a 3G photo upload in wall-clock time.
+            simulate_network=False,
+        )
 
-    progress(f"driving {requests} requests of wedding-day load at the sandbox app")
-    # The next wedding (pre-warmed below) is left cold until then, so the pre-warm's
-    # before/after guest-list figures measure a first touch against a warmed cache.
-    load = drive_load(base_url, live_ids[1:], requests=requests, concurrency=16, seed=seed)
-    progress(f"{requests // 2} requests from synthetic mobile clients (4g/3g/wifi), RUM beacons")
-    mobile = drive_mobile_client(
-        base_url,
-        f"{webhook_url}/rum",
-        rum_token(),
-        live_ids[1:],
-        requests=requests // 2,
-        seed=seed,
-        concurrency=16,
-        # Beacons carry what the phone would see (app + network time); the demo does not
-        # also wait out a 3G photo upload in wall-clock time.
-        simulate_network=False,
-    )
+        collect = "collect-metrics/collect-metrics-sparse"
+        progress("one collection round (flow collect-metrics)")
+        collected = worker.run(collect, {"lookback_minutes": 15})
 
-    collect = "collect-metrics/collect-metrics-sparse"
-    progress("one collection round (flow collect-metrics)")
-    collected = worker.run(collect, {"lookback_minutes": 15})
+        progress("forecasting the calendar-driven series (flow fit-forecasts)")
+        forecasts = worker.run("fit-forecasts/fit-forecasts")
 
-    progress("forecasting the calendar-driven series (flow fit-forecasts)")
-    forecasts = worker.run("fit-forecasts/fit-forecasts")
+        progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
+        plan = worker.run("plan-wedding-ops/plan-wedding-ops")
+        past.submit_forecast()  # yesterday's forecast, on the worker while the live part goes on
+        for run in plan["runs"][:8]:
+            progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
+        if len(plan["runs"]) > 8:
+            progress(f"  ... {len(plan['runs']) - 8} more in the Prefect UI")
 
-    progress("planning pre-warm and capacity-floor runs (flow plan-wedding-ops)")
-    plan = worker.run("plan-wedding-ops/plan-wedding-ops")
-    past.submit_forecast()  # yesterday's forecast, on the worker while the live part goes on
-    for run in plan["runs"][:8]:
-        progress(f"  scheduled {run['scheduled (UTC)']}  {run['name']}")
-    if len(plan["runs"]) > 8:
-        progress(f"  ... {len(plan['runs']) - 8} more in the Prefect UI")
+        next_wedding = [str(live_ids[0])]
+        plan_id = f"demo-{now:%Y%m%dT%H%M%S}"  # actions are keyed by (plan, kind, target)
+        progress(f"pre-warming wedding {next_wedding[0]} (flow prewarm-weddings)")
+        prewarm = worker.run(
+            "prewarm-weddings/prewarm-weddings", {"wedding_ids": next_wedding, "plan_id": plan_id}
+        )
+        prewarm_ab = measure_prewarm_ab(
+            worker, base_url=base_url, services=services, live_ids=live_ids, plan_id=plan_id,
+            seed=seed, progress=progress,
+        )  # fmt: skip
+        slot = {"target": "sandbox", "wedding_ids": next_wedding, "plan_id": plan_id}
+        floor, capacity = raise_floor_measured(
+            worker, slot, base_url=base_url, live_ids=live_ids, requests=requests, seed=seed,
+            progress=progress,
+        )  # fmt: skip
 
-    next_wedding = [str(live_ids[0])]
-    plan_id = f"demo-{now:%Y%m%dT%H%M%S}"  # actions are keyed by (plan, kind, target)
-    progress(f"pre-warming wedding {next_wedding[0]} (flow prewarm-weddings)")
-    prewarm = worker.run(
-        "prewarm-weddings/prewarm-weddings", {"wedding_ids": next_wedding, "plan_id": plan_id}
-    )
-    prewarm_ab = measure_prewarm_ab(
-        worker, base_url=base_url, services=services, live_ids=live_ids, plan_id=plan_id,
-        seed=seed, progress=progress,
-    )  # fmt: skip
-    slot = {"target": "sandbox", "wedding_ids": next_wedding, "plan_id": plan_id}
-    floor, capacity = raise_floor_measured(
-        worker, slot, base_url=base_url, live_ids=live_ids, requests=requests, seed=seed,
-        progress=progress,
-    )  # fmt: skip
+        progress("more wedding-day load, then collection again")
+        drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
+        worker.run(collect, {"lookback_minutes": 15})
 
-    progress("more wedding-day load, then collection again")
-    drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 1)
-    worker.run(collect, {"lookback_minutes": 15})
-
-    progress("waiting for the modelled past (forecast run, load model, watch rounds)")
-    history = past.wait(progress)
+        progress("waiting for the modelled past (forecast run, load model, watch rounds)")
+        history = past.wait(progress)
     progress("critical-path watch of the live weddings (flow watch-wedding-day)")
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 

@@ -1,7 +1,8 @@
 """What an evidence report is about (its scope) and everything it reads from the databases.
 
 Reads only: perf.weddings, perf.forecasts, perf.actions, perf.capacity_state, perf.alerts,
-perf.critical_path_checks (wedperf's database) and, for forecast actuals of `app_view`
+perf.critical_path_checks, perf.rollups_minute, perf.samples (their count per source: which
+part was modelled) (wedperf's database) and, for forecast actuals of `app_view`
 series, the app-DB contract views. Every value kept is an id, a count, a timing or a metric.
 """
 
@@ -28,14 +29,19 @@ from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
 Q = queries("evidence")
-# Actuals are read from this long before the scope: a view's hourly counts are zero-filled
-# from its first row, so an hour of the scope without rows reads 0 (it had none), not
-# unknown, once the view had rows in the week before.
+# Actuals of an `app_view` series are read from this long before the scope: a view's hourly
+# counts are zero-filled from its first row, so an hour of the scope without rows reads 0 (the
+# app recorded none: a real zero), not unknown, once the view had rows in the week before.
+# Not for `samples` series: an hour without samples may be an hour wedperf's own collector
+# was down, so it is unknown, never an actual of 0.
 ACTUALS_LEAD = timedelta(days=7)
 # The operations whose server-side events are requests to the app (the measured load);
 # vendor_delivery is a notification's delivery, platform a probe of the platform.
 REQUEST_OPERATIONS = ("guest_list", "timeline_sync", "photo_upload", "vendor_notify")
 MEASURED_STEP = timedelta(minutes=5)
+# perf.samples.source of the sandbox's modelled history (wedperf.sandbox.history.SOURCE):
+# samples a load model gave, not a collector's measurements.
+MODELLED_SOURCE = "sandbox-model"
 
 
 class EvidenceScopeError(ValueError):
@@ -217,6 +223,20 @@ def gather(
             "seconds": MEASURED_STEP.total_seconds(),
         },
     ).fetchall()
+    sources = {
+        row["source"]: row
+        for row in dicts.execute(
+            Q["sample_sources"], window | {"operations": list(REQUEST_OPERATIONS)}
+        ).fetchall()
+    }
+    modelled_rounds = None
+    if MODELLED_SOURCE in sources:
+        last = dicts.execute(Q["modelled_until"], {"start": scope.start}).fetchone()["last"]
+        # A modelled sample covers its whole minute: rounds up to that minute's end ran on
+        # the modelled clock (the demo's modelling), not at the time.
+        until = last + timedelta(minutes=1)
+        row = dicts.execute(Q["rounds_until"], {"wedding_ids": ids, "until": until}).fetchone()
+        modelled_rounds = {"until": until, "rounds": row["rounds"], "modelled": row["before"]}
     return EvidenceData(
         scope=scope,
         now=now,
@@ -230,7 +250,11 @@ def gather(
         check_summary=summary,
         checks=checks,
         drawn_weddings=drawn,
-        extra={"measured_load": measured},
+        extra={
+            "measured_load": measured,
+            "sample_sources": sources,
+            "modelled_rounds": modelled_rounds,
+        },
     )
 
 
@@ -284,7 +308,8 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
         return None, "no complete hour has passed yet"
     if spec.source == "prometheus":
         return _request_actuals(spec, scope.start, end, settings)
-    source = app_conn if spec.source == "app_view" else conn
+    view = spec.source == "app_view"
+    source = app_conn if view else conn
     if source is None:
         return None, "app database not available: actuals unknown"
     try:
@@ -292,11 +317,15 @@ def _actuals(conn, app_conn, spec, scope: Scope, settings: Settings, now: dateti
             series = load_series(
                 source,
                 spec,
-                start=scope.start - ACTUALS_LEAD,
+                start=scope.start - (ACTUALS_LEAD if view else timedelta(0)),
                 end=end,
                 source_schema=settings.source_schema,
             )
         series = series[series.index >= scope.start]
+        if not view:
+            # The query zero-fills from the first sample's hour; without samples an hour
+            # is unknown (the collector may have been down), not 0.
+            series = series[series > 0]
     except psycopg.Error as exc:
         log.warning("evidence: actuals of %s unavailable: %s", spec.name, exc)
         return None, f"actuals unavailable ({type(exc).__name__})"

@@ -137,7 +137,8 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
             color="#00897b",
             lw=1.0,
             marker="." if len(measured) < 3 else None,
-            label=f"measured ({data.get('measured_step_minutes', 5)}-min mean)",
+            label=f"{data.get('measured_label', 'measured')} "
+            f"({data.get('measured_step_minutes', 5)}-min mean)",
         )
     for target in data["targets"]:
         if target["forecast"]:

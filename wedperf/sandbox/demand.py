@@ -86,11 +86,7 @@ def demand(
     """Per-minute requests/s over `minutes` and each wedding's day window (minute offsets
     from the first minute: 3 h before the ceremony to the end of the reception)."""
     parts = demand_parts(weddings, minutes, version=version, seed=seed)
-    load = parts.baseline.copy()
-    for (lo, end), extra in zip(parts.windows, parts.extras, strict=True):
-        a, b = max(lo, 0), min(end, len(minutes))
-        load[a:b] += extra[a - lo : b - lo]
-    return load * parts.noise, list(parts.windows)
+    return parts.total(), list(parts.windows)
 
 
 @dataclass(frozen=True)
@@ -105,6 +101,15 @@ class DemandParts:
     extras: list[np.ndarray]
     wedding_index: list[int]
     noise: np.ndarray
+
+    def total(self) -> np.ndarray:
+        """requests/s of the whole platform per minute: (baseline + every wedding's extra
+        over its window) x noise."""
+        load = self.baseline.copy()
+        for (lo, end), extra in zip(self.windows, self.extras, strict=True):
+            a, b = max(lo, 0), min(end, len(load))
+            load[a:b] += extra[a - lo : b - lo]
+        return load * self.noise
 
     def wedding_rps(self, i: int) -> np.ndarray:
         """requests/s of the i-th part's wedding over the whole span, the noise applied."""

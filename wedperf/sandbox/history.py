@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from wedperf.critical_path.round import grid_instant
 from wedperf.metrics.histogram import ROLLUP_BOUNDS, le_label
 from wedperf.metrics.model import LATENCY_BUCKET, Sample
 from wedperf.sandbox.demand import demand_parts, with_active_guests
@@ -91,11 +92,7 @@ def modelled_samples(
         return ModelledSpan(start, end, [], 0, 0, 0.0, replicas)
     active = with_active_guests(weddings, seed=seed)
     parts = demand_parts(active, minutes, seed=seed)
-    total = parts.baseline.copy()
-    for (lo, stop), extra in zip(parts.windows, parts.extras, strict=True):
-        a, b = max(lo, 0), min(stop, len(minutes))
-        total[a:b] += extra[a - lo : b - lo]
-    total *= parts.noise
+    total = parts.total()
     rho = np.clip(total * SLOT_BUSY_S / replicas, 0.0, MAX_UTILISATION)
     mean_wait = BURST_HOLD_S * rho / (1 - rho)
 
@@ -112,46 +109,45 @@ def modelled_samples(
         per_minute = parts.wedding_rps(k) * 60.0
         for operation, share in shares.items():
             median, sigma = SERVICE_S[operation]
-            for client in (CLIENT,):
-                counts = rng.poisson(per_minute * share)
-                n = int(counts.sum())
-                if not n:
-                    continue
-                requests += n
-                minute_of = np.repeat(np.arange(len(minutes)), counts)
-                latency = rng.lognormal(np.log(median), sigma, n) + rng.exponential(
-                    mean_wait[minute_of]
-                )
-                bucket = np.searchsorted(bounds, latency, side="left")  # first bound >= value
-                grid = np.zeros((len(minutes), len(bounds)))
-                np.add.at(grid, (minute_of, bucket), 1.0)
-                cumulative = np.cumsum(grid, axis=1)
-                histogram = (
-                    f"client={client},operation={operation},wedding_id={wedding_id}|{METRIC_NAME}"
-                )
-                last = len(bounds) - 1
-                for m in np.flatnonzero(counts):
-                    row = cumulative[m]
-                    # From the first bucket with an event to the first holding all of them,
-                    # then +Inf: a bound left out counts as the largest bound below it.
-                    lo_b = int(np.argmax(row > 0))
-                    hi_b = int(np.argmax(row >= row[-1]))
-                    kept = [*range(lo_b, hi_b + 1)] + ([last] if hi_b < last else [])
-                    samples.extend(
-                        Sample(
-                            ts=stamps[m],
-                            source=SOURCE,
-                            metric=LATENCY_BUCKET,
-                            operation=operation,
-                            series=f"{histogram}|le={labels[b]}",
-                            wedding_id=wedding_id,
-                            attributed_by="label",
-                            value=float(row[b]),
-                            client=client,
-                            le=float(bounds[b]),
-                        )
-                        for b in kept
+            counts = rng.poisson(per_minute * share)
+            n = int(counts.sum())
+            if not n:
+                continue
+            requests += n
+            minute_of = np.repeat(np.arange(len(minutes)), counts)
+            latency = rng.lognormal(np.log(median), sigma, n) + rng.exponential(
+                mean_wait[minute_of]
+            )
+            bucket = np.searchsorted(bounds, latency, side="left")  # first bound >= value
+            grid = np.zeros((len(minutes), len(bounds)))
+            np.add.at(grid, (minute_of, bucket), 1.0)
+            cumulative = np.cumsum(grid, axis=1)
+            histogram = (
+                f"client={CLIENT},operation={operation},wedding_id={wedding_id}|{METRIC_NAME}"
+            )
+            last = len(bounds) - 1
+            for m in np.flatnonzero(counts):
+                row = cumulative[m]
+                # From the first bucket with an event to the first holding all of them,
+                # then +Inf: a bound left out counts as the largest bound below it.
+                lo_b = int(np.argmax(row > 0))
+                hi_b = int(np.argmax(row >= row[-1]))
+                kept = [*range(lo_b, hi_b + 1)] + ([last] if hi_b < last else [])
+                samples.extend(
+                    Sample(
+                        ts=stamps[m],
+                        source=SOURCE,
+                        metric=LATENCY_BUCKET,
+                        operation=operation,
+                        series=f"{histogram}|le={labels[b]}",
+                        wedding_id=wedding_id,
+                        attributed_by="label",
+                        value=float(row[b]),
+                        client=CLIENT,
+                        le=float(bounds[b]),
                     )
+                    for b in kept
+                )
     return ModelledSpan(
         start=first.to_pydatetime(),
         end=end,
@@ -164,12 +160,13 @@ def modelled_samples(
 
 
 def round_instants(start: datetime, end: datetime, interval: timedelta) -> list[datetime]:
-    """The watch grid's instants in [start, end): multiples of `interval` since the epoch."""
-    step = interval.total_seconds()
-    first = np.ceil(start.timestamp() / step) * step
+    """The watch grid's instants in [start, end) (critical_path.round.grid_instant: multiples
+    of `interval` since the epoch), in UTC."""
+    first = grid_instant(start, interval)
+    if first < start:
+        first += interval
     out = []
-    at = first
-    while at < end.timestamp():
-        out.append(datetime.fromtimestamp(at, start.tzinfo))
-        at += step
+    while first < end:
+        out.append(first)
+        first += interval
     return out

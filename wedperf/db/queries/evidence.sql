@@ -106,3 +106,27 @@ WHERE wedding_id IS NULL AND client = 'all' AND operation = ANY(%(operations)s::
   AND minute >= %(start)s AND minute < %(end)s
 GROUP BY 1
 ORDER BY 1;
+
+-- name: sample_sources
+-- Per source, the samples of the request operations in [start, end) (what the load line is
+-- rolled up from): how many, the first and the last. The sandbox's modelled history has
+-- source 'sandbox-model', a live collector never does.
+SELECT source, count(*) AS samples, min(ts) AS first, max(ts) AS last
+FROM perf.samples
+WHERE ts >= %(start)s AND ts < %(end)s AND operation = ANY(%(operations)s::text[])
+GROUP BY source
+ORDER BY source;
+
+-- name: modelled_until
+-- The last minute of modelled samples (source 'sandbox-model') from `start` on, if any.
+SELECT max(ts) AS last
+FROM perf.samples
+WHERE source = 'sandbox-model' AND ts >= %(start)s;
+
+-- name: rounds_until
+-- The given weddings' critical-path rounds (distinct instants), and those evaluated at or
+-- before `until`.
+SELECT count(DISTINCT evaluated_at) AS rounds,
+       count(DISTINCT evaluated_at) FILTER (WHERE evaluated_at <= %(until)s) AS before
+FROM perf.critical_path_checks
+WHERE wedding_id = ANY(%(wedding_ids)s);

@@ -11,7 +11,13 @@ from wedperf.config import Settings
 from wedperf.critical_path.slo import CHECKS, resolve_slo, tier_of
 from wedperf.evidence.data import EvidenceData
 from wedperf.evidence.sections.model import FigureSpec, Section, Table
-from wedperf.evidence.sections.values import format_check_value, iso, number_or_none, span_words
+from wedperf.evidence.sections.values import (
+    format_check_value,
+    iso,
+    local,
+    number_or_none,
+    span_words,
+)
 
 
 def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
@@ -89,6 +95,15 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
             f"No critical-path rounds recorded for the weddings {span_words(data.scope)}."
         )
         return section
+    modelled = data.extra.get("modelled_rounds")
+    section.counts["rounds_on_modelled_clock"] = modelled["modelled"] if modelled else 0
+    if modelled and modelled["modelled"]:
+        section.notes.append(
+            f"{modelled['modelled']} of the {modelled['rounds']} rounds were evaluated on a "
+            "modelled clock: at instants up to the end of the sandbox load model's samples "
+            f"({local(modelled['until'], data.scope, '%Y-%m-%d %H:%M')}), by the modelling "
+            "of the past after the fact, not by a watch run at the time."
+        )
     hidden = len(summary) - len(data.drawn_weddings)
     if hidden > 0:
         section.notes.append(

@@ -18,7 +18,12 @@ def forecast_section(data: EvidenceData, settings: Settings) -> Section:
     )
     if not data.forecasts:
         section.empty = f"No forecasts {span_words(data.scope)}."
-        section.counts = {"forecast_series": 0, "forecast_hours": 0, "hours_with_actuals": 0}
+        section.counts = {
+            "forecast_series": 0,
+            "forecast_hours": 0,
+            "hours_with_actuals": 0,
+            "min_hours_with_actuals": 0,
+        }
         return section
     series_payload = []
     rows = []
@@ -106,6 +111,8 @@ def forecast_section(data: EvidenceData, settings: Settings) -> Section:
     section.counts = {
         "forecast_series": len(series_payload),
         "forecast_hours": sum(p["forecast_hours"] for p in series_payload),
+        # Summed over series; the minimum says whether every series has them.
         "hours_with_actuals": sum(p["hours_with_actuals"] for p in series_payload),
+        "min_hours_with_actuals": min(p["hours_with_actuals"] for p in series_payload),
     }
     return section
