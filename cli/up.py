@@ -80,7 +80,7 @@ def run_up(
     *, weddings: int, days: int, seed: int, rate: float, duration: float, progress
 ) -> dict[str, Any]:
     """Start everything, keep it running, stop it; returns why it stopped and the counts."""
-    from cli.demo.stack import claim, embedded_pids, write_json
+    from cli.demo.stack import claim, embedded_pids, release, write_json
     from wedperf.config import get_settings
 
     data_dir = get_settings().data_dir
@@ -92,6 +92,7 @@ def run_up(
     stack = ExitStack()
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as Ctrl-C does
     try:
+        stack.callback(release, state)  # last: once everything else is stopped
         stack.callback(state.unlink, missing_ok=True)
         running = _start(
             stack,

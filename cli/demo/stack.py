@@ -8,6 +8,7 @@ the service's own pid file and checked against the recorded one), never by name.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -34,6 +35,7 @@ STOP_GROUP_TIMEOUT_S = 20.0
 MISSED_PAGE = 200
 RUNS_PAGE = 200
 WORKER_LABEL = "prefect.worker.name"  # given by a Prefect worker to each run it takes
+_LOCKS: dict[Path, int] = {}  # lock file -> the descriptor holding its flock
 
 
 def alive(pid: int | None) -> bool:
@@ -324,26 +326,41 @@ def ensure_tokens(data_dir: Path) -> Path | None:
 
 
 def claim(state: Path) -> None:
-    """Record this process as the data dir's `wedperf up`; a DemoError if one already runs."""
-    if state.exists():
+    """Make this process the data dir's `wedperf up`: an exclusive lock (flock) on
+    `<state>.lock`, held until `release` or until the process ends however it ends (the
+    kernel drops it), then the state file written. A DemoError if another process holds the
+    lock; a state file left by one that is gone is taken over. Two started together cannot
+    both pass: taking the lock is one step, not a look then a write."""
+    lock = state.with_suffix(".lock")
+    if lock not in _LOCKS:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children
         try:
-            pid = json.loads(state.read_text()).get("pid")
-        except (OSError, ValueError):
-            pid = None
-        if alive(pid) and pid != os.getpid() and _is_wedperf_up(pid):
-            raise DemoError(
-                f"`wedperf up` already runs on this data dir (pid {pid}); stop it with Ctrl-C "
-                f"in its terminal or `kill {pid}`"
-            )
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _pid_in(lock) or _state_pid(state)  # the holder writes it just after
+            of = f" (pid {pid}); stop it with Ctrl-C in its terminal or `kill {pid}`" if pid else ""
+            raise DemoError(f"`wedperf up` already runs on this data dir{of}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _LOCKS[lock] = fd
     write_json(state, {"pid": os.getpid(), "starting": True})
 
 
-def _is_wedperf_up(pid: int) -> bool:
+def release(state: Path) -> None:
+    """Give up the lock `claim` took (the lock file itself stays: removing it would let a
+    third process lock a new file while a second still holds the old one)."""
+    fd = _LOCKS.pop(state.with_suffix(".lock"), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _state_pid(state: Path) -> int | None:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"up" in argv and any(b"wedperf" in arg for arg in argv)
+        return json.loads(state.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
