@@ -1,8 +1,9 @@
 """What `wedperf up` starts and stops, by pid: embedded services, the Prefect server, the
-worker, the load; its state file and the tokens file.
+worker, the load; its state file (under an exclusive lock) and the tokens file.
 
 Every stop here is by a pid this process recorded when it started the thing (or read from
-the service's own pid file and checked against the recorded one), never by name.
+the service's own pid file and checked against the recorded one), never by name; and the
+flow runs marked Crashed after its worker stopped are those that worker held.
 """
 
 from __future__ import annotations
