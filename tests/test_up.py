@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -246,26 +248,79 @@ def test_tokens_are_in_a_private_file_never_in_the_output(up_run: dict) -> None:
         assert len(token) >= 40 and token not in printed
 
 
+CLAIMANT = """
+import sys
+from pathlib import Path
+
+from cli.demo.errors import DemoError
+from cli.demo.stack import claim
+
+try:
+    claim(Path(sys.argv[1]))
+    print("claimed", flush=True)
+except DemoError as exc:
+    print("refused", exc, flush=True)
+sys.stdin.read()  # holds what it claimed until its stdin is closed
+"""
+CLAIM_TIMEOUT_S = 120.0
+
+
+def _claimant(state: Path) -> subprocess.Popen:
+    """A process that claims `state` as `wedperf up` does, and holds it until told to end."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CLAIMANT, str(state)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _answer(process: subprocess.Popen) -> str:
+    """The claimant's first line; fails clearly if none comes."""
+    ready, _, _ = select.select([process.stdout], [], [], CLAIM_TIMEOUT_S)
+    if not ready:
+        pytest.fail(f"the claimant (pid {process.pid}) said nothing in {CLAIM_TIMEOUT_S:.0f} s")
+    return process.stdout.readline().strip()
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    process.wait(timeout=CLAIM_TIMEOUT_S)
+
+
 def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     from cli.demo.errors import DemoError
-    from cli.demo.stack import claim
+    from cli.demo.stack import claim, release
 
     state = tmp_path / "up.json"
-    other = subprocess.Popen(  # a process that looks like `wedperf up` by its command line
-        [sys.executable, "-c", "import time; time.sleep(120)", "wedperf", "up"]
-    )
+    other = _claimant(state)  # a `wedperf up` that has claimed the data dir
     try:
-        cmdline = Path(f"/proc/{other.pid}/cmdline")
-        while b"wedperf" not in cmdline.read_bytes():  # until it has exec'd
-            time.sleep(0.05)
-        state.write_text(json.dumps({"pid": other.pid}))
+        assert _answer(other) == "claimed"
         with pytest.raises(DemoError, match=f"already runs on this data dir \\(pid {other.pid}\\)"):
             claim(state)
     finally:
         other.kill()
         other.wait()
-    claim(state)  # its pid is gone now: a stale file is taken over
-    assert json.loads(state.read_text())["pid"] == os.getpid()
+    assert json.loads(state.read_text())["pid"] == other.pid  # its state file is left behind
+    claim(state)  # its pid is gone now: the stale file is taken over
+    try:
+        assert json.loads(state.read_text())["pid"] == os.getpid()
+    finally:
+        release(state)
+
+
+def test_two_ups_started_together_cannot_both_claim_the_data_dir(tmp_path: Path) -> None:
+    state = tmp_path / "up.json"
+    claimants = [_claimant(state) for _ in range(4)]
+    try:
+        answers = [_answer(claimant) for claimant in claimants]
+    finally:
+        for claimant in claimants:
+            _end(claimant)
+    assert sorted(a.split()[0] for a in answers) == ["claimed", "refused", "refused", "refused"]
+    winner = claimants[[a.split()[0] for a in answers].index("claimed")]
+    assert json.loads(state.read_text())["pid"] == winner.pid
 
 
 def test_generated_tokens_go_to_a_private_file_and_configured_ones_are_kept(
@@ -290,3 +345,93 @@ def test_generated_tokens_go_to_a_private_file_and_configured_ones_are_kept(
     finally:
         monkeypatch.delenv("WEDPERF_WEBHOOK__TOKEN", raising=False)
         reset_settings_cache()
+
+
+OURS = "wedperf ours"
+OUR_PID = 4_000_001  # a process the stopped worker ran (no such pid need exist)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_stopping_crashes_only_the_runs_its_own_worker_held() -> None:
+    """After its worker stops, `wedperf up` marks Crashed the unfinished runs that worker
+    held (by its name label or a pid it stopped) and their subflow runs; a run another
+    worker holds on the same pool, and that one's subflow run, are left as they are."""
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.states import Cancelling, Completed, Pending, Running
+
+    from cli.demo.stack import WORKER_LABEL, crash_unfinished
+
+    @flow(name="up-crash-check")
+    def child() -> None: ...
+
+    @task
+    def spawn() -> None: ...
+
+    with get_client(sync_client=True) as client:
+
+        def deployment(pool: str) -> object:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            client.create_work_queue("elsewhere", work_pool_name=pool)
+            return client.create_deployment(
+                flow_id=client.create_flow_from_name("up-crash-check"),
+                name=f"on-{pool}",
+                work_pool_name=pool,
+                work_queue_name="default",
+            )
+
+        def run(dep, state, *, worker: str | None = None, pid: int | None = None, **kw):
+            created = client.create_flow_run_from_deployment(
+                dep, state=state, labels={WORKER_LABEL: worker} if worker else None, **kw
+            )
+            if pid is not None:
+                client.update_flow_run(created.id, infrastructure_pid=str(pid))
+            return created.id
+
+        def subflow(parent) -> object:  # an inline subflow run: no pool, no worker
+            placeholder = client.create_task_run(spawn, parent, dynamic_key=uuid.uuid4().hex)
+            return client.create_flow_run(
+                child, parent_task_run_id=placeholder.id, state=Running()
+            ).id
+
+        def state(run_id) -> str:
+            return client.read_flow_run(run_id).state.type.value
+
+        pool = f"up-crash-{uuid.uuid4().hex[:8]}"
+        dep = deployment(pool)
+        ours_labelled = run(dep, Running(), worker=OURS, pid=4_000_002)
+        ours_by_pid = run(dep, Running(), pid=OUR_PID)  # its label never set
+        ours_cancelling = run(dep, Running(), worker=OURS)
+        client.set_flow_run_state(ours_cancelling, Cancelling(), force=True)
+        sub = subflow(ours_labelled)
+        sub_of_sub = subflow(sub)
+        ours_done = run(dep, Completed(), worker=OURS)
+        theirs = run(dep, Running(), worker="another worker", pid=4_000_003)
+        theirs_sub = subflow(theirs)
+        unlabelled = run(dep, Pending())  # claimed by a worker not known yet
+        # the other worker is online on the pool, so an unlabelled claim may be its own
+        client.send_worker_heartbeat(pool, "another worker")
+        client.send_worker_heartbeat(pool, OURS)
+
+        crashed = crash_unfinished(pool, OURS, {OUR_PID}, queues=("default",))
+
+        ours = [ours_labelled, ours_by_pid, ours_cancelling, sub, sub_of_sub]
+        assert crashed == len(ours)
+        assert [state(r) for r in ours] == ["CRASHED"] * len(ours)
+        assert state(ours_done) == "COMPLETED"
+        assert [state(theirs), state(theirs_sub), state(unlabelled)] == [
+            "RUNNING",
+            "RUNNING",
+            "PENDING",
+        ]
+
+        # With no other worker online on its pool, a claim not labelled yet can only be its
+        # worker's (on a queue it polls): crashed, lest it hold its deployment's slot.
+        alone = f"up-crash-{uuid.uuid4().hex[:8]}"
+        dep = deployment(alone)
+        client.send_worker_heartbeat(alone, OURS)
+        claimed = run(dep, Pending())
+        elsewhere = run(dep, Pending(), work_queue_name="elsewhere")
+        assert crash_unfinished(alone, OURS, set(), queues=("default",)) == 1
+        assert [state(claimed), state(elsewhere)] == ["CRASHED", "PENDING"]

@@ -144,10 +144,17 @@ def ensure_local_server(
 
 
 def start_worker(
-    pool: str, *, queues: tuple[str, ...], env: dict[str, str], cwd: Path, log: Path
+    pool: str,
+    *,
+    queues: tuple[str, ...],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    name: str | None = None,
 ) -> LocalProcess:
-    """`prefect worker start --pool <pool> --work-queue ...` (a process worker), polling
-    every second so the demo's runs start at once rather than on the next 10 s poll."""
+    """`prefect worker start --pool <pool> --work-queue ... [--name <name>]` (a process
+    worker), polling every second so the demo's runs start at once rather than on the next
+    10 s poll. The worker labels each run it takes with its name (`prefect.worker.name`)."""
     env = {
         **env,
         "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -159,6 +166,7 @@ def start_worker(
                 *prefect_command(),
                 *("worker", "start", "--pool", pool, "--type", "process"),
                 *(arg for queue in queues for arg in ("--work-queue", queue)),
+                *(("--name", name) if name else ()),
             ],
             cwd=cwd,
             env=env,

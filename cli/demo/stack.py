@@ -1,19 +1,22 @@
 """What `wedperf up` starts and stops, by pid: embedded services, the Prefect server, the
-worker, the load; its state file and the tokens file.
+worker, the load; its state file (under an exclusive lock) and the tokens file.
 
 Every stop here is by a pid this process recorded when it started the thing (or read from
-the service's own pid file and checked against the recorded one), never by name.
+the service's own pid file and checked against the recorded one), never by name; and the
+flow runs marked Crashed after its worker stopped are those that worker held.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import signal
 import time
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,9 @@ TOKENS_FILE = "up-tokens.env"
 FAST_SHUTDOWN_WAIT_S = 30.0
 STOP_GROUP_TIMEOUT_S = 20.0
 MISSED_PAGE = 200
+RUNS_PAGE = 200
+WORKER_LABEL = "prefect.worker.name"  # given by a Prefect worker to each run it takes
+_LOCKS: dict[Path, int] = {}  # lock file -> the descriptor holding its flock
 
 
 def alive(pid: int | None) -> bool:
@@ -106,23 +112,32 @@ def stop_worker(worker: DemoWorker, progress: Progress) -> None:
     worker.stop()  # SIGKILL after its timeout, and reaped
     stopped = f"; {len(runs)} flow run(s) in flight stopped ({', '.join(map(str, sorted(runs)))})"
     progress(f"worker stopped (pid {pid}){stopped if runs else ''}")
-    crashed = crash_unfinished(worker.pool)
+    crashed = crash_unfinished(worker.pool, worker.name, runs, queues=worker.queues)
     if crashed is None:
         progress(f"could not read the unfinished runs of pool {worker.pool}: left as they are")
     elif crashed:
-        progress(f"{crashed} unfinished flow run(s) of pool {worker.pool} marked Crashed")
+        progress(f"{crashed} unfinished flow run(s) of its worker marked Crashed")
 
 
-def crash_unfinished(pool: str) -> int | None:
-    """Mark the pool's runs still Pending, Running or Cancelling Crashed, once its only
-    worker is gone (a flow run stopped by SIGTERM usually reports Crashed itself; one killed,
-    or claimed but not started, does not): left so, they would show as running in the UI of
-    the next `wedperf up` and could hold their deployment's concurrency slot (a new run of a
-    CANCEL_NEW deployment is then cancelled). Returns how many; None if the server could not
-    be asked."""
+def crash_unfinished(
+    pool: str, worker_name: str, pids: Collection[int], *, queues: Collection[str] = ()
+) -> int | None:
+    """Mark Crashed the runs of `pool` still Pending, Running or Cancelling that the worker
+    `worker_name`, now stopped, held, and their subflow runs (a flow run stopped by SIGTERM
+    usually reports Crashed itself; one killed, or claimed but not started, does not): left
+    so, they would show as running in the UI of the next `wedperf up` and could hold their
+    deployment's concurrency slot (a new run of a CANCEL_NEW deployment is then cancelled).
+
+    A run is the worker's when it carries its name (the `prefect.worker.name` label a worker
+    gives each run it takes, before starting it) or its process is one of `pids` (those it
+    stopped). A run the worker claimed (Pending) but had not labelled yet carries neither:
+    one on `queues` is taken for its when no other worker is online on the pool, and left
+    alone otherwise. Every other run, another worker's, is left as it is. Returns how many
+    were marked; None if the server could not be asked."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
         FlowRunFilterState,
         FlowRunFilterStateType,
         WorkPoolFilter,
@@ -132,22 +147,69 @@ def crash_unfinished(pool: str) -> int | None:
     from prefect.exceptions import PrefectException
     from prefect.states import Crashed
 
-    unfinished = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    from cli.demo.worker import online_workers
+
+    unfinished = FlowRunFilterState(
+        type=FlowRunFilterStateType(
+            any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+        )
+    )
+    pools = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
     try:
         with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=unfinished))
-                ),
-                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
-            )
-            for run in runs:
+            runs = _read_all(client, FlowRunFilter(state=unfinished), work_pool_filter=pools)
+            held = {run.id for run in runs if _held(run, worker_name, pids)}
+            unlabelled = [run.id for run in runs if _unlabelled_claim(run, queues)]
+            if unlabelled and not online_workers(pool) - {worker_name}:
+                held.update(unlabelled)
+            parents = held
+            while parents:  # their subflow runs (no pool of their own), at any depth
+                subflows = FlowRunFilter(
+                    state=unfinished,
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[*parents]),
+                )
+                parents = {run.id for run in _read_all(client, subflows)} - held
+                held |= parents
+            for run_id in held:
                 client.set_flow_run_state(
-                    run.id, Crashed(message="stopped with `wedperf up` (its worker)"), force=True
+                    run_id, Crashed(message="stopped with `wedperf up` (its worker)"), force=True
                 )
     except (PrefectException, httpx.HTTPError):
         return None
-    return len(runs)
+    return len(held)
+
+
+def _read_all(client: Any, flow_runs: Any, **filters: Any) -> list:
+    found: list = []
+    while page := client.read_flow_runs(
+        flow_run_filter=flow_runs, offset=len(found), limit=RUNS_PAGE, **filters
+    ):
+        found += page
+    return found
+
+
+def _held(run: Any, worker_name: str, pids: Collection[int]) -> bool:
+    return (run.labels or {}).get(WORKER_LABEL) == worker_name or run_pid(run) in pids
+
+
+def _unlabelled_claim(run: Any, queues: Collection[str]) -> bool:
+    from prefect.client.schemas.objects import StateType
+
+    return (
+        run.state_type == StateType.PENDING
+        and run.work_queue_name in queues
+        and WORKER_LABEL not in (run.labels or {})
+        and not run.infrastructure_pid
+    )
+
+
+def run_pid(run: Any) -> int | None:
+    """The pid of a flow run's process, from its `infrastructure_pid` ("<pid>", or
+    "<host>:<pid>"); None if it has none."""
+    try:
+        return int(str(run.infrastructure_pid).rsplit(":", 1)[-1])
+    except ValueError:
+        return None
 
 
 def children(pid: int) -> set[int]:
@@ -265,26 +327,41 @@ def ensure_tokens(data_dir: Path) -> Path | None:
 
 
 def claim(state: Path) -> None:
-    """Record this process as the data dir's `wedperf up`; a DemoError if one already runs."""
-    if state.exists():
+    """Make this process the data dir's `wedperf up`: an exclusive lock (flock) on
+    `<state>.lock`, held until `release` or until the process ends however it ends (the
+    kernel drops it), then the state file written. A DemoError if another process holds the
+    lock; a state file left by one that is gone is taken over. Two started together cannot
+    both pass: taking the lock is one step, not a look then a write."""
+    lock = state.with_suffix(".lock")
+    if lock not in _LOCKS:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children
         try:
-            pid = json.loads(state.read_text()).get("pid")
-        except (OSError, ValueError):
-            pid = None
-        if alive(pid) and pid != os.getpid() and _is_wedperf_up(pid):
-            raise DemoError(
-                f"`wedperf up` already runs on this data dir (pid {pid}); stop it with Ctrl-C "
-                f"in its terminal or `kill {pid}`"
-            )
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _pid_in(lock) or _state_pid(state)  # the holder writes it just after
+            of = f" (pid {pid}); stop it with Ctrl-C in its terminal or `kill {pid}`" if pid else ""
+            raise DemoError(f"`wedperf up` already runs on this data dir{of}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _LOCKS[lock] = fd
     write_json(state, {"pid": os.getpid(), "starting": True})
 
 
-def _is_wedperf_up(pid: int) -> bool:
+def release(state: Path) -> None:
+    """Give up the lock `claim` took (the lock file itself stays: removing it would let a
+    third process lock a new file while a second still holds the old one)."""
+    fd = _LOCKS.pop(state.with_suffix(".lock"), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _state_pid(state: Path) -> int | None:
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"up" in argv and any(b"wedperf" in arg for arg in argv)
+        return json.loads(state.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:

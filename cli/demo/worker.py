@@ -41,6 +41,9 @@ class DemoWorker:
         self.pool = pool
         self.log = log
         self.queues = queues  # `wedperf up`'s worker polls `default` and `remediation`
+        # Unique, as Prefect's default worker name is: the runs it takes carry it as their
+        # `prefect.worker.name` label, which tells them from another worker's on the pool.
+        self.name = f"wedperf {uuid.uuid4()}"
         self.process: LocalProcess | None = None
         self.started_at = datetime.now(UTC)
 
@@ -59,7 +62,7 @@ class DemoWorker:
             self._ensure_demo_queue()
         self.started_at = datetime.now(UTC)
         self.process = start_worker(
-            self.pool, queues=self.queues, env=env, cwd=PROJECT_DIR, log=self.log
+            self.pool, queues=self.queues, env=env, cwd=PROJECT_DIR, log=self.log, name=self.name
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not self._polled():
@@ -180,10 +183,7 @@ class DemoWorker:
                 )
 
     def _polled(self) -> bool:
-        from prefect.client.orchestration import get_client
-
-        with get_client(sync_client=True) as client:
-            return any(w.status == "ONLINE" for w in client.read_workers_for_work_pool(self.pool))
+        return self.name in online_workers(self.pool)
 
     def _check_alive(self) -> None:
         if self.process is None:
@@ -195,3 +195,14 @@ class DemoWorker:
         if done == self.process.pid:
             self.process = None
             raise DemoError(f"the worker exited ({status}): {tail(self.log)}")
+
+
+def online_workers(pool: str) -> set[str]:
+    """The names of the workers the server holds ONLINE on `pool` (a recent heartbeat; a
+    worker just stopped stays ONLINE until its heartbeats are missed)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
+
+    online = WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
+    with get_client(sync_client=True) as client:
+        return {w.name for w in client.read_workers_for_work_pool(pool, worker_filter=online)}
