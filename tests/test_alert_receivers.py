@@ -223,3 +223,85 @@ def test_a_lease_must_outlast_the_inline_grace() -> None:
         WebhookSettings(
             token=TOKEN, inline_grace=timedelta(minutes=2), dispatch_lease=timedelta(minutes=1)
         )
+
+
+GRACE, LEASE = timedelta(seconds=30), timedelta(minutes=2)
+
+
+def _stored_alert(conn: psycopg.Connection, fingerprint: str) -> int:
+    """A new firing alert stored as a receiver stores it (upsert_alerts: due at arrival +
+    grace)."""
+    from psycopg.types.json import Jsonb
+
+    from wedperf.alerts.dispatch import Q
+
+    row = {
+        "source": "alertmanager",
+        "fingerprint": fingerprint,
+        "starts_at": FIRST,
+        "status": "firing",
+        "alertname": "GuestListSlow",
+        "severity": "critical",
+        "payload": {},
+        "deliveries": 1,
+    }
+    [(alert_id, *_)] = conn.execute(
+        Q["upsert_alerts"], {"alerts": Jsonb([row]), "grace": GRACE}
+    ).fetchall()
+    return alert_id
+
+
+def _claim(conn: psycopg.Connection, alert_id: int) -> bool:
+    """A receiver's inline claim (`claim_inline`, as `dispatch.claim_inline` runs it)."""
+    from wedperf.alerts.dispatch import Q
+
+    params = {"alert_ids": [alert_id], "lease": LEASE, "grace": GRACE}
+    return bool(conn.execute(Q["claim_inline"], params).fetchall())
+
+
+def _later(conn: psycopg.Connection, alert_id: int, seconds: float) -> None:
+    """As if `seconds` had passed: every timestamp of the alert moved back by as much."""
+    conn.execute(
+        "UPDATE perf.alerts SET received_at = received_at - make_interval(secs => %(s)s), "
+        "next_dispatch_at = next_dispatch_at - make_interval(secs => %(s)s) "
+        "WHERE alert_id = %(id)s",
+        {"s": seconds, "id": alert_id},
+    )
+
+
+def test_a_claimed_alert_is_not_claimed_again_before_its_lease_ends(inbox: str) -> None:
+    with psycopg.connect(inbox, autocommit=True) as conn:
+        alert_id = _stored_alert(conn, "leased")
+        assert _claim(conn, alert_id)  # the receiver that stored it
+        assert not _claim(conn, alert_id)  # a repeat at once, at the other receiver
+        # Past the lease minus the grace (the claim used to look fresh again from there),
+        # still inside the lease: nobody claims it.
+        _later(conn, alert_id, (LEASE - GRACE).total_seconds() + 5)
+        assert not _claim(conn, alert_id)
+        _later(conn, alert_id, GRACE.total_seconds())  # the lease is over: claimable
+        assert _claim(conn, alert_id)
+
+
+def test_a_repeat_notification_honours_a_refusal_backoff(inbox: str) -> None:
+    from wedperf.alerts.dispatch import Q
+
+    with psycopg.connect(inbox, autocommit=True) as conn:
+        alert_id = _stored_alert(conn, "refused")
+        assert _claim(conn, alert_id)
+        # Prefect refused the run (not transient): backoff 10 s, one attempt counted.
+        conn.execute(
+            Q["mark_attempt_failed"],
+            {
+                "alert_ids": [alert_id],
+                "errors": ["PrefectHTTPStatusError: 422"],
+                "transient": [False],
+                "max_attempts": 20,
+            },
+        )
+        assert not _claim(conn, alert_id)  # a repeat within the backoff (shorter than grace)
+        _later(conn, alert_id, 11)
+        assert _claim(conn, alert_id)  # the backoff is over
+        attempts = conn.execute(
+            "SELECT dispatch_attempts FROM perf.alerts WHERE alert_id = %s", (alert_id,)
+        ).fetchone()[0]
+        assert attempts == 1
