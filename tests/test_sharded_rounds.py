@@ -181,6 +181,24 @@ def test_collection_in_shards_probes_each_wedding_once_and_retries_a_failed_shar
     assert len(stored_again) == live - held and victim not in stored_again
     assert len(again["shards_failed"]) == 1 and again["evaluated"] == len(stored_again)
 
+    # A wedding its shard was given but got no probe sample for is not counted: the round
+    # counts what was stored, not the partition.
+    real_collect = shard_module.collect_from_source
+    monkeypatch.setattr(shard_module, "store_samples_task", real_store)
+    monkeypatch.setattr(
+        shard_module,
+        "collect_from_source",
+        lambda source, window: [s for s in real_collect(source, window) if s.wedding_id != victim],
+    )
+    state = collect_metrics(lookback_minutes=10, end=end + timedelta(minutes=2), return_state=True)
+    third = state.result()
+    assert state.is_completed(), state.message
+    latest = probe_samples(platform["url"])
+    stored_third = {w for (w, s), n in latest.items() if n > after.get((w, s), 0)}
+    assert victim not in stored_third and len(stored_third) == live - 1
+    assert third["evaluated"] == len(stored_third) and third["duplicates"] == 0
+    assert third["shards_failed"] == []
+
 
 @pytest.fixture
 def slot(make_database, redis_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
