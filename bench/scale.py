@@ -14,7 +14,9 @@ Prefect server (the demo's helper, SQLite, in a temporary PREFECT_HOME), and mea
 - a collection round at that instant (`--collect-weddings`, default 2,000, 0 for none): its
   per-wedding probes (one target, the sandbox app's /healthz per wedding, served by this
   process) in shards of `--collect-shard-size` on the same workers: seconds, weddings
-  probed, duplicates (must be 0), shards.
+  probed and duplicates (a wedding with more than one sample of a target in the round: must
+  be 0), both counted in perf.samples (the probe samples stamped while the round ran), not
+  from what the shards reported; shards.
 
 The app's tables hold no rows for these weddings (the calendar is seeded, not the day's
 guests and vendors): each check still reads its data, evaluates and stores a row per
@@ -28,7 +30,7 @@ Rounds wait at most the shard timeout (the interval is stretched to 30 min here,
 
 Last line: {"weddings": N, "plan_seconds": ..., "replan_runs": 0,
 "rounds": [{"workers": 1, "round_seconds": ..., "evaluated": N, "duplicates": 0,
-"collect": {"collect_seconds": ..., "evaluated": ..., "duplicates": 0, ...}}, ...], ...}
+"collect": {"collect_seconds": ..., "probed": ..., "duplicates": 0, ...}}, ...], ...}
 """
 
 from __future__ import annotations
@@ -140,6 +142,20 @@ def seed_app_views(url: str) -> None:
         seed_sandbox(conn, weddings=1, days=1, seed=1, start=date(2026, 1, 3))
 
 
+def probed_between(url: str, since: datetime, until: datetime) -> tuple[int, int]:
+    """Weddings with a per-wedding probe sample stamped in [since, until] (probes are
+    stamped when they run), and those among them with more than one sample of a target."""
+    with psycopg.connect(url) as conn:
+        probed, doubled = conn.execute(
+            "SELECT count(DISTINCT wedding_id), count(DISTINCT wedding_id) FILTER (WHERE n > 1) "
+            "FROM (SELECT wedding_id, series, count(*) AS n FROM perf.samples "
+            "      WHERE source = 'probe' AND wedding_id IS NOT NULL AND ts BETWEEN %s AND %s "
+            "      GROUP BY wedding_id, series) AS per_target",
+            (since, until),
+        ).fetchone()
+    return probed, doubled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weddings", type=int, default=20_000)
@@ -238,14 +254,16 @@ def main() -> None:
                     }
                 )
                 if args.collect_weddings:
-                    began = time.perf_counter()
+                    since, began = datetime.now(UTC), time.perf_counter()
                     state = collect_metrics(lookback_minutes=5, end=at, return_state=True)
                     seconds = time.perf_counter() - began
+                    probed, doubled = probed_between(url, since, datetime.now(UTC))
                     collected = state.result(raise_on_failure=False)
                     rounds[-1]["collect"] = {
                         "collect_seconds": round(seconds, 1),
-                        "probed": collected["evaluated"],
-                        "duplicates": collected["duplicates"],
+                        "probed": probed,
+                        "duplicates": doubled,
+                        "probed_reported": collected["evaluated"],
                         "shards": collected["shards"],
                         "shards_failed": len(collected["shards_failed"]),
                         "shards_late": len(collected["shards_late"]),

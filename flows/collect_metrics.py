@@ -71,6 +71,7 @@ def collect_metrics(lookback_minutes: PositiveInt | None = None, end: datetime |
         requests,
         timeout=settings.dense_collect_interval,
         tags=["collect-shard"],
+        touched="probed",
     )
 
     collected, failures = [], {}

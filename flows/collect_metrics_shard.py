@@ -29,7 +29,8 @@ def collect_metrics_shard(
     Storing is the shard's last step, so a shard that fails stored nothing and its retry
     probes its weddings once; samples are keyed (source, metric, operation, series, ts), so
     storing them again adds nothing. The round rolls the window up once its shards are done.
-    Returns the weddings probed and the summary rows of their samples.
+    Returns the weddings given, those probed (a sample of theirs stored: what the round
+    counts) and the summary rows of their samples.
     """
     settings = get_runtime().settings
     source = wedding_probe_source(settings)

@@ -64,6 +64,7 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
         ),
         timeout=settings.prewarm.shard_timeout,
         tags=["prewarm-shard"],
+        touched="warmed",
     )
     warmed = sharded.results
     ttls = [t for r in warmed for t in (r["min_ttl_s"], r["max_ttl_s"]) if t is not None]
@@ -118,7 +119,7 @@ def prewarm_weddings(wedding_ids: list[str], slot: str | None = None, plan_id: s
     )
     summary = {
         "weddings": len(weddings),
-        **sharded.summary(),
+        **sharded.summary(counted="warmed"),
         "redis_keys": sharded.total("redis_keys"),
         "http_requests": sharded.total("http_requests"),
         "http_failures": sharded.total("http_failed"),

@@ -39,6 +39,8 @@ def prewarm_weddings_shard(
     return {
         "label": label,
         "weddings": [w.wedding_id for w in weddings],
+        # Those whose Redis keys were written (none in a dry run): what the round counts.
+        "warmed": redis_result.wedding_ids,
         "redis_keys": redis_result.keys,
         "redis_rows": redis_result.rows,
         "min_ttl_s": redis_result.min_ttl_s,

@@ -3,11 +3,12 @@ work pool, or, with no worker to run them, in the round's own process. `run_shar
 one; the watch round, collection and pre-warm all call it.
 
 On the pool every shard is one flow run (`run_deployment`, idempotency key = deployment +
-round + shard, so a retried round gets its shard runs back instead of new ones). The round
-waits for them at most `timeout` (its interval): a shard still running then is reported late
-and left to finish (its writes are keyed by wedding x round, so finishing late is harmless),
-without holding the others' results. A shard that fails is retried by its own flow's
-retries; one still failed after them is reported, and the other shards' weddings stand.
+round + shard + a digest of its weddings, `wedperf.shards.shard_key`, so a retried round
+gets its shard runs back instead of new ones). The round waits for them at most `timeout`
+(its interval): a shard still running then is reported late and left to finish (its
+writes are keyed by wedding x round, so finishing late is harmless), without holding the
+others' results. A shard that fails is retried by its own flow's retries; one still failed
+after them is reported, and the other shards' weddings stand.
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def run_shards(
     *,
     timeout: timedelta,
     tags: Sequence[str] = (),
-    touched: str = "weddings",
+    touched: str,
 ) -> ShardedRound:
     """Run a round's shard `requests`: as flow runs of `deployment` when a worker polls its
     work queue (`pool_ready`), else as subflows `shard_flow` here, one after the other. A
     round of one shard runs it here too: on the pool it would only add a process start (a
-    minute's collection of a few live weddings is one shard)."""
+    minute's collection of a few live weddings is one shard). `touched` is the result key
+    listing the weddings a shard did its work for (`ShardedRound`)."""
     if not requests:
         return ShardedRound("no shards", [], touched)
     not_ready = "one shard" if len(requests) == 1 else pool_ready(deployment)

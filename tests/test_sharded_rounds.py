@@ -60,18 +60,21 @@ def test_split_is_a_stable_partition_with_keys_per_round() -> None:
 def test_sharded_round_adds_up_and_counts_duplicates() -> None:
     from tasks.shards import ShardOutcome
 
+    # What a shard did (`probed`) is counted, not the weddings it was given: "c" was given
+    # but not probed, "b" probed by two shards.
     outcomes = [
-        ShardOutcome("1-of-3", "completed", {"weddings": ["a", "b"], "samples": 4}),
-        ShardOutcome("2-of-3", "completed", {"weddings": ["b"], "samples": 1}),
+        ShardOutcome("1-of-3", "completed", {"weddings": ["a", "c"], "probed": ["a", "b"]}),
+        ShardOutcome("2-of-3", "completed", {"weddings": ["b"], "probed": ["b"], "samples": 1}),
         ShardOutcome("3-of-3", "failed", message="Failed: boom"),
     ]
-    sharded = ShardedRound("in-process", outcomes)
-    assert sharded.summary() == {
+    outcomes[0].result["samples"] = 4
+    sharded = ShardedRound("in-process", outcomes, touched="probed")
+    assert sharded.summary(counted="probed") == {
         "shards": 3,
         "shards_failed": ["3-of-3"],
         "shards_late": [],
         "shards_unread": [],
-        "evaluated": 2,
+        "probed": 2,
         "duplicates": 1,
     }
     assert sharded.total("samples") == 5 and "3-of-3 failed: Failed: boom" in sharded.markdown()
@@ -138,13 +141,16 @@ def test_collection_in_shards_probes_each_wedding_once_and_retries_a_failed_shar
     assert failures == [victim]
     live = summary["live_weddings"]
     assert live >= 5 and summary["shards"] == (live + 1) // 2
-    assert summary["evaluated"] == live and summary["duplicates"] == 0
     assert summary["shards_failed"] == [] and summary["failed_sources"] == {}
 
+    # Counted in perf.samples, not in the partition the shards were given.
     per_series = probe_samples(platform["url"])
     assert len({w for w, _ in per_series}) == live  # none skipped
     assert set(per_series.values()) == {1}  # none doubled: one sample per wedding x target
     assert len(per_series) == 2 * live  # the two default per-wedding targets
+    # The round reports what was stored: the weddings with a probe sample, none twice.
+    assert summary["evaluated"] == len({w for w, _ in per_series})
+    assert summary["duplicates"] == 0
     runs = shard_runs(state.state_details.flow_run_id)
     assert len(runs) == summary["shards"]
     assert sorted(r.run_count for r in runs)[-2:] == [1, 2]  # exactly one ran twice
@@ -168,10 +174,30 @@ def test_collection_in_shards_probes_each_wedding_once_and_retries_a_failed_shar
     [held] = [
         len(c.wedding_ids) for c in split({w for w, _ in per_series}, 2) if victim in c.wedding_ids
     ]
-    assert len(again["shards_failed"]) == 1 and again["evaluated"] == live - held
     after = probe_samples(platform["url"])
     assert after[(victim, f"guest-list:{victim}")] == 1  # nothing stored for its shard
     assert sum(after.values()) == sum(per_series.values()) + 2 * (live - held)
+    stored_again = {w for (w, s), n in after.items() if n > per_series.get((w, s), 0)}
+    assert len(stored_again) == live - held and victim not in stored_again
+    assert len(again["shards_failed"]) == 1 and again["evaluated"] == len(stored_again)
+
+    # A wedding its shard was given but got no probe sample for is not counted: the round
+    # counts what was stored, not the partition.
+    real_collect = shard_module.collect_from_source
+    monkeypatch.setattr(shard_module, "store_samples_task", real_store)
+    monkeypatch.setattr(
+        shard_module,
+        "collect_from_source",
+        lambda source, window: [s for s in real_collect(source, window) if s.wedding_id != victim],
+    )
+    state = collect_metrics(lookback_minutes=10, end=end + timedelta(minutes=2), return_state=True)
+    third = state.result()
+    assert state.is_completed(), state.message
+    latest = probe_samples(platform["url"])
+    stored_third = {w for (w, s), n in latest.items() if n > after.get((w, s), 0)}
+    assert victim not in stored_third and len(stored_third) == live - 1
+    assert third["evaluated"] == len(stored_third) and third["duplicates"] == 0
+    assert third["shards_failed"] == []
 
 
 @pytest.fixture
@@ -217,6 +243,11 @@ def redis_steps(url: str, plan_id: str) -> list[tuple[str, list[str], str]]:
         ).fetchall()
 
 
+def warmed_in_redis(client: redis.Redis) -> set[str]:
+    """The weddings with a pre-warmed key in Redis."""
+    return {k.decode().split(":")[2] for k in client.keys("test:sharded:*")}
+
+
 def test_prewarm_in_shards_warms_each_wedding_once_and_retries_a_failed_shard(
     slot: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,7 +281,6 @@ def test_prewarm_in_shards_warms_each_wedding_once_and_retries_a_failed_shard(
     summary = state.result()
     assert failures == [victim]
     assert summary["weddings"] == 7 and summary["shards"] == 3
-    assert summary["evaluated"] == 7 and summary["duplicates"] == 0
     assert summary["shards_failed"] == [] and summary["redis_keys"] > 0
 
     steps = redis_steps(slot["url"], "sharded")
@@ -258,8 +288,10 @@ def test_prewarm_in_shards_warms_each_wedding_once_and_retries_a_failed_shard(
     assert all(outcome == "done" for _, _, outcome in steps)  # the retry overwrote "failed"
     warmed = [w for _, weddings, _ in steps for w in weddings]
     assert sorted(warmed) == sorted(ids)  # each wedding in exactly one shard's step
-    keyed = {k.decode().split(":")[2] for k in slot["redis"].keys("test:sharded:*")}
+    keyed = warmed_in_redis(slot["redis"])
     assert keyed == set(ids)  # none skipped
+    # The run reports the weddings whose keys Redis holds, none twice.
+    assert summary["warmed"] == len(keyed) and summary["duplicates"] == 0
     runs = shard_runs(state.state_details.flow_run_id)
     assert len(runs) == 3 and sorted(r.run_count for r in runs) == [1, 1, 2]
 
@@ -270,10 +302,13 @@ def test_prewarm_in_shards_warms_each_wedding_once_and_retries_a_failed_shard(
         return real_prewarm(client, app_conn, weddings, **kwargs)
 
     monkeypatch.setattr(tasks.prewarm, "prewarm_redis", redis_lost)
+    slot["redis"].delete(*slot["redis"].keys("test:sharded:*"))
     state = prewarm_weddings(wedding_ids=ids, plan_id="sharded-down", return_state=True)
     assert state.is_failed() and "2-of-3" in state.message
     again = state.result(raise_on_failure=False)
-    assert again["shards_failed"] == ["2-of-3"] and again["evaluated"] == 4
+    keyed = warmed_in_redis(slot["redis"])
+    assert len(keyed) == 4 and victim not in keyed
+    assert again["shards_failed"] == ["2-of-3"] and again["warmed"] == len(keyed)
     outcomes = {t: o for t, _, o in redis_steps(slot["url"], "sharded-down")}
     assert outcomes == {
         "redis [1-of-3]": "done",

@@ -82,12 +82,15 @@ class ShardedRound:
 
     `results` are the completed shards' return values (a dict each); a shard whose result
     could not be read (see docs/production.md on result storage) counts as completed but
-    contributes nothing. `touched` names the result key that lists a shard's weddings.
+    contributes nothing. `touched` names the result key that lists the weddings a shard
+    did its work for (evaluated, probed, warmed), not the weddings it was given: those are a
+    partition by construction, so counting them could never show a wedding skipped or done
+    twice.
     """
 
     where: str
     outcomes: Sequence[Any]
-    touched: str = "weddings"
+    touched: str
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -111,16 +114,17 @@ class ShardedRound:
         """The sum of an integer field of the completed shards' results."""
         return sum(int(r.get(key) or 0) for r in self.results)
 
-    def summary(self) -> dict[str, Any]:
-        """Shards, failed, late and unread shards, weddings touched (distinct) and duplicates
-        (a wedding two shards both touched: 0 unless the partition is broken)."""
+    def summary(self, counted: str = "evaluated") -> dict[str, Any]:
+        """Shards, failed, late and unread shards, weddings touched (distinct, under the name
+        `counted`) and duplicates (a wedding two shards both reported: 0 unless the partition
+        is broken)."""
         touched = [w for r in self.results for w in r.get(self.touched, [])]
         return {
             "shards": len(self.outcomes),
             "shards_failed": self.failed,
             "shards_late": self.late,
             "shards_unread": self.unread,
-            "evaluated": len(set(touched)),
+            counted: len(set(touched)),
             "duplicates": len(touched) - len(set(touched)),
         }
 

@@ -96,8 +96,10 @@ class WebhookSettings(BaseModel):
     )
     dispatch_lease: timedelta = Field(
         default=timedelta(minutes=2),
-        description="a claimed pending alert is not claimed again for this long (by the "
-        "sweep or a receiver's inline dispatch); longer than inline_grace",
+        description="a claimed pending alert is not claimed again until this long after "
+        "the claim, by the sweep or by a receiver's inline dispatch (a refused one not before "
+        "its backoff ends either); longer than inline_grace, so a claimed alert is never "
+        "taken for a fresh one",
     )
     dispatch_max_attempts: int = Field(
         default=20,
@@ -108,9 +110,10 @@ class WebhookSettings(BaseModel):
 
     @model_validator(mode="after")
     def _lease_outlasts_grace(self) -> WebhookSettings:
-        # A receiver tells a claimed alert from a fresh one by when it is due: a fresh one at
-        # its arrival + grace, a claimed one at its claim + lease (queries/alerts.sql,
-        # claim_inline). A lease no longer than the grace would let a repeat claim it again.
+        # A receiver tells a fresh alert (no attempt yet, due exactly at its arrival + grace)
+        # from a claimed one (due at its claim + lease) by when it is due (queries/alerts.sql,
+        # claim_inline). With a lease no longer than the grace a claim could land on arrival
+        # + grace and a repeat would claim the alert again.
         if self.dispatch_lease <= self.inline_grace:
             raise ValueError(
                 f"dispatch_lease ({self.dispatch_lease}) must be longer than inline_grace "

@@ -41,6 +41,8 @@ class RedisWarmResult:
     rows: int = 0
     min_ttl_s: int | None = None
     max_ttl_s: int | None = None
+    # The weddings every dataset key of which Redis acknowledged writing.
+    wedding_ids: list[str] = field(default_factory=list)
 
 
 def prewarm_redis(
@@ -63,6 +65,7 @@ def prewarm_redis(
         for w in weddings
     }
     pipe = client.pipeline(transaction=False)
+    written: list[str] = []  # the wedding of each SET, in pipeline order
     for dataset, (view, columns, _) in DATASETS.items():
         grouped: dict[str, list[dict]] = defaultdict(list)
         for row in rows_for_weddings(app_conn, schema, view, ("wedding_id", *columns), ids):
@@ -71,9 +74,12 @@ def prewarm_redis(
             rows = grouped.get(wedding_id, [])
             key = key_template.format(wedding_id=wedding_id, dataset=dataset)
             pipe.set(key, encode_rows(dataset, rows), ex=ttl[wedding_id])
+            written.append(wedding_id)
             result.keys += 1
             result.rows += len(rows)
-    pipe.execute()
+    replies = pipe.execute()
+    refused = {w for w, ok in zip(written, replies, strict=True) if not ok}
+    result.wedding_ids = sorted(set(written) - refused)
     if ttl:
         result.min_ttl_s, result.max_ttl_s = min(ttl.values()), max(ttl.values())
     return result

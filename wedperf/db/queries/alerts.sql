@@ -85,10 +85,14 @@ RETURNING a.alert_id, a.source, a.fingerprint, a.starts_at, a.status, a.ends_at,
 -- A receiver's claim before its inline dispatch: of the given alerts, those still waiting for
 -- a run that no dispatcher holds, leased as claim_pending leases (next_dispatch_at pushed by
 -- the lease), so a repeat notification, another receiver or a sweep does not dispatch them
--- too. Held or not is told by when the alert is due: a fresh alert is due at its arrival +
--- inline grace, one claimed (here or by a sweep) at its claim + lease, which is longer than
--- the grace (WebhookSettings checks it); so "due within the grace" means "not claimed". One
--- left due at once after an unreachable API is claimable again. Rows locked by another
+-- too. Claimable: an alert due now (an earlier claim's lease over, a refusal's backoff over,
+-- or left due at once after an unreachable API), or a fresh one, which is told exactly: no
+-- attempt yet and due at its arrival + inline grace, both set by the one statement that
+-- inserted it (upsert_alerts; received_at is never updated). A claim (here or by a sweep)
+-- moves next_dispatch_at to its claim + lease, later than arrival + grace since the lease is
+-- longer (WebhookSettings checks it), so a claimed alert is not claimed again before its
+-- lease ends, and a refused one not before its backoff ends. (After a change of the grace,
+-- alerts stored under the old one are left to the sweep once due.) Rows locked by another
 -- writer are skipped, never waited for: the claim takes them in id order, a notification's
 -- upsert in identity order, and waiting could deadlock. A skipped row stays pending: the
 -- receiver storing the repeat queues it again, or the sweep takes it after the grace.
@@ -97,7 +101,8 @@ SET next_dispatch_at = now() + %(lease)s
 FROM (
     SELECT alert_id FROM perf.alerts
     WHERE alert_id = ANY(%(alert_ids)s) AND status = 'firing' AND dispatch_state = 'pending'
-      AND next_dispatch_at <= now() + %(grace)s
+      AND (next_dispatch_at <= now()
+           OR (dispatch_attempts = 0 AND next_dispatch_at = received_at + %(grace)s))
     ORDER BY alert_id
     FOR UPDATE SKIP LOCKED
 ) AS c
