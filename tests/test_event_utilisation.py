@@ -167,6 +167,23 @@ def test_a_lowered_target_without_weddings_left_gets_a_restore() -> None:
     ]
 
 
+def test_a_missed_restore_does_not_wait_for_the_next_wedding() -> None:
+    """A lowering still in force with no window covering the next slot (its restore run
+    failed, say): restored in the next slot even though a later wedding plans its own."""
+    config = settings()
+    tomorrow = wedding("w2", starts=CEREMONY + timedelta(days=1))
+    runs = plan_wedding_ops([tomorrow], now=NOW, settings=config, lowered_targets=["web"])
+    restores = [r for r in runs if r.operation == "utilisation-restore"]
+    assert [(r.scheduled_time, r.wedding_ids) for r in restores] == [
+        (NOW + timedelta(minutes=30), ()),
+        (restores[1].scheduled_time, ("w2",)),
+    ]
+    # A window covering the next slot: no early restore (its own comes after it closes).
+    now = CEREMONY - config.ops.event_utilisation.lead  # the lowering's slot
+    runs = plan_wedding_ops([wedding()], now=now, settings=config, lowered_targets=["web"])
+    assert [r.wedding_ids for r in runs if r.operation == "utilisation-restore"] == [("w1",)]
+
+
 # -- the production step -----------------------------------------------------------------------
 
 
