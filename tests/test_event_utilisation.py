@@ -16,7 +16,7 @@ from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import ActuatorError, KubernetesActuator
 from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
 from wedperf.capacity.plan import plan_wedding_ops
-from wedperf.capacity.state import lowered_targets, utilisation_state
+from wedperf.capacity.state import lowered_targets, raised_targets, utilisation_state
 from wedperf.capacity.utilisation import (
     ceremonies_in_progress,
     decide_lower,
@@ -424,3 +424,73 @@ def test_a_failed_lowering_is_recorded_before_it_raises(migrated_database_url, c
     assert [row[:4] for row in rows] == [("utilisation_lower", "failed", "90", "40")]
     assert "forbidden" in rows[0][4]
     assert lowered_targets(conn) == ["web"]
+
+
+class PodsMetricHpa:
+    """An HPA that scales on a Pods metric (AverageValue): no target utilisation to lower."""
+
+    def __init__(self, min_replicas: int = 2) -> None:
+        self.min = min_replicas
+        self.patches: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            body = json.loads(request.content)
+            self.patches.append(body)
+            self.min = body["spec"]["minReplicas"]
+        return httpx.Response(200, json={
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "prod", "resourceVersion": "1"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": "web"},
+                     "minReplicas": self.min, "maxReplicas": 20,
+                     "metrics": [{"type": "Pods", "pods": {
+                         "metric": {"name": "requests_per_second"},
+                         "target": {"type": "AverageValue", "averageValue": "10"}}}]},
+        })  # fmt: skip
+
+
+def test_an_hpa_without_a_utilisation_metric_gets_the_floor_instead(conn) -> None:
+    """ops.floor auto plans only utilisation runs for an HPA target; one that scales on
+    other metrics has no target utilisation, so those runs raise and restore its floor."""
+    config = settings(targets=[hpa_target(per_replica_rps=1.0)], requests_per_guest_per_s=0.05)
+    target = config.ops.targets[0]
+    server = PodsMetricHpa()
+    hpa = kube(target, server)
+    raised = lower_utilisation(conn, hpa, target, [wedding()], plan_id="p1", settings=config)
+    # 120 guests x 0.05 req/s x 1.2 headroom / 1 per replica = 8 replicas
+    assert (raised.action, raised.outcome, raised.before, raised.after) == (
+        "capacity_raise", "done", 2, 8)  # fmt: skip
+    assert server.min == 8 and raised_targets(conn) == ["web"] and lowered_targets(conn) == []
+    # While its window covers the next slot the plan owes no early floor restore...
+    during = CEREMONY - timedelta(hours=1)
+    runs = plan_wedding_ops([wedding()], now=during, settings=config, raised_targets=["web"])
+    assert not any(r.operation == "floor-restore" for r in runs)
+    # ...the window's utilisation restore puts the floor back.
+    held = restore_utilisation(conn, hpa, target, [wedding()], plan_id="p2", settings=config,
+                               now=CEREMONY + timedelta(minutes=10))  # fmt: skip
+    assert (held.action, held.outcome, server.min) == ("capacity_restore", "skipped", 8)
+    conn.execute("UPDATE perf.capacity_state SET changed_at = changed_at - interval '1 day'")
+    back = restore_utilisation(conn, hpa, target, [wedding()], plan_id="p3", settings=config,
+                               now=CEREMONY + timedelta(hours=8))  # fmt: skip
+    assert (back.action, back.outcome, server.min) == ("capacity_restore", "done", 2)
+    assert raised_targets(conn) == []
+    assert [row[:2] for row in actions(conn)] == [
+        ("utilisation_lower", "skipped"), ("capacity_raise", "done"),
+        ("utilisation_restore", "skipped"), ("capacity_restore", "skipped"),
+        ("utilisation_restore", "skipped"), ("capacity_restore", "done"),
+    ]  # fmt: skip
+    # Without the floor (never), such a target is only recorded as having no lever.
+    skipped = lower_utilisation(conn, hpa, target, [wedding()], plan_id="p4",
+                                settings=settings(targets=[target], floor="never"))  # fmt: skip
+    assert skipped.outcome == "skipped" and server.min == 2
+
+
+def test_a_raised_floor_of_an_hpa_target_is_restored_after_its_windows() -> None:
+    """A floor raised by the utilisation runs, no window covering the next slot: restored."""
+    config = settings()
+    runs = plan_wedding_ops([wedding(starts=CEREMONY + timedelta(days=1))], now=NOW,
+                            settings=config, raised_targets=["web"])  # fmt: skip
+    web = [(r.operation, r.scheduled_time) for r in runs if r.target == "web"]
+    assert ("floor-restore", NOW + timedelta(minutes=30)) in web
+    assert [op for op, _ in web].count("floor-restore") == 1

@@ -5,6 +5,11 @@ The decisions are `capacity.utilisation`'s (the replay calls the same ones); thi
 reads the target and perf.capacity_utilisation, writes through the actuator and records
 every step in perf.actions (`audit.record_step`, kinds `utilisation_lower` /
 `utilisation_restore`).
+
+A target whose autoscaler has no target utilisation to act on (an HPA without a `Resource`
+Utilization metric named `utilisation_metric`) is not left unprotected: with `ops.floor`
+auto, its lowering raises its floor instead (`capacity.floor.raise_floor`) and its restore
+restores the floor — decided at step time, from what the target reads.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from wedperf.audit import record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator, ActuatorError, UtilisationChanged
-from wedperf.capacity.floor import FloorOutcome
+from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
 from wedperf.capacity.plan import serves
 from wedperf.capacity.state import (
     forget_lowering,
@@ -66,6 +71,11 @@ def lower_utilisation(
     dry_run = settings.ops.mode != "act"
     state = utilisation_state(conn, target.name)
     current = actuator.read_utilisation()
+    if current is None and settings.ops.floor == "auto":
+        _without_lever(conn, plan_id, LOWER, target, state, ids, dry_run,
+                       f"{why}; the target has no target utilisation to lower: its floor "
+                       f"is raised instead (ops.floor auto)")  # fmt: skip
+        return raise_floor(conn, actuator, target, weddings, plan_id=plan_id, settings=settings)
     decision = decide_lower(
         event=event, current=current, baseline=state.baseline, set_by_wedperf=state.utilisation
     )
@@ -133,6 +143,12 @@ def restore_utilisation(
         if serves(target, w)
     ]
     current = actuator.read_utilisation()
+    if current is None and settings.ops.floor == "auto":
+        _without_lever(conn, plan_id, RESTORE, target, state, ids, dry_run,
+                       "the target has no target utilisation: its floor is restored instead "
+                       "(ops.floor auto)")  # fmt: skip
+        return restore_floor(conn, actuator, target, weddings, plan_id=plan_id,
+                             settings=settings, now=now)  # fmt: skip
     decision = decide_utilisation_restore(
         baseline=state.baseline,
         current=current,
@@ -171,6 +187,15 @@ def restore_utilisation(
     return _recorded(conn, plan_id, RESTORE, target, current, decision.new,
                      why + decision.reason, ids, "dry-run" if dry_run else "done",
                      dry_run=dry_run)  # fmt: skip
+
+
+def _without_lever(conn, plan_id, kind, target, state, ids, dry_run, reason) -> None:
+    """A target without a target utilisation (its HPA scales on Pods, Object or External
+    metrics, an AverageValue or a ContainerResource): no lowering can be in force, and the
+    step says it hands over to the floor."""
+    if state.baseline is not None and not dry_run:
+        forget_lowering(conn, target.name, current=None)
+    _recorded(conn, plan_id, kind, target, None, None, reason, ids, "skipped", dry_run=dry_run)
 
 
 def _recorded(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
