@@ -494,3 +494,10 @@ def test_a_raised_floor_of_an_hpa_target_is_restored_after_its_windows() -> None
     web = [(r.operation, r.scheduled_time) for r in runs if r.target == "web"]
     assert ("floor-restore", NOW + timedelta(minutes=30)) in web
     assert [op for op, _ in web].count("floor-restore") == 1
+
+
+def test_an_unknown_action_is_an_error_not_a_restore() -> None:
+    from tasks.capacity import floor_step
+
+    with pytest.raises(ValueError, match="unknown capacity action 'lower'"):
+        floor_step.fn("web", "lower", [], "p1")
