@@ -158,8 +158,11 @@ def plan_wedding_ops(
     floor_planned = {key[2] for key in groups if key[1] == "floor-restore"}
     for target_name in sorted(set(raised_targets) - floor_planned):
         target = by_name.get(target_name)
-        eu = ops.event_utilisation.enabled
-        via_utilisation = target is not None and not raises_floor(target.kind, ops.floor, eu)
+        via_utilisation = (
+            target is not None
+            and ops.floor == "auto"
+            and acts_on_utilisation(target.kind, ops.event_utilisation.enabled)
+        )
         if via_utilisation and target_name in covered:
             continue
         groups.setdefault((ops.floor_deployment, "floor-restore", target_name, at), [])
