@@ -15,6 +15,10 @@ from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilis
 from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
 from wedperf.runtime import get_runtime
 
+# Every action by name: an unknown one is an error, never another action's step.
+LOWERS = {"raise": raise_floor, "utilisation-lower": lower_utilisation}
+RESTORES = {"restore": restore_floor, "utilisation-restore": restore_utilisation}
+
 
 @task(name="capacity-floor-step", retries=2, retry_delay_seconds=[10, 30], cache_policy=NONE)
 def floor_step(
@@ -22,6 +26,9 @@ def floor_step(
 ) -> FloorOutcome:
     """Raise or restore one target's floor, or lower or restore its target utilisation
     (`utilisation-lower` / `utilisation-restore`); forecast-only mode records the plan only."""
+    if action not in LOWERS | RESTORES:
+        known = ", ".join(LOWERS | RESTORES)
+        raise ValueError(f"unknown capacity action {action!r}; known: {known}")
     runtime = get_runtime()
     settings = runtime.settings
     targets = {t.name: t for t in settings.ops.targets}
@@ -30,14 +37,11 @@ def floor_step(
     target = resolve_target(targets[target_name], settings)
     actuator = None if settings.ops.mode == "forecast-only" else build_actuator(target)
     with runtime.pool.connection() as conn:
-        if action == "raise":
-            return raise_floor(conn, actuator, target, weddings, plan_id=plan_id, settings=settings)
-        if action == "utilisation-lower":
-            return lower_utilisation(
+        if action in LOWERS:
+            return LOWERS[action](
                 conn, actuator, target, weddings, plan_id=plan_id, settings=settings
             )
-        restore = restore_utilisation if action == "utilisation-restore" else restore_floor
-        return restore(
+        return RESTORES[action](
             conn,
             actuator,
             target,

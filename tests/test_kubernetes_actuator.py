@@ -22,6 +22,7 @@ import pytest
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import ActuatorError, KubernetesActuator, UtilisationChanged
 from wedperf.capacity.floor import raise_floor, restore_floor
+from wedperf.capacity.state import raised_targets
 from wedperf.config import CapacityTarget, OpsSettings, Settings
 
 # How the current test authenticates: the target's credential fields and the Authorization
@@ -507,6 +508,38 @@ def test_raise_then_restore_round_trip(migrated_database_url: str) -> None:
             "SELECT kind, before, after, outcome FROM perf.actions ORDER BY action_id"
         ).fetchall()
     assert actions == [("capacity_raise", "2", "6", "done"), ("capacity_restore", "6", "2", "done")]
+
+
+class WorkerDied(BaseException):
+    """The worker process ending mid-step (not an Exception: nothing handles it)."""
+
+
+def test_a_worker_dying_at_the_raise_still_owes_the_restore(migrated_database_url: str) -> None:
+    """The raise's baseline is committed before the PATCH: a worker dying at the write
+    leaves the restore owed, and that restore, at the baseline already, just forgets it."""
+    server = FakeApiServer(HPA, HPA_PATH)
+
+    def dying(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            raise WorkerDied
+        return server(request)
+
+    with psycopg.connect(migrated_database_url) as setup:
+        w = add_wedding(setup, "w1", NOW - timedelta(days=2), guests=500)
+    worker = psycopg.connect(migrated_database_url)
+    with pytest.raises(WorkerDied):
+        raise_floor(worker, actuator(dying, max_replicas=10), target(max_replicas=10), [w],
+                    plan_id="p1", settings=settings())  # fmt: skip
+    worker.close()  # whatever it had not committed is rolled back
+    assert server.obj["spec"]["minReplicas"] == 2
+    with psycopg.connect(migrated_database_url) as conn:
+        assert raised_targets(conn) == ["web"]
+        conn.execute("UPDATE perf.capacity_state SET changed_at = now() - interval '1 hour'")
+        restored = restore_floor(conn, actuator(server, max_replicas=10),
+                                 target(max_replicas=10), [w], plan_id="p2",
+                                 settings=settings(), now=datetime.now(UTC))  # fmt: skip
+        assert restored.outcome == "skipped" and "already at baseline 2" in restored.reason
+        assert raised_targets(conn) == [] and server.patches == []
 
 
 def test_maximum_is_never_exceeded(migrated_database_url: str) -> None:

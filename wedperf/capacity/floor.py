@@ -1,4 +1,8 @@
-"""One capacity-floor step for a target: decide, act (or not), remember, record."""
+"""One capacity-floor step for a target: decide, act (or not), remember, record.
+
+A raise remembers its baseline before it writes (committed), a restore after it writes, so
+whatever fails in between a raised floor is always owed a restore (`state.raised_targets`);
+a raise commits the connection's transaction."""
 
 from __future__ import annotations
 
@@ -207,6 +211,12 @@ def restore_floor(
         now=now,
         cooldown=settings.ops.cooldown,
     )
+    if (
+        decision.reason.startswith("already at baseline")
+        and current is not None
+        and settings.ops.mode == "act"
+    ):
+        remember_restore(conn, target.name, after=current)  # no raise in force: none owed
     outcome = _act(
         conn,
         actuator,
@@ -252,12 +262,15 @@ def _act(
             dry_run=settings.ops.mode != "act",
         )
     dry_run = settings.ops.mode != "act"
+    if kind == "capacity_raise" and not dry_run:
+        # The raise's intent, committed before the write: a worker dying at the write (or a
+        # write whose answer is lost) still leaves the restore owed; a write that never
+        # took effect is harmless (the restore finds the baseline in force and forgets it).
+        remember_raise(conn, target.name, before=current, after=decision.new_floor)
+        conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
-    if not dry_run:
-        if kind == "capacity_raise":
-            remember_raise(conn, target.name, before=current, after=decision.new_floor)
-        else:
-            remember_restore(conn, target.name, after=decision.new_floor)
+    if kind != "capacity_raise" and not dry_run:
+        remember_restore(conn, target.name, after=decision.new_floor)
     return _recorded(
         conn,
         plan_id,

@@ -100,11 +100,14 @@ def plan_wedding_ops(
     whose floor wedperf raised and has not restored: if no planned wedding of theirs remains
     (its wedding was cancelled after the raise), a restore is planned for the next slot, so a
     raised floor is never orphaned; `lowered_targets` (a lowered target utilisation not yet
-    restored) likewise get a utilisation restore.
+    restored) get a utilisation restore in the next slot whenever no planned window covers
+    it (a missed restore does not wait for the next wedding).
     """
     ops = settings.ops
     asap = _ceil(now + timedelta(seconds=1), timedelta(minutes=1))
     groups: dict[tuple[str, str, str | None, datetime], list[str]] = defaultdict(list)
+    # Per target: from each planned lowering to its restore (a window wedperf covers).
+    lowered_spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for wedding in weddings:
         if wedding.status == "cancelled":
             continue
@@ -133,13 +136,36 @@ def plan_wedding_ops(
                 groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "utilisation-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
+                lowered_spans[target.name].append((lower_at, restore_at))
 
-    for operation, owed in (("floor-restore", raised_targets),
-                            ("utilisation-restore", lowered_targets)):  # fmt: skip
-        planned = {key[2] for key in groups if key[1] == operation}
-        for target_name in sorted(set(owed) - planned):
-            at = _ceil(asap, ops.slot)
-            groups[(ops.floor_deployment, operation, target_name, at)] = []
+    # Owed restores. The next slot [at, at + slot) is covered on a target when a planned
+    # lowering falls before its end and that lowering's restore at or after its start.
+    at = _ceil(asap, ops.slot)
+    covered = {
+        name
+        for name, spans in lowered_spans.items()
+        if any(lo < at + ops.slot and hi >= at for lo, hi in spans)
+    }
+    # A lowered target utilisation: restored as soon as possible unless a window covers the
+    # next slot — a missed restore does not wait for the next wedding's (the decision still
+    # refuses while a wedding is live).
+    for target_name in sorted(set(lowered_targets) - covered):
+        groups.setdefault((ops.floor_deployment, "utilisation-restore", target_name, at), [])
+    # A raised floor: as soon as possible when no floor restore is planned; on a target whose
+    # floor its utilisation steps raise instead (no utilisation metric), when no window
+    # covers the next slot (the utilisation restore puts that floor back).
+    by_name = {t.name: t for t in ops.targets}
+    floor_planned = {key[2] for key in groups if key[1] == "floor-restore"}
+    for target_name in sorted(set(raised_targets) - floor_planned):
+        target = by_name.get(target_name)
+        via_utilisation = (
+            target is not None
+            and ops.floor == "auto"
+            and acts_on_utilisation(target.kind, ops.event_utilisation.enabled)
+        )
+        if via_utilisation and target_name in covered:
+            continue
+        groups.setdefault((ops.floor_deployment, "floor-restore", target_name, at), [])
 
     runs = []
     for (deployment, operation, target, at), ids in sorted(

@@ -366,7 +366,11 @@ def production_utilisation(
         if operation == "utilisation-lower":
             if not slot:
                 continue
-            decision = decide_lower(event=event, current=current)
+            decision = decide_lower(
+                event=event, current=current, baseline=remembered, set_by_wedperf=set_by
+            )
+            if decision.forget_baseline:  # someone else's value (never here: nobody else)
+                remembered = None
             if decision.new is not None:
                 remembered = current if remembered is None else remembered
         else:

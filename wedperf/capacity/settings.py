@@ -61,7 +61,10 @@ class EventUtilisation(BaseModel):
     before — never while a wedding on the target is in its window or a ceremony is in
     progress. A lead of at least `day_window_before` lowers from the day window's opening.
     Applies to targets whose actuator has a target utilisation (`kubernetes-hpa`); a target
-    already at or below `utilisation` is left alone (wedperf never raises it).
+    already at or below `utilisation` is left alone (wedperf never raises it). An HPA whose
+    metrics have no `Resource` Utilization target named `utilisation_metric` (Pods, Object,
+    External, AverageValue, ContainerResource) has nothing to lower: with `ops.floor` auto,
+    its utilisation runs raise and restore its floor instead, decided when each runs.
 
     Defaults chosen by the replay's frontier (bench/replay.py, docs/capacity.md): 35% from
     4 h before the ceremony (an hour before the default day window opens). Lowered only at
@@ -121,8 +124,9 @@ class OpsSettings(BaseModel):
         default="auto",
         description="raise targets' replica floors ahead of weddings: auto = on targets "
         "without the event-window target utilisation (sandbox, http, kubernetes-scale, or "
-        "with it switched off) — where both apply, the replay's frontier found the floor "
-        "costs more at equal risk (docs/capacity.md); always; never",
+        "with it switched off; an HPA without a Utilization metric gets the floor from its "
+        "utilisation runs, decided at step time) — where both apply, the replay's frontier "
+        "found the floor costs more at equal risk (docs/capacity.md); always; never",
     )
     event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
     targets: list[CapacityTarget] = Field(

@@ -38,7 +38,9 @@ def raised_targets(conn: psycopg.Connection) -> list[str]:
 def remember_raise(
     conn: psycopg.Connection, target: str, *, before: int | None, after: int
 ) -> None:
-    """Keep the pre-raise floor as the baseline (only the first raise sets it)."""
+    """Keep the pre-raise floor as the baseline (only the first raise sets it). The
+    capacity-floor step records it before its write, as the raise's intent, and commits it
+    first, so a raise is never in force without a restore owed."""
     with conn.transaction():
         conn.execute(Q["remember_raise"], {"target": target, "before": before, "after": after})
 
@@ -66,9 +68,18 @@ def lowered_targets(conn: psycopg.Connection) -> list[str]:
 
 
 def remember_lower(conn: psycopg.Connection, target: str, *, before: int, after: int) -> None:
-    """Keep the pre-lowering value as the baseline (only the first lowering sets it)."""
+    """A lowering's intent, before its write: the pre-lowering value as the baseline (only
+    the first lowering of a run sets it) and the value about to be set. The caller commits
+    it before writing, so a lowering is never in force without a restore owed."""
     with conn.transaction():
         conn.execute(Q["remember_lower"], {"target": target, "before": before, "after": after})
+
+
+def forget_lowering(conn: psycopg.Connection, target: str, *, current: int | None) -> None:
+    """No restore owed any more (the value is someone else's, or the target has no target
+    utilisation); `current`, the value seen, is noted when there is one."""
+    with conn.transaction():
+        conn.execute(Q["forget_lowering"], {"target": target, "current": current})
 
 
 def remember_utilisation_restore(conn: psycopg.Connection, target: str, *, after: int) -> None:

@@ -13,7 +13,9 @@ the start of each slot of windows and a `utilisation-restore` run after they clo
 run asks this module what to do at its moment:
 
 - `decide_lower`: set the event utilisation, never raise it (a target already at or below
-  it is left alone — wedperf never scales in to lower a target);
+  it is left alone — wedperf never scales in to lower a target), never over someone else's
+  change since wedperf's last lowering (then it is theirs: left alone, the baseline
+  forgotten);
 - `decide_utilisation_restore`: back to the baseline, unless a wedding on the target is
   in its window (or enters it within the next slot), a ceremony on it is in progress
   (raising utilisation is a scale-in), the cooldown since the last change has not passed,
@@ -56,10 +58,31 @@ class UtilisationDecision:
     forget_baseline: bool = False  # someone else owns the value now: no restore is owed
 
 
-def decide_lower(*, event: int, current: int | None) -> UtilisationDecision:
-    """The event utilisation, unless the target is already at or below it (never raise)."""
+def decide_lower(
+    *,
+    event: int,
+    current: int | None,
+    baseline: int | None = None,
+    set_by_wedperf: int | None = None,
+) -> UtilisationDecision:
+    """The event utilisation, unless the target is already at or below it (never raise), or
+    a lowering is in force (`baseline`) and the value is neither the one wedperf set nor the
+    baseline: someone else changed it since, so it is theirs — left alone, the baseline
+    forgotten (a restore would put the baseline back over their value). At the baseline, the
+    last lowering never took effect (or was undone): lowered as a new one."""
     if current is None:
-        return UtilisationDecision(None, "the target has no target utilisation to lower")
+        return UtilisationDecision(
+            None,
+            "the target has no target utilisation to lower",
+            forget_baseline=baseline is not None,
+        )
+    if baseline is not None and current not in (set_by_wedperf, baseline):
+        return UtilisationDecision(
+            None,
+            f"target utilisation is {current}%, not the {set_by_wedperf}% wedperf set: changed "
+            f"by someone else, left as it is",
+            forget_baseline=True,
+        )
     if current <= event:
         return UtilisationDecision(None, f"target utilisation {current}% already <= {event}%")
     return UtilisationDecision(event, f"lower target utilisation {current}% -> {event}%")
@@ -124,6 +147,10 @@ def decide_utilisation_restore(
         return UtilisationDecision(
             None, "the target has no target utilisation any more", forget_baseline=True
         )
+    if current == baseline:
+        # Before someone else's: a lowering whose write never took effect (the worker died
+        # after recording its intent) leaves the baseline in force, and nothing to undo.
+        return UtilisationDecision(None, f"already at baseline {baseline}%", forget_baseline=True)
     if set_by_wedperf is not None and current != set_by_wedperf:
         return UtilisationDecision(
             None,
@@ -131,6 +158,4 @@ def decide_utilisation_restore(
             f"by someone else, left as it is",
             forget_baseline=True,
         )
-    if current == baseline:
-        return UtilisationDecision(None, f"already at baseline {baseline}%", forget_baseline=True)
     return UtilisationDecision(baseline, f"restore target utilisation {current}% -> {baseline}%")

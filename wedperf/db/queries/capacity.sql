@@ -9,7 +9,8 @@ SELECT baseline, floor, changed_at FROM perf.capacity_state WHERE target = %(tar
 SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL ORDER BY target;
 
 -- name: remember_raise
--- After a raise: keep the first pre-raise floor as baseline, note the new floor.
+-- Before a raise (its intent, committed before the write, so a raise is never in force
+-- without a restore owed): keep the first pre-raise floor as baseline, note the new floor.
 INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at)
 VALUES (%(target)s, %(before)s, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET
@@ -32,7 +33,8 @@ SELECT baseline, utilisation, changed_at FROM perf.capacity_utilisation WHERE ta
 SELECT target FROM perf.capacity_utilisation WHERE baseline IS NOT NULL ORDER BY target;
 
 -- name: remember_lower
--- After a lowering: keep the first pre-lowering value as baseline, note the new value.
+-- Before a lowering (its intent, committed before the write, so a lowering is never in force
+-- without a restore owed): keep the first pre-lowering value as baseline, note the new value.
 INSERT INTO perf.capacity_utilisation AS s (target, baseline, utilisation, changed_at)
 VALUES (%(target)s, %(before)s, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET
@@ -46,3 +48,10 @@ INSERT INTO perf.capacity_utilisation AS s (target, baseline, utilisation, chang
 VALUES (%(target)s, NULL, %(after)s, now())
 ON CONFLICT (target) DO UPDATE SET
     baseline = NULL, utilisation = EXCLUDED.utilisation, changed_at = now();
+
+-- name: forget_lowering
+-- The value is someone else's (or the lowering never happened): no restore owed; the value
+-- seen is noted when there is one.
+UPDATE perf.capacity_utilisation
+SET baseline = NULL, utilisation = coalesce(%(current)s, utilisation), changed_at = now()
+WHERE target = %(target)s;
