@@ -124,6 +124,10 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,  # a terminal's process group: Ctrl-C reaches all of it
+            # As a terminal starts it: SIGINT at its default. A test run started in the
+            # background of a non-interactive shell (CI) inherits SIGINT ignored, and
+            # `wedperf up` keeps an ignored SIGINT ignored (nohup semantics).
+            preexec_fn=_sigint_default,
         )
     found: dict = {"home": home, "stdout": out, "stderr": err}
     try:
@@ -170,6 +174,10 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     found["left"] = _processes_of(home)
     found["state_file"] = state_file
     return found
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _read_json(path: Path) -> dict:
