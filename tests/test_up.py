@@ -5,6 +5,7 @@ have been executed by its worker, then Ctrl-C (SIGINT to the group, as a termina
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -172,6 +173,10 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             os.killpg(process.pid, signal.SIGKILL)
             found["returncode"] = process.wait()
     found["left"] = _processes_of(home)
+    if found["returncode"] != 0:  # the test fails on it; leave nothing of this home running
+        for pid in found["left"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     found["state_file"] = state_file
     return found
 
