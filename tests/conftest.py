@@ -140,6 +140,31 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+REMEDIATION_DEPLOYMENT = "remediate-alert/remediate-alert"
+
+
+@pytest.fixture(scope="module")
+def remediation_deployment(prefect_harness: None) -> str:
+    """The remediate-alert deployment on the session's Prefect API; its name."""
+    from flows.remediate_alert import remediate_alert
+
+    remediate_alert.to_deployment(name="remediate-alert").apply()
+    return REMEDIATION_DEPLOYMENT
+
+
+@pytest.fixture
+def inbox(
+    make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> Iterator[str]:
+    """A fresh inbox database that wedperf's settings (and so the flows) point at."""
+    url = make_database()
+    monkeypatch.setenv("WEDPERF_DATABASE_URL", url)
+    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
+    reset_settings_cache()
+    yield url
+    reset_settings_cache()
+
+
 @pytest.fixture(scope="session")
 def nab_dir() -> Path:
     if not NAB_DIR.is_dir():

@@ -8,7 +8,6 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,27 +28,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 TOKEN = "dispatch-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 DEPLOYMENT = "remediate-alert/remediate-alert"
-
-
-@pytest.fixture(scope="module")
-def remediation_deployment() -> str:
-    from flows.remediate_alert import remediate_alert
-
-    remediate_alert.to_deployment(name="remediate-alert").apply()
-    return DEPLOYMENT
-
-
-@pytest.fixture
-def inbox(
-    make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> Iterator[str]:
-    """A fresh inbox database that wedperf's settings (and so the flows) point at."""
-    url = make_database()
-    monkeypatch.setenv("WEDPERF_DATABASE_URL", url)
-    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
-    reset_settings_cache()
-    yield url
-    reset_settings_cache()
 
 
 def webhook_settings(**overrides: Any) -> WebhookSettings:

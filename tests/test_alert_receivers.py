@@ -13,7 +13,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,7 +26,6 @@ from wedperf.alerts.dispatch import RemediationDispatcher, describe_error
 from wedperf.alerts.pending import dispatch_pending
 from wedperf.alerts.samples import alertmanager_alert, alertmanager_notification
 from wedperf.alerts.settings import WebhookSettings
-from wedperf.config import reset_settings_cache
 from wedperf.prefect_api import is_transient
 from wedperf.serving import serve_in_thread
 
@@ -37,26 +35,6 @@ TOKEN = "receivers-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 DEPLOYMENT = "remediate-alert/remediate-alert"
 FIRST, SECOND = "2026-11-07T10:00:00Z", "2026-11-07T11:00:00Z"
-
-
-@pytest.fixture(scope="module")
-def remediation_deployment() -> str:
-    from flows.remediate_alert import remediate_alert
-
-    remediate_alert.to_deployment(name="remediate-alert").apply()
-    return DEPLOYMENT
-
-
-@pytest.fixture
-def inbox(
-    make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> Iterator[str]:
-    url = make_database()
-    monkeypatch.setenv("WEDPERF_DATABASE_URL", url)
-    monkeypatch.setenv("WEDPERF_REDIS_URL", redis_url)
-    reset_settings_cache()
-    yield url
-    reset_settings_cache()
 
 
 def runs_by_key(marker: str) -> dict[str, list]:

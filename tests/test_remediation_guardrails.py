@@ -350,14 +350,6 @@ def test_dry_run_records_and_changes_nothing(
 # --- 4. defer past the ceremony --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def remediation_deployment() -> str:
-    from flows.remediate_alert import remediate_alert
-
-    remediate_alert.to_deployment(name="remediate-alert").apply()
-    return DEPLOYMENT
-
-
 def deferred_runs(name: str) -> list:
     """The deployment's runs tagged `deferred` (the session's harness also holds the alert
     storm test's thousand runs of this deployment: filter on the server, not in a page)."""
