@@ -142,7 +142,8 @@ def guest_engagement(
     median, sigma = INSTALL_LEAD_DAYS
     lead_days = np.minimum(rng.lognormal(np.log(median), sigma, total), INSTALL_LEAD_MAX_DAYS)
     ahead_at = ceremony - (lead_days * DAY).astype(np.int64)
-    at_checkin = ceremony + (rng.triangular(*INSTALL_AT_CHECKIN_MINUTES, total) * MINUTE).astype(np.int64)
+    checkin_minutes = rng.triangular(*INSTALL_AT_CHECKIN_MINUTES, total)
+    at_checkin = ceremony + (checkin_minutes * MINUTE).astype(np.int64)
     installed_at = np.where(installed, ahead_at, np.where(active, at_checkin, NULL_TS))
     opened_at = ahead_at + (rng.random(total) * (ceremony - ahead_at)).astype(np.int64)
     return GuestEngagement(
