@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from wedperf.calendar.active_guests import GuestSignals
 from wedperf.calendar.model import InvalidWedding, Wedding, check_timezone, make_wedding
 
 
@@ -42,7 +43,8 @@ class CalendarSource(Protocol):
 
 
 class AppDbCalendarSource:
-    """Reads `<schema>.weddings` of the app-DB contract."""
+    """Reads `<schema>.weddings` of the app-DB contract, and `<schema>.guest_engagement`
+    (optional) for the active-guest estimate."""
 
     name = "app_db"
 
@@ -71,6 +73,45 @@ class AppDbCalendarSource:
                 yield CalendarRow(key, wedding=make_wedding(**row))
             except InvalidWedding as exc:
                 yield CalendarRow(key, reject_reason=str(exc))
+
+    def guest_signals(self, cutoff: timedelta) -> dict[str, GuestSignals] | None:
+        """Per wedding id, its guests' signals known `cutoff` before its ceremony (weddings
+        without guest rows are absent); None when the app has no guest_engagement view."""
+        view = sql.Identifier(self.schema, "guest_engagement")
+        query = sql.SQL(_GUEST_SIGNALS).format(
+            engagement=view, weddings=sql.Identifier(self.schema, "weddings")
+        )
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
+                exists = conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.guest_engagement",)
+                ).fetchone()[0]
+                if not exists:
+                    return None
+                rows = conn.execute(query, {"cutoff": cutoff}).fetchall()
+        except psycopg.OperationalError as exc:
+            raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
+        return {
+            str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged), int(opened))
+            for wedding_id, not_declined, engaged, opened in rows
+        }
+
+
+# Per wedding: guests who have not declined, and of those who installed the app or opened
+# the guest list at least `cutoff` before the ceremony (later signals are not counted: the
+# estimate is what was known then). A NULL rsvp counts as not declined.
+_GUEST_SIGNALS = """
+SELECT e.wedding_id,
+       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'),
+       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
+                          AND (e.app_installed_at < w.starts_at - %(cutoff)s
+                               OR e.guest_list_opened_at < w.starts_at - %(cutoff)s)),
+       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
+                          AND e.guest_list_opened_at < w.starts_at - %(cutoff)s)
+FROM {engagement} AS e
+JOIN {weddings} AS w ON w.wedding_id = e.wedding_id
+GROUP BY e.wedding_id
+"""
 
 
 class ICalendarSource:

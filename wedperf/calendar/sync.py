@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.rows import class_row
 
+from wedperf.calendar.active_guests import GuestSignals, estimate_active_guests
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.settings import ActiveGuestSettings
 from wedperf.calendar.sources import CalendarSource
 from wedperf.db.queries import queries
 
@@ -29,29 +31,43 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    # Weddings given an active-guest estimate; None: the source has no guest signals (the
+    # app-DB contract's optional guest_engagement view), every wedding is sized by invited.
+    active_guest_estimates: int | None = None
 
     @property
     def changed(self) -> bool:
         return bool(self.inserted or self.updated or self.cancelled)
 
     def summary(self) -> str:
+        estimates = (
+            "no guest signals"
+            if self.active_guest_estimates is None
+            else f"{self.active_guest_estimates} active-guest estimates"
+        )
         return (
             f"{self.source}: {self.seen} rows, {len(self.inserted)} new, "
             f"{len(self.updated)} updated, {len(self.cancelled)} cancelled, "
-            f"{len(self.rejected)} rejected"
+            f"{len(self.rejected)} rejected, {estimates}"
         )
 
 
 def sync_calendar(
-    conn: psycopg.Connection, source: CalendarSource, *, now: datetime | None = None
+    conn: psycopg.Connection,
+    source: CalendarSource,
+    *,
+    now: datetime | None = None,
+    active_guests: ActiveGuestSettings | None = None,
 ) -> SyncReport:
     """Read `source` as a full snapshot and apply it to perf.weddings in one transaction.
 
-    Writes perf.weddings (upsert; upcoming weddings missing from the snapshot are cancelled)
-    and perf.calendar_rejects (each rejected row with its reason). Re-running with the same
-    snapshot changes nothing.
+    Writes perf.weddings (upsert; upcoming weddings missing from the snapshot are cancelled;
+    each wedding's guest signals and active-guest estimate, wedperf.calendar.active_guests,
+    when the source has them) and perf.calendar_rejects (each rejected row with its
+    reason). Re-running with the same snapshot at the same `now` changes nothing.
     """
     now = now or datetime.now(UTC)
+    active_guests = active_guests or ActiveGuestSettings()
     report = SyncReport(source=source.name)
     weddings: dict[str, Wedding] = {}
     for row in source.read():
@@ -62,14 +78,26 @@ def sync_calendar(
             report.rejected.append((row.source_key, "duplicate wedding id in the source"))
         else:
             weddings[row.wedding.wedding_id] = row.wedding
+    # Sources without guest signals (an iCalendar feed) have no guest_signals method.
+    read_signals = getattr(source, "guest_signals", None)
+    signals = read_signals(active_guests.cutoff) if read_signals else None
+    if signals is not None:
+        report.active_guest_estimates = 0
 
     with conn.transaction():
         conn.execute(Q["create_staging"])
         with conn.cursor().copy(
             "COPY weddings_staging (wedding_id, starts_at, ends_at, timezone, venue, "
-            "guest_count, status) FROM STDIN"
+            "guest_count, status, active_guests, guests_not_declined, guests_engaged, "
+            "guests_opened_list) FROM STDIN"
         ) as copy:
             for w in weddings.values():
+                known = signals.get(w.wedding_id) if signals is not None else None
+                estimate = estimate_active_guests(
+                    known, starts_at=w.starts_at, now=now, settings=active_guests
+                )
+                if estimate is not None:
+                    report.active_guest_estimates += 1
                 copy.write_row(
                     (
                         w.wedding_id,
@@ -79,6 +107,8 @@ def sync_calendar(
                         w.venue,
                         w.guest_count,
                         w.status,
+                        estimate,
+                        *_signal_counts(known),
                     )
                 )
         params = {"source": source.name, "now": now}
@@ -95,6 +125,12 @@ def sync_calendar(
         log.warning("calendar %s: row %s rejected: %s", source.name, source_key, reason)
     log.info("calendar sync %s", report.summary())
     return report
+
+
+def _signal_counts(signals: GuestSignals | None) -> tuple[int | None, int | None, int | None]:
+    if signals is None:
+        return None, None, None
+    return signals.not_declined, signals.engaged, signals.opened_list
 
 
 def weddings_in_window(

@@ -2,16 +2,20 @@
 -- A per-transaction staging table with perf.weddings' columns, filled by COPY.
 CREATE TEMP TABLE weddings_staging (
     wedding_id text, starts_at timestamptz, ends_at timestamptz, timezone text,
-    venue text, guest_count integer, status text
+    venue text, guest_count integer, status text, active_guests integer,
+    guests_not_declined integer, guests_engaged integer, guests_opened_list integer
 ) ON COMMIT DROP;
 
 -- name: upsert_weddings
 -- Insert new weddings and update changed ones; unchanged rows are not touched, so
--- `updated_at` means "the calendar changed". Returns one row per inserted/updated wedding.
+-- `updated_at` means "the calendar changed" (the active-guest estimate or the guest signals
+-- it comes from included). Returns one row per inserted/updated wedding.
 INSERT INTO perf.weddings AS w
-    (wedding_id, source, starts_at, ends_at, timezone, venue, guest_count, status, cancelled_at)
+    (wedding_id, source, starts_at, ends_at, timezone, venue, guest_count, status, cancelled_at,
+     active_guests, guests_not_declined, guests_engaged, guests_opened_list)
 SELECT s.wedding_id, %(source)s, s.starts_at, s.ends_at, s.timezone, s.venue, s.guest_count,
-       s.status, CASE WHEN s.status = 'cancelled' THEN now() END
+       s.status, CASE WHEN s.status = 'cancelled' THEN now() END,
+       s.active_guests, s.guests_not_declined, s.guests_engaged, s.guests_opened_list
 FROM weddings_staging s
 ON CONFLICT (wedding_id) DO UPDATE SET
     source = EXCLUDED.source,
@@ -24,11 +28,17 @@ ON CONFLICT (wedding_id) DO UPDATE SET
     updated_at = now(),
     cancelled_at = CASE
         WHEN EXCLUDED.status = 'cancelled' THEN coalesce(w.cancelled_at, now())
-    END
-WHERE (w.source, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status)
+    END,
+    active_guests = EXCLUDED.active_guests,
+    guests_not_declined = EXCLUDED.guests_not_declined,
+    guests_engaged = EXCLUDED.guests_engaged,
+    guests_opened_list = EXCLUDED.guests_opened_list
+WHERE (w.source, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status,
+       w.active_guests, w.guests_not_declined, w.guests_engaged, w.guests_opened_list)
       IS DISTINCT FROM
       (EXCLUDED.source, EXCLUDED.starts_at, EXCLUDED.ends_at, EXCLUDED.timezone,
-       EXCLUDED.venue, EXCLUDED.guest_count, EXCLUDED.status)
+       EXCLUDED.venue, EXCLUDED.guest_count, EXCLUDED.status, EXCLUDED.active_guests,
+       EXCLUDED.guests_not_declined, EXCLUDED.guests_engaged, EXCLUDED.guests_opened_list)
 RETURNING w.wedding_id, (xmax = 0) AS inserted;
 
 -- name: cancel_vanished
@@ -57,7 +67,7 @@ WHERE r.source = %(source)s
 
 -- name: weddings_in_window
 -- Weddings (not cancelled) whose day window overlaps [start, end).
-SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, active_guests
 FROM perf.weddings
 WHERE status <> 'cancelled'
   AND starts_at - %(before)s < %(end)s
@@ -66,7 +76,7 @@ ORDER BY starts_at, wedding_id;
 
 -- name: weddings_by_id
 -- The named weddings as perf.weddings has them now, in ceremony order.
-SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, active_guests
 FROM perf.weddings
 WHERE wedding_id = ANY(%(ids)s)
 ORDER BY starts_at, wedding_id;

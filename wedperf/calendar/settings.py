@@ -1,0 +1,27 @@
+"""Settings of the calendar sync: the known-ahead estimate of a wedding's active guests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+
+
+class ActiveGuestSettings(BaseModel):
+    """How the calendar sync estimates, from the app's optional `guest_engagement` view, how
+    many guests will use the app on the day (wedperf.calendar.active_guests)."""
+
+    cutoff: timedelta = Field(
+        default=timedelta(days=2),
+        description="count app installs and guest-list opens from at least this long before "
+        "the ceremony, and store the estimate once the ceremony is this close (before then "
+        "the wedding is sized by its invited guests)",
+    )
+    active_per_engaged: float = Field(
+        default=1.2,
+        gt=0,
+        description="active guests on the day per guest (not declined) who installed the app "
+        "or opened the guest list before the cutoff: > 1 because some install only at "
+        "check-in. A modelling assumption calibrated on the sandbox (docs/capacity.md, "
+        "'Active guests'); calibrate on your own past weddings",
+    )
