@@ -77,7 +77,17 @@ def _app_views(services: ResolvedServices, settings: Settings) -> str:
                 f"view {settings.source_schema}.weddings missing: create the contract views "
                 "or run `wedperf sandbox seed`"
             ) from None
-    return f"{settings.source_schema}.weddings has {count} rows"
+        engagement = f"{settings.source_schema}.guest_engagement"
+        has_engagement = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (engagement,)
+        ).fetchone()[0]
+    # The optional view decides what the calendar estimate sizes weddings by.
+    basis = (
+        f"calendar sizes weddings by active guests ({engagement})"
+        if has_engagement
+        else f"calendar sizes weddings by invited guests (no {engagement} view)"
+    )
+    return f"{settings.source_schema}.weddings has {count} rows; {basis}"
 
 
 def _redis(services: ResolvedServices) -> str:

@@ -1,0 +1,200 @@
+"""Active guests, not invited guests: the sandbox app and the load model agree on who uses
+the app on the day, the calendar sync stores what the app knows ahead of it, and the
+guest_engagement view carries no personal data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+
+from wedperf.calendar import AppDbCalendarSource, sync_calendar
+from wedperf.calendar.active_guests import GuestSignals, estimate_active_guests
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.settings import ActiveGuestSettings
+from wedperf.sandbox.demand import with_active_guests
+from wedperf.sandbox.engagement import decide_engagement
+from wedperf.sandbox.generate import generate_dataset
+from wedperf.sandbox.seed import seed_sandbox
+
+START = date(2026, 9, 1)
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
+AFTER = datetime(2027, 1, 1, tzinfo=UTC)  # every wedding of the seeds below is over
+SIGNALS = ActiveGuestSettings()
+
+# Per wedding, straight from the app's tables: guests not declined, and of those who
+# installed the app or opened the guest list before the cutoff.
+APP_COUNTS = """
+SELECT w.id::text, w.ceremony_at,
+       count(*) FILTER (WHERE g.rsvp <> 'declined'),
+       count(*) FILTER (WHERE g.rsvp <> 'declined'
+                          AND (g.app_installed_at < w.ceremony_at - %(cutoff)s
+                               OR g.guest_list_opened_at < w.ceremony_at - %(cutoff)s))
+FROM app.weddings w JOIN app.guests g ON g.wedding_id = w.id
+GROUP BY w.id
+"""
+
+
+def stored(conn: psycopg.Connection) -> dict[str, tuple]:
+    return {
+        r[0]: r[1:]
+        for r in conn.execute(
+            "SELECT wedding_id, active_guests, guests_not_declined, guests_engaged "
+            "FROM perf.weddings"
+        )
+    }
+
+
+def test_the_estimate_is_known_from_the_cutoff_on() -> None:
+    signals = GuestSignals(not_declined=100, engaged=50, opened_list=20)
+    starts = NOW + timedelta(days=5)
+    early = estimate_active_guests(signals, starts_at=starts, now=NOW, settings=SIGNALS)
+    assert early is None  # more than the cutoff ahead: too early to know
+    on = starts - SIGNALS.cutoff
+    assert estimate_active_guests(signals, starts_at=starts, now=on, settings=SIGNALS) == 60
+    assert estimate_active_guests(None, starts_at=starts, now=on, settings=SIGNALS) is None
+    everyone = GuestSignals(not_declined=100, engaged=100, opened_list=0)
+    # Never more active guests than guests who have not declined.
+    assert estimate_active_guests(everyone, starts_at=starts, now=on, settings=SIGNALS) == 100
+
+
+def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -> None:
+    url = migrated_database_url
+    # Autocommit: each sync is a transaction of its own, as in production.
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
+        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        rows = stored(conn)
+        app = {r[0]: r[1:] for r in conn.execute(APP_COUNTS, {"cutoff": SIGNALS.cutoff}).fetchall()}
+        assert len(rows) == 150 and set(app) == set(rows)
+        known = [i for i, (ceremony, _, _) in app.items() if ceremony - SIGNALS.cutoff <= NOW]
+        ahead = [i for i, (ceremony, _, _) in app.items() if ceremony - SIGNALS.cutoff > NOW]
+        assert known and ahead
+        assert report.active_guest_estimates == len(known)
+        for i in known:
+            _, not_declined, engaged = app[i]
+            expected = min(not_declined, round(engaged * SIGNALS.active_per_engaged))
+            assert rows[i] == (expected, not_declined, engaged)
+        for i in ahead:  # the counts so far are kept, the estimate waits for the cutoff
+            assert rows[i][0] is None and rows[i][1:] == app[i][1:]
+        assert sum(rows[i][0] for i in known) > 0
+
+        # Same snapshot, same moment: nothing changes.
+        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        assert (again.inserted, again.updated) == ([], [])
+        assert stored(conn) == rows
+
+        # The app learns more about a past wedding (every guest not declined installed the
+        # app a week ahead), and time moves on past the next wedding's cutoff.
+        past = known[0]
+        conn.execute(
+            "UPDATE app.guests g SET app_installed_at = w.ceremony_at - interval '7 days' "
+            "FROM app.weddings w WHERE w.id = g.wedding_id AND g.wedding_id = %s "
+            "AND g.rsvp <> 'declined'",
+            (int(past),),
+        )
+        soon = min(ahead, key=lambda i: app[i][0])
+        later = app[soon][0] - SIGNALS.cutoff + timedelta(minutes=1)
+        moved = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        now_rows = stored(conn)
+        not_declined = app[past][1]
+        assert now_rows[past] == (
+            min(not_declined, round(not_declined * SIGNALS.active_per_engaged)),
+            not_declined,
+            not_declined,
+        )
+        assert now_rows[soon][0] is not None
+        assert {past, soon} <= set(moved.updated)
+
+        # Without the optional view every wedding falls back to its invited guests.
+        conn.execute("DROP VIEW wedperf_src.guest_engagement")
+        fallback = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        assert fallback.active_guest_estimates is None
+        assert "no guest signals" in fallback.summary()
+        assert all(r == (None, None, None) for r in stored(conn).values())
+
+
+def test_the_engagement_view_holds_no_names_or_contacts(migrated_database_url: str) -> None:
+    with psycopg.connect(migrated_database_url) as conn:
+        seed_sandbox(conn, weddings=10, days=20, seed=3, start=START, now=NOW)
+        columns = [
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'wedperf_src' AND table_name = 'guest_engagement' ORDER BY ordinal_position"
+            )
+        ]
+        assert columns == ["wedding_id", "rsvp", "app_installed_at", "guest_list_opened_at"]
+        # One row per invited guest, and no value of it is a guest's name or email.
+        names = {r[0] for r in conn.execute("SELECT full_name FROM app.guests")}
+        emails = {r[0] for r in conn.execute("SELECT email FROM app.guests")}
+        rows = conn.execute("SELECT * FROM wedperf_src.guest_engagement").fetchall()
+        assert len(rows) == conn.execute("SELECT count(*) FROM app.guests").fetchone()[0]
+        values = {str(v) for row in rows for v in row}
+        assert not values & (names | emails)
+
+
+def test_the_sandbox_app_and_the_load_model_agree_on_active_guests(
+    migrated_database_url: str,
+) -> None:
+    url = migrated_database_url
+    args = {"weddings": 300, "days": 120, "seed": 2026, "start": START, "now": AFTER}
+    tables, frame = generate_dataset(**args)
+    with psycopg.connect(url) as conn:
+        seed_sandbox(conn, **args)
+        sync_calendar(conn, AppDbCalendarSource(url), now=AFTER)
+        # The calendar as wedperf stores it, in the order the sandbox numbers weddings.
+        weddings = [
+            Wedding(*r)
+            for r in conn.execute(
+                "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, "
+                "active_guests FROM perf.weddings WHERE status <> 'cancelled' "
+                "ORDER BY starts_at, wedding_id::bigint"
+            )
+        ]
+        per_wedding = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT wedding_id, count(*) FILTER (WHERE rsvp <> 'declined'), "
+                "count(*) FILTER (WHERE app_installed_at IS NOT NULL) "
+                "FROM app.guests GROUP BY wedding_id"
+            )
+        }
+    in_play = ~frame.cancelled
+    ids = frame.ids[in_play]
+    assert [int(w.wedding_id) for w in weddings] == ids.tolist()
+    model = np.array([d.active for d in with_active_guests(weddings, seed=2026)])
+    # The load model's active guests are the generator's, wedding by wedding.
+    np.testing.assert_array_equal(model, frame.active[in_play])
+    assert (frame.active[frame.cancelled] == 0).all()
+    engagement = decide_engagement(frame.guest_count[in_play], 2026)
+    for k, wedding_id in enumerate(ids.tolist()):
+        not_declined, installed = per_wedding[wedding_id]
+        # Active guests come (their RSVP is not a no), and each has the app by the day:
+        # installed ahead, or at check-in; the idle installers on top.
+        assert model[k] <= not_declined
+        assert installed == model[k] + engagement.installed_idle[k]
+    # What the app knew two days ahead predicts the load model's active guests better than
+    # invited guests at the best constant share do.
+    estimate = np.array([w.active_guests for w in weddings], dtype=float)
+    invited = np.array([w.guest_count for w in weddings], dtype=float)
+    share = model.sum() / invited.sum()
+
+    def median_error(predicted: np.ndarray) -> float:
+        return float(np.median(np.abs(predicted - model) / np.maximum(model, 1)))
+
+    assert median_error(estimate) < 0.2
+    assert median_error(estimate) < median_error(invited * share)
+    assert np.corrcoef(estimate, model)[0, 1] > np.corrcoef(invited, model)[0, 1]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_signals_leave_the_load_models_draws_alone(seed: int) -> None:
+    """The knowable signals come from a stream of their own: the active guests are the
+    draws the load model always made (uniform x beta share, binomial, per wedding)."""
+    invited = [120, 80, 200, 15, 0, 310]
+    rng = np.random.default_rng(seed)
+    before = [int(rng.binomial(n, rng.uniform(0.88, 0.95) * rng.beta(6.0, 3.0))) for n in invited]
+    assert decide_engagement(invited, seed).active.tolist() == before
