@@ -198,3 +198,25 @@ def test_the_signals_leave_the_load_models_draws_alone(seed: int) -> None:
     rng = np.random.default_rng(seed)
     before = [int(rng.binomial(n, rng.uniform(0.88, 0.95) * rng.beta(6.0, 3.0))) for n in invited]
     assert decide_engagement(invited, seed).active.tolist() == before
+
+
+def test_the_evidence_shows_the_calendar_load_the_floor_is_sized_on() -> None:
+    from types import SimpleNamespace
+
+    from wedperf.config import Settings
+    from wedperf.evidence.sections.capacity import calendar_load_steps
+
+    settings = Settings()
+    ceremony = datetime(2026, 10, 17, 20, tzinfo=UTC)
+    end = ceremony + timedelta(hours=6)
+    estimated = Wedding("1", ceremony, end, "UTC", None, 300, "confirmed", active_guests=180)
+    invited = Wedding("2", ceremony + timedelta(hours=1), end, "UTC", None, 100, "confirmed")
+    scope = SimpleNamespace(start=ceremony - timedelta(hours=6), end=end + timedelta(hours=6))
+    data = SimpleNamespace(scope=scope, live_weddings=[estimated, invited])
+    steps = calendar_load_steps(data, settings)  # type: ignore[arg-type]
+    ops = settings.ops
+    assert [(s["guests"], s["rps"]) for s in steps][:2] == [
+        (180, pytest.approx(180 * ops.requests_per_active_guest_per_s)),
+        (280, pytest.approx(180 * ops.requests_per_active_guest_per_s + 100 * 0.05)),
+    ]
+    assert steps[-1]["guests"] == 0 and steps[-1]["rps"] == pytest.approx(0.0)

@@ -18,24 +18,29 @@ CAPACITY_KINDS = ("capacity_raise", "capacity_restore", "remediation_scale_up")
 
 
 def calendar_load_steps(data: EvidenceData, settings: Settings) -> list[dict[str, Any]]:
-    """The calendar's load estimate over the scope as steps: at each window edge, guests of
-    the weddings in their day window and those guests x requests per guest per second."""
-    edges: Counter = Counter()
+    """The calendar's load estimate over the scope as steps, as the floor sizes it: at each
+    window edge, the guests of the weddings in their day window (active guests where the
+    calendar sync has an estimate, invited otherwise) and their requests/s (per active
+    guest, or per invited guest)."""
+    guest_edges: Counter = Counter()
+    rps_edges: Counter = Counter()
     for w in data.live_weddings:
         opens, closes = w.day_window(settings.day_window_before, settings.day_window_after)
-        edges[max(opens, data.scope.start)] += w.guest_count
+        if w.active_guests is not None:
+            guests, rate = w.active_guests, settings.ops.requests_per_active_guest_per_s
+        else:
+            guests, rate = w.guest_count, settings.ops.requests_per_guest_per_s
+        start = max(opens, data.scope.start)
+        guest_edges[start] += guests
+        rps_edges[start] += guests * rate
         if closes < data.scope.end:
-            edges[closes] -= w.guest_count
-    steps, guests = [], 0
-    for at in sorted(edges):
-        guests += edges[at]
-        steps.append(
-            {
-                "at": iso(at),
-                "guests": guests,
-                "rps": guests * settings.ops.requests_per_guest_per_s,
-            }
-        )
+            guest_edges[closes] -= guests
+            rps_edges[closes] -= guests * rate
+    steps, guests, load = [], 0, 0.0
+    for at in sorted(guest_edges):
+        guests += guest_edges[at]
+        load += rps_edges[at]
+        steps.append({"at": iso(at), "guests": guests, "rps": load})
     return steps
 
 
@@ -170,6 +175,7 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
                 "start": iso(data.scope.start),
                 "end": iso(data.scope.end),
                 "requests_per_guest_per_s": settings.ops.requests_per_guest_per_s,
+                "requests_per_active_guest_per_s": settings.ops.requests_per_active_guest_per_s,
                 "calendar_load": load,
                 "measured_load": measured,
                 "measured_step_minutes": 5,
