@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from wedperf.calendar import AppDbCalendarSource, sync_calendar
+from wedperf.calendar import AppDbCalendarSource, CalendarSourceError, sync_calendar
 from wedperf.calendar.active_guests import GuestSignals, estimate_active_guests
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.settings import ActiveGuestSettings
@@ -114,6 +114,13 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         assert fallback.active_guest_estimates is None
         assert "no guest signals" in fallback.summary()
         assert all(r == (None, None, None) for r in stored(conn).values())
+
+        # A view that exists without the contract's columns is an error that says so.
+        conn.execute(
+            "CREATE VIEW wedperf_src.guest_engagement AS SELECT wedding_id, rsvp FROM app.guests"
+        )
+        with pytest.raises(CalendarSourceError, match="contract's columns"):
+            sync_calendar(conn, AppDbCalendarSource(url), now=later)
 
 
 def test_the_engagement_view_holds_no_names_or_contacts(migrated_database_url: str) -> None:

@@ -91,6 +91,11 @@ class AppDbCalendarSource:
                 rows = conn.execute(query, {"cutoff": cutoff}).fetchall()
         except psycopg.OperationalError as exc:
             raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
+        except psycopg.ProgrammingError as exc:  # the view lacks a column, or has another type
+            raise CalendarSourceError(
+                f"view {self.schema}.guest_engagement does not have the contract's columns "
+                f"(wedding_id, rsvp, app_installed_at, guest_list_opened_at): {exc}"
+            ) from exc
         return {
             str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged), int(opened))
             for wedding_id, not_declined, engaged, opened in rows
