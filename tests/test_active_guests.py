@@ -227,3 +227,38 @@ def test_the_evidence_shows_the_calendar_load_the_floor_is_sized_on() -> None:
         (280, pytest.approx(180 * ops.requests_per_active_guest_per_s + 100 * 0.05)),
     ]
     assert steps[-1]["guests"] == 0 and steps[-1]["rps"] == pytest.approx(0.0)
+
+
+def test_weddings_brought_live_are_estimated_by_their_active_guests(
+    migrated_database_url: str,
+) -> None:
+    """A wedding moved into today's window has the app signals of a wedding this close: its
+    guests' installs move with it, so its estimate is near its active guests."""
+    from wedperf.sandbox.live import bring_weddings_live
+
+    url = migrated_database_url
+    args = {"weddings": 150, "days": 90, "seed": 11, "start": START, "now": NOW}
+    _, frame = generate_dataset(**args)
+    with psycopg.connect(url) as conn:
+        seed_sandbox(conn, **args)
+        ids = bring_weddings_live(conn, count=4, now=NOW, seed=11)
+        assert len(ids) == 4
+        late = conn.execute(
+            "SELECT count(*) FROM app.guests WHERE wedding_id = ANY(%s) "
+            "AND (app_installed_at > %s OR guest_list_opened_at > %s)",
+            (ids, NOW, NOW),
+        ).fetchone()[0]
+        assert late == 0  # nothing the app cannot know yet
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        estimates = dict(
+            conn.execute(
+                "SELECT wedding_id::bigint, active_guests FROM perf.weddings "
+                "WHERE wedding_id = ANY(%s)",
+                ([str(i) for i in ids],),
+            ).fetchall()
+        )
+    active = {i: int(frame.active[i - 1]) for i in ids}
+    for i in ids:
+        assert estimates[i] is not None
+        assert abs(estimates[i] - active[i]) <= max(0.35 * active[i], 5), (i, estimates, active)
+    assert sum(estimates.values()) == pytest.approx(sum(active.values()), rel=0.2)

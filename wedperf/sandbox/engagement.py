@@ -79,9 +79,9 @@ def decide_engagement(invited: Sequence[int], seed: int) -> Engagement:
     )
 
 
-def _stream(seed: int, key: int) -> np.random.Generator:
+def _stream(seed: int, *key: int) -> np.random.Generator:
     """A stream of `seed` independent of `default_rng(seed)`, which it leaves as it was."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def guest_engagement(
     declined: np.ndarray,
     ceremony_us: np.ndarray,
     seed: int,
+    stream_key: tuple[int, ...] = (),
 ) -> GuestEngagement:
     """Which guests the counts of `engagement` are, and when they installed the app and
     opened the guest list.
@@ -112,7 +113,8 @@ def guest_engagement(
     not declined (a declined guest only when too few others are left: they changed their
     mind). Installs before the day fall a lognormal number of days before the ceremony; an
     active guest without one installs at check-in (the hour before the ceremony); guest-list
-    opens fall between the install and the ceremony."""
+    opens fall between the install and the ceremony. `stream_key` picks another stream of
+    `seed` for the draws (placing one wedding's guests again, `wedding_signals`)."""
     weddings = len(in_play)
 
     def per_guest(values: np.ndarray) -> np.ndarray:
@@ -120,7 +122,7 @@ def guest_engagement(
         full[in_play] = values
         return full[wedding_of]
 
-    rng = _stream(seed, SIGNAL_GUESTS)
+    rng = _stream(seed, SIGNAL_GUESTS, *stream_key)
     counts = np.bincount(wedding_of, minlength=weddings)
     total = len(wedding_of)
     # Rank within each wedding: not-declined first, in random order.
@@ -151,6 +153,31 @@ def guest_engagement(
         changed_mind=active & declined,
         app_installed_at=installed_at,
         guest_list_opened_at=np.where(opened, opened_at, NULL_TS),
+    )
+
+
+def wedding_signals(
+    invited_in_play: Sequence[int],
+    index: int,
+    *,
+    declined: np.ndarray,
+    ceremony_us: int,
+    seed: int,
+) -> GuestEngagement:
+    """One wedding's guests placed in time again around a new ceremony (a sandbox wedding
+    moved to another day): the same `decide_engagement` counts as the load model's for
+    (`invited_in_play`, `seed`) at position `index`, its guests (`declined`: each guest's
+    RSVP, in id order) picked and timed from a stream of their own, keyed by `index`."""
+    decided = decide_engagement(invited_in_play, seed)
+    one = Engagement(**{name: values[index : index + 1] for name, values in vars(decided).items()})
+    return guest_engagement(
+        one,
+        in_play=np.ones(1, dtype=bool),
+        wedding_of=np.zeros(len(declined), dtype=np.int64),
+        declined=np.asarray(declined, dtype=bool),
+        ceremony_us=np.array([ceremony_us], dtype=np.int64),
+        seed=seed,
+        stream_key=(index,),
     )
 
 
