@@ -77,8 +77,8 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
             _, not_declined, engaged = app[i]
             expected = min(not_declined, round(engaged * SIGNALS.active_per_engaged))
             assert rows[i] == (expected, not_declined, engaged)
-        for i in ahead:  # the counts so far are kept, the estimate waits for the cutoff
-            assert rows[i][0] is None and rows[i][1:] == app[i][1:]
+        for i in ahead:  # the estimate, and the counts behind it, wait for the cutoff
+            assert rows[i] == (None, None, None)
         assert sum(rows[i][0] for i in known) > 0
 
         # Same snapshot, same moment: nothing changes.
@@ -121,6 +121,30 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         )
         with pytest.raises(CalendarSourceError, match="contract's columns"):
             sync_calendar(conn, AppDbCalendarSource(url), now=later)
+
+
+def test_an_install_weeks_ahead_is_not_a_calendar_change(migrated_database_url: str) -> None:
+    """Guest signals of a wedding not yet within its cutoff change no estimate, so a re-sync
+    reports no change (which would emit wedperf.calendar.changed and re-plan every sync)."""
+    url = migrated_database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        far = conn.execute(
+            "SELECT id FROM app.weddings WHERE status = 'confirmed' "
+            "AND ceremony_at BETWEEN %s AND %s ORDER BY ceremony_at LIMIT 1",
+            (NOW + timedelta(days=20), NOW + timedelta(days=25)),
+        ).fetchone()[0]
+        installed = conn.execute(
+            "UPDATE app.guests SET app_installed_at = %s WHERE id = (SELECT min(id) "
+            "FROM app.guests WHERE wedding_id = %s AND app_installed_at IS NULL "
+            "AND rsvp <> 'declined')",
+            (NOW - timedelta(hours=1), far),
+        ).rowcount
+        assert installed == 1
+        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        assert (again.inserted, again.updated, again.cancelled) == ([], [], [])
+        assert not again.changed
 
 
 def test_the_engagement_view_holds_no_names_or_contacts(migrated_database_url: str) -> None:

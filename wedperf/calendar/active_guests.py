@@ -8,9 +8,11 @@ or opened the guest list at least `cutoff` before the ceremony. The estimate is
 
     active guests = min(not declined, round(engaged x active_per_engaged))
 
-stored once the ceremony is within `cutoff` (the count is then final: later signals are
-not counted, so every sync from then on stores the same number), NULL before — and NULL
-for a source without the view. A NULL estimate means "size this wedding by its invited
+stored once the ceremony is within `cutoff` (signals after the cutoff are not counted, so
+from then on only RSVPs move it: a decline after the cutoff updates the estimate), NULL
+before — and NULL for a source without the view. The counts it comes from are stored
+with it, from the cutoff on, not before (they change with every install; the estimate
+only once the wedding is within the cutoff). A NULL estimate means "size this wedding by its invited
 guests". The ratio is a modelling assumption (docs/capacity.md, "Active guests").
 """
 
@@ -31,6 +33,11 @@ class GuestSignals:
     opened_list: int  # not declined, opened the guest list
 
 
+def within_cutoff(starts_at: datetime, now: datetime, settings: ActiveGuestSettings) -> bool:
+    """Whether the ceremony is close enough (`cutoff`) for its estimate to be taken."""
+    return now >= starts_at - settings.cutoff
+
+
 def estimate_active_guests(
     signals: GuestSignals | None,
     *,
@@ -40,6 +47,6 @@ def estimate_active_guests(
 ) -> int | None:
     """Active guests expected on the day, or None while it cannot be known yet (or the
     source has no signals for the wedding)."""
-    if signals is None or now < starts_at - settings.cutoff:
+    if signals is None or not within_cutoff(starts_at, now, settings):
         return None
     return min(signals.not_declined, round(signals.engaged * settings.active_per_engaged))

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.rows import class_row
 
-from wedperf.calendar.active_guests import GuestSignals, estimate_active_guests
+from wedperf.calendar.active_guests import (
+    GuestSignals,
+    estimate_active_guests,
+    within_cutoff,
+)
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.settings import ActiveGuestSettings
 from wedperf.calendar.sources import CalendarSource
@@ -62,9 +66,11 @@ def sync_calendar(
     """Read `source` as a full snapshot and apply it to perf.weddings in one transaction.
 
     Writes perf.weddings (upsert; upcoming weddings missing from the snapshot are cancelled;
-    each wedding's guest signals and active-guest estimate, wedperf.calendar.active_guests,
-    when the source has them) and perf.calendar_rejects (each rejected row with its
-    reason). Re-running with the same snapshot at the same `now` changes nothing.
+    each wedding's active-guest estimate, wedperf.calendar.active_guests, with the guest
+    counts behind it once the ceremony is within the cutoff, when the source has them) and
+    perf.calendar_rejects (each rejected row with its reason). Re-running with the same
+    snapshot at the same `now` changes nothing; guest signals that leave every estimate as
+    it was change nothing either (report.updated lists calendar changes only).
     """
     now = now or datetime.now(UTC)
     active_guests = active_guests or ActiveGuestSettings()
@@ -108,7 +114,11 @@ def sync_calendar(
                         w.guest_count,
                         w.status,
                         estimate,
-                        *_signal_counts(known),
+                        # The counts only once they decide the estimate: before, they change
+                        # with every install and mean nothing to the floor.
+                        *_signal_counts(
+                            known if within_cutoff(w.starts_at, now, active_guests) else None
+                        ),
                     )
                 )
         params = {"source": source.name, "now": now}

@@ -8,8 +8,11 @@ CREATE TEMP TABLE weddings_staging (
 
 -- name: upsert_weddings
 -- Insert new weddings and update changed ones; unchanged rows are not touched, so
--- `updated_at` means "the calendar changed" (the active-guest estimate or the guest signals
--- it comes from included). Returns one row per inserted/updated wedding.
+-- `updated_at` means "the calendar changed". The active-guest estimate counts as a change
+-- (a wedding entering its cutoff, a decline after it): the floor is sized on it. The guest
+-- counts behind it do not (an install weeks ahead is not a calendar change, and would
+-- otherwise re-plan every wedding on every sync): they are written along with a change and
+-- are diagnostics only. Returns one row per inserted/updated wedding.
 INSERT INTO perf.weddings AS w
     (wedding_id, source, starts_at, ends_at, timezone, venue, guest_count, status, cancelled_at,
      active_guests, guests_not_declined, guests_engaged, guests_opened_list)
@@ -34,11 +37,10 @@ ON CONFLICT (wedding_id) DO UPDATE SET
     guests_engaged = EXCLUDED.guests_engaged,
     guests_opened_list = EXCLUDED.guests_opened_list
 WHERE (w.source, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status,
-       w.active_guests, w.guests_not_declined, w.guests_engaged, w.guests_opened_list)
+       w.active_guests)
       IS DISTINCT FROM
       (EXCLUDED.source, EXCLUDED.starts_at, EXCLUDED.ends_at, EXCLUDED.timezone,
-       EXCLUDED.venue, EXCLUDED.guest_count, EXCLUDED.status, EXCLUDED.active_guests,
-       EXCLUDED.guests_not_declined, EXCLUDED.guests_engaged, EXCLUDED.guests_opened_list)
+       EXCLUDED.venue, EXCLUDED.guest_count, EXCLUDED.status, EXCLUDED.active_guests)
 RETURNING w.wedding_id, (xmax = 0) AS inserted;
 
 -- name: cancel_vanished
