@@ -60,6 +60,50 @@ def test_the_estimate_is_known_from_the_cutoff_on() -> None:
     assert estimate_active_guests(everyone, starts_at=starts, now=on, settings=SIGNALS) == 100
 
 
+def test_too_few_engaged_is_missing_data_not_an_estimate_of_zero() -> None:
+    """A wedding whose app knows of no (or hardly any) engaged guest is sized by its invited
+    guests: an estimate of 0 from missing data would size it at nothing."""
+    starts = NOW + timedelta(hours=1)
+    share = SIGNALS.min_engaged_share
+
+    def estimate(not_declined: int, engaged: int) -> int | None:
+        signals = GuestSignals(not_declined=not_declined, engaged=engaged, opened_list=0)
+        return estimate_active_guests(signals, starts_at=starts, now=NOW, settings=SIGNALS)
+
+    assert estimate(200, 0) is None
+    assert estimate(200, int(200 * share) - 1) is None
+    assert estimate(200, int(200 * share)) == round(200 * share * SIGNALS.active_per_engaged)
+    assert estimate(0, 0) is None  # everyone declined: no share to take
+
+
+def test_sync_counts_weddings_with_too_few_signals(migrated_database_url: str) -> None:
+    url = migrated_database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
+        before = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        # The app lost one past wedding's timestamps.
+        past = conn.execute(
+            "SELECT id FROM app.weddings WHERE status <> 'cancelled' AND ceremony_at < %s "
+            "ORDER BY ceremony_at DESC LIMIT 1",
+            (NOW,),
+        ).fetchone()[0]
+        conn.execute(
+            "UPDATE app.guests SET app_installed_at = NULL, guest_list_opened_at = NULL "
+            "WHERE wedding_id = %s",
+            (past,),
+        )
+        after = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        assert after.too_few_signals == before.too_few_signals + 1
+        assert after.active_guest_estimates == before.active_guest_estimates - 1
+        assert f"{after.too_few_signals} weddings with too few guest signals" in after.summary()
+        assert str(past) in after.updated  # its floor goes back to invited guests
+        row = conn.execute(
+            "SELECT active_guests, guests_engaged FROM perf.weddings WHERE wedding_id = %s",
+            (str(past),),
+        ).fetchone()
+        assert row == (None, 0)
+
+
 def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -> None:
     url = migrated_database_url
     # Autocommit: each sync is a transaction of its own, as in production.
@@ -72,14 +116,16 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         known = [i for i, (ceremony, _, _) in app.items() if ceremony - SIGNALS.cutoff <= NOW]
         ahead = [i for i, (ceremony, _, _) in app.items() if ceremony - SIGNALS.cutoff > NOW]
         assert known and ahead
-        assert report.active_guest_estimates == len(known)
+        trusted = [i for i in known if app[i][2] >= SIGNALS.min_engaged_share * app[i][1]]
+        assert report.active_guest_estimates == len(trusted)
+        assert report.too_few_signals == len(known) - len(trusted)
         for i in known:
             _, not_declined, engaged = app[i]
             expected = min(not_declined, round(engaged * SIGNALS.active_per_engaged))
-            assert rows[i] == (expected, not_declined, engaged)
+            assert rows[i] == (expected if i in trusted else None, not_declined, engaged)
         for i in ahead:  # the estimate, and the counts behind it, wait for the cutoff
             assert rows[i] == (None, None, None)
-        assert sum(rows[i][0] for i in known) > 0
+        assert sum(rows[i][0] for i in trusted) > 0
 
         # Same snapshot, same moment: nothing changes.
         again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
@@ -88,7 +134,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
 
         # The app learns more about a past wedding (every guest not declined installed the
         # app a week ahead), and time moves on past the next wedding's cutoff.
-        past = known[0]
+        past = trusted[0]
         conn.execute(
             "UPDATE app.guests g SET app_installed_at = w.ceremony_at - interval '7 days' "
             "FROM app.weddings w WHERE w.id = g.wedding_id AND g.wedding_id = %s "
@@ -113,7 +159,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         fallback = sync_calendar(conn, AppDbCalendarSource(url), now=later)
         assert fallback.active_guest_estimates is None
         assert "no guest signals" in fallback.summary()
-        assert all(r == (None, None, None) for r in stored(conn).values())
+        assert all(r[0] is None for r in stored(conn).values())
 
         # A view that exists without the contract's columns is an error that says so.
         conn.execute(

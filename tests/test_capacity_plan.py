@@ -175,15 +175,12 @@ def test_calendar_peak_sizes_by_active_guests_where_estimated_and_invited_otherw
     rates = {"requests_per_guest_per_s": 0.1, "requests_per_active_guest_per_s": 0.3}
     a = wedding(1, SATURDAY + timedelta(hours=16), guests=100, active=40)
     b = wedding(2, SATURDAY + timedelta(hours=20), guests=50)  # overlaps a, no estimate
-    c = wedding(3, SATURDAY + timedelta(hours=40), guests=500, active=0)  # nobody uses the app
     both = calendar_peak([a, b], **window, **rates)
     assert both.rps == pytest.approx(40 * 0.3 + 50 * 0.1)
     assert (both.active_guests, both.invited_guests) == (40, 50)
     assert both.basis == "calendar: 40 active + 50 invited guests"
     alone = calendar_peak([a], **window, **rates)
     assert alone.rps == pytest.approx(12.0) and alone.basis == "calendar: 40 active guests"
-    # An estimate of 0 is an estimate: the wedding adds no load (not its 500 invited).
-    assert calendar_peak([c], **window, **rates).rps == 0.0
     without = replace(a, active_guests=None)
     assert calendar_peak([without], **window, **rates).basis == "calendar: 100 invited guests"
 

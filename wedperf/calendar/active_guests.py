@@ -8,12 +8,19 @@ or opened the guest list at least `cutoff` before the ceremony. The estimate is
 
     active guests = min(not declined, round(engaged x active_per_engaged))
 
-stored once the ceremony is within `cutoff` (signals after the cutoff are not counted, so
-from then on only RSVPs move it: a decline after the cutoff updates the estimate), NULL
-before — and NULL for a source without the view. The counts it comes from are stored
-with it, from the cutoff on, not before (they change with every install; the estimate
-only once the wedding is within the cutoff). A NULL estimate means "size this wedding by its invited
-guests". The ratio is a modelling assumption (docs/capacity.md, "Active guests").
+trusted only when at least `min_engaged_share` of the guests not declined are engaged:
+fewer means the app's data is missing (a view that lost its timestamps, an app that does
+not record them for that wedding), not that nobody will use the app, and an estimate of 0
+from missing data would size the wedding at nothing. Such a wedding, like one without
+guest rows, is sized by its invited guests (estimate NULL) and counted by the sync.
+
+The estimate is stored once the ceremony is within `cutoff` (signals after the cutoff are
+not counted, so from then on only RSVPs move it: a decline after the cutoff updates the
+estimate), NULL before — and NULL for a source without the view. The counts it comes
+from are stored with it, from the cutoff on, not before (they change with every install;
+the estimate only once the wedding is within the cutoff). A NULL estimate means "size this wedding by
+its invited guests". The ratio and the minimum share are modelling assumptions
+(docs/capacity.md, "Active guests").
 """
 
 from __future__ import annotations
@@ -45,8 +52,12 @@ def estimate_active_guests(
     now: datetime,
     settings: ActiveGuestSettings,
 ) -> int | None:
-    """Active guests expected on the day, or None while it cannot be known yet (or the
-    source has no signals for the wedding)."""
+    """Active guests expected on the day, or None: size the wedding by its invited guests
+    (not known yet, no signals for the wedding, or too few engaged to trust them)."""
     if signals is None or not within_cutoff(starts_at, now, settings):
         return None
+    if signals.not_declined == 0:
+        return None  # every guest declined: nothing to take a share of
+    if signals.engaged < settings.min_engaged_share * signals.not_declined:
+        return None  # too few engaged: missing data, not an app nobody uses
     return min(signals.not_declined, round(signals.engaged * settings.active_per_engaged))

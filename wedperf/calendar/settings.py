@@ -25,3 +25,15 @@ class ActiveGuestSettings(BaseModel):
         "check-in. A modelling assumption calibrated on the sandbox (docs/capacity.md, "
         "'Active guests'); calibrate on your own past weddings",
     )
+    min_engaged_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="trust the estimate only when at least this share of the guests not "
+        "declined installed the app or opened the guest list before the cutoff; below it the "
+        "app's data is taken as missing and the wedding is sized by its invited guests. A "
+        "modelling assumption: in the sandbox year 0.52 are engaged on average, 0.20 at the "
+        "1st percentile, 0.115 at the least of 1964 weddings, so none falls back, while an "
+        "app that lost the timestamps (none or a handful engaged) does (docs/capacity.md, "
+        "'Active guests')",
+    )

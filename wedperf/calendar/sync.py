@@ -38,6 +38,9 @@ class SyncReport:
     # Weddings given an active-guest estimate; None: the source has no guest signals (the
     # app-DB contract's optional guest_engagement view), every wedding is sized by invited.
     active_guest_estimates: int | None = None
+    # Weddings within their cutoff sized by invited guests all the same: no guest rows, or
+    # too few engaged to trust (wedperf.calendar.active_guests, min_engaged_share).
+    too_few_signals: int = 0
 
     @property
     def changed(self) -> bool:
@@ -47,7 +50,8 @@ class SyncReport:
         estimates = (
             "no guest signals"
             if self.active_guest_estimates is None
-            else f"{self.active_guest_estimates} active-guest estimates"
+            else f"{self.active_guest_estimates} active-guest estimates, "
+            f"{self.too_few_signals} weddings with too few guest signals (sized by invited)"
         )
         return (
             f"{self.source}: {self.seen} rows, {len(self.inserted)} new, "
@@ -102,8 +106,11 @@ def sync_calendar(
                 estimate = estimate_active_guests(
                     known, starts_at=w.starts_at, now=now, settings=active_guests
                 )
+                decided = within_cutoff(w.starts_at, now, active_guests)
                 if estimate is not None:
                     report.active_guest_estimates += 1
+                elif decided and signals is not None:
+                    report.too_few_signals += 1
                 copy.write_row(
                     (
                         w.wedding_id,
@@ -116,9 +123,7 @@ def sync_calendar(
                         estimate,
                         # The counts only once they decide the estimate: before, they change
                         # with every install and mean nothing to the floor.
-                        *_signal_counts(
-                            known if within_cutoff(w.starts_at, now, active_guests) else None
-                        ),
+                        *_signal_counts(known if decided else None),
                     )
                 )
         params = {"source": source.name, "now": now}
