@@ -267,6 +267,19 @@ def test_the_sandbox_app_and_the_load_model_agree_on_active_guests(
     assert np.corrcoef(estimate, model)[0, 1] > np.corrcoef(invited, model)[0, 1]
 
 
+def test_the_invited_and_active_rates_are_one_calibration() -> None:
+    """Sized by invited guests or by active ones, a sandbox wedding calendar comes out at the
+    same load on the whole: the per-invited rate is the per-active rate x the active share."""
+    from wedperf.capacity.settings import OpsSettings
+
+    _, frame = generate_dataset(weddings=600, days=180, seed=5, start=START, now=AFTER)
+    in_play = ~frame.cancelled
+    ops = OpsSettings()
+    by_invited = frame.guest_count[in_play].sum() * ops.requests_per_guest_per_s
+    by_active = frame.active[in_play].sum() * ops.requests_per_active_guest_per_s
+    assert by_invited == pytest.approx(by_active, rel=0.03)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_signals_leave_the_load_models_draws_alone(seed: int) -> None:
     """The knowable signals come from a stream of their own: the active guests are the
@@ -294,7 +307,12 @@ def test_the_evidence_shows_the_calendar_load_the_floor_is_sized_on() -> None:
     ops = settings.ops
     assert [(s["guests"], s["rps"]) for s in steps][:2] == [
         (180, pytest.approx(180 * ops.requests_per_active_guest_per_s)),
-        (280, pytest.approx(180 * ops.requests_per_active_guest_per_s + 100 * 0.05)),
+        (
+            280,
+            pytest.approx(
+                180 * ops.requests_per_active_guest_per_s + 100 * ops.requests_per_guest_per_s
+            ),
+        ),
     ]
     assert steps[-1]["guests"] == 0 and steps[-1]["rps"] == pytest.approx(0.0)
 

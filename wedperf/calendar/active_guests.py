@@ -18,9 +18,9 @@ The estimate is stored once the ceremony is within `cutoff` (signals after the c
 not counted, so from then on only RSVPs move it: a decline after the cutoff updates the
 estimate), NULL before — and NULL for a source without the view. The counts it comes
 from are stored with it, from the cutoff on, not before (they change with every install;
-the estimate only once the wedding is within the cutoff). A NULL estimate means "size this wedding by
-its invited guests". The ratio and the minimum share are modelling assumptions
-(docs/capacity.md, "Active guests").
+the estimate only once the wedding is within the cutoff). A NULL estimate means "size
+this wedding by its invited guests". The ratio and the minimum share are modelling
+assumptions (docs/capacity.md, "Active guests").
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ from scipy.signal import lfilter
 from wedperf.sandbox.engagement import decide_engagement
 
 VERSIONS = ("v1", "v2")
-PER_GUEST_V1 = 0.05  # peak requests/s per invited guest (the capacity settings' default)
+# v1's own peak requests/s per invited guest (the capacity settings' former default; they
+# now size invited guests on v2's calibration, OpsSettings.requests_per_guest_per_s).
+PER_GUEST_V1 = 0.05
 # v2: requests/s per active guest in each phase (modelling assumptions).
 RATES_V2 = {
     "before": 0.010,  # the morning: timeline and guest-list look-ups
