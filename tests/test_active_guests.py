@@ -193,6 +193,37 @@ def test_an_install_weeks_ahead_is_not_a_calendar_change(migrated_database_url: 
         assert not again.changed
 
 
+def test_the_cutoff_is_the_same_hours_in_any_session_time_zone(
+    migrated_database_url: str,
+) -> None:
+    """Two days before a ceremony just after London's clocks go back is 48 hours, not the
+    49 that '2 days' stepped in a Europe/London session gives."""
+    url = migrated_database_url
+    ceremony = datetime(2026, 10, 26, 12, tzinfo=UTC)  # BST ended 2026-10-25 01:00 UTC
+    london = psycopg.conninfo.make_conninfo(url, options="-c TimeZone=Europe/London")
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=10, days=20, seed=3, start=START, now=NOW)
+        wedding = conn.execute("SELECT min(id) FROM app.weddings").fetchone()[0]
+        conn.execute(
+            "UPDATE app.weddings SET ceremony_at = %s, reception_ends_at = %s, "
+            "status = 'confirmed' WHERE id = %s",
+            (ceremony, ceremony + timedelta(hours=6), wedding),
+        )
+        # Every guest accepted and installed the app 48.5 hours ahead: inside 48 hours'
+        # cutoff, outside a 49-hour one.
+        conn.execute(
+            "UPDATE app.guests SET rsvp = 'accepted', guest_list_opened_at = NULL, "
+            "app_installed_at = %s WHERE wedding_id = %s",
+            (ceremony - timedelta(hours=48, minutes=30), wedding),
+        )
+        invited = conn.execute(
+            "SELECT count(*) FROM app.guests WHERE wedding_id = %s", (wedding,)
+        ).fetchone()[0]
+        signals = AppDbCalendarSource(london).guest_signals(SIGNALS.cutoff)
+        assert signals is not None
+        assert signals[str(wedding)].engaged == invited > 0
+
+
 def test_the_engagement_view_holds_no_names_or_contacts(migrated_database_url: str) -> None:
     with psycopg.connect(migrated_database_url) as conn:
         seed_sandbox(conn, weddings=10, days=20, seed=3, start=START, now=NOW)

@@ -88,7 +88,9 @@ class AppDbCalendarSource:
                 ).fetchone()[0]
                 if not exists:
                     return None
-                rows = conn.execute(query, {"cutoff": cutoff}).fetchall()
+                # Seconds, not an interval: an interval's days step in the session's time
+                # zone, so across a DST change '2 days' would be 47 or 49 hours.
+                rows = conn.execute(query, {"cutoff_s": cutoff.total_seconds()}).fetchall()
         except psycopg.OperationalError as exc:
             raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
         except psycopg.ProgrammingError as exc:  # the view lacks a column, or has another type
@@ -106,15 +108,19 @@ class AppDbCalendarSource:
 # the guest list at least `cutoff` before the ceremony (later signals are not counted: the
 # estimate is what was known then). A NULL rsvp counts as not declined.
 _GUEST_SIGNALS = """
+WITH cutoffs AS (
+    SELECT w.wedding_id, w.starts_at - make_interval(secs => %(cutoff_s)s) AS cutoff_at
+    FROM {weddings} AS w
+)
 SELECT e.wedding_id,
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'),
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
-                          AND (e.app_installed_at < w.starts_at - %(cutoff)s
-                               OR e.guest_list_opened_at < w.starts_at - %(cutoff)s)),
+                          AND (e.app_installed_at < c.cutoff_at
+                               OR e.guest_list_opened_at < c.cutoff_at)),
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
-                          AND e.guest_list_opened_at < w.starts_at - %(cutoff)s)
+                          AND e.guest_list_opened_at < c.cutoff_at)
 FROM {engagement} AS e
-JOIN {weddings} AS w ON w.wedding_id = e.wedding_id
+JOIN cutoffs AS c ON c.wedding_id = e.wedding_id
 GROUP BY e.wedding_id
 """
 
