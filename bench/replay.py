@@ -124,9 +124,11 @@ class Series:
 def sandbox_weddings() -> list[Wedding]:
     """The sandbox year's calendar as the sync stores it, in ceremony order (ids break
     ties: the order the load model's draws follow). Seeded and synced as of the end of the
-    year, so every wedding has its active-guest estimate: the one the sync stores from
-    `active_guests.cutoff` before the ceremony on, since it counts only the app signals
-    from before then (statuses say completed; only cancelled ones matter to the replay)."""
+    year, so every wedding has an active-guest estimate from the app signals before its
+    `active_guests.cutoff` — with its day-of RSVPs, not those as of the cutoff (the seed
+    draws RSVPs by how far a wedding is from its `now`: a seed per day would be needed;
+    docs/capacity.md, "Active guests"). Statuses say completed; only cancelled ones matter
+    to the replay."""
     with scratch_database("wedperf_replay") as url, psycopg.connect(url) as conn:
         from wedperf.sandbox.seed import seed_sandbox
 

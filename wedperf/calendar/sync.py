@@ -109,7 +109,7 @@ def sync_calendar(
                 decided = within_cutoff(w.starts_at, now, active_guests)
                 if estimate is not None:
                     report.active_guest_estimates += 1
-                elif decided and signals is not None:
+                elif decided and signals is not None and w.status != "cancelled":
                     report.too_few_signals += 1
                 copy.write_row(
                     (
