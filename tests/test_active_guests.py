@@ -10,10 +10,11 @@ import numpy as np
 import psycopg
 import pytest
 
-from wedperf.calendar import AppDbCalendarSource, CalendarSourceError, sync_calendar
+from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.active_guests import GuestSignals, estimate_active_guests
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.settings import ActiveGuestSettings
+from wedperf.calendar.sources import GuestSignalsUnreadable
 from wedperf.sandbox.demand import with_active_guests
 from wedperf.sandbox.engagement import decide_engagement
 from wedperf.sandbox.generate import generate_dataset
@@ -166,12 +167,16 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         assert "no guest signals" in fallback.summary()
         assert all(r[0] is None for r in stored(conn).values())
 
-        # A view that exists without the contract's columns is an error that says so.
+        # A view that exists without the contract's columns does not stop the calendar: the
+        # sync warns, sizes by invited guests and says why.
         conn.execute(
             "CREATE VIEW wedperf_src.guest_engagement AS SELECT wedding_id, rsvp FROM app.guests"
         )
-        with pytest.raises(CalendarSourceError, match="contract's columns"):
-            sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        broken = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        assert broken.seen == 150 and broken.active_guest_estimates is None
+        assert "lacks a column of the contract" in (broken.guest_signals_problem or "")
+        assert "guest signals unusable, sized by invited guests" in broken.summary()
+        assert all(r[0] is None for r in stored(conn).values())
 
 
 def test_an_install_weeks_ahead_is_not_a_calendar_change(migrated_database_url: str) -> None:
@@ -227,6 +232,62 @@ def test_the_cutoff_is_the_same_hours_in_any_session_time_zone(
         signals = AppDbCalendarSource(london).guest_signals(SIGNALS.cutoff)
         assert signals is not None
         assert signals[str(wedding)].engaged == invited > 0
+
+
+MALFORMED_VIEWS = [
+    pytest.param(
+        "lacks a column of the contract",
+        "SELECT wedding_id, rsvp, app_installed_at FROM app.guests",
+        id="missing column",
+    ),
+    pytest.param(
+        "another type than the contract's",
+        "SELECT wedding_id, rsvp, app_installed_at::text AS app_installed_at, "
+        "guest_list_opened_at FROM app.guests",
+        id="text timestamps",
+    ),
+    pytest.param(  # an error only when the rows are read: a DataError
+        "another type than the contract's",
+        "SELECT wedding_id, rsvp, (CASE WHEN id > 0 THEN 'soon' END)::timestamptz "
+        "AS app_installed_at, guest_list_opened_at FROM app.guests",
+        id="a value that is no timestamp",
+    ),
+]
+
+
+@pytest.mark.parametrize(("wording", "view"), MALFORMED_VIEWS)
+def test_a_malformed_engagement_view_is_named_by_what_is_wrong(
+    migrated_database_url: str, wording: str, view: str
+) -> None:
+    url = migrated_database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=10, days=20, seed=3, start=START, now=NOW)
+        conn.execute("DROP VIEW wedperf_src.guest_engagement")
+        conn.execute(f"CREATE VIEW wedperf_src.guest_engagement AS {view}")
+        with pytest.raises(GuestSignalsUnreadable, match=wording):
+            AppDbCalendarSource(url).guest_signals(SIGNALS.cutoff)
+        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        assert report.seen == 10 and wording in (report.guest_signals_problem or "")
+
+
+def test_an_engagement_view_wedperf_may_not_read_is_permission_denied(
+    migrated_database_url: str,
+) -> None:
+    url = migrated_database_url
+    role = "wedperf_test_no_engagement"
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=10, days=20, seed=3, start=START, now=NOW)
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        try:
+            conn.execute(f"GRANT USAGE ON SCHEMA wedperf_src TO {role}")
+            conn.execute(f"GRANT SELECT ON wedperf_src.weddings TO {role}")
+            reader = psycopg.conninfo.make_conninfo(url, user=role)
+            with pytest.raises(GuestSignalsUnreadable, match="permission denied on view"):
+                AppDbCalendarSource(reader).guest_signals(SIGNALS.cutoff)
+        finally:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
 
 
 def test_the_engagement_view_holds_no_names_or_contacts(migrated_database_url: str) -> None:

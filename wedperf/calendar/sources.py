@@ -76,32 +76,63 @@ class AppDbCalendarSource:
 
     def guest_signals(self, cutoff: timedelta) -> dict[str, GuestSignals] | None:
         """Per wedding id, its guests' signals known `cutoff` before its ceremony (weddings
-        without guest rows are absent); None when the app has no guest_engagement view."""
+        without guest rows are absent); None when the app has no guest_engagement view.
+        Raises GuestSignalsUnreadable when the view exists but cannot be read as the
+        contract says (the sync then sizes by invited guests), CalendarSourceError when the
+        database cannot be reached."""
         view = sql.Identifier(self.schema, "guest_engagement")
         query = sql.SQL(_GUEST_SIGNALS).format(
             engagement=view, weddings=sql.Identifier(self.schema, "weddings")
         )
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
-                exists = conn.execute(
-                    "SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.guest_engagement",)
-                ).fetchone()[0]
-                if not exists:
+                if not guest_engagement_exists(conn, self.schema):
                     return None
                 # Seconds, not an interval: an interval's days step in the session's time
                 # zone, so across a DST change '2 days' would be 47 or 49 hours.
                 rows = conn.execute(query, {"cutoff_s": cutoff.total_seconds()}).fetchall()
         except psycopg.OperationalError as exc:
             raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
-        except psycopg.ProgrammingError as exc:  # the view lacks a column, or has another type
-            raise CalendarSourceError(
-                f"view {self.schema}.guest_engagement does not have the contract's columns "
-                f"(wedding_id, rsvp, app_installed_at, guest_list_opened_at): {exc}"
-            ) from exc
+        except (psycopg.ProgrammingError, psycopg.DataError) as exc:
+            raise GuestSignalsUnreadable(self.schema, exc) from exc
         return {
             str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged), int(opened))
             for wedding_id, not_declined, engaged, opened in rows
         }
+
+
+def guest_engagement_exists(conn: psycopg.Connection, schema: str) -> bool:
+    """Whether the app has the optional guest_engagement view, named as the queries name it
+    (quoted identifiers, so a schema's case is kept)."""
+    name = sql.Identifier(schema, "guest_engagement").as_string(conn)
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+
+
+class GuestSignalsUnreadable(CalendarSourceError):
+    """The optional guest_engagement view exists but cannot be read as the contract says; the
+    message says which way it breaks it."""
+
+    def __init__(self, schema: str, exc: psycopg.Error) -> None:
+        view = f"{schema}.guest_engagement"
+        errors = psycopg.errors
+        if isinstance(exc, errors.UndefinedColumn):
+            what = (
+                f"view {view} lacks a column of the contract (wedding_id, rsvp, "
+                "app_installed_at, guest_list_opened_at)"
+            )
+        elif isinstance(exc, errors.InsufficientPrivilege):
+            what = f"permission denied on view {view}: grant SELECT on it to wedperf's role"
+        elif isinstance(
+            exc, errors.DatatypeMismatch | errors.UndefinedFunction | psycopg.DataError
+        ):
+            what = (
+                f"view {view} has a column of another type than the contract's "
+                "(app_installed_at, guest_list_opened_at timestamptz; rsvp text; wedding_id "
+                "as in the weddings view)"
+            )
+        else:
+            what = f"view {view} cannot be read"
+        super().__init__(f"{what}: {str(exc).strip()}")
 
 
 # Per wedding: guests who have not declined, and of those who installed the app or opened

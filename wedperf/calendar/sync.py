@@ -17,7 +17,7 @@ from wedperf.calendar.active_guests import (
 )
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.settings import ActiveGuestSettings
-from wedperf.calendar.sources import CalendarSource
+from wedperf.calendar.sources import CalendarSource, GuestSignalsUnreadable
 from wedperf.db.queries import queries
 
 if TYPE_CHECKING:  # wedperf.config reads every package's settings: no import at run time
@@ -41,6 +41,9 @@ class SyncReport:
     # Weddings within their cutoff sized by invited guests all the same: no guest rows, or
     # too few engaged to trust (wedperf.calendar.active_guests, min_engaged_share).
     too_few_signals: int = 0
+    # Why the source's guest signals could not be used (a malformed guest_engagement view):
+    # every wedding is then sized by invited guests, and the sync goes on.
+    guest_signals_problem: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -48,7 +51,9 @@ class SyncReport:
 
     def summary(self) -> str:
         estimates = (
-            "no guest signals"
+            f"guest signals unusable, sized by invited guests ({self.guest_signals_problem})"
+            if self.guest_signals_problem
+            else "no guest signals"
             if self.active_guest_estimates is None
             else f"{self.active_guest_estimates} active-guest estimates, "
             f"{self.too_few_signals} weddings with too few guest signals (sized by invited)"
@@ -90,7 +95,13 @@ def sync_calendar(
             weddings[row.wedding.wedding_id] = row.wedding
     # Sources without guest signals (an iCalendar feed) have no guest_signals method.
     read_signals = getattr(source, "guest_signals", None)
-    signals = read_signals(active_guests.cutoff) if read_signals else None
+    try:
+        signals = read_signals(active_guests.cutoff) if read_signals else None
+    except GuestSignalsUnreadable as exc:
+        # The view is optional: a broken one must not stop the calendar, only the estimate.
+        log.warning("calendar %s: %s; sizing every wedding by invited guests", source.name, exc)
+        report.guest_signals_problem = str(exc)
+        signals = None
     if signals is not None:
         report.active_guest_estimates = 0
 
