@@ -26,6 +26,7 @@ import psycopg
 from bench._common import progress, report, scratch_database
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.settings import ActiveGuestSettings
 from wedperf.config import Settings
 from wedperf.sandbox.demand import with_active_guests
 from wedperf.sandbox.seed import seed_sandbox
@@ -40,7 +41,11 @@ def year(seed: int) -> tuple[list[Wedding], int]:
     year_end = datetime.combine(START + timedelta(days=DAYS + 1), datetime.min.time(), UTC)
     with scratch_database("wedperf_active_guests") as url, psycopg.connect(url) as conn:
         seed_sandbox(conn, weddings=WEDDINGS, days=DAYS, seed=seed, start=START, now=year_end)
-        synced = sync_calendar(conn, AppDbCalendarSource(url), now=year_end)
+        # Signals read for the whole year (a live sync reads only the last day's weddings).
+        whole_year = ActiveGuestSettings(signals_lookback=timedelta(days=DAYS + 35))
+        synced = sync_calendar(
+            conn, AppDbCalendarSource(url), now=year_end, active_guests=whole_year
+        )
         rows = conn.execute(
             "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, "
             "active_guests FROM perf.weddings WHERE status <> 'cancelled' "

@@ -130,11 +130,14 @@ def sandbox_weddings() -> list[Wedding]:
     docs/capacity.md, "Active guests"). Statuses say completed; only cancelled ones matter
     to the replay."""
     with scratch_database("wedperf_replay") as url, psycopg.connect(url) as conn:
+        from wedperf.calendar.settings import ActiveGuestSettings
         from wedperf.sandbox.seed import seed_sandbox
 
         year_end = datetime.combine(START + timedelta(days=366), datetime.min.time(), UTC)
         seed_sandbox(conn, weddings=2000, days=365, seed=2026, start=START, now=year_end)
-        sync_calendar(conn, AppDbCalendarSource(url), now=year_end)
+        # Signals read for the whole year (a live sync reads only the last day's weddings).
+        whole_year = ActiveGuestSettings(signals_lookback=timedelta(days=400))
+        sync_calendar(conn, AppDbCalendarSource(url), now=year_end, active_guests=whole_year)
         rows = conn.execute(
             "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, "
             "active_guests FROM perf.weddings WHERE status <> 'cancelled' "

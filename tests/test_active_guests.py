@@ -24,6 +24,9 @@ START = date(2026, 9, 1)
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
 AFTER = datetime(2027, 1, 1, tzinfo=UTC)  # every wedding of the seeds below is over
 SIGNALS = ActiveGuestSettings()
+# Signals read for every wedding of the seeds below, past ones included (as the replay does).
+WIDE = ActiveGuestSettings(signals_lookback=timedelta(days=400))
+EVERY = {"since": datetime(2000, 1, 1, tzinfo=UTC), "until": datetime(2100, 1, 1, tzinfo=UTC)}
 
 # Per wedding, straight from the app's tables: guests not declined, and of those who
 # installed the app or opened the guest list before the cutoff.
@@ -81,7 +84,7 @@ def test_sync_counts_weddings_with_too_few_signals(migrated_database_url: str) -
     url = migrated_database_url
     with psycopg.connect(url, autocommit=True) as conn:
         seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
-        before = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        before = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         # The app lost one past wedding's timestamps.
         past = conn.execute(
             "SELECT id FROM app.weddings WHERE status <> 'cancelled' AND ceremony_at < %s "
@@ -93,7 +96,7 @@ def test_sync_counts_weddings_with_too_few_signals(migrated_database_url: str) -
             "WHERE wedding_id = %s",
             (past,),
         )
-        after = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        after = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         assert after.too_few_signals == before.too_few_signals + 1
         assert after.active_guest_estimates == before.active_guest_estimates - 1
         assert f"{after.too_few_signals} weddings with too few guest signals" in after.summary()
@@ -110,7 +113,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
     # Autocommit: each sync is a transaction of its own, as in production.
     with psycopg.connect(url, autocommit=True) as conn:
         seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
-        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         rows = stored(conn)
         app = {r[0]: r[1:] for r in conn.execute(APP_COUNTS, {"cutoff": SIGNALS.cutoff}).fetchall()}
         assert len(rows) == 150 and set(app) == set(rows)
@@ -134,7 +137,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         assert sum(rows[i][0] for i in trusted) > 0
 
         # Same snapshot, same moment: nothing changes.
-        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         assert (again.inserted, again.updated) == ([], [])
         assert stored(conn) == rows
 
@@ -149,7 +152,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         )
         soon = min(ahead, key=lambda i: app[i][0])
         later = app[soon][0] - SIGNALS.cutoff + timedelta(minutes=1)
-        moved = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        moved = sync_calendar(conn, AppDbCalendarSource(url), now=later, active_guests=WIDE)
         now_rows = stored(conn)
         not_declined = app[past][1]
         assert now_rows[past] == (
@@ -162,7 +165,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
 
         # Without the optional view every wedding falls back to its invited guests.
         conn.execute("DROP VIEW wedperf_src.guest_engagement")
-        fallback = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        fallback = sync_calendar(conn, AppDbCalendarSource(url), now=later, active_guests=WIDE)
         assert fallback.active_guest_estimates is None
         assert "no guest signals" in fallback.summary()
         assert all(r[0] is None for r in stored(conn).values())
@@ -172,7 +175,7 @@ def test_sync_stores_the_estimate_and_refreshes_it(migrated_database_url: str) -
         conn.execute(
             "CREATE VIEW wedperf_src.guest_engagement AS SELECT wedding_id, rsvp FROM app.guests"
         )
-        broken = sync_calendar(conn, AppDbCalendarSource(url), now=later)
+        broken = sync_calendar(conn, AppDbCalendarSource(url), now=later, active_guests=WIDE)
         assert broken.seen == 150 and broken.active_guest_estimates is None
         assert "lacks a column of the contract" in (broken.guest_signals_problem or "")
         assert "guest signals unusable, sized by invited guests" in broken.summary()
@@ -185,7 +188,7 @@ def test_an_install_weeks_ahead_is_not_a_calendar_change(migrated_database_url: 
     url = migrated_database_url
     with psycopg.connect(url, autocommit=True) as conn:
         seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
-        sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         far = conn.execute(
             "SELECT id FROM app.weddings WHERE status = 'confirmed' "
             "AND ceremony_at BETWEEN %s AND %s ORDER BY ceremony_at LIMIT 1",
@@ -198,9 +201,46 @@ def test_an_install_weeks_ahead_is_not_a_calendar_change(migrated_database_url: 
             (NOW - timedelta(hours=1), far),
         ).rowcount
         assert installed == 1
-        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         assert (again.inserted, again.updated, again.cancelled) == ([], [], [])
         assert not again.changed
+
+
+def test_signals_are_read_only_where_the_estimate_can_still_change(
+    migrated_database_url: str,
+) -> None:
+    """The signal query covers weddings from signals_lookback ago to the cutoff ahead, not
+    the app's whole guest history; an older wedding keeps the estimate stored."""
+    url = migrated_database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed_sandbox(conn, weddings=150, days=90, seed=11, start=START, now=NOW)
+        ceremonies = dict(
+            conn.execute(
+                "SELECT id::text, ceremony_at FROM app.weddings WHERE status <> 'cancelled'"
+            ).fetchall()
+        )
+        since, until = NOW - SIGNALS.signals_lookback, NOW + SIGNALS.cutoff
+        read = AppDbCalendarSource(url).guest_signals(SIGNALS.cutoff, since=since, until=until)
+        assert read  # the weddings about to happen and those of the last day
+        assert all(since <= ceremonies[i] <= until for i in read)
+        old = min(
+            (i for i, at in ceremonies.items() if at < since - timedelta(days=5)),
+            key=lambda i: ceremonies[i],
+        )
+        assert old not in read
+
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
+        stored_before = stored(conn)[old]
+        assert stored_before[0] is not None
+        # The app rewrites an old wedding's signals: a default sync leaves its estimate.
+        conn.execute(
+            "UPDATE app.guests SET app_installed_at = NULL, guest_list_opened_at = NULL "
+            "WHERE wedding_id = %s",
+            (int(old),),
+        )
+        again = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        assert stored(conn)[old] == stored_before
+        assert old not in again.updated
 
 
 def test_the_cutoff_is_the_same_hours_in_any_session_time_zone(
@@ -229,7 +269,7 @@ def test_the_cutoff_is_the_same_hours_in_any_session_time_zone(
         invited = conn.execute(
             "SELECT count(*) FROM app.guests WHERE wedding_id = %s", (wedding,)
         ).fetchone()[0]
-        signals = AppDbCalendarSource(london).guest_signals(SIGNALS.cutoff)
+        signals = AppDbCalendarSource(london).guest_signals(SIGNALS.cutoff, **EVERY)
         assert signals is not None
         assert signals[str(wedding)].engaged == invited > 0
 
@@ -265,8 +305,8 @@ def test_a_malformed_engagement_view_is_named_by_what_is_wrong(
         conn.execute("DROP VIEW wedperf_src.guest_engagement")
         conn.execute(f"CREATE VIEW wedperf_src.guest_engagement AS {view}")
         with pytest.raises(GuestSignalsUnreadable, match=wording):
-            AppDbCalendarSource(url).guest_signals(SIGNALS.cutoff)
-        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+            AppDbCalendarSource(url).guest_signals(SIGNALS.cutoff, **EVERY)
+        report = sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         assert report.seen == 10 and wording in (report.guest_signals_problem or "")
 
 
@@ -284,7 +324,7 @@ def test_an_engagement_view_wedperf_may_not_read_is_permission_denied(
             conn.execute(f"GRANT SELECT ON wedperf_src.weddings TO {role}")
             reader = psycopg.conninfo.make_conninfo(url, user=role)
             with pytest.raises(GuestSignalsUnreadable, match="permission denied on view"):
-                AppDbCalendarSource(reader).guest_signals(SIGNALS.cutoff)
+                AppDbCalendarSource(reader).guest_signals(SIGNALS.cutoff, **EVERY)
         finally:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
@@ -318,7 +358,7 @@ def test_the_sandbox_app_and_the_load_model_agree_on_active_guests(
     tables, frame = generate_dataset(**args)
     with psycopg.connect(url) as conn:
         seed_sandbox(conn, **args)
-        sync_calendar(conn, AppDbCalendarSource(url), now=AFTER)
+        sync_calendar(conn, AppDbCalendarSource(url), now=AFTER, active_guests=WIDE)
         # The calendar as wedperf stores it, in the order the sandbox numbers weddings.
         weddings = [
             Wedding(*r)
@@ -434,7 +474,7 @@ def test_weddings_brought_live_are_estimated_by_their_active_guests(
             (ids, NOW, NOW),
         ).fetchone()[0]
         assert late == 0  # nothing the app cannot know yet
-        sync_calendar(conn, AppDbCalendarSource(url), now=NOW)
+        sync_calendar(conn, AppDbCalendarSource(url), now=NOW, active_guests=WIDE)
         estimates = dict(
             conn.execute(
                 "SELECT wedding_id::bigint, active_guests FROM perf.weddings "

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -83,7 +84,12 @@ def _app_views(services: ResolvedServices, settings: Settings) -> str:
     engagement = f"{settings.source_schema}.guest_engagement"
     source = AppDbCalendarSource(services.app_database_url, settings.source_schema)
     try:
-        signals = source.guest_signals(settings.active_guests.cutoff)
+        now = datetime.now(UTC)
+        signals = source.guest_signals(
+            settings.active_guests.cutoff,
+            since=now - settings.active_guests.signals_lookback,
+            until=now + settings.active_guests.cutoff,
+        )
     except GuestSignalsUnreadable as exc:
         raise RuntimeError(
             f"{settings.source_schema}.weddings has {count} rows; calendar sizes weddings by "

@@ -37,3 +37,10 @@ class ActiveGuestSettings(BaseModel):
         "app that lost the timestamps (none or a handful engaged) does (docs/capacity.md, "
         "'Active guests')",
     )
+    signals_lookback: timedelta = Field(
+        default=timedelta(days=1),
+        description="read guest signals only for weddings whose ceremony is at most this long "
+        "ago (and at most `cutoff` ahead: the estimates that can still change and still "
+        "matter); older weddings keep the estimate stored. A sync as of a past calendar's "
+        "end (the replay) sets it to cover the whole calendar",
+    )

@@ -74,9 +74,13 @@ class AppDbCalendarSource:
             except InvalidWedding as exc:
                 yield CalendarRow(key, reject_reason=str(exc))
 
-    def guest_signals(self, cutoff: timedelta) -> dict[str, GuestSignals] | None:
-        """Per wedding id, its guests' signals known `cutoff` before its ceremony (weddings
-        without guest rows are absent); None when the app has no guest_engagement view.
+    def guest_signals(
+        self, cutoff: timedelta, *, since: datetime, until: datetime
+    ) -> dict[str, GuestSignals] | None:
+        """Per wedding id with a ceremony in [since, until], its guests' signals known
+        `cutoff` before its ceremony (weddings without guest rows are absent; the bound
+        keeps the read to the weddings whose estimate can change, not the app's whole guest
+        history); None when the app has no guest_engagement view.
         Raises GuestSignalsUnreadable when the view exists but cannot be read as the
         contract says (the sync then sizes by invited guests), CalendarSourceError when the
         database cannot be reached."""
@@ -90,7 +94,8 @@ class AppDbCalendarSource:
                     return None
                 # Seconds, not an interval: an interval's days step in the session's time
                 # zone, so across a DST change '2 days' would be 47 or 49 hours.
-                rows = conn.execute(query, {"cutoff_s": cutoff.total_seconds()}).fetchall()
+                params = {"cutoff_s": cutoff.total_seconds(), "since": since, "until": until}
+                rows = conn.execute(query, params).fetchall()
         except psycopg.OperationalError as exc:
             raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
         except (psycopg.ProgrammingError, psycopg.DataError) as exc:
@@ -142,6 +147,7 @@ _GUEST_SIGNALS = """
 WITH cutoffs AS (
     SELECT w.wedding_id, w.starts_at - make_interval(secs => %(cutoff_s)s) AS cutoff_at
     FROM {weddings} AS w
+    WHERE w.starts_at >= %(since)s AND w.starts_at <= %(until)s
 )
 SELECT e.wedding_id,
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'),

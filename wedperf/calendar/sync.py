@@ -35,8 +35,9 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
-    # Weddings given an active-guest estimate; None: the source has no guest signals (the
-    # app-DB contract's optional guest_engagement view), every wedding is sized by invited.
+    # Weddings given an active-guest estimate, of those whose signals were read (ceremony
+    # from signals_lookback ago on); None: the source has no guest signals (the app-DB
+    # contract's optional guest_engagement view), every wedding is sized by invited.
     active_guest_estimates: int | None = None
     # Weddings within their cutoff sized by invited guests all the same: no guest rows, or
     # too few engaged to trust (wedperf.calendar.active_guests, min_engaged_share).
@@ -84,6 +85,7 @@ def sync_calendar(
     now = now or datetime.now(UTC)
     active_guests = active_guests or ActiveGuestSettings()
     report = SyncReport(source=source.name)
+    since = now - active_guests.signals_lookback
     weddings: dict[str, Wedding] = {}
     for row in source.read():
         report.seen += 1
@@ -96,7 +98,13 @@ def sync_calendar(
     # Sources without guest signals (an iCalendar feed) have no guest_signals method.
     read_signals = getattr(source, "guest_signals", None)
     try:
-        signals = read_signals(active_guests.cutoff) if read_signals else None
+        # Only weddings whose estimate can still change: from `signals_lookback` ago to
+        # `cutoff` ahead (further ahead none is taken yet). Older ones keep theirs.
+        signals = (
+            read_signals(active_guests.cutoff, since=since, until=now + active_guests.cutoff)
+            if read_signals
+            else None
+        )
     except GuestSignalsUnreadable as exc:
         # The view is optional: a broken one must not stop the calendar, only the estimate.
         log.warning("calendar %s: %s; sizing every wedding by invited guests", source.name, exc)
@@ -110,17 +118,19 @@ def sync_calendar(
         with conn.cursor().copy(
             "COPY weddings_staging (wedding_id, starts_at, ends_at, timezone, venue, "
             "guest_count, status, active_guests, guests_not_declined, guests_engaged, "
-            "guests_opened_list) FROM STDIN"
+            "guests_opened_list, keep_estimate) FROM STDIN"
         ) as copy:
             for w in weddings.values():
-                known = signals.get(w.wedding_id) if signals is not None else None
+                # Signals are read from `since` on: an older wedding keeps what is stored.
+                keep = signals is not None and w.starts_at < since
+                known = signals.get(w.wedding_id) if signals is not None and not keep else None
                 estimate = estimate_active_guests(
                     known, starts_at=w.starts_at, now=now, settings=active_guests
                 )
                 decided = within_cutoff(w.starts_at, now, active_guests)
                 if estimate is not None:
                     report.active_guest_estimates += 1
-                elif decided and signals is not None and w.status != "cancelled":
+                elif decided and signals is not None and not keep and w.status != "cancelled":
                     report.too_few_signals += 1
                 copy.write_row(
                     (
@@ -135,6 +145,7 @@ def sync_calendar(
                         # The counts only once they decide the estimate: before, they change
                         # with every install and mean nothing to the floor.
                         *_signal_counts(known if decided else None),
+                        keep,
                     )
                 )
         params = {"source": source.name, "now": now}

@@ -3,7 +3,9 @@
 CREATE TEMP TABLE weddings_staging (
     wedding_id text, starts_at timestamptz, ends_at timestamptz, timezone text,
     venue text, guest_count integer, status text, active_guests integer,
-    guests_not_declined integer, guests_engaged integer, guests_opened_list integer
+    guests_not_declined integer, guests_engaged integer, guests_opened_list integer,
+    -- The wedding is older than the sync reads guest signals for: keep what is stored.
+    keep_estimate boolean
 ) ON COMMIT DROP;
 
 -- name: upsert_weddings
@@ -18,8 +20,12 @@ INSERT INTO perf.weddings AS w
      active_guests, guests_not_declined, guests_engaged, guests_opened_list)
 SELECT s.wedding_id, %(source)s, s.starts_at, s.ends_at, s.timezone, s.venue, s.guest_count,
        s.status, CASE WHEN s.status = 'cancelled' THEN now() END,
-       s.active_guests, s.guests_not_declined, s.guests_engaged, s.guests_opened_list
+       CASE WHEN s.keep_estimate THEN old.active_guests ELSE s.active_guests END,
+       CASE WHEN s.keep_estimate THEN old.guests_not_declined ELSE s.guests_not_declined END,
+       CASE WHEN s.keep_estimate THEN old.guests_engaged ELSE s.guests_engaged END,
+       CASE WHEN s.keep_estimate THEN old.guests_opened_list ELSE s.guests_opened_list END
 FROM weddings_staging s
+LEFT JOIN perf.weddings old ON old.wedding_id = s.wedding_id
 ON CONFLICT (wedding_id) DO UPDATE SET
     source = EXCLUDED.source,
     starts_at = EXCLUDED.starts_at,
