@@ -442,16 +442,18 @@ def test_the_evidence_shows_the_calendar_load_the_floor_is_sized_on() -> None:
     data = SimpleNamespace(scope=scope, live_weddings=[estimated, invited])
     steps = calendar_load_steps(data, settings)  # type: ignore[arg-type]
     ops = settings.ops
-    assert [(s["guests"], s["rps"]) for s in steps][:2] == [
-        (180, pytest.approx(180 * ops.requests_per_active_guest_per_s)),
+    assert [(s["active_guests"], s["invited_guests"], s["rps"]) for s in steps][:2] == [
+        (180, 0, pytest.approx(180 * ops.requests_per_active_guest_per_s)),
         (
-            280,
+            180,
+            100,
             pytest.approx(
                 180 * ops.requests_per_active_guest_per_s + 100 * ops.requests_per_guest_per_s
             ),
         ),
     ]
-    assert steps[-1]["guests"] == 0 and steps[-1]["rps"] == pytest.approx(0.0)
+    assert (steps[-1]["active_guests"], steps[-1]["invited_guests"]) == (0, 0)
+    assert steps[-1]["rps"] == pytest.approx(0.0)
 
 
 def test_weddings_brought_live_are_estimated_by_their_active_guests(

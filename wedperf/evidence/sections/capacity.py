@@ -19,28 +19,34 @@ CAPACITY_KINDS = ("capacity_raise", "capacity_restore", "remediation_scale_up")
 
 def calendar_load_steps(data: EvidenceData, settings: Settings) -> list[dict[str, Any]]:
     """The calendar's load estimate over the scope as steps, as the floor sizes it: at each
-    window edge, the guests of the weddings in their day window (active guests where the
-    calendar sync has an estimate, invited otherwise) and their requests/s (per active
-    guest, or per invited guest)."""
-    guest_edges: Counter = Counter()
+    window edge, the guests of the weddings in their day window — active guests of those
+    with the calendar sync's estimate, invited guests of the others, kept apart since they
+    are not the same unit — and their requests/s (per active guest, or per invited guest)."""
+    active_edges: Counter = Counter()
+    invited_edges: Counter = Counter()
     rps_edges: Counter = Counter()
     for w in data.live_weddings:
         opens, closes = w.day_window(settings.day_window_before, settings.day_window_after)
         if w.active_guests is not None:
-            guests, rate = w.active_guests, settings.ops.requests_per_active_guest_per_s
+            edges, guests = active_edges, w.active_guests
+            rate = settings.ops.requests_per_active_guest_per_s
         else:
-            guests, rate = w.guest_count, settings.ops.requests_per_guest_per_s
+            edges, guests = invited_edges, w.guest_count
+            rate = settings.ops.requests_per_guest_per_s
         start = max(opens, data.scope.start)
-        guest_edges[start] += guests
+        edges[start] += guests
         rps_edges[start] += guests * rate
         if closes < data.scope.end:
-            guest_edges[closes] -= guests
+            edges[closes] -= guests
             rps_edges[closes] -= guests * rate
-    steps, guests, load = [], 0, 0.0
-    for at in sorted(guest_edges):
-        guests += guest_edges[at]
+    steps, active, invited, load = [], 0, 0, 0.0
+    for at in sorted(rps_edges):
+        active += active_edges[at]
+        invited += invited_edges[at]
         load += rps_edges[at]
-        steps.append({"at": iso(at), "guests": guests, "rps": load})
+        steps.append(
+            {"at": iso(at), "active_guests": active, "invited_guests": invited, "rps": load}
+        )
     return steps
 
 
@@ -49,8 +55,11 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         "capacity",
         "Capacity floor vs load",
         "The predictive floor wedperf set per capacity target (replicas) against the load it was "
-        "sized for: the calendar estimate (guests in their day window x requests per guest per "
-        "second) and, where a target names a forecast series, that series' forecast and actuals.",
+        "sized for: the calendar estimate (the guests of the weddings in their day window: "
+        "active guests x requests per active guest per second where the calendar sync has an "
+        "active-guest estimate, invited guests x requests per invited guest per second "
+        "otherwise) and, where a target names a forecast series, that series' forecast and "
+        "actuals.",
     )
     steps = [a for a in data.actions if a["kind"] in CAPACITY_KINDS]
     load = calendar_load_steps(data, settings)
@@ -133,7 +142,11 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         load_label = "modelled (sandbox load model)"
     else:
         load_label = "measured"
-    if not steps and not any(s["guests"] for s in load) and not measured:
+    if (
+        not steps
+        and not any(s["active_guests"] or s["invited_guests"] for s in load)
+        and not measured
+    ):
         section.empty = f"No capacity floor changes and no wedding load {span_words(data.scope)}."
         return section
     if not steps:
