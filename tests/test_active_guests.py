@@ -52,14 +52,14 @@ def stored(conn: psycopg.Connection) -> dict[str, tuple]:
 
 
 def test_the_estimate_is_known_from_the_cutoff_on() -> None:
-    signals = GuestSignals(not_declined=100, engaged=50, opened_list=20)
+    signals = GuestSignals(not_declined=100, engaged=50)
     starts = NOW + timedelta(days=5)
     early = estimate_active_guests(signals, starts_at=starts, now=NOW, settings=SIGNALS)
     assert early is None  # more than the cutoff ahead: too early to know
     on = starts - SIGNALS.cutoff
     assert estimate_active_guests(signals, starts_at=starts, now=on, settings=SIGNALS) == 60
     assert estimate_active_guests(None, starts_at=starts, now=on, settings=SIGNALS) is None
-    everyone = GuestSignals(not_declined=100, engaged=100, opened_list=0)
+    everyone = GuestSignals(not_declined=100, engaged=100)
     # Never more active guests than guests who have not declined.
     assert estimate_active_guests(everyone, starts_at=starts, now=on, settings=SIGNALS) == 100
 
@@ -71,7 +71,7 @@ def test_too_few_engaged_is_missing_data_not_an_estimate_of_zero() -> None:
     share = SIGNALS.min_engaged_share
 
     def estimate(not_declined: int, engaged: int) -> int | None:
-        signals = GuestSignals(not_declined=not_declined, engaged=engaged, opened_list=0)
+        signals = GuestSignals(not_declined=not_declined, engaged=engaged)
         return estimate_active_guests(signals, starts_at=starts, now=NOW, settings=SIGNALS)
 
     assert estimate(200, 0) is None

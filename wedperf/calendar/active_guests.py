@@ -37,7 +37,6 @@ class GuestSignals:
 
     not_declined: int
     engaged: int  # not declined, installed the app or opened the guest list
-    opened_list: int  # not declined, opened the guest list
 
 
 def within_cutoff(starts_at: datetime, now: datetime, settings: ActiveGuestSettings) -> bool:

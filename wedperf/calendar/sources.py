@@ -101,8 +101,8 @@ class AppDbCalendarSource:
         except (psycopg.ProgrammingError, psycopg.DataError) as exc:
             raise GuestSignalsUnreadable(self.schema, exc) from exc
         return {
-            str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged), int(opened))
-            for wedding_id, not_declined, engaged, opened in rows
+            str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged))
+            for wedding_id, not_declined, engaged in rows
         }
 
 
@@ -153,9 +153,7 @@ SELECT e.wedding_id,
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'),
        count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
                           AND (e.app_installed_at < c.cutoff_at
-                               OR e.guest_list_opened_at < c.cutoff_at)),
-       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
-                          AND e.guest_list_opened_at < c.cutoff_at)
+                               OR e.guest_list_opened_at < c.cutoff_at))
 FROM {engagement} AS e
 JOIN cutoffs AS c ON c.wedding_id = e.wedding_id
 GROUP BY e.wedding_id

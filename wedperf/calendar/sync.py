@@ -118,7 +118,7 @@ def sync_calendar(
         with conn.cursor().copy(
             "COPY weddings_staging (wedding_id, starts_at, ends_at, timezone, venue, "
             "guest_count, status, active_guests, guests_not_declined, guests_engaged, "
-            "guests_opened_list, keep_estimate) FROM STDIN"
+            "keep_estimate) FROM STDIN"
         ) as copy:
             for w in weddings.values():
                 # Signals are read from `since` on: an older wedding keeps what is stored.
@@ -164,10 +164,10 @@ def sync_calendar(
     return report
 
 
-def _signal_counts(signals: GuestSignals | None) -> tuple[int | None, int | None, int | None]:
+def _signal_counts(signals: GuestSignals | None) -> tuple[int | None, int | None]:
     if signals is None:
-        return None, None, None
-    return signals.not_declined, signals.engaged, signals.opened_list
+        return None, None
+    return signals.not_declined, signals.engaged
 
 
 def weddings_in_window(

@@ -6,5 +6,4 @@
 ALTER TABLE perf.weddings
     ADD COLUMN active_guests       integer CHECK (active_guests >= 0),
     ADD COLUMN guests_not_declined integer CHECK (guests_not_declined >= 0),
-    ADD COLUMN guests_engaged      integer CHECK (guests_engaged >= 0),
-    ADD COLUMN guests_opened_list  integer CHECK (guests_opened_list >= 0);
+    ADD COLUMN guests_engaged      integer CHECK (guests_engaged >= 0);

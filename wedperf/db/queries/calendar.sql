@@ -3,7 +3,7 @@
 CREATE TEMP TABLE weddings_staging (
     wedding_id text, starts_at timestamptz, ends_at timestamptz, timezone text,
     venue text, guest_count integer, status text, active_guests integer,
-    guests_not_declined integer, guests_engaged integer, guests_opened_list integer,
+    guests_not_declined integer, guests_engaged integer,
     -- The wedding is older than the sync reads guest signals for: keep what is stored.
     keep_estimate boolean
 ) ON COMMIT DROP;
@@ -17,13 +17,12 @@ CREATE TEMP TABLE weddings_staging (
 -- are diagnostics only. Returns one row per inserted/updated wedding.
 INSERT INTO perf.weddings AS w
     (wedding_id, source, starts_at, ends_at, timezone, venue, guest_count, status, cancelled_at,
-     active_guests, guests_not_declined, guests_engaged, guests_opened_list)
+     active_guests, guests_not_declined, guests_engaged)
 SELECT s.wedding_id, %(source)s, s.starts_at, s.ends_at, s.timezone, s.venue, s.guest_count,
        s.status, CASE WHEN s.status = 'cancelled' THEN now() END,
        CASE WHEN s.keep_estimate THEN old.active_guests ELSE s.active_guests END,
        CASE WHEN s.keep_estimate THEN old.guests_not_declined ELSE s.guests_not_declined END,
-       CASE WHEN s.keep_estimate THEN old.guests_engaged ELSE s.guests_engaged END,
-       CASE WHEN s.keep_estimate THEN old.guests_opened_list ELSE s.guests_opened_list END
+       CASE WHEN s.keep_estimate THEN old.guests_engaged ELSE s.guests_engaged END
 FROM weddings_staging s
 LEFT JOIN perf.weddings old ON old.wedding_id = s.wedding_id
 ON CONFLICT (wedding_id) DO UPDATE SET
@@ -40,8 +39,7 @@ ON CONFLICT (wedding_id) DO UPDATE SET
     END,
     active_guests = EXCLUDED.active_guests,
     guests_not_declined = EXCLUDED.guests_not_declined,
-    guests_engaged = EXCLUDED.guests_engaged,
-    guests_opened_list = EXCLUDED.guests_opened_list
+    guests_engaged = EXCLUDED.guests_engaged
 WHERE (w.source, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status,
        w.active_guests)
       IS DISTINCT FROM
