@@ -122,15 +122,26 @@ class Series:
 
 
 def sandbox_weddings() -> list[Wedding]:
+    """The sandbox year's calendar as the sync stores it, in ceremony order (ids break
+    ties: the order the load model's draws follow). Seeded and synced as of the end of the
+    year, so every wedding has an active-guest estimate from the app signals before its
+    `active_guests.cutoff` — with its day-of RSVPs, not those as of the cutoff (the seed
+    draws RSVPs by how far a wedding is from its `now`: a seed per day would be needed;
+    docs/capacity.md, "Active guests"). Statuses say completed; only cancelled ones matter
+    to the replay."""
     with scratch_database("wedperf_replay") as url, psycopg.connect(url) as conn:
-        seed_now = datetime.combine(START, datetime.min.time(), UTC)
+        from wedperf.calendar.settings import ActiveGuestSettings
         from wedperf.sandbox.seed import seed_sandbox
 
-        seed_sandbox(conn, weddings=2000, days=365, seed=2026, start=START, now=seed_now)
-        sync_calendar(conn, AppDbCalendarSource(url), now=seed_now)
+        year_end = datetime.combine(START + timedelta(days=366), datetime.min.time(), UTC)
+        seed_sandbox(conn, weddings=2000, days=365, seed=2026, start=START, now=year_end)
+        # Signals read for the whole year (a live sync reads only the last day's weddings).
+        whole_year = ActiveGuestSettings(signals_lookback=timedelta(days=400))
+        sync_calendar(conn, AppDbCalendarSource(url), now=year_end, active_guests=whole_year)
         rows = conn.execute(
-            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status "
-            "FROM perf.weddings WHERE status <> 'cancelled' ORDER BY starts_at"
+            "SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, "
+            "active_guests FROM perf.weddings WHERE status <> 'cancelled' "
+            "ORDER BY starts_at, wedding_id::bigint"
         ).fetchall()
     return [Wedding(*r) for r in rows]
 

@@ -62,6 +62,9 @@ def sync_calendar(ical: str | None = None, plan_collection: bool = True) -> dict
         "updated": len(report.updated),
         "cancelled": len(report.cancelled),
         "rejected": len(report.rejected),
+        "active_guest_estimates": report.active_guest_estimates,
+        "too_few_guest_signals": report.too_few_signals,
+        "guest_signals_problem": report.guest_signals_problem,
         "planned_runs": planned.get("collect-live", {}).get("created", 0),
         "planned_watch_runs": planned.get("watch", {}).get("created", 0),
     }

@@ -26,7 +26,7 @@ def sync_calendar_source(ical: str | None = None) -> SyncReport:
 
     def attempt() -> SyncReport:
         with runtime.pool.connection() as conn:
-            return sync_calendar(conn, source)
+            return sync_calendar(conn, source, active_guests=runtime.settings.active_guests)
 
     return with_db_retry(attempt, what=f"calendar sync from {source.name}")
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from wedperf.calendar.model import Wedding
+from wedperf.capacity.floor import size_floor
 from wedperf.capacity.plan import plan_wedding_ops
 from wedperf.capacity.policy import (
+    calendar_peak,
     calendar_peak_rps,
     decide_raise,
     decide_restore,
@@ -37,6 +39,7 @@ def wedding(i: int, starts_at: datetime, **kw) -> Wedding:
         venue=None,
         guest_count=kw.get("guests", 115),
         status=kw.get("status", "confirmed"),
+        active_guests=kw.get("active"),
     )
 
 
@@ -160,13 +163,47 @@ def test_calendar_peak_counts_overlapping_windows_only() -> None:
     a = wedding(1, SATURDAY + timedelta(hours=16), guests=100)
     b = wedding(2, SATURDAY + timedelta(hours=20), guests=50)  # overlaps a
     c = wedding(3, SATURDAY + timedelta(hours=40), guests=500)  # another day
-    peak = calendar_peak_rps(
-        [a, b], before=timedelta(hours=3), after=timedelta(0), requests_per_guest_per_s=0.1
-    )
+    rates = {"requests_per_guest_per_s": 0.1, "requests_per_active_guest_per_s": 0.3}
+    window = {"before": timedelta(hours=3), "after": timedelta(0)}
+    peak = calendar_peak_rps([a, b], **window, **rates)
     assert peak == pytest.approx(15.0)
-    assert calendar_peak_rps(
-        [a, c], before=timedelta(hours=3), after=timedelta(0), requests_per_guest_per_s=0.1
-    ) == pytest.approx(50.0)
+    assert calendar_peak_rps([a, c], **window, **rates) == pytest.approx(50.0)
+
+
+def test_calendar_peak_sizes_by_active_guests_where_estimated_and_invited_otherwise() -> None:
+    window = {"before": timedelta(hours=3), "after": timedelta(0)}
+    rates = {"requests_per_guest_per_s": 0.1, "requests_per_active_guest_per_s": 0.3}
+    a = wedding(1, SATURDAY + timedelta(hours=16), guests=100, active=40)
+    b = wedding(2, SATURDAY + timedelta(hours=20), guests=50)  # overlaps a, no estimate
+    both = calendar_peak([a, b], **window, **rates)
+    assert both.rps == pytest.approx(40 * 0.3 + 50 * 0.1)
+    assert (both.active_guests, both.invited_guests) == (40, 50)
+    assert both.basis == "calendar: 40 active + 50 invited guests"
+    alone = calendar_peak([a], **window, **rates)
+    assert alone.rps == pytest.approx(12.0) and alone.basis == "calendar: 40 active guests"
+    without = replace(a, active_guests=None)
+    assert calendar_peak([without], **window, **rates).basis == "calendar: 100 invited guests"
+
+
+def test_a_floor_sized_on_the_calendar_says_which_guests_it_counted() -> None:
+    target = CapacityTarget(name="api", per_replica_rps=2.0, max_replicas=100)
+    settings = Settings(
+        ops=OpsSettings(
+            targets=[target],
+            headroom=0.0,
+            requests_per_guest_per_s=0.05,
+            requests_per_active_guest_per_s=0.2,
+        )
+    )
+    estimated = wedding(1, SATURDAY + timedelta(hours=16), guests=300, active=212)
+    sizing = size_floor(target, [estimated], [estimated], None, settings)
+    assert sizing.load_rps == pytest.approx(212 * 0.2)
+    assert sizing.needed == 22  # ceil(42.4 / 2)
+    assert "(calendar: 212 active guests)" in sizing.why
+    invited = replace(estimated, active_guests=None)
+    sizing = size_floor(target, [invited], [invited], None, settings)
+    assert sizing.load_rps == pytest.approx(300 * 0.05) and sizing.needed == 8
+    assert "(calendar: 300 invited guests)" in sizing.why
 
 
 def test_raise_never_lowers_and_never_exceeds_the_maximum() -> None:

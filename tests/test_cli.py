@@ -55,7 +55,30 @@ def test_doctor_reports_each_part_and_names_the_broken_one(
     assert f"✓ postgresql: PostgreSQL {version}" in healthy.output
     assert "✓ redis: Redis " in healthy.output
     assert "✓ app database: wedperf_src.weddings has 20 rows" in healthy.output
+    assert "calendar sizes weddings by active guests (wedperf_src.guest_engagement)" in (
+        healthy.output
+    )
     assert "✓ prefect api: Prefect API" in healthy.output
+    # Without the optional view, the doctor says the calendar falls back to invited guests.
+    with psycopg.connect(env["db"]) as conn:
+        conn.execute("DROP VIEW wedperf_src.guest_engagement")
+    fallback = runner.invoke(app, ["doctor"])
+    assert fallback.exit_code == 0, fallback.output
+    assert (
+        "calendar sizes weddings by invited guests (no wedperf_src.guest_engagement view)"
+        in fallback.output
+    )
+    # A malformed one is named, by what is wrong with it.
+    with psycopg.connect(env["db"]) as conn:
+        conn.execute(
+            "CREATE VIEW wedperf_src.guest_engagement AS SELECT wedding_id, rsvp FROM app.guests"
+        )
+    malformed = runner.invoke(app, ["doctor"])
+    assert malformed.exit_code == 1, malformed.output
+    assert "✗ app database:" in malformed.output
+    assert "wedperf_src.guest_engagement lacks a column of the contract" in malformed.output
+    with psycopg.connect(env["db"]) as conn:
+        conn.execute("DROP VIEW wedperf_src.guest_engagement")
 
     monkeypatch.setenv("WEDPERF_REDIS_URL", "redis://127.0.0.1:1/0")
     reset_settings_cache()

@@ -416,8 +416,8 @@ def test_capacity_and_alert_figures_match_actions_alerts_and_checks(package, day
     ]
     assert [s[1:3] for s in steps] == [("2", "6"), ("6", "8"), ("8", "2")]
     assert targets["sandbox"]["state"]["floor"] == 2
-    # Calendar load: 150 guests from 17:00Z, 230 from 18:30Z (0.05 req/s per guest).
-    load = {s["at"]: s["guests"] for s in capacity["calendar_load"]}
+    # Calendar load: 150 invited guests from 17:00Z, 230 from 18:30Z (no estimates).
+    load = {s["at"]: s["invited_guests"] for s in capacity["calendar_load"]}
     assert load[utc(17).isoformat()] == 150 and load[utc(18, 30).isoformat()] == 230
 
     timeline = figure_json(package, "alerts_actions")

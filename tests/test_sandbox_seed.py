@@ -40,6 +40,7 @@ CONTRACT = {
     "guest_list": ["wedding_id", "guest_id", "rsvp", "table_no"],
     "vendors": ["wedding_id", "vendor_id", "kind"],
     "seating": ["wedding_id", "table_no", "seats"],
+    "guest_engagement": ["wedding_id", "rsvp", "app_installed_at", "guest_list_opened_at"],
 }
 
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from wedperf.advisor.settings import AdvisorSettings
 from wedperf.alerts.settings import WebhookSettings
+from wedperf.calendar.settings import ActiveGuestSettings
 from wedperf.capacity.settings import CapacityTarget, OpsSettings
 from wedperf.critical_path.settings import CriticalPathSettings, SloOverride
 from wedperf.evidence.settings import EvidenceSettings
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
         description="how far ahead dense collection runs are materialised as scheduled runs",
     )
     sample_partition_days_ahead: int = 7
+    active_guests: ActiveGuestSettings = Field(default_factory=ActiveGuestSettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     probes: ProbeSettings = Field(default_factory=ProbeSettings)
     sql_source: SqlSourceSettings = Field(default_factory=SqlSourceSettings)

@@ -6,11 +6,13 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
 from psycopg import sql
 
+from wedperf.calendar.sources import AppDbCalendarSource, GuestSignalsUnreadable
 from wedperf.config import Settings
 from wedperf.db.migrate import pending_migrations
 from wedperf.services import ResolvedServices, resolve_services
@@ -77,7 +79,28 @@ def _app_views(services: ResolvedServices, settings: Settings) -> str:
                 f"view {settings.source_schema}.weddings missing: create the contract views "
                 "or run `wedperf sandbox seed`"
             ) from None
-    return f"{settings.source_schema}.weddings has {count} rows"
+    # The optional view decides what the calendar estimate sizes weddings by; read it as the
+    # sync does, so a malformed one shows here rather than as a warning in a sync's log.
+    engagement = f"{settings.source_schema}.guest_engagement"
+    source = AppDbCalendarSource(services.app_database_url, settings.source_schema)
+    try:
+        now = datetime.now(UTC)
+        signals = source.guest_signals(
+            settings.active_guests.cutoff,
+            since=now - settings.active_guests.signals_lookback,
+            until=now + settings.active_guests.cutoff,
+        )
+    except GuestSignalsUnreadable as exc:
+        raise RuntimeError(
+            f"{settings.source_schema}.weddings has {count} rows; calendar sizes weddings by "
+            f"invited guests, the optional view is malformed: {exc}"
+        ) from None
+    basis = (
+        f"calendar sizes weddings by active guests ({engagement})"
+        if signals is not None
+        else f"calendar sizes weddings by invited guests (no {engagement} view)"
+    )
+    return f"{settings.source_schema}.weddings has {count} rows; {basis}"
 
 
 def _redis(services: ResolvedServices) -> str:

@@ -25,7 +25,9 @@ class InvalidWedding(ValueError):
 
 @dataclass(frozen=True)
 class Wedding:
-    """One wedding: UTC instants plus the venue's IANA timezone."""
+    """One wedding: UTC instants plus the venue's IANA timezone. `active_guests`: the
+    calendar sync's known-ahead estimate of the guests who will use the app on the day
+    (wedperf.calendar.active_guests); None: not known, size the wedding by `guest_count`."""
 
     wedding_id: str
     starts_at: datetime
@@ -34,6 +36,7 @@ class Wedding:
     venue: str | None
     guest_count: int
     status: str
+    active_guests: int | None = None
 
     @property
     def zone(self) -> ZoneInfo:

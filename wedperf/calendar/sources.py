@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from wedperf.calendar.active_guests import GuestSignals
 from wedperf.calendar.model import InvalidWedding, Wedding, check_timezone, make_wedding
 
 
@@ -42,7 +43,8 @@ class CalendarSource(Protocol):
 
 
 class AppDbCalendarSource:
-    """Reads `<schema>.weddings` of the app-DB contract."""
+    """Reads `<schema>.weddings` of the app-DB contract, and `<schema>.guest_engagement`
+    (optional) for the active-guest estimate."""
 
     name = "app_db"
 
@@ -71,6 +73,91 @@ class AppDbCalendarSource:
                 yield CalendarRow(key, wedding=make_wedding(**row))
             except InvalidWedding as exc:
                 yield CalendarRow(key, reject_reason=str(exc))
+
+    def guest_signals(
+        self, cutoff: timedelta, *, since: datetime, until: datetime
+    ) -> dict[str, GuestSignals] | None:
+        """Per wedding id with a ceremony in [since, until], its guests' signals known
+        `cutoff` before its ceremony (weddings without guest rows are absent; the bound
+        keeps the read to the weddings whose estimate can change, not the app's whole guest
+        history); None when the app has no guest_engagement view.
+        Raises GuestSignalsUnreadable when the view exists but cannot be read as the
+        contract says (the sync then sizes by invited guests), CalendarSourceError when the
+        database cannot be reached."""
+        view = sql.Identifier(self.schema, "guest_engagement")
+        query = sql.SQL(_GUEST_SIGNALS).format(
+            engagement=view, weddings=sql.Identifier(self.schema, "weddings")
+        )
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
+                if not guest_engagement_exists(conn, self.schema):
+                    return None
+                # Seconds, not an interval: an interval's days step in the session's time
+                # zone, so across a DST change '2 days' would be 47 or 49 hours.
+                params = {"cutoff_s": cutoff.total_seconds(), "since": since, "until": until}
+                rows = conn.execute(query, params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise CalendarSourceError(f"cannot read the app database: {exc}") from exc
+        except (psycopg.ProgrammingError, psycopg.DataError) as exc:
+            raise GuestSignalsUnreadable(self.schema, exc) from exc
+        return {
+            str(wedding_id).strip(): GuestSignals(int(not_declined), int(engaged))
+            for wedding_id, not_declined, engaged in rows
+        }
+
+
+def guest_engagement_exists(conn: psycopg.Connection, schema: str) -> bool:
+    """Whether the app has the optional guest_engagement view, named as the queries name it
+    (quoted identifiers, so a schema's case is kept)."""
+    name = sql.Identifier(schema, "guest_engagement").as_string(conn)
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+
+
+class GuestSignalsUnreadable(CalendarSourceError):
+    """The optional guest_engagement view exists but cannot be read as the contract says; the
+    message says which way it breaks it."""
+
+    def __init__(self, schema: str, exc: psycopg.Error) -> None:
+        view = f"{schema}.guest_engagement"
+        errors = psycopg.errors
+        if isinstance(exc, errors.UndefinedColumn):
+            what = (
+                f"view {view} lacks a column of the contract (wedding_id, rsvp, "
+                "app_installed_at, guest_list_opened_at)"
+            )
+        elif isinstance(exc, errors.InsufficientPrivilege):
+            what = f"permission denied on view {view}: grant SELECT on it to wedperf's role"
+        elif isinstance(
+            exc, errors.DatatypeMismatch | errors.UndefinedFunction | psycopg.DataError
+        ):
+            what = (
+                f"view {view} has a column of another type than the contract's "
+                "(app_installed_at, guest_list_opened_at timestamptz; rsvp text; wedding_id "
+                "as in the weddings view)"
+            )
+        else:
+            what = f"view {view} cannot be read"
+        super().__init__(f"{what}: {str(exc).strip()}")
+
+
+# Per wedding: guests who have not declined, and of those who installed the app or opened
+# the guest list at least `cutoff` before the ceremony (later signals are not counted: the
+# estimate is what was known then). A NULL rsvp counts as not declined.
+_GUEST_SIGNALS = """
+WITH cutoffs AS (
+    SELECT w.wedding_id, w.starts_at - make_interval(secs => %(cutoff_s)s) AS cutoff_at
+    FROM {weddings} AS w
+    WHERE w.starts_at >= %(since)s AND w.starts_at <= %(until)s
+)
+SELECT e.wedding_id,
+       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'),
+       count(*) FILTER (WHERE e.rsvp IS DISTINCT FROM 'declined'
+                          AND (e.app_installed_at < c.cutoff_at
+                               OR e.guest_list_opened_at < c.cutoff_at))
+FROM {engagement} AS e
+JOIN cutoffs AS c ON c.wedding_id = e.wedding_id
+GROUP BY e.wedding_id
+"""
 
 
 class ICalendarSource:

@@ -20,7 +20,7 @@ from wedperf.capacity.actuators import Actuator
 from wedperf.capacity.plan import serves
 from wedperf.capacity.policy import (
     FloorDecision,
-    calendar_peak_rps,
+    calendar_peak,
     decide_raise,
     decide_restore,
     replicas_needed,
@@ -46,7 +46,7 @@ class FloorSizing:
 
     needed: int
     load_rps: float
-    basis: str  # forecast | calendar
+    basis: str  # forecast | calendar: the guests it was sized on (CalendarPeak.basis)
     overlapping: int  # weddings on the target whose day windows overlap the slot's span
 
     @property
@@ -88,13 +88,14 @@ def size_floor(
     load = forecast_peak_rps(forecast, start, end, settings.ops.quantile)
     basis = "forecast"
     if load is None:
-        basis = "calendar"
-        load = calendar_peak_rps(
+        peak = calendar_peak(
             overlapping,
             before=settings.day_window_before,
             after=settings.day_window_after,
             requests_per_guest_per_s=settings.ops.requests_per_guest_per_s,
+            requests_per_active_guest_per_s=settings.ops.requests_per_active_guest_per_s,
         )
+        load, basis = peak.rps, peak.basis
     needed = replicas_needed(
         load,
         per_replica_rps=target.per_replica_rps,

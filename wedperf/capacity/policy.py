@@ -2,8 +2,10 @@
 
 replicas needed = ceil(load upper bound / per-replica capacity x (1 + headroom)), clamped to
 [min, max]. The load upper bound comes from the stored forecast's upper quantile for the
-slot when there is one, otherwise from the calendar: the peak over the slot's span of
-(guests of the weddings in their day window) x requests per guest per second. It is a
+slot when there is one, otherwise from the calendar: the peak over the slot's span of the
+load of the weddings in their day window, each wedding's active guests (the calendar
+sync's known-ahead estimate) x requests per active guest per second, or, without an
+estimate, its invited guests x requests per invited guest per second. It is a
 predictive floor only: the reactive autoscaler still scales above it, a raise never lowers
 anything, and a restore waits while a wedding on the target is live and for the cooldown.
 """
@@ -32,25 +34,73 @@ def replicas_needed(
     return max(minimum, min(maximum, raw))
 
 
+@dataclass(frozen=True)
+class CalendarPeak:
+    """The calendar's peak load over overlapping day windows, and the guests behind it."""
+
+    rps: float
+    active_guests: int  # at the peak, of weddings with an active-guest estimate
+    invited_guests: int  # at the peak, of weddings without one
+
+    @property
+    def basis(self) -> str:
+        """What the load was sized on, e.g. "calendar: 212 active guests"."""
+        parts = [f"{self.active_guests} active"] if self.active_guests else []
+        if self.invited_guests or not parts:
+            parts.append(f"{self.invited_guests} invited")
+        return f"calendar: {' + '.join(parts)} guests"
+
+
+def calendar_peak(
+    weddings: Iterable[Wedding],
+    *,
+    before: timedelta,
+    after: timedelta,
+    requests_per_guest_per_s: float,
+    requests_per_active_guest_per_s: float,
+) -> CalendarPeak:
+    """Peak concurrent load of overlapping day windows: a sweep over window edges. A wedding
+    with an active-guest estimate loads `requests_per_active_guest_per_s` per active guest,
+    one without `requests_per_guest_per_s` per invited guest."""
+    edges: list[tuple[datetime, int, int]] = []  # (instant, active delta, invited delta)
+    for wedding in weddings:
+        if wedding.status == "cancelled":
+            continue
+        opens, closes = wedding.day_window(before, after)
+        if wedding.active_guests is not None:
+            edges += [(opens, wedding.active_guests, 0), (closes, -wedding.active_guests, 0)]
+        else:
+            edges += [(opens, 0, wedding.guest_count), (closes, 0, -wedding.guest_count)]
+
+    def load(active: int, invited: int) -> float:
+        return active * requests_per_active_guest_per_s + invited * requests_per_guest_per_s
+
+    peak = CalendarPeak(0.0, 0, 0)
+    active = invited = 0
+    # Closes before opens at a tie: a window that ends as another opens does not overlap it.
+    for _, d_active, d_invited in sorted(edges, key=lambda e: (e[0], e[1] + e[2])):
+        active, invited = active + d_active, invited + d_invited
+        if load(active, invited) > peak.rps:
+            peak = CalendarPeak(load(active, invited), active, invited)
+    return peak
+
+
 def calendar_peak_rps(
     weddings: Iterable[Wedding],
     *,
     before: timedelta,
     after: timedelta,
     requests_per_guest_per_s: float,
+    requests_per_active_guest_per_s: float,
 ) -> float:
-    """Peak concurrent load of overlapping day windows: a sweep over window edges."""
-    edges: list[tuple[datetime, int]] = []
-    for wedding in weddings:
-        if wedding.status == "cancelled":
-            continue
-        opens, closes = wedding.day_window(before, after)
-        edges += [(opens, wedding.guest_count), (closes, -wedding.guest_count)]
-    peak = active = 0
-    for _, delta in sorted(edges, key=lambda e: (e[0], e[1])):  # closes before opens at a tie
-        active += delta
-        peak = max(peak, active)
-    return peak * requests_per_guest_per_s
+    """calendar_peak's load alone, in requests/s."""
+    return calendar_peak(
+        weddings,
+        before=before,
+        after=after,
+        requests_per_guest_per_s=requests_per_guest_per_s,
+        requests_per_active_guest_per_s=requests_per_active_guest_per_s,
+    ).rps
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,19 @@ class OpsSettings(BaseModel):
     )
     headroom: float = Field(default=0.2, description="extra capacity on top of the forecast")
     requests_per_guest_per_s: float = Field(
-        default=0.05,
-        description="fallback load model when no forecast exists: peak requests/s per guest",
+        default=0.107,
+        description="fallback load model when no forecast exists: peak requests/s per invited "
+        "guest, for weddings without an active-guest estimate. The same calibration as "
+        "requests_per_active_guest_per_s: 0.175 x the share of invited guests who are active "
+        "(0.61 in the sandbox year, docs/capacity.md 'Active guests'), so a wedding is sized "
+        "alike with its estimate and without one",
+    )
+    requests_per_active_guest_per_s: float = Field(
+        default=0.175,
+        description="fallback load model when no forecast exists: peak requests/s per active "
+        "guest, for weddings with the calendar sync's active-guest estimate (a modelling "
+        "assumption: the sandbox load model's photo burst plus dancing, docs/capacity.md "
+        "'Active guests')",
     )
     cooldown: timedelta = Field(
         default=timedelta(minutes=15), description="no lowering within this long of a change"

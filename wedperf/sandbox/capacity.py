@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator
 # busy, a replica's queueing stays well inside the guest-list SLO's warn level (0.5 s p95):
 REPLICA_RPS = 8.0  # req/s one replica serves within the latency SLO: the sandbox target's
 # per_replica_rps, so wedperf sizes the floor for the replicas the sandbox really has.
-# A quiet weekday: two replicas. A wedding day needs more (about 1 per 130 guests at
-# wedperf's default 0.05 req/s per guest and 20% headroom), which is what the floor is for.
+# A quiet weekday: two replicas. A wedding day needs more (about 1 per 38 active guests at
+# wedperf's default 0.175 req/s per active guest and 20% headroom, 1 per 62 invited guests
+# at 0.107 without an estimate), which is what the floor is for.
 BASELINE_REPLICAS = 2
 
 

@@ -28,8 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from wedperf.sandbox.engagement import decide_engagement
+
 VERSIONS = ("v1", "v2")
-PER_GUEST_V1 = 0.05  # peak requests/s per invited guest (the capacity settings' default)
+# v1's own peak requests/s per invited guest (the capacity settings' former default; they
+# now size invited guests on v2's calibration, OpsSettings.requests_per_guest_per_s).
+PER_GUEST_V1 = 0.05
 # v2: requests/s per active guest in each phase (modelling assumptions).
 RATES_V2 = {
     "before": 0.010,  # the morning: timeline and guest-list look-ups
@@ -40,8 +44,6 @@ RATES_V2 = {
     "photos": 0.140,  # the burst after dinner, decaying over ~45 minutes
     "dancing": 0.035,
 }
-ACCEPTED_SHARE = (0.88, 0.95)  # of invited guests who turn up (the sandbox's check-in share)
-APP_SHARE = (6.0, 3.0)  # Beta(a, b) share of those using the app: mean 2/3
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,14 @@ class DemandWedding:
 
 def with_active_guests(weddings: Sequence, seed: int = 0) -> list[DemandWedding]:
     """Each wedding (anything with starts_at, ends_at, guest_count) with its active guests:
-    a share of the invited who turn up, and of those who use the app, drawn per wedding."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for w in weddings:
-        share = rng.uniform(*ACCEPTED_SHARE) * rng.beta(*APP_SHARE)
-        active = int(rng.binomial(w.guest_count, share))
-        out.append(DemandWedding(w.starts_at, w.ends_at, w.guest_count, active))
-    return out
+    a share of the invited who turn up, and of those who use the app, drawn per wedding in
+    the order given (wedperf.sandbox.engagement, which the sandbox app's guest rows follow
+    too: give the weddings in play in ceremony order, as the sandbox numbers them)."""
+    active = decide_engagement([w.guest_count for w in weddings], seed).active.tolist()
+    return [
+        DemandWedding(w.starts_at, w.ends_at, w.guest_count, a)
+        for w, a in zip(weddings, active, strict=True)
+    ]
 
 
 def platform_baseline(minutes: pd.DatetimeIndex) -> np.ndarray:

@@ -8,13 +8,23 @@ day_events.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
 import numpy as np
 
 from wedperf.sandbox import day_events, names
-from wedperf.sandbox.tables import HOUR, MINUTE, NULL_INT, Table, segment_rank, to_us
+from wedperf.sandbox.engagement import decide_engagement, guest_engagement
+from wedperf.sandbox.tables import (
+    HOUR,
+    MINUTE,
+    NULL_INT,
+    NULL_TS,
+    Table,
+    mask_future,
+    segment_rank,
+    to_us,
+)
 from wedperf.sandbox.wedding_dates import plan_weddings
 
 # docs/sandbox.md "How big": average guest count 115 (The Knot, 2023); a lognormal with mean
@@ -51,6 +61,9 @@ class Weddings:
     cancelled: np.ndarray  # bool
     timezones: list[str]
     dst_day: np.ndarray  # bool
+    # Guests who use the app on the day (wedperf.sandbox.engagement; 0 when cancelled): the
+    # load model's active guests for the same seed.
+    active: np.ndarray | None = None
 
     @property
     def ids(self) -> np.ndarray:
@@ -60,11 +73,16 @@ class Weddings:
 def generate_dataset(
     *, weddings: int, days: int, seed: int, start: date, now: datetime
 ) -> tuple[dict[str, Table], Weddings]:
-    """Every app table as in-memory columns, and the per-wedding arrays they were built from."""
+    """Every app table as in-memory columns, and the per-wedding arrays they were built from.
+
+    Who comes and who uses the app is decided by wedperf.sandbox.engagement from the same
+    seed as the load model's, over the weddings in play in id (= ceremony) order; its draws
+    come from streams of their own, so the rest of the data set does not depend on them."""
     rng = np.random.default_rng(seed)
     now_us = to_us(now)
     frame, wedding_table = _weddings(rng, weddings, days, start, now_us)
     guests, accepted = _guests(rng, frame, now_us)
+    frame, accepted = _engagement(frame, guests, accepted, seed, now_us)
     seating = _seating(rng, frame, guests, accepted)
     checkins = _checkins(rng, frame, guests, accepted, now_us)
     vendors = _vendors(rng, frame)
@@ -159,10 +177,40 @@ def _guests(rng: np.random.Generator, frame: Weddings, now_us: int) -> tuple[Tab
             "email": emails,
             "rsvp": rsvp,
             "table_no": np.full(total, NULL_INT, dtype=np.int64),  # filled in by _seating
+            # Filled in by _engagement.
+            "app_installed_at": np.full(total, NULL_TS, dtype=np.int64),
+            "guest_list_opened_at": np.full(total, NULL_TS, dtype=np.int64),
         },
+        timestamps=("app_installed_at", "guest_list_opened_at"),
         nullable_ints=("table_no",),
     )
     return table, accepted
+
+
+def _engagement(
+    frame: Weddings, guests: Table, accepted: np.ndarray, seed: int, now_us: int
+) -> tuple[Weddings, np.ndarray]:
+    """Fill the guests' app signals (app_installed_at, guest_list_opened_at; NULL until they
+    happen by `now`), accept the RSVP of any declined guest who comes after all, and give
+    the frame each wedding's active guests."""
+    in_play = ~frame.cancelled
+    engagement = decide_engagement(frame.guest_count[in_play], seed)
+    wedding_of = guests.columns["wedding_id"] - 1
+    rsvp = guests.columns["rsvp"]
+    signals = guest_engagement(
+        engagement,
+        in_play=in_play,
+        wedding_of=wedding_of,
+        declined=rsvp == "declined",
+        ceremony_us=frame.ceremony,
+        seed=seed,
+    )
+    guests.columns["rsvp"] = np.where(signals.changed_mind, "accepted", rsvp)
+    guests.columns["app_installed_at"] = mask_future(signals.app_installed_at, now_us)
+    guests.columns["guest_list_opened_at"] = mask_future(signals.guest_list_opened_at, now_us)
+    active = np.zeros(len(in_play), dtype=np.int64)
+    active[in_play] = engagement.active
+    return replace(frame, active=active), accepted | signals.changed_mind
 
 
 def _seating(

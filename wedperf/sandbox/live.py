@@ -5,17 +5,26 @@ have happened onto a past day, so it has a whole wedding day behind it.
 Ceremonies stay where weddings have them, in the afternoon local time: a live wedding is
 one whose venue's clock says afternoon when its ceremony comes (moved to such a venue when
 none is found), a past one keeps its own local ceremony time.
+
+Their guests' app signals (app_installed_at, guest_list_opened_at) move with them: a live
+wedding's are placed again around its new ceremony by the sandbox's one engagement decision
+(wedperf.sandbox.engagement), those after `now` left NULL, so what the app knows ahead of
+the wedding is what it would know of a wedding really this close; a past wedding's shift
+with the rest of its day.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
+from wedperf.sandbox.engagement import wedding_signals
 from wedperf.sandbox.names import CITIES
+from wedperf.sandbox.tables import NULL_TS, mask_future, to_us
 from wedperf.sandbox.wedding_dates import TIMEZONES
 
 # Ceremonies 60, 75, 90, ... minutes from now: inside the 3 h pre-ceremony window, staggered
@@ -51,12 +60,18 @@ def bring_weddings_live(
 
     Each ceremony is in the afternoon local time: the wedding is drawn among those whose
     venue's zone puts it there; if there is none, one is drawn among all and its venue moves
-    to such a zone (a city there; the venue keeps its name). Writes app.weddings and
-    app.timeline_items in one transaction. Deterministic for a seed and an hour (as if
-    those couples had moved their date).
+    to such a zone (a city there; the venue keeps its name). Their guests' app signals are
+    placed again around the new ceremony (`seed`: the data set's, so the active guests
+    behind them are the load model's). Writes app.weddings, app.timeline_items and
+    app.guests in one transaction. Deterministic for a seed and an hour (as if those
+    couples had moved their date).
     """
     ids: list[int] = []
     with conn.transaction():
+        # The weddings in play in id order, as the engagement decision takes them.
+        in_play = conn.execute(
+            "SELECT id, guest_count FROM app.weddings WHERE status <> 'cancelled' ORDER BY id"
+        ).fetchall()
         for index in range(count):
             ceremony = (now + FIRST_CEREMONY_IN + index * STAGGER).replace(second=0, microsecond=0)
             zones = afternoon_zones(ceremony)
@@ -80,6 +95,7 @@ def bring_weddings_live(
                     (zones[0], _city(zones[0]), wedding_id),
                 )
             _move(conn, wedding_id, ceremony)
+            _place_guest_signals(conn, wedding_id, ceremony, in_play=in_play, now=now, seed=seed)
             ids.append(wedding_id)
     return ids
 
@@ -142,6 +158,7 @@ _DAY_ROWS = {
     "vendor_notifications": ("sent_at", "delivered_at", "acknowledged_at"),
     "incidents": ("opened_at", "first_response_at", "resolved_at"),
     "photos": ("uploaded_at",),
+    "guests": ("app_installed_at", "guest_list_opened_at"),
 }
 
 
@@ -156,3 +173,46 @@ def _move(conn: psycopg.Connection, wedding_id: int, ceremony: datetime) -> None
         "FROM moved WHERE t.wedding_id = %(id)s",
         {"id": wedding_id, "at": ceremony},
     )
+
+
+def _place_guest_signals(
+    conn: psycopg.Connection,
+    wedding_id: int,
+    ceremony: datetime,
+    *,
+    in_play: list[tuple[int, int]],
+    now: datetime,
+    seed: int,
+) -> None:
+    """The wedding's guests' app signals placed around `ceremony` (NULL after `now`); a
+    declined guest the decision has coming after all gets an accepted RSVP, as in the seed."""
+    guests = conn.execute(
+        "SELECT id, rsvp = 'declined' FROM app.guests WHERE wedding_id = %s ORDER BY id",
+        (wedding_id,),
+    ).fetchall()
+    placed = wedding_signals(
+        [invited for _, invited in in_play],
+        [i for i, _ in in_play].index(wedding_id),
+        declined=np.array([declined for _, declined in guests], dtype=bool),
+        ceremony_us=to_us(ceremony),
+        seed=seed,
+    )
+    now_us = to_us(now)
+    conn.execute(
+        "UPDATE app.guests g SET app_installed_at = v.installed, "
+        "guest_list_opened_at = v.opened, "
+        "rsvp = CASE WHEN v.changed_mind THEN 'accepted' ELSE g.rsvp END "
+        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::boolean[]) "
+        "AS v(id, installed, opened, changed_mind) WHERE g.id = v.id",
+        (
+            [guest_id for guest_id, _ in guests],
+            _instants(mask_future(placed.app_installed_at, now_us)),
+            _instants(mask_future(placed.guest_list_opened_at, now_us)),
+            placed.changed_mind.tolist(),
+        ),
+    )
+
+
+def _instants(values: np.ndarray) -> list[datetime | None]:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return [None if v == NULL_TS else epoch + timedelta(microseconds=v) for v in values.tolist()]

@@ -33,7 +33,11 @@ CREATE TABLE app.guests (
     full_name  text    NOT NULL,
     email      text,
     rsvp       text    NOT NULL CHECK (rsvp IN ('pending', 'accepted', 'declined')),
-    table_no   integer
+    table_no   integer,
+    -- When the guest first installed the mobile app, and first opened the wedding's guest
+    -- list in it (NULL: not yet). Timestamps only: no device or usage details.
+    app_installed_at     timestamptz,
+    guest_list_opened_at timestamptz
 );
 
 CREATE TABLE app.guest_checkins (

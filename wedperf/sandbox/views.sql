@@ -8,7 +8,7 @@ CREATE SCHEMA IF NOT EXISTS {schema};
 
 DROP VIEW IF EXISTS {schema}.weddings, {schema}.guest_checkins, {schema}.timeline_items,
     {schema}.vendor_notifications, {schema}.incidents, {schema}.guest_list, {schema}.vendors,
-    {schema}.seating;
+    {schema}.seating, {schema}.guest_engagement;
 
 -- starts_at is the ceremony start, ends_at the end of the reception.
 CREATE VIEW {schema}.weddings AS
@@ -49,3 +49,10 @@ FROM app.vendors AS v;
 CREATE VIEW {schema}.seating AS
 SELECT s.wedding_id, s.table_no, s.seats
 FROM app.seating AS s;
+
+-- Optional in the contract: what the app knows ahead of a wedding about who will use it on
+-- the day (wedperf's calendar sync sizes weddings by it; without it, by invited guests).
+-- One row per invited guest, no guest id, name or contact: RSVP and two timestamps.
+CREATE VIEW {schema}.guest_engagement AS
+SELECT g.wedding_id, g.rsvp, g.app_installed_at, g.guest_list_opened_at
+FROM app.guests AS g;

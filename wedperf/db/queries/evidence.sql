@@ -3,7 +3,7 @@
 
 -- name: weddings_of_day
 -- Weddings whose ceremony falls in [start, end), cancelled ones included (the report says so).
-SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status
+SELECT wedding_id, starts_at, ends_at, timezone, venue, guest_count, status, active_guests
 FROM perf.weddings
 WHERE starts_at >= %(start)s AND starts_at < %(end)s
 ORDER BY starts_at, wedding_id;

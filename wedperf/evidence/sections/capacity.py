@@ -18,23 +18,34 @@ CAPACITY_KINDS = ("capacity_raise", "capacity_restore", "remediation_scale_up")
 
 
 def calendar_load_steps(data: EvidenceData, settings: Settings) -> list[dict[str, Any]]:
-    """The calendar's load estimate over the scope as steps: at each window edge, guests of
-    the weddings in their day window and those guests x requests per guest per second."""
-    edges: Counter = Counter()
+    """The calendar's load estimate over the scope as steps, as the floor sizes it: at each
+    window edge, the guests of the weddings in their day window — active guests of those
+    with the calendar sync's estimate, invited guests of the others, kept apart since they
+    are not the same unit — and their requests/s (per active guest, or per invited guest)."""
+    active_edges: Counter = Counter()
+    invited_edges: Counter = Counter()
+    rps_edges: Counter = Counter()
     for w in data.live_weddings:
         opens, closes = w.day_window(settings.day_window_before, settings.day_window_after)
-        edges[max(opens, data.scope.start)] += w.guest_count
+        if w.active_guests is not None:
+            edges, guests = active_edges, w.active_guests
+            rate = settings.ops.requests_per_active_guest_per_s
+        else:
+            edges, guests = invited_edges, w.guest_count
+            rate = settings.ops.requests_per_guest_per_s
+        start = max(opens, data.scope.start)
+        edges[start] += guests
+        rps_edges[start] += guests * rate
         if closes < data.scope.end:
-            edges[closes] -= w.guest_count
-    steps, guests = [], 0
-    for at in sorted(edges):
-        guests += edges[at]
+            edges[closes] -= guests
+            rps_edges[closes] -= guests * rate
+    steps, active, invited, load = [], 0, 0, 0.0
+    for at in sorted(rps_edges):
+        active += active_edges[at]
+        invited += invited_edges[at]
+        load += rps_edges[at]
         steps.append(
-            {
-                "at": iso(at),
-                "guests": guests,
-                "rps": guests * settings.ops.requests_per_guest_per_s,
-            }
+            {"at": iso(at), "active_guests": active, "invited_guests": invited, "rps": load}
         )
     return steps
 
@@ -44,8 +55,11 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         "capacity",
         "Capacity floor vs load",
         "The predictive floor wedperf set per capacity target (replicas) against the load it was "
-        "sized for: the calendar estimate (guests in their day window x requests per guest per "
-        "second) and, where a target names a forecast series, that series' forecast and actuals.",
+        "sized for: the calendar estimate (the guests of the weddings in their day window: "
+        "active guests x requests per active guest per second where the calendar sync has an "
+        "active-guest estimate, invited guests x requests per invited guest per second "
+        "otherwise) and, where a target names a forecast series, that series' forecast and "
+        "actuals.",
     )
     steps = [a for a in data.actions if a["kind"] in CAPACITY_KINDS]
     load = calendar_load_steps(data, settings)
@@ -128,7 +142,11 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
         load_label = "modelled (sandbox load model)"
     else:
         load_label = "measured"
-    if not steps and not any(s["guests"] for s in load) and not measured:
+    if (
+        not steps
+        and not any(s["active_guests"] or s["invited_guests"] for s in load)
+        and not measured
+    ):
         section.empty = f"No capacity floor changes and no wedding load {span_words(data.scope)}."
         return section
     if not steps:
@@ -170,6 +188,7 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
                 "start": iso(data.scope.start),
                 "end": iso(data.scope.end),
                 "requests_per_guest_per_s": settings.ops.requests_per_guest_per_s,
+                "requests_per_active_guest_per_s": settings.ops.requests_per_active_guest_per_s,
                 "calendar_load": load,
                 "measured_load": measured,
                 "measured_step_minutes": 5,
