@@ -3,6 +3,7 @@ last-line JSON printer."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -15,11 +16,25 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def database_url() -> str:
-    """WEDPERF_DATABASE_URL, or the embedded PostgreSQL (started if needed)."""
+    """WEDPERF_DATABASE_URL, or the embedded PostgreSQL: reused if it runs, else started for
+    this benchmark and stopped when it exits (a benchmark leaves nothing running that was not
+    running before it). Benchmarks need no Redis, so none is started."""
     from wedperf.config import get_settings
-    from wedperf.services import resolve_services
+    from wedperf.services import (
+        embedded_postgres_running,
+        ensure_embedded_postgres,
+        stop_embedded_postgres,
+    )
 
-    return resolve_services(get_settings()).database_url
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    running = embedded_postgres_running(settings.data_dir)
+    url = ensure_embedded_postgres(settings.data_dir)
+    if not running:
+        progress(f"started the embedded PostgreSQL in {settings.data_dir}; stopped at exit")
+        atexit.register(stop_embedded_postgres, settings.data_dir)
+    return url
 
 
 def datasets_dir() -> Path:

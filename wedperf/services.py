@@ -150,6 +150,19 @@ def _start_with_path_binaries(pgdata: Path) -> str:
     return f"postgresql://postgres:@/postgres?host={socket_dir}"
 
 
+def embedded_postgres_running(data_dir: Path) -> bool:
+    """Whether the embedded PostgreSQL of `data_dir` runs (its postmaster is alive)."""
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, IndexError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def stop_embedded_postgres(data_dir: Path) -> bool:
     """Stop the embedded PostgreSQL if it runs; True if one was stopped."""
     pgdata = data_dir / "postgres"
