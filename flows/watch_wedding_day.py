@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from flows.watch_wedding_shard import watch_wedding_shard
+from tasks.capacity import nowcast_step
 from tasks.shards import run_shards
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.critical_path.round import grid_instant, live_weddings, shard_round
@@ -40,6 +41,9 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         targets = budget_weddings(conn, at, settings) if settings.slo.enabled else []
         day_start = datetime.combine(at.date(), time(), UTC)
         todays = weddings_in_day_windows(conn, day_start, day_start + timedelta(days=1), settings)
+    # The nowcast first: a floor raised for a hot wedding should not wait for the checks. A
+    # failure is reported, never the round's (the critical path matters more).
+    nowcast = _nowcast(nowcast_step(weddings, at, return_state=True), logger)
     shards = shard_round(weddings, targets, cp.shard_size)
     requests = shard_requests(
         cp.shard_deployment,
@@ -87,7 +91,9 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         + "\n\n"
         + sharded.markdown()
         + "\n\n"
-        + round_markdown(budget_rows, budget_fired, budget_resolved),
+        + round_markdown(budget_rows, budget_fired, budget_resolved)
+        + "\n\n"
+        + nowcast["markdown"],
         description="Latest critical-path watch round",
     )
     return {
@@ -102,7 +108,19 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         "budgets_ticketing": sum(1 for r in budget_rows if r["ticket"]),
         "budget_alerts_fired": len(budget_fired),
         "budget_alerts_resolved": len(budget_resolved),
+        "nowcast": nowcast["summary"],
     }
+
+
+def _nowcast(state, logger) -> dict:
+    """The nowcast step's summary and markdown, or its failure as a reason."""
+    if state.is_completed():
+        result = state.result()
+        return {"summary": result.summary(), "markdown": result.markdown()}
+    reason = f"nowcast step failed: {state.message}"
+    logger.error(reason)
+    return {"summary": {"skipped": reason, "assessed": 0, "hot": [], "steps": []},
+            "markdown": f"## Nowcast\n\n{reason}"}  # fmt: skip
 
 
 def _round_markdown(at, weddings, breaches, fired, resolved) -> str:

@@ -1,5 +1,6 @@
-"""The capacity-floor task: one target's floor raised or restored, or its autoscaler target
-utilisation lowered or restored for an event window, through its actuator."""
+"""The capacity tasks: one target's floor raised or restored, or its autoscaler target
+utilisation lowered or restored for an event window, through its actuator; and the watch
+round's nowcast (floors raised for weddings running hot)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.actuators import Actuator, build_actuator, resolve_target
 from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
 from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
+from wedperf.capacity.nowcast_round import NowcastRound, run_nowcast
+from wedperf.config import CapacityTarget
+from wedperf.metrics.sources.prometheus import PrometheusSource
 from wedperf.runtime import get_runtime
 
 # Every action by name: an unknown one is an error, never another action's step.
@@ -50,3 +54,21 @@ def floor_step(
             settings=settings,
             now=datetime.now(UTC),
         )
+
+
+@task(name="nowcast-step", retries=1, retry_delay_seconds=[10], cache_policy=NONE)
+def nowcast_step(live: Sequence[Wedding], at: datetime) -> NowcastRound:
+    """The watch round's nowcast at `at`: each live wedding's load so far against its
+    expected curve, the floor of the targets serving a hot one raised, a nowcast raise no
+    longer needed restored. Idempotent per round instant (its retry redoes nothing)."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    source = PrometheusSource(settings.prometheus) if settings.prometheus.url else None
+
+    def actuator_for(target: CapacityTarget) -> Actuator | None:
+        if settings.ops.mode == "forecast-only":
+            return None
+        return build_actuator(resolve_target(target, settings))
+
+    with runtime.pool.connection() as conn:
+        return run_nowcast(conn, live, at, settings, source=source, actuator_for=actuator_for)

@@ -28,6 +28,10 @@ from wedperf.capacity.policy import (
 from wedperf.capacity.state import remember_raise, remember_restore, target_state
 from wedperf.config import CapacityTarget, Settings
 
+# Steps that raise a floor (the plan's, and the watch round's nowcast): their intent is
+# remembered before the write, so a restore is owed whatever happens next.
+RAISE_KINDS = frozenset({"capacity_raise", "nowcast_raise"})
+
 
 @dataclass(frozen=True)
 class FloorOutcome:
@@ -156,14 +160,14 @@ def raise_floor(
     needed, why = sizing.needed, sizing.why
     ids = [w.wedding_id for w in weddings]
     if actuator is None:
-        return _recorded(
+        return record_floor_step(
             conn, plan_id, "capacity_raise", target, None, needed, why, ids, "planned", dry_run=True
         )
     reading = actuator.read()
     maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
     current = reading.floor if reading.floor is not None else target_state(conn, target.name).floor
     decision = decide_raise(needed=needed, current_floor=current, maximum=maximum)
-    return _act(
+    return apply_floor_decision(
         conn, actuator, plan_id, "capacity_raise", target, current, decision, why, ids, settings
     )
 
@@ -183,7 +187,7 @@ def restore_floor(
     ids = [w.wedding_id for w in weddings]
     state = target_state(conn, target.name)
     if actuator is None:
-        return _recorded(
+        return record_floor_step(
             conn,
             plan_id,
             "capacity_restore",
@@ -217,7 +221,7 @@ def restore_floor(
         and settings.ops.mode == "act"
     ):
         remember_restore(conn, target.name, after=current)  # no raise in force: none owed
-    outcome = _act(
+    outcome = apply_floor_decision(
         conn,
         actuator,
         plan_id,
@@ -236,7 +240,7 @@ def restore_floor(
     return outcome
 
 
-def _act(
+def apply_floor_decision(
     conn: psycopg.Connection,
     actuator: Actuator,
     plan_id: str,
@@ -248,8 +252,10 @@ def _act(
     ids: list[str],
     settings: Settings,
 ) -> FloorOutcome:
+    """Carry out a floor decision through `actuator` (dry-run: validated, not written) and
+    record it; a raise (`RAISE_KINDS`) remembers its intent first, a restore after."""
     if decision.new_floor is None:
-        return _recorded(
+        return record_floor_step(
             conn,
             plan_id,
             kind,
@@ -262,16 +268,16 @@ def _act(
             dry_run=settings.ops.mode != "act",
         )
     dry_run = settings.ops.mode != "act"
-    if kind == "capacity_raise" and not dry_run:
+    if kind in RAISE_KINDS and not dry_run:
         # The raise's intent, committed before the write: a worker dying at the write (or a
         # write whose answer is lost) still leaves the restore owed; a write that never
         # took effect is harmless (the restore finds the baseline in force and forgets it).
         remember_raise(conn, target.name, before=current, after=decision.new_floor)
         conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
-    if kind != "capacity_raise" and not dry_run:
+    if kind not in RAISE_KINDS and not dry_run:
         remember_restore(conn, target.name, after=decision.new_floor)
-    return _recorded(
+    return record_floor_step(
         conn,
         plan_id,
         kind,
@@ -285,7 +291,7 @@ def _act(
     )
 
 
-def _recorded(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
+def record_floor_step(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
     """The step in perf.actions, and as the outcome the flow reports."""
     record_step(
         conn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from wedperf.prewarm.contract import KEY_TEMPLATE
 from wedperf.sandbox.capacity import REPLICA_RPS as SANDBOX_REPLICA_RPS
@@ -87,6 +87,84 @@ class EventUtilisation(BaseModel):
     )
 
 
+class PhaseRate(BaseModel):
+    """Requests/s per invited guest in one phase of a wedding day: its mean (what the
+    phase's requests add up to) and its busiest minute (what capacity must hold)."""
+
+    mean: float = Field(ge=0)
+    peak: float = Field(ge=0)
+
+
+def _default_phase_rates() -> dict[str, PhaseRate]:
+    # A modelling assumption, not a measurement: per invited guest, the phase averages and
+    # busiest minutes of the sandbox's load model v2 (wedperf.sandbox.demand: about 60% of
+    # the invited use the app; check-ins peak 15 min before the ceremony, phones are away
+    # during it, the photo burst after dinner is the reception's peak). docs/capacity.md,
+    # "Re-sizing during the day (nowcast)".
+    return {
+        "before": PhaseRate(mean=0.006, peak=0.006),
+        "arrival": PhaseRate(mean=0.037, peak=0.060),
+        "ceremony": PhaseRate(mean=0.005, peak=0.005),
+        "reception": PhaseRate(mean=0.027, peak=0.105),
+    }
+
+
+class Nowcast(BaseModel):
+    """Re-sizing during the day: each watch round compares each live wedding's requests so
+    far with its expected curve, and raises the replica floor of the targets serving a
+    wedding that runs hot for its remaining phases (only raises; restored once the hot
+    weddings' windows close). docs/capacity.md, "Re-sizing during the day (nowcast)".
+
+    The expected curve is `phase_rates` x the wedding's invited guests over its phases
+    (before = day window opening to arrival, arrival, ceremony, reception to its end;
+    the forecast settings' `arrival_before` and `ceremony_length`): a modelling
+    assumption, not learned from completed weddings."""
+
+    enabled: bool = Field(default=True, description="run the nowcast in every watch round")
+    threshold: float = Field(
+        default=1.2,
+        gt=0,
+        description="a wedding runs hot when its (shrunk) intensity, requests so far over "
+        "expected so far, is at least this",
+    )
+    min_expected_requests: float = Field(
+        default=2000.0,
+        ge=0,
+        description="no intensity until this many requests were expected so far (too early "
+        "to tell a hot wedding from a noisy minute)",
+    )
+    prior_requests: float = Field(
+        default=2000.0,
+        ge=0,
+        description="shrinkage toward 1: intensity = (observed + k) / (expected + k) with "
+        "k this many requests (k expected requests' worth of a prior intensity of 1)",
+    )
+    query: str = Field(
+        default="sum by (wedding_id) (increase(wedapp_request_duration_seconds_count"
+        '{wedding_id=~"$wedding_ids"}[$step]))',
+        description="PromQL of each wedding's requests per step, one series per wedding "
+        "(labelled prometheus.wedding_label); $wedding_ids is replaced by a regex of the "
+        "round's wedding ids, $step by `step` in seconds (e.g. 300s)",
+    )
+    step: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="resolution of the observed requests (>= 4 scrape intervals)",
+    )
+    phase_rates: dict[str, PhaseRate] = Field(
+        default_factory=_default_phase_rates,
+        description="expected requests/s per invited guest by phase (before, arrival, "
+        "ceremony, reception): mean and busiest minute; a modelling assumption",
+    )
+
+    @field_validator("phase_rates")
+    @classmethod
+    def _every_phase(cls, rates: dict[str, PhaseRate]) -> dict[str, PhaseRate]:
+        missing = {"before", "arrival", "ceremony", "reception"} - set(rates)
+        if missing:
+            raise ValueError(f"phase_rates needs every phase; missing {', '.join(sorted(missing))}")
+        return rates
+
+
 class OpsSettings(BaseModel):
     """Acting ahead of weddings: the plan, the capacity policy and pre-warm."""
 
@@ -129,6 +207,7 @@ class OpsSettings(BaseModel):
         "found the floor costs more at equal risk (docs/capacity.md); always; never",
     )
     event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
+    nowcast: Nowcast = Field(default_factory=Nowcast)
     targets: list[CapacityTarget] = Field(
         default_factory=lambda: [
             CapacityTarget(name="sandbox", per_replica_rps=SANDBOX_REPLICA_RPS)

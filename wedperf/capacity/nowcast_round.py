@@ -1,0 +1,229 @@
+"""The nowcast step of a watch round: read each live wedding's requests so far, raise the
+floor of the targets serving a hot one, restore a nowcast raise once their windows close.
+
+The decisions are `capacity.nowcast`'s (the replay calls the same ones); this module reads
+Prometheus (`forecast.requests.wedding_requests`), the targets and perf.capacity_state, and
+writes through the floor's own path (`capacity.floor.apply_floor_decision`: a raise's
+intent — its baseline — committed before the write, `ops.mode` dry-run and forecast-only
+honoured, every step a row in perf.actions, kinds `nowcast_raise` / `nowcast_restore`).
+
+Each step's plan id is `nowcast:<target>@<round instant>`: a retried or repeated round finds
+its own done step and does nothing again. A raise in force is restored by the target's
+planned floor-restore run when it has one (the same baseline), or else by the first watch
+round in which no wedding on the target is live, no ceremony on it is in progress and the
+cooldown has passed; a floor someone else changed since wedperf raised it is theirs (left
+alone, no restore owed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from wedperf.audit import last_done_of, recorded_step
+from wedperf.calendar.model import Wedding
+from wedperf.calendar.sync import weddings_in_day_windows
+from wedperf.capacity.actuators import Actuator
+from wedperf.capacity.floor import (
+    FloorOutcome,
+    apply_floor_decision,
+    live_on_target,
+    record_floor_step,
+)
+from wedperf.capacity.nowcast import (
+    WeddingIntensity,
+    assess,
+    changed_by_someone_else,
+    decide_nowcast_raise,
+    decide_nowcast_restore,
+    size_nowcast,
+)
+from wedperf.capacity.plan import serves
+from wedperf.capacity.state import remember_restore, target_state
+from wedperf.capacity.utilisation import ceremonies_in_progress
+from wedperf.config import CapacityTarget, Settings
+from wedperf.forecast.requests import wedding_requests
+from wedperf.metrics.model import SourceError
+from wedperf.metrics.sources.prometheus import PrometheusSource
+
+RAISE, RESTORE = "nowcast_raise", "nowcast_restore"
+# Steps whose repeat would change nothing: a repeated round returns them as they were.
+FINAL = ("done", "dry-run")
+
+
+@dataclass(frozen=True)
+class NowcastRound:
+    at: datetime
+    skipped: str | None  # why no wedding was assessed (restores still run)
+    assessed: list[WeddingIntensity] = field(default_factory=list)
+    steps: list[FloorOutcome] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """What the watch round's result carries."""
+        return {
+            "skipped": self.skipped,
+            "assessed": sum(1 for a in self.assessed if a.intensity is not None),
+            "hot": sorted(a.wedding_id for a in self.assessed if a.hot),
+            "steps": [
+                {
+                    k: getattr(s, k)
+                    for k in ("action", "target", "outcome", "before", "after", "reason")
+                }  # fmt: skip
+                for s in self.steps
+            ],
+        }
+
+    def markdown(self) -> str:
+        lines = ["## Nowcast", ""]
+        if self.skipped:
+            lines.append(f"Skipped: {self.skipped}.")
+        hot = [a for a in self.assessed if a.hot]
+        told = sum(1 for a in self.assessed if a.intensity is not None)
+        lines.append(f"{told} wedding(s) assessed, {len(hot)} running hot.")
+        for a in sorted(hot, key=lambda a: -(a.intensity or 0))[:20]:
+            lines.append(
+                f"- wedding {a.wedding_id}: intensity {a.intensity:.2f} "
+                f"({a.observed:.0f} requests, {a.expected:.0f} expected)"
+            )
+        for s in self.steps:
+            change = f"{s.before} -> {s.after}"
+            lines.append(f"- {s.action} {s.target}: {s.outcome} ({change}) {s.reason}")
+        return "\n".join(lines)
+
+
+def nowcast_plan_id(target: str, at: datetime) -> str:
+    return f"nowcast:{target}@{at:%Y%m%dT%H%MZ}"
+
+
+def run_nowcast(
+    conn: psycopg.Connection,
+    live: Sequence[Wedding],
+    at: datetime,
+    settings: Settings,
+    *,
+    source: PrometheusSource | None,
+    actuator_for: Callable[[CapacityTarget], Actuator | None],
+) -> NowcastRound:
+    """The nowcast at the round instant `at` over the round's live weddings: assess each,
+    raise the floor of every target serving a hot one, restore the nowcast raises no longer
+    needed. `source` None (no Prometheus) or Prometheus failing skips the assessment with
+    the reason, never the round; `actuator_for` None for a target: forecast-only."""
+    nowcast = settings.ops.nowcast
+    if not nowcast.enabled:
+        return NowcastRound(at, "ops.nowcast.enabled is false")
+    skipped, assessed = None, []
+    if source is None:
+        skipped = "prometheus.url is not set: no per-wedding request rates to compare"
+    else:
+        windows = {}
+        for w in live:
+            opens, _ = w.day_window(settings.day_window_before, settings.day_window_after)
+            if opens < at and w.status != "cancelled":
+                windows[w.wedding_id] = (opens, at)
+        try:
+            observed = wedding_requests(
+                source,
+                nowcast.query,
+                windows,
+                step_seconds=int(nowcast.step.total_seconds()),
+                label=settings.prometheus.wedding_label,
+            )
+        except SourceError as exc:
+            skipped = f"observed load unavailable ({exc})"
+        else:
+            assessed = assess(live, observed, at, settings)
+    steps = []
+    for configured in settings.ops.targets:
+        steps += _target_step(conn, configured, live, assessed, at, settings, actuator_for)
+    return NowcastRound(at, skipped, assessed, steps)
+
+
+def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> list[FloorOutcome]:
+    plan_id = nowcast_plan_id(target.name, at)
+    served = {w.wedding_id for w in live if serves(target, w)}
+    hot = [a for a in assessed if a.hot and a.wedding_id in served]
+    if hot:
+        return [_raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for)]
+    state = target_state(conn, target.name)
+    in_force = last_done_of(conn, target.name, ("capacity_raise", RAISE))
+    if state.baseline is not None and in_force == RAISE:
+        return [_restore(conn, target, at, plan_id, settings, actuator_for)]
+    return []
+
+
+def _repeated(conn, plan_id, kind, target) -> FloorOutcome | None:
+    """The step this round already took, when it took one (a retry, a late duplicate)."""
+    row = recorded_step(conn, plan_id, kind, target.name)
+    if row is None or row[0] not in FINAL:
+        return None
+    outcome, before, after, reason = row
+    as_int = lambda v: None if v is None else int(v)  # noqa: E731
+    return FloorOutcome(kind, target.name, outcome, as_int(before), as_int(after),
+                        f"{reason} (this round's step, already taken)")  # fmt: skip
+
+
+def _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for):
+    if (repeated := _repeated(conn, plan_id, RAISE, target)) is not None:
+        return repeated
+    by_id = {w.wedding_id: w for w in live}
+    until = max(
+        by_id[a.wedding_id].day_window(settings.day_window_before, settings.day_window_after)[1]
+        for a in hot
+    )
+    candidates = weddings_in_day_windows(conn, at, until, settings)
+    sizing = size_nowcast(target, assessed, candidates, at, settings)
+    ids = sizing.hot
+    actuator = actuator_for(target)
+    if actuator is None:
+        return record_floor_step(conn, plan_id, RAISE, target, None, sizing.needed,
+                                 f"{sizing.why}; forecast-only", ids, "planned",
+                                 dry_run=True)  # fmt: skip
+    state = target_state(conn, target.name)
+    reading = actuator.read()
+    maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
+    current = reading.floor if reading.floor is not None else state.floor
+    decision = decide_nowcast_raise(
+        needed=sizing.needed,
+        current_floor=current,
+        maximum=maximum,
+        baseline=state.baseline,
+        set_by_wedperf=state.floor,
+    )
+    return apply_floor_decision(conn, actuator, plan_id, RAISE, target, current, decision,
+                                sizing.why, ids, settings)  # fmt: skip
+
+
+def _restore(conn, target, at, plan_id, settings, actuator_for):
+    if (repeated := _repeated(conn, plan_id, RESTORE, target)) is not None:
+        return repeated
+    state = target_state(conn, target.name)
+    actuator = actuator_for(target)
+    if actuator is None:
+        return record_floor_step(conn, plan_id, RESTORE, target, state.floor, state.baseline,
+                                 "forecast-only: restore planned", [], "planned",
+                                 dry_run=True)  # fmt: skip
+    nearby = weddings_in_day_windows(conn, at, at + settings.ops.floor_buffer, settings)
+    on_target = [w for w in nearby if serves(target, w)]
+    reading = actuator.read()
+    current = reading.floor if reading.floor is not None else state.floor
+    decision = decide_nowcast_restore(
+        baseline=state.baseline,
+        current_floor=current,
+        set_by_wedperf=state.floor,
+        live_weddings=live_on_target(nearby, target, at, settings),
+        in_ceremony=ceremonies_in_progress(on_target, at, settings.forecast.ceremony_length),
+        last_change=state.changed_at,
+        now=at,
+        cooldown=settings.ops.cooldown,
+    )
+    if (
+        settings.ops.mode == "act"
+        and current is not None
+        and (changed_by_someone_else(decision) or decision.reason.startswith("already at baseline"))
+    ):
+        remember_restore(conn, target.name, after=current)  # theirs, or nothing in force: none owed
+    return apply_floor_decision(conn, actuator, plan_id, RESTORE, target, current, decision,
+                                "nowcast raise in force", [], settings)  # fmt: skip
