@@ -1,0 +1,317 @@
+"""The intensity nowcast: its decisions (pure), per-wedding requests read from Prometheus's
+HTTP API (httpx.MockTransport, `query_range` matrices), and the watch round's step against
+real PostgreSQL and the sandbox actuator (every change a row in perf.actions, the baseline
+in perf.capacity_state); the watch flow end to end in tests/test_watch_flow.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import psycopg
+import pytest
+
+from wedperf.calendar.model import Wedding
+from wedperf.capacity.actuators import SandboxActuator
+from wedperf.capacity.nowcast import (
+    assess,
+    decide_nowcast_raise,
+    decide_nowcast_restore,
+    expected_requests,
+    intensity,
+    phase_spans,
+    size_nowcast,
+)
+from wedperf.capacity.nowcast_round import run_nowcast
+from wedperf.capacity.state import raised_targets, target_state
+from wedperf.config import CapacityTarget, OpsSettings, PrometheusSettings, Settings
+from wedperf.forecast.requests import wedding_requests
+from wedperf.metrics.sources.prometheus import PrometheusSource
+
+CEREMONY = datetime(2030, 6, 1, 18, 0, tzinfo=UTC)
+OPENS = CEREMONY - timedelta(hours=3)
+# A round 40 minutes into arrival: before (2 h) + 40 min of arrival expected so far.
+ROUND = CEREMONY - timedelta(minutes=20)
+STEP = 300
+
+
+def wedding(wedding_id="w1", starts=CEREMONY, guests=200, status="confirmed") -> Wedding:
+    return Wedding(wedding_id, starts, starts + timedelta(hours=6), "America/New_York", None,
+                   guests, status)  # fmt: skip
+
+
+def settings(**ops) -> Settings:
+    ops.setdefault("targets", [CapacityTarget(name="app", url="http://app.test",
+                                              per_replica_rps=2.0, max_replicas=40)])  # fmt: skip
+    return Settings(ops=OpsSettings(**ops), prometheus={"url": "http://prom.test"})
+
+
+# -- the expected curve and the decisions (pure) ---------------------------------------------
+
+
+def test_phases_cover_the_day_window_in_order() -> None:
+    spans = phase_spans(wedding(), settings())
+    assert [p for p, _, _ in spans] == ["before", "arrival", "ceremony", "reception"]
+    assert spans[0][1] == OPENS and spans[-1][2] == CEREMONY + timedelta(hours=6)
+    assert all(a[2] == b[1] for a, b in zip(spans, spans[1:], strict=False))  # no gaps
+
+
+def test_expected_requests_follow_the_phase_means_and_guests() -> None:
+    config = settings()
+    rates = config.ops.nowcast.phase_rates
+    got = expected_requests(wedding(guests=200), OPENS, ROUND, config)
+    want = 200 * (2 * 3600 * rates["before"].mean + 40 * 60 * rates["arrival"].mean)
+    assert got == pytest.approx(want)
+    assert expected_requests(wedding(guests=400), OPENS, ROUND, config) == pytest.approx(2 * want)
+
+
+def test_intensity_is_shrunk_toward_one() -> None:
+    assert intensity(4000, 2000, prior=0) == 2.0
+    assert intensity(4000, 2000, prior=2000) == 1.5  # halfway at k = expected
+    assert 1.0 < intensity(40_000, 20_000, prior=2000) < 2.0  # more evidence, less shrinkage
+    assert intensity(0, 0, prior=0) == 1.0
+
+
+def test_assessment_waits_for_enough_expected_requests() -> None:
+    config = settings()
+    expected = expected_requests(wedding(), OPENS, ROUND, config)
+    hot, cool = wedding("hot"), wedding("cool")
+    early = assess([hot], {"hot": 1e6}, OPENS + timedelta(minutes=5), config)
+    assert early[0].intensity is None and not early[0].hot  # 5 minutes: too early to tell
+    rows = {a.wedding_id: a for a in assess([hot, cool], {"hot": 3 * expected, "cool": expected},
+                                            ROUND, config)}  # fmt: skip
+    assert rows["hot"].hot and rows["hot"].intensity > config.ops.nowcast.threshold
+    assert not rows["cool"].hot and rows["cool"].intensity == pytest.approx(1.0)
+
+
+def test_size_scales_the_hot_weddings_and_adds_the_others_at_one() -> None:
+    config = settings()
+    target = config.ops.targets[0]
+    hot, other = wedding("hot"), wedding("other", starts=CEREMONY + timedelta(hours=1))
+    expected = expected_requests(hot, OPENS, ROUND, config)
+    assessed = assess([hot, other], {"hot": 2 * expected, "other": 0.0}, ROUND, config)
+    factor = next(a.intensity for a in assessed if a.wedding_id == "hot")
+    sizing = size_nowcast(target, assessed, [hot, other], ROUND, config)
+    peak = config.ops.nowcast.phase_rates["reception"].peak * 200
+    # Both receptions overlap: the hot one's busiest minute x its intensity plus the other's.
+    assert sizing.load_rps == pytest.approx(peak * factor + peak)
+    assert sizing.hot == ["hot"] and sizing.until == hot.ends_at
+    assert sizing.needed == min(40, -(-int(sizing.load_rps * 1.2 * 1000) // 2000))
+    cool = assess([hot], {"hot": expected}, ROUND, config)
+    assert size_nowcast(target, cool, [hot], ROUND, config) is None
+
+
+def test_a_raise_never_lowers_nor_overwrites_someone_elses_floor() -> None:
+    up = decide_nowcast_raise(needed=8, current_floor=3, maximum=20, baseline=None,
+                              set_by_wedperf=None)  # fmt: skip
+    assert up.new_floor == 8
+    covered = decide_nowcast_raise(needed=8, current_floor=10, maximum=20, baseline=None,
+                                   set_by_wedperf=None)  # fmt: skip
+    assert covered.new_floor is None
+    theirs = decide_nowcast_raise(needed=12, current_floor=5, maximum=20, baseline=3,
+                                  set_by_wedperf=8)  # fmt: skip
+    assert theirs.new_floor is None and "changed by someone else" in theirs.reason
+
+
+def test_a_restore_waits_for_ceremonies_live_weddings_and_the_cooldown() -> None:
+    base = dict(baseline=3, current_floor=8, set_by_wedperf=8, live_weddings=[], in_ceremony=[],
+                last_change=ROUND, now=ROUND + timedelta(hours=1), cooldown=timedelta(minutes=15))  # fmt: skip
+    assert decide_nowcast_restore(**base).new_floor == 3
+    during = decide_nowcast_restore(**(base | {"in_ceremony": ["w1"]}))
+    assert during.new_floor is None and "ceremony of w1" in during.reason
+    live = decide_nowcast_restore(**(base | {"live_weddings": ["w2"]}))
+    assert live.new_floor is None and "live" in live.reason
+    soon = decide_nowcast_restore(**(base | {"now": ROUND + timedelta(minutes=5)}))
+    assert soon.new_floor is None and soon.reason.startswith("cooldown")
+    theirs = decide_nowcast_restore(**(base | {"current_floor": 12}))
+    assert theirs.new_floor is None and "changed by someone else" in theirs.reason
+
+
+# -- Prometheus (its HTTP API, mocked at the transport) --------------------------------------
+
+
+class Prometheus:
+    """`query_range` answers in the documented matrix format: per wedding, `per_step`
+    requests in every step of the queried range; or a timeout."""
+
+    def __init__(self, per_step: dict[str, float], *, timeout: bool = False) -> None:
+        self.per_step, self.timeout, self.queries = per_step, timeout, []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.timeout:
+            raise httpx.ReadTimeout("timed out", request=request)
+        assert request.url.path == "/api/v1/query_range"
+        params = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        self.queries.append(params["query"])
+        start, end = float(params["start"]), float(params["end"])
+        step = int(params["step"].removesuffix("s"))
+        stamps = [start + k * step for k in range(int((end - start) // step) + 1)]
+        result = [
+            {"metric": {"wedding_id": wid}, "values": [[t, str(n)] for t in stamps]}
+            for wid, n in self.per_step.items()
+            if wid in params["query"].replace("\\", "")  # the regex, unescaped
+        ]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return httpx.Response(200, json=body)
+
+
+def source(server: Prometheus) -> PrometheusSource:
+    return PrometheusSource(PrometheusSettings(url="http://prom.test"),
+                            transport=httpx.MockTransport(server))  # fmt: skip
+
+
+def test_wedding_requests_sums_each_weddings_steps_inside_its_window() -> None:
+    server = Prometheus({"w1": 100.0, "w.2": 10.0, "other": 1e9})
+    windows = {"w1": (OPENS, ROUND), "w.2": (ROUND - timedelta(minutes=30), ROUND)}
+    got = wedding_requests(source(server), settings().ops.nowcast.query, windows,
+                           step_seconds=STEP, label="wedding_id")  # fmt: skip
+    assert got == {"w1": 100.0 * (160 // 5), "w.2": 10.0 * 6}  # 32 and 6 steps
+    (query,) = server.queries
+    assert 'wedding_id=~"w\\\\.2|w1"' in query and "[300s]" in query  # escaped, the step
+
+
+# -- the watch round's step (real PostgreSQL, the sandbox actuator) ---------------------------
+
+
+class App:
+    """The sandbox app's /admin/capacity: the replicas, and every PUT."""
+
+    def __init__(self, replicas: int = 3) -> None:
+        self.replicas, self.puts = replicas, []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            self.replicas = json.loads(request.content)["replicas"]
+            self.puts.append(self.replicas)
+        return httpx.Response(200, json={"replicas": self.replicas})
+
+
+@pytest.fixture
+def conn(migrated_database_url: str):
+    with psycopg.connect(migrated_database_url) as conn:
+        for w in (wedding("hot"), wedding("cool", starts=CEREMONY + timedelta(minutes=30))):
+            conn.execute(
+                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+                "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
+                (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
+            )
+        conn.commit()
+        yield conn
+
+
+LIVE = [wedding("hot"), wedding("cool", starts=CEREMONY + timedelta(minutes=30))]
+
+
+def per_step(config: Settings, w: Wedding, times: float) -> float:
+    """Requests per 5-minute step that make `w` run at `times` its expected load at ROUND."""
+    opens = w.starts_at - config.day_window_before
+    steps = (ROUND - opens).total_seconds() // STEP
+    return times * expected_requests(w, opens, ROUND, config) / steps
+
+
+def nowcast(conn, config, server, app, at=ROUND):
+    actuator = SandboxActuator(config.ops.targets[0], transport=httpx.MockTransport(app))
+    return run_nowcast(conn, LIVE, at, config, source=source(server),
+                       actuator_for=lambda target: actuator)  # fmt: skip
+
+
+def actions(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT kind, outcome, before, after FROM perf.actions ORDER BY action_id"
+    ).fetchall()
+
+
+def test_a_hot_wedding_raises_the_floor_once_per_round(conn) -> None:
+    config = settings()
+    server = Prometheus({"hot": per_step(config, LIVE[0], 3.0),
+                         "cool": per_step(config, LIVE[1], 1.0)})  # fmt: skip
+    app = App(replicas=3)
+    result = nowcast(conn, config, server, app)
+    assert result.skipped is None
+    assert [a.wedding_id for a in result.assessed if a.hot] == ["hot"]
+    (step,) = result.steps
+    assert (step.action, step.outcome, step.before) == ("nowcast_raise", "done", 3)
+    assert step.after > 3 and app.puts == [step.after] and "hot" in step.reason
+    assert target_state(conn, "app").baseline == 3 and raised_targets(conn) == ["app"]
+    row = conn.execute("SELECT plan_id, wedding_ids FROM perf.actions").fetchone()
+    assert row == ("nowcast:app@20300601T1740Z", ["hot"])
+
+    again = nowcast(conn, config, server, app)  # the same round, retried
+    assert again.steps[0].outcome == "done" and "already taken" in again.steps[0].reason
+    assert app.puts == [step.after]  # not written again
+    assert actions(conn) == [("nowcast_raise", "done", "3", str(step.after))]
+
+
+def test_a_cool_wedding_changes_nothing(conn) -> None:
+    config = settings()
+    server = Prometheus({"hot": per_step(config, LIVE[0], 1.05),
+                         "cool": per_step(config, LIVE[1], 0.5)})  # fmt: skip
+    app = App()
+    result = nowcast(conn, config, server, app)
+    assert result.steps == [] and app.puts == [] and actions(conn) == []
+    assert {a.wedding_id for a in result.assessed if a.intensity is not None} == {"hot", "cool"}
+
+
+def test_no_lowering_during_a_ceremony_then_restore_after_the_windows(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    raised = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    high = raised.steps[0].after
+    quiet = Prometheus({})  # later rounds: nobody hot any more (no requests at all)
+
+    during = nowcast(conn, config, quiet, app, at=CEREMONY + timedelta(minutes=10))
+    (step,) = during.steps
+    assert (step.action, step.outcome) == ("nowcast_restore", "skipped")
+    assert "ceremony of hot" in step.reason and app.replicas == high
+    live = nowcast(conn, config, quiet, app, at=CEREMONY + timedelta(hours=3))
+    assert live.steps[0].outcome == "skipped" and "live on the target" in live.steps[0].reason
+
+    closed = LIVE[1].ends_at + timedelta(minutes=5)  # both windows closed
+    done = nowcast(conn, config, quiet, app, at=closed)
+    assert (done.steps[0].outcome, done.steps[0].after) == ("done", 3)
+    assert app.replicas == 3 and raised_targets(conn) == []
+    after = nowcast(conn, config, quiet, app, at=closed + timedelta(minutes=5))
+    assert after.steps == []  # nothing owed any more
+    assert [r[:2] for r in actions(conn)] == [
+        ("nowcast_raise", "done"),
+        ("nowcast_restore", "skipped"),
+        ("nowcast_restore", "skipped"),
+        ("nowcast_restore", "done"),
+    ]
+
+
+def test_an_operators_change_is_never_restored_over(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    app.replicas = 30  # an operator's own floor during the day
+    done = nowcast(conn, config, Prometheus({}), app, at=LIVE[1].ends_at + timedelta(minutes=5))
+    assert done.steps[0].outcome == "skipped" and "changed by someone else" in done.steps[0].reason
+    assert app.replicas == 30 and raised_targets(conn) == []  # theirs; no restore owed
+
+
+def test_dry_run_records_but_does_not_write(conn) -> None:
+    config = settings(mode="dry-run")
+    app = App(replicas=3)
+    result = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    assert result.steps[0].outcome == "dry-run" and result.steps[0].after > 3
+    assert app.puts == [] and raised_targets(conn) == []
+    assert actions(conn) == [("nowcast_raise", "dry-run", "3", str(result.steps[0].after))]
+    planned = run_nowcast(conn, LIVE, ROUND + timedelta(minutes=5), settings(mode="forecast-only"),
+                          source=source(Prometheus({"hot": per_step(config, LIVE[0], 3.0)})),
+                          actuator_for=lambda target: None)  # fmt: skip
+    assert planned.steps[0].outcome == "planned" and app.puts == []
+
+
+def test_prometheus_timing_out_skips_the_nowcast_with_the_reason(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    result = nowcast(conn, config, Prometheus({}, timeout=True), app)
+    assert result.skipped is not None and "timed out" in result.skipped
+    assert result.assessed == [] and result.steps == [] and app.puts == []
+    assert "timed out" in result.markdown() and result.summary()["hot"] == []
+    off = run_nowcast(conn, LIVE, ROUND, settings(nowcast={"enabled": False}), source=None,
+                      actuator_for=lambda target: None)  # fmt: skip
+    assert off.skipped == "ops.nowcast.enabled is false"
