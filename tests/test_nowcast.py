@@ -117,7 +117,8 @@ def test_a_raise_never_lowers_nor_overwrites_someone_elses_floor() -> None:
 
 def test_a_restore_waits_for_ceremonies_live_weddings_and_the_cooldown() -> None:
     base = dict(baseline=3, current_floor=8, set_by_wedperf=8, live_weddings=[], in_ceremony=[],
-                last_change=ROUND, now=ROUND + timedelta(hours=1), cooldown=timedelta(minutes=15))  # fmt: skip
+                last_change=ROUND, now=ROUND + timedelta(hours=1),
+                cooldown=timedelta(minutes=15))  # fmt: skip
     assert decide_nowcast_restore(**base).new_floor == 3
     during = decide_nowcast_restore(**(base | {"in_ceremony": ["w1"]}))
     assert during.new_floor is None and "ceremony of w1" in during.reason
@@ -315,3 +316,54 @@ def test_prometheus_timing_out_skips_the_nowcast_with_the_reason(conn) -> None:
     off = run_nowcast(conn, LIVE, ROUND, settings(nowcast={"enabled": False}), source=None,
                       actuator_for=lambda target: None)  # fmt: skip
     assert off.skipped == "ops.nowcast.enabled is false"
+
+
+# -- the watch flow (real Prefect, PostgreSQL, the sandbox app; Prometheus over HTTP) ---------
+
+
+def prometheus_app(per_step: dict[str, float]):
+    """A Prometheus-shaped HTTP server: the `query_range` answers of `Prometheus`."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    fake = Prometheus(per_step)
+
+    async def query_range(request: Request) -> Response:
+        answer = fake(httpx.Request("GET", str(request.url)))
+        return Response(answer.content, media_type="application/json")
+
+    return Starlette(routes=[Route("/api/v1/query_range", query_range)])
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_watch_round_raises_the_sandbox_floor_for_a_hot_wedding(
+    platform: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.watch_wedding_day import watch_wedding_day
+    from wedperf.calendar import AppDbCalendarSource, sync_calendar
+    from wedperf.config import reset_settings_cache
+    from wedperf.serving import serve_in_thread
+
+    hot = str(platform["live"][0])
+    with serve_in_thread(prometheus_app({hot: 1e6})) as prometheus_url:
+        monkeypatch.setenv("WEDPERF_PROMETHEUS__URL", prometheus_url)
+        monkeypatch.setenv("WEDPERF_OPS__NOWCAST__MIN_EXPECTED_REQUESTS", "0")
+        reset_settings_cache()
+        with psycopg.connect(platform["url"]) as conn:
+            sync_calendar(conn, AppDbCalendarSource(platform["url"]), now=platform["now"])
+        before = httpx.get(f"{platform['base_url']}/admin/capacity").json()["replicas"]
+        result = watch_wedding_day(publish_artifacts=False)
+        after = httpx.get(f"{platform['base_url']}/admin/capacity").json()["replicas"]
+    reset_settings_cache()
+    nowcast = result["nowcast"]
+    assert nowcast["skipped"] is None and nowcast["hot"] == [hot]
+    (step,) = nowcast["steps"]
+    assert (step["action"], step["outcome"], step["before"]) == ("nowcast_raise", "done", before)
+    assert after == step["after"] > before
+    with psycopg.connect(platform["url"]) as conn:
+        rows = conn.execute(
+            "SELECT kind, outcome, wedding_ids FROM perf.actions WHERE kind LIKE 'nowcast%'"
+        ).fetchall()
+    assert rows == [("nowcast_raise", "done", [hot])]
