@@ -6,10 +6,11 @@ window opening to arrival, arrival, ceremony, reception to its end), requests/s 
 guest in each phase (`ops.nowcast.phase_rates`: a mean and a busiest minute, a modelling
 assumption) x its guests. Each watch round:
 
-- `intensity`: requests observed since its day window opened over those the curve's means
-  expected, shrunk toward 1 with a pseudo-count (k expected requests at intensity 1:
-  (observed + k) / (expected + k), the posterior mean of a Poisson rate under a gamma prior
-  of mean 1 and weight k), and only once at least `min_expected_requests` were expected —
+- `intensity`: requests observed since its day window opened (`observed_span`: whole
+  steps of `ops.nowcast.step`) over those the curve's means expected in the same span,
+  shrunk toward 1 with a pseudo-count k of expected requests at intensity 1: (observed +
+  k) / (expected + k), the posterior mean of a Poisson rate under a gamma prior of mean 1
+  and weight k; and only once at least `min_expected_requests` were expected —
   before that one busy minute would look like a hot day;
 - a wedding is hot at an intensity of at least `threshold`;
 - `size_nowcast`: the peak, over the rest of the hot weddings' days, of the expected busiest
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.plan import serves
@@ -69,6 +70,18 @@ def expected_requests(
     return total
 
 
+def observed_span(wedding: Wedding, at: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    """The span of the wedding's requests a round at `at` compares: the whole steps of
+    `ops.nowcast.step` (on the epoch's grid, as Prometheus is asked) from its day window's
+    opening to `at` — empty (start >= end) before a first whole step. Observed and expected
+    requests are both counted over it."""
+    step = int(settings.ops.nowcast.step.total_seconds())
+    opens, _ = wedding.day_window(settings.day_window_before, settings.day_window_after)
+    start = -(-int(opens.timestamp()) // step) * step
+    end = int(at.timestamp()) // step * step
+    return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+
+
 def intensity(observed: float, expected: float, *, prior: float) -> float:
     """Observed over expected requests, shrunk toward 1 by `prior` expected requests."""
     if expected + prior <= 0:
@@ -79,7 +92,7 @@ def intensity(observed: float, expected: float, *, prior: float) -> float:
 @dataclass(frozen=True)
 class WeddingIntensity:
     wedding_id: str
-    observed: float  # requests since its day window opened
+    observed: float  # requests over its observed span (since its day window opened)
     expected: float  # requests the curve expected over the same span
     intensity: float | None  # None: too little expected yet to tell
     hot: bool
@@ -88,15 +101,14 @@ class WeddingIntensity:
 def assess(
     weddings: Iterable[Wedding], observed: Mapping[str, float], at: datetime, settings: Settings
 ) -> list[WeddingIntensity]:
-    """Each live wedding's intensity so far at `at` (`observed`: its requests since its day
-    window opened; a wedding without a series has observed none)."""
+    """Each live wedding's intensity so far at `at` (`observed`: its requests over its
+    `observed_span`; a wedding without a series has observed none)."""
     nowcast = settings.ops.nowcast
     out = []
     for w in weddings:
         if w.status == "cancelled":
             continue
-        opens, _ = w.day_window(settings.day_window_before, settings.day_window_after)
-        expected = expected_requests(w, opens, at, settings)
+        expected = expected_requests(w, *observed_span(w, at, settings), settings)
         seen = float(observed.get(w.wedding_id, 0.0))
         if expected < nowcast.min_expected_requests or expected <= 0:
             out.append(WeddingIntensity(w.wedding_id, seen, expected, None, False))

@@ -39,6 +39,7 @@ from wedperf.capacity.nowcast import (
     changed_by_someone_else,
     decide_nowcast_raise,
     decide_nowcast_restore,
+    observed_span,
     size_nowcast,
 )
 from wedperf.capacity.plan import serves
@@ -118,11 +119,8 @@ def run_nowcast(
     if source is None:
         skipped = "prometheus.url is not set: no per-wedding request rates to compare"
     else:
-        windows = {}
-        for w in live:
-            opens, _ = w.day_window(settings.day_window_before, settings.day_window_after)
-            if opens < at and w.status != "cancelled":
-                windows[w.wedding_id] = (opens, at)
+        spans = {w.wedding_id: observed_span(w, at, settings) for w in live}
+        windows = {i: (lo, hi) for i, (lo, hi) in spans.items() if lo < hi}
         try:
             observed = wedding_requests(
                 source,
