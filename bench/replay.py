@@ -483,5 +483,34 @@ def main() -> None:
     report({"series": results, "frontier_png": str(png)})
 
 
+def nowcast_floor(series: Series) -> np.ndarray:
+    """The floor the watch rounds' intensity nowcast sets on the series' target, minute by
+    minute (`capacity.replay.production_nowcast`, the production decisions), for a sandbox
+    series: each wedding's observed requests/s are its part of the load model
+    (`DemandParts.wedding_rps`, the same draws as `sandbox()`: active guests seeded 2026,
+    the model's default seed), what Prometheus's per-wedding rate shows. Under the
+    reactive autoscaler (`reactive(..., floor=...)`) it adds to any other policy's floor
+    as the maximum of the two. Not for nab_taxi: its events have no per-event load."""
+    from wedperf.capacity.replay import production_nowcast
+    from wedperf.sandbox.demand import demand_parts
+
+    versions = {"sandbox": "v2", "sandbox_v1": "v1"}
+    if series.name not in versions:
+        raise ValueError(f"no per-wedding load for series {series.name!r}: only sandbox ones")
+    parts = demand_parts(with_active_guests(series.weddings, seed=2026), series.minutes,
+                         version=versions[series.name])  # fmt: skip
+    n = len(series.minutes)
+    observed = {}
+    for i, k in enumerate(parts.wedding_index):
+        lo, end = parts.windows[i]
+        a, b = max(lo, 0), min(end, n)
+        observed[series.weddings[k].wedding_id] = (a, parts.extras[i][a - lo : b - lo]
+                                                   * parts.noise[a:b])  # fmt: skip
+    target = series.settings.ops.targets[0]
+    schedule, _ = production_nowcast(series.weddings, series.minutes, target, series.settings,
+                                     observed)  # fmt: skip
+    return schedule
+
+
 if __name__ == "__main__":
     main()
