@@ -367,3 +367,78 @@ def test_the_watch_round_raises_the_sandbox_floor_for_a_hot_wedding(
             "SELECT kind, outcome, wedding_ids FROM perf.actions WHERE kind LIKE 'nowcast%'"
         ).fetchall()
     assert rows == [("nowcast_raise", "done", [hot])]
+
+
+# -- the replay makes the production step's changes ------------------------------------------
+
+
+class RecordedPrometheus:
+    """`query_range` over per-minute requests/s arrays (per wedding: first minute offset,
+    values), as Prometheus's increase per step would answer it."""
+
+    def __init__(self, first: datetime, observed: dict) -> None:
+        self.first, self.observed = first, observed
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        start, end = float(params["start"]), float(params["end"])
+        step = int(params["step"].removesuffix("s"))
+        base = self.first.timestamp()
+        result = []
+        for wid, (lo, rps) in self.observed.items():
+            if wid not in params["query"]:
+                continue
+            values = []
+            t = start
+            while t <= end:
+                a = int((t - step - base) // 60) - lo
+                b = int((t - base) // 60) - lo
+                values.append([t, str(float(rps[max(a, 0) : max(b, 0)].sum() * 60))])
+                t += step
+            result.append({"metric": {"wedding_id": wid}, "values": values})
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return httpx.Response(200, json=body)
+
+
+def test_the_replay_makes_the_changes_the_production_step_makes(conn) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from wedperf.calendar.schedule import window_grid_times
+    from wedperf.capacity.replay import production_nowcast
+    from wedperf.critical_path.round import live_weddings
+
+    config = settings()
+    target = config.ops.targets[0]
+    first = OPENS - timedelta(hours=1)
+    minutes = pd.date_range(first, LIVE[1].ends_at + timedelta(hours=2), freq="min")
+    rates = config.ops.nowcast.phase_rates
+    observed = {}
+    for w, times in zip(LIVE, (3.0, 1.0), strict=True):
+        rps = np.zeros(len(minutes))
+        for phase, lo, hi in phase_spans(w, config):
+            a, b = minutes.searchsorted(pd.Timestamp(lo)), minutes.searchsorted(pd.Timestamp(hi))
+            rps[a:b] = times * rates[phase].mean * w.guest_count
+        observed[w.wedding_id] = (0, rps)
+
+    _, replayed = production_nowcast(LIVE, minutes, target, config, observed)
+    # Hot: raised (higher as the evidence grows and shrinks less), then restored once.
+    assert {s.action for s in replayed[:-1]} == {"raise"} and replayed[-1].action == "restore"
+    assert replayed[-1].after == target.min_replicas
+
+    app = App(replicas=target.min_replicas)
+    prometheus = source(RecordedPrometheus(first, observed))
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    done = []
+    rounds = window_grid_times(
+        [w.day_window(config.day_window_before, config.day_window_after) for w in LIVE],
+        now=first, horizon=minutes[-1] - minutes[0], interval=config.critical_path.interval,
+    )  # fmt: skip
+    for at in rounds:
+        live = live_weddings(conn, at, config)
+        result = run_nowcast(conn, live, at, config, source=prometheus,
+                             actuator_for=lambda t: actuator)  # fmt: skip
+        done += [(at, s.action.removeprefix("nowcast_"), s.before, s.after)
+                 for s in result.steps if s.outcome == "done"]  # fmt: skip
+    assert done == [(s.at, s.action, s.before, s.after) for s in replayed]
+    assert app.replicas == target.min_replicas

@@ -160,7 +160,9 @@ def size_nowcast(
         for i in factor
     )
     rates = settings.ops.nowcast.phase_rates
-    # Busiest minutes as step segments over [at, until); their sum's peak by a sweep over
+    horizon = settings.ops.nowcast.horizon
+    sized_until = until if horizon is None else min(until, at + horizon)
+    # Busiest minutes as step segments over [at, sized_until); their sum's peak by a sweep over
     # edges (ends before starts at a tie: a phase ending as another begins is no overlap).
     edges: list[tuple[datetime, int, float]] = []
     for w in candidates:
@@ -168,7 +170,7 @@ def size_nowcast(
             continue
         scale = factor.get(w.wedding_id, 1.0) * w.guest_count
         for phase, lo, hi in phase_spans(w, settings):
-            lo, hi = max(lo, at), min(hi, until)
+            lo, hi = max(lo, at), min(hi, sized_until)
             if hi > lo:
                 rps = rates[phase].peak * scale
                 edges += [(lo, 1, rps), (hi, 0, -rps)]

@@ -139,6 +139,12 @@ class Nowcast(BaseModel):
         description="shrinkage toward 1: intensity = (observed + k) / (expected + k) with "
         "k this many requests (k expected requests' worth of a prior intensity of 1)",
     )
+    horizon: timedelta | None = Field(
+        default=None,
+        description="size the floor on the expected busiest minute of the next `horizon` "
+        "(each round raises it further as the day goes on); unset: of the rest of the hot "
+        "weddings' days at once",
+    )
     query: str = Field(
         default="sum by (wedding_id) (increase(wedapp_request_duration_seconds_count"
         '{wedding_id=~"$wedding_ids"}[$step]))',
