@@ -490,7 +490,9 @@ def nowcast_floor(series: Series) -> np.ndarray:
     (`DemandParts.wedding_rps`, the same draws as `sandbox()`: active guests seeded 2026,
     the model's default seed), what Prometheus's per-wedding rate shows. Under the
     reactive autoscaler (`reactive(..., floor=...)`) it adds to any other policy's floor
-    as the maximum of the two. Not for nab_taxi: its events have no per-event load."""
+    as the maximum of the two. The nowcast is switched on here (`ops.nowcast.enabled`; off
+    by default), its other settings as the series has them. Not for nab_taxi: its events
+    have no per-event load."""
     from wedperf.capacity.replay import production_nowcast
     from wedperf.sandbox.demand import demand_parts
 
@@ -506,8 +508,12 @@ def nowcast_floor(series: Series) -> np.ndarray:
         a, b = max(lo, 0), min(end, n)
         observed[series.weddings[k].wedding_id] = (a, parts.extras[i][a - lo : b - lo]
                                                    * parts.noise[a:b])  # fmt: skip
-    target = series.settings.ops.targets[0]
-    schedule, _ = production_nowcast(series.weddings, series.minutes, target, series.settings,
+    ops = series.settings.ops
+    nowcast = ops.nowcast.model_copy(update={"enabled": True})
+    settings = series.settings.model_copy(
+        update={"ops": ops.model_copy(update={"nowcast": nowcast})}
+    )
+    schedule, _ = production_nowcast(series.weddings, series.minutes, ops.targets[0], settings,
                                      observed)  # fmt: skip
     return schedule
 

@@ -45,6 +45,7 @@ def wedding(wedding_id="w1", starts=CEREMONY, guests=200, status="confirmed") ->
 def settings(**ops) -> Settings:
     ops.setdefault("targets", [CapacityTarget(name="app", url="http://app.test",
                                               per_replica_rps=2.0, max_replicas=40)])  # fmt: skip
+    ops.setdefault("nowcast", {"enabled": True})  # off by default
     return Settings(ops=OpsSettings(**ops), prometheus={"url": "http://prom.test"})
 
 
@@ -295,12 +296,13 @@ def test_an_operators_change_is_never_restored_over(conn) -> None:
 
 def test_dry_run_records_but_does_not_write(conn) -> None:
     config = settings(mode="dry-run")
+    forecast_only = settings(mode="forecast-only")
     app = App(replicas=3)
     result = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
     assert result.steps[0].outcome == "dry-run" and result.steps[0].after > 3
     assert app.puts == [] and raised_targets(conn) == []
     assert actions(conn) == [("nowcast_raise", "dry-run", "3", str(result.steps[0].after))]
-    planned = run_nowcast(conn, LIVE, ROUND + timedelta(minutes=5), settings(mode="forecast-only"),
+    planned = run_nowcast(conn, LIVE, ROUND + timedelta(minutes=5), forecast_only,
                           source=source(Prometheus({"hot": per_step(config, LIVE[0], 3.0)})),
                           actuator_for=lambda target: None)  # fmt: skip
     assert planned.steps[0].outcome == "planned" and app.puts == []
@@ -349,6 +351,7 @@ def test_the_watch_round_raises_the_sandbox_floor_for_a_hot_wedding(
     hot = str(platform["live"][0])
     with serve_in_thread(prometheus_app({hot: 1e6})) as prometheus_url:
         monkeypatch.setenv("WEDPERF_PROMETHEUS__URL", prometheus_url)
+        monkeypatch.setenv("WEDPERF_OPS__NOWCAST__ENABLED", "true")
         monkeypatch.setenv("WEDPERF_OPS__NOWCAST__MIN_EXPECTED_REQUESTS", "0")
         reset_settings_cache()
         with psycopg.connect(platform["url"]) as conn:

@@ -475,7 +475,10 @@ def production_nowcast(
     ones and restores with `capacity.nowcast`'s decisions, as `nowcast_round` does. A raise
     still in force after its span's last round is restored by the floor-restore run the
     hourly plan-wedding-ops owes it (the next slot after its :05 run), decided likewise.
-    The floor starts at the target's minimum (its baseline) and nobody else changes it."""
+    The floor starts at the target's minimum (its baseline) and nobody else changes it;
+    with `ops.nowcast.enabled` false it stays there, as in production."""
+    if not settings.ops.nowcast.enabled:
+        return np.full(len(minutes), target.min_replicas, dtype=np.int64), []
     active = sorted(
         (w for w in weddings if w.status != "cancelled" and serves(target, w)),
         key=lambda w: w.starts_at,
