@@ -144,7 +144,8 @@ def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> li
     served = {w.wedding_id for w in live if serves(target, w)}
     hot = [a for a in assessed if a.hot and a.wedding_id in served]
     if hot:
-        return [_raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for)]
+        step = _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for)
+        return [step] if step is not None else []
     state = target_state(conn, target.name)
     in_force = last_done_of(conn, target.name, ("capacity_raise", RAISE))
     if state.baseline is not None and in_force == RAISE:
@@ -173,6 +174,8 @@ def _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_fo
     )
     candidates = weddings_in_day_windows(conn, at, until, settings)
     sizing = size_nowcast(target, assessed, candidates, at, settings)
+    if sizing is None:  # the hot weddings left the calendar since the round read it
+        return None
     ids = sizing.hot
     actuator = actuator_for(target)
     if actuator is None:
