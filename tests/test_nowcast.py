@@ -15,6 +15,7 @@ import pytest
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import SandboxActuator
+from wedperf.capacity.floor import restore_floor
 from wedperf.capacity.nowcast import (
     assess,
     decide_nowcast_raise,
@@ -25,6 +26,7 @@ from wedperf.capacity.nowcast import (
     size_nowcast,
 )
 from wedperf.capacity.nowcast_round import run_nowcast
+from wedperf.capacity.plan import floor_hold, plan_wedding_ops
 from wedperf.capacity.state import raised_targets, target_state
 from wedperf.config import CapacityTarget, OpsSettings, PrometheusSettings, Settings
 from wedperf.forecast.requests import wedding_requests
@@ -270,7 +272,11 @@ def test_no_lowering_during_a_ceremony_then_restore_after_the_windows(conn) -> N
     live = nowcast(conn, config, quiet, app, at=CEREMONY + timedelta(hours=3))
     assert live.steps[0].outcome == "skipped" and "live on the target" in live.steps[0].reason
 
-    closed = LIVE[1].ends_at + timedelta(minutes=5)  # both windows closed
+    # Both windows closed, and their planned restores' times come (until then the plan's
+    # runs count on the floor: plan.holding_floor).
+    held = nowcast(conn, config, quiet, app, at=LIVE[1].ends_at + timedelta(minutes=5))
+    assert held.steps[0].outcome == "skipped" and app.replicas == high
+    closed = floor_hold(LIVE[1], config.ops.targets[0], config)[1]
     done = nowcast(conn, config, quiet, app, at=closed)
     assert (done.steps[0].outcome, done.steps[0].after) == ("done", 3)
     assert app.replicas == 3 and raised_targets(conn) == []
@@ -278,6 +284,7 @@ def test_no_lowering_during_a_ceremony_then_restore_after_the_windows(conn) -> N
     assert after.steps == []  # nothing owed any more
     assert [r[:2] for r in actions(conn)] == [
         ("nowcast_raise", "done"),
+        ("nowcast_restore", "skipped"),
         ("nowcast_restore", "skipped"),
         ("nowcast_restore", "skipped"),
         ("nowcast_restore", "done"),
@@ -443,5 +450,50 @@ def test_the_replay_makes_the_changes_the_production_step_makes(conn) -> None:
                              actuator_for=lambda t: actuator)  # fmt: skip
         done += [(at, s.action.removeprefix("nowcast_"), s.before, s.after)
                  for s in result.steps if s.outcome == "done"]  # fmt: skip
+    # The rounds end inside the plan's hold (plan.holding_floor, up to the weddings' restore
+    # times): the hourly plan-wedding-ops (at :05) owes the raised target a floor-restore.
+    plan_at = rounds[-1].replace(minute=5) + timedelta(hours=1)
+    (owed,) = [r for r in plan_wedding_ops(LIVE, now=plan_at, settings=config,
+                                           raised_targets=raised_targets(conn))
+               if r.operation == "floor-restore"]  # fmt: skip
+    outcome = restore_floor(conn, actuator, target, [], plan_id=owed.plan_id, settings=config,
+                            now=owed.scheduled_time)  # fmt: skip
+    done.append((owed.scheduled_time, "restore", outcome.before, outcome.after))
     assert done == [(s.at, s.action, s.before, s.after) for s in replayed]
     assert app.replicas == target.min_replicas
+
+
+def test_a_restore_waits_for_a_wedding_whose_planned_raise_has_run(conn) -> None:
+    """A planned raise for a later wedding (its raise runs up to floor_buffer + slot before
+    its window opens), then a nowcast raise for a hot one: the round after the hot one's
+    window closes must not put the baseline back under the later wedding's raise."""
+    from wedperf.capacity.floor import raise_floor
+
+    config = settings()
+    target = config.ops.targets[0]
+    closes = LIVE[0].ends_at  # the hot wedding's day window closes (day_window_after 0)
+    later = wedding("later", starts=closes + timedelta(minutes=20) + config.day_window_before)
+    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
+    conn.execute(
+        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+        "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
+        (later.wedding_id, later.starts_at, later.ends_at, later.timezone, later.guest_count,
+         later.status),
+    )  # fmt: skip
+    conn.commit()
+    app = App(replicas=3)
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    planned = raise_floor(conn, actuator, target, [later], plan_id="floor-raise:app@x",
+                          settings=config)  # fmt: skip
+    assert (planned.outcome, planned.before, planned.after) == ("done", 3, 6)
+    hot = run_nowcast(conn, [LIVE[0]], ROUND, config,
+                      source=source(Prometheus({"hot": per_step(config, LIVE[0], 3.0)})),
+                      actuator_for=lambda t: actuator)  # fmt: skip
+    high = hot.steps[0].after
+    assert hot.steps[0].before == 6 and high > 6
+
+    after = run_nowcast(conn, [], closes + timedelta(minutes=5), config,
+                        source=source(Prometheus({})), actuator_for=lambda t: actuator)  # fmt: skip
+    (step,) = after.steps
+    assert (step.action, step.outcome) == ("nowcast_restore", "skipped")
+    assert "later" in step.reason and app.replicas == high  # held for the later wedding

@@ -17,7 +17,7 @@ from wedperf.audit import record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
-from wedperf.capacity.plan import serves
+from wedperf.capacity.plan import floor_hold_reach, holding_floor, serves
 from wedperf.capacity.policy import (
     FloorDecision,
     calendar_peak_rps,
@@ -128,14 +128,14 @@ def forecast_peak_rps(
     return float(hours[f"hi-{quantile}"].max()) / 3600.0 * ratio
 
 
-def live_on_target(
-    candidates: Sequence[Wedding], target: CapacityTarget, now: datetime, settings: Settings
+def weddings_holding_floor(
+    conn: psycopg.Connection, target: CapacityTarget, now: datetime, settings: Settings
 ) -> list[str]:
-    """Weddings on the target that are live, or will be within the floor buffer."""
-    until = now + settings.ops.floor_buffer
-    return [
-        w.wedding_id for w in candidates if serves(target, w) and _overlaps(w, now, until, settings)
-    ]
+    """`plan.holding_floor` over the calendar: the weddings on the target a restore of its
+    floor at `now` must wait for."""
+    behind, ahead = floor_hold_reach(settings)
+    candidates = weddings_in_day_windows(conn, now - behind, now + ahead, settings)
+    return holding_floor(candidates, target, now, settings)
 
 
 def raise_floor(
@@ -182,8 +182,10 @@ def restore_floor(
     settings: Settings,
     now: datetime,
 ) -> FloorOutcome:
-    """Restore the pre-raise floor unless a wedding on the target is live (or about to be,
-    within the floor buffer) or the cooldown since the last change has not passed."""
+    """Restore the pre-raise floor unless a wedding on the target holds it (`plan.holding_floor`:
+    live, or its raise time has passed and its restore has not come — not only this slot's
+    weddings: another slot's raise may have been skipped because this floor covered it) or
+    the cooldown since the last change has not passed."""
     ids = [w.wedding_id for w in weddings]
     state = target_state(conn, target.name)
     if actuator is None:
@@ -199,12 +201,7 @@ def restore_floor(
             "planned",
             dry_run=True,
         )
-    live = live_on_target(
-        weddings_in_day_windows(conn, now, now + settings.ops.floor_buffer, settings),
-        target,
-        now,
-        settings,
-    )
+    live = weddings_holding_floor(conn, target, now, settings)
     reading = actuator.read()
     current = reading.floor if reading.floor is not None else state.floor
     decision = decide_restore(

@@ -30,7 +30,6 @@ from wedperf.capacity.actuators import Actuator
 from wedperf.capacity.floor import (
     FloorOutcome,
     apply_floor_decision,
-    live_on_target,
     record_floor_step,
 )
 from wedperf.capacity.nowcast import (
@@ -42,7 +41,7 @@ from wedperf.capacity.nowcast import (
     observed_span,
     size_nowcast,
 )
-from wedperf.capacity.plan import serves
+from wedperf.capacity.plan import floor_hold_reach, holding_floor, serves
 from wedperf.capacity.state import remember_restore, target_state
 from wedperf.capacity.utilisation import ceremonies_in_progress
 from wedperf.config import CapacityTarget, Settings
@@ -206,7 +205,8 @@ def _restore(conn, target, at, plan_id, settings, actuator_for):
         return record_floor_step(conn, plan_id, RESTORE, target, state.floor, state.baseline,
                                  "forecast-only: restore planned", [], "planned",
                                  dry_run=True)  # fmt: skip
-    nearby = weddings_in_day_windows(conn, at, at + settings.ops.floor_buffer, settings)
+    behind, ahead = floor_hold_reach(settings)
+    nearby = weddings_in_day_windows(conn, at - behind, at + ahead, settings)
     on_target = [w for w in nearby if serves(target, w)]
     reading = actuator.read()
     current = reading.floor if reading.floor is not None else state.floor
@@ -214,7 +214,7 @@ def _restore(conn, target, at, plan_id, settings, actuator_for):
         baseline=state.baseline,
         current_floor=current,
         set_by_wedperf=state.floor,
-        live_weddings=live_on_target(nearby, target, at, settings),
+        live_weddings=holding_floor(nearby, target, at, settings),
         in_ceremony=ceremonies_in_progress(on_target, at, settings.forecast.ceremony_length),
         last_change=state.changed_at,
         now=at,

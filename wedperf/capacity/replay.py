@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.floor import live_on_target, size_floor, slot_span
-from wedperf.capacity.plan import plan_wedding_ops, serves
+from wedperf.capacity.floor import size_floor, slot_span
+from wedperf.capacity.plan import floor_hold_reach, holding_floor, plan_wedding_ops, serves
 from wedperf.capacity.policy import decide_raise, decide_restore
 from wedperf.capacity.utilisation import (
     ceremonies_in_progress,
@@ -287,7 +287,8 @@ def production_floor(
             if decision.new_floor is not None:
                 baseline = floor if baseline is None else baseline
         else:
-            live = live_on_target(near(at, at + settings.ops.floor_buffer), target, at, settings)
+            behind, ahead = floor_hold_reach(settings)
+            live = holding_floor(near(at - behind, at + ahead), target, at, settings)
             decision = decide_restore(
                 baseline=baseline, current_floor=floor, live_weddings=live,
                 last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
@@ -542,10 +543,11 @@ def production_nowcast(
             if decision.new_floor is not None and baseline is None:
                 baseline = floor
         elif baseline is not None:
-            nearby = near(at, at + settings.ops.floor_buffer)
+            behind, ahead = floor_hold_reach(settings)
+            nearby = near(at - behind, at + ahead)
             decision = decide_nowcast_restore(
                 baseline=baseline, current_floor=floor, set_by_wedperf=set_by,
-                live_weddings=live_on_target(nearby, target, at, settings),
+                live_weddings=holding_floor(nearby, target, at, settings),
                 in_ceremony=ceremonies_in_progress(nearby, at, settings.forecast.ceremony_length),
                 last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
             )  # fmt: skip
