@@ -497,3 +497,38 @@ def test_a_restore_waits_for_a_wedding_whose_planned_raise_has_run(conn) -> None
     (step,) = after.steps
     assert (step.action, step.outcome) == ("nowcast_restore", "skipped")
     assert "later" in step.reason and app.replicas == high  # held for the later wedding
+
+
+def test_the_nowcast_restores_only_a_floor_it_raised(conn, monkeypatch) -> None:
+    """A remediation scale-up on top of the nowcast's raise: the floor in force is the
+    scale-up's (perf.capacity_state.raised_by), so the nowcast leaves it to the plan's
+    owed restore, even with nothing holding the floor."""
+    from wedperf.remediation import playbooks
+
+    config = settings()
+    app = App(replicas=3)
+    actuator = SandboxActuator(config.ops.targets[0], transport=httpx.MockTransport(app))
+    raised = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 1.5)}), app)
+    high = raised.steps[0].after
+    assert 3 < high < 39  # room for the scale-up
+    assert target_state(conn, "app").raised_by == "nowcast_raise"
+    monkeypatch.setattr(playbooks, "build_actuator", lambda resolved: actuator)
+    (scaled,) = playbooks.scale_up(conn, config, step=2, only="app", dry_run=False)
+    assert scaled.outcome == "done" and app.replicas == high + 2
+    assert target_state(conn, "app").raised_by == "scale_up"
+
+    closed = floor_hold(LIVE[1], config.ops.targets[0], config)[1]  # nothing holds it
+    later = nowcast(conn, config, Prometheus({}), app, at=closed)
+    assert later.steps == [] and app.replicas == high + 2
+    assert raised_targets(conn) == ["app"]  # still owed: the plan's restore puts it back
+
+
+def test_a_nowcast_restore_clears_who_raised_the_floor(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    closed = floor_hold(LIVE[1], config.ops.targets[0], config)[1]
+    done = nowcast(conn, config, Prometheus({}), app, at=closed)
+    assert (done.steps[0].outcome, app.replicas) == ("done", 3)
+    state = target_state(conn, "app")
+    assert (state.baseline, state.raised_by, state.floor) == (None, None, 3)

@@ -67,9 +67,3 @@ def recorded_step(
         Q["recorded_step"], {"plan_id": plan_id, "kind": kind, "target": target}
     ).fetchone()
     return tuple(row) if row else None
-
-
-def last_done_of(conn: psycopg.Connection, target: str, kinds: Iterable[str]) -> str | None:
-    """The kind of the newest `done` step on `target` among `kinds` (None: none done)."""
-    row = conn.execute(Q["last_done_of"], {"target": target, "kinds": list(kinds)}).fetchone()
-    return row[0] if row else None

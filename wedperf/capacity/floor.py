@@ -269,7 +269,7 @@ def apply_floor_decision(
         # The raise's intent, committed before the write: a worker dying at the write (or a
         # write whose answer is lost) still leaves the restore owed; a write that never
         # took effect is harmless (the restore finds the baseline in force and forgets it).
-        remember_raise(conn, target.name, before=current, after=decision.new_floor)
+        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind)
         conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
     if kind not in RAISE_KINDS and not dry_run:

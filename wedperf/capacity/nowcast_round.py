@@ -23,7 +23,7 @@ from datetime import datetime
 
 import psycopg
 
-from wedperf.audit import last_done_of, recorded_step
+from wedperf.audit import recorded_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
@@ -146,8 +146,9 @@ def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> li
         step = _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for)
         return [step] if step is not None else []
     state = target_state(conn, target.name)
-    in_force = last_done_of(conn, target.name, ("capacity_raise", RAISE))
-    if state.baseline is not None and in_force == RAISE:
+    # Only a floor the nowcast raised itself (perf.capacity_state.raised_by): a planned
+    # raise, a remediation scale-up or a raise whose write died since is not its to undo.
+    if state.baseline is not None and state.raised_by == RAISE:
         return [_restore(conn, target, at, plan_id, settings, actuator_for)]
     return []
 

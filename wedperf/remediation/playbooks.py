@@ -136,7 +136,7 @@ def scale_up(
             continue
         actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
         if not dry_run:
-            remember_raise(conn, target.name, before=current, after=new)
+            remember_raise(conn, target.name, before=current, after=new, by="scale_up")
         results.append(
             StepResult(
                 "scale_up",

@@ -23,10 +23,3 @@ SELECT EXISTS (
 -- The step a run recorded (its natural key), so a repeated run can tell what it did.
 SELECT outcome, before, after, reason FROM perf.actions
 WHERE plan_id = %(plan_id)s AND kind = %(kind)s AND target = %(target)s;
-
--- name: last_done_of
--- The kind of the newest step of these kinds that ended `done` on the target (which of
--- the floor's raises is in force); served by actions_target_idx (target, acted_at).
-SELECT kind FROM perf.actions
-WHERE target = %(target)s AND outcome = 'done' AND kind = ANY(%(kinds)s)
-ORDER BY acted_at DESC, action_id DESC LIMIT 1;
