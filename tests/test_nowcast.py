@@ -532,3 +532,22 @@ def test_a_nowcast_restore_clears_who_raised_the_floor(conn) -> None:
     assert (done.steps[0].outcome, app.replicas) == ("done", 3)
     state = target_state(conn, "app")
     assert (state.baseline, state.raised_by, state.floor) == (None, None, 3)
+
+
+def test_the_cooldown_counts_from_the_raising_rounds_instant(conn) -> None:
+    """The cooldown is measured on the rounds' clock: a raise in the round at 23:55 keeps a
+    90-minute cooldown until 01:25 of the rounds' time, whenever the rows were written."""
+    config = settings(cooldown=timedelta(minutes=90))
+    app = App(replicas=3)
+    late = LIVE[0].ends_at - timedelta(minutes=5)
+    raised = nowcast(conn, config, Prometheus({"hot": 1e6}), app, at=late)
+    assert raised.steps[0].outcome == "done" and app.replicas > 3
+    assert target_state(conn, "app").changed_at == late
+    free = floor_hold(LIVE[1], config.ops.targets[0], config)[1]  # 01:00, nothing holds it
+    held = nowcast(conn, config, Prometheus({}), app, at=free)
+    assert held.steps[0].outcome == "skipped" and held.steps[0].reason.endswith(
+        "cooldown: last change 1:05:00 ago"
+    )
+    done = nowcast(conn, config, Prometheus({}), app, at=free + timedelta(minutes=30))
+    assert (done.steps[0].outcome, app.replicas) == ("done", 3)
+    assert target_state(conn, "app").changed_at == free + timedelta(minutes=30)

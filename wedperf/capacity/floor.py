@@ -248,9 +248,14 @@ def apply_floor_decision(
     why: str,
     ids: list[str],
     settings: Settings,
+    *,
+    at: datetime | None = None,
 ) -> FloorOutcome:
     """Carry out a floor decision through `actuator` (dry-run: validated, not written) and
-    record it; a raise (`RAISE_KINDS`) remembers its intent first, a restore after."""
+    record it; a raise (`RAISE_KINDS`) remembers its intent first, a restore after. `at`:
+    the instant the step decided on, remembered as the change's time so that the next
+    cooldown is measured on the same clock (the nowcast's round instant); None: the
+    database's now() (the planned steps, which decide on the wall clock)."""
     if decision.new_floor is None:
         return record_floor_step(
             conn,
@@ -269,11 +274,11 @@ def apply_floor_decision(
         # The raise's intent, committed before the write: a worker dying at the write (or a
         # write whose answer is lost) still leaves the restore owed; a write that never
         # took effect is harmless (the restore finds the baseline in force and forgets it).
-        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind)
+        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind, at=at)
         conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
     if kind not in RAISE_KINDS and not dry_run:
-        remember_restore(conn, target.name, after=decision.new_floor)
+        remember_restore(conn, target.name, after=decision.new_floor, at=at)
     return record_floor_step(
         conn,
         plan_id,

@@ -194,7 +194,7 @@ def _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_fo
         set_by_wedperf=state.floor,
     )
     return apply_floor_decision(conn, actuator, plan_id, RAISE, target, current, decision,
-                                sizing.why, ids, settings)  # fmt: skip
+                                sizing.why, ids, settings, at=at)  # fmt: skip
 
 
 def _restore(conn, target, at, plan_id, settings, actuator_for):
@@ -226,6 +226,6 @@ def _restore(conn, target, at, plan_id, settings, actuator_for):
         and current is not None
         and (changed_by_someone_else(decision) or decision.reason.startswith("already at baseline"))
     ):
-        remember_restore(conn, target.name, after=current)  # theirs, or nothing in force: none owed
+        remember_restore(conn, target.name, after=current, at=at)  # theirs, or none in force
     return apply_floor_decision(conn, actuator, plan_id, RESTORE, target, current, decision,
-                                "nowcast raise in force", [], settings)  # fmt: skip
+                                "nowcast raise in force", [], settings, at=at)  # fmt: skip
