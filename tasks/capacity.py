@@ -57,10 +57,13 @@ def floor_step(
 
 
 @task(name="nowcast-step", retries=1, retry_delay_seconds=[10], cache_policy=NONE)
-def nowcast_step(live: Sequence[Wedding], at: datetime) -> NowcastRound:
+def nowcast_step(
+    live: Sequence[Wedding], at: datetime, deadline: datetime | None = None
+) -> NowcastRound:
     """The watch round's nowcast at `at`: each live wedding's load so far against its
     expected curve, the floor of the targets serving a hot one raised, a nowcast raise no
-    longer needed restored. Idempotent per round instant (its retry redoes nothing)."""
+    longer needed restored; no target started past `deadline`. Idempotent per round
+    instant (its retry redoes nothing)."""
     runtime = get_runtime()
     settings = runtime.settings
     source = PrometheusSource(settings.prometheus) if settings.prometheus.url else None
@@ -71,4 +74,5 @@ def nowcast_step(live: Sequence[Wedding], at: datetime) -> NowcastRound:
         return build_actuator(resolve_target(target, settings))
 
     with runtime.pool.connection() as conn:
-        return run_nowcast(conn, live, at, settings, source=source, actuator_for=actuator_for)
+        return run_nowcast(conn, live, at, settings, source=source, actuator_for=actuator_for,
+                           deadline=deadline)  # fmt: skip

@@ -1,11 +1,13 @@
 """The intensity nowcast: its decisions (pure), per-wedding requests read from Prometheus's
 HTTP API (httpx.MockTransport, `query_range` matrices), and the watch round's step against
 real PostgreSQL and the sandbox actuator (every change a row in perf.actions, the baseline
-in perf.capacity_state); the watch flow end to end in tests/test_watch_flow.py."""
+and who raised the floor in perf.capacity_state); the watch flow end to end here too
+(`test_the_watch_round_*`, real Prefect and the sandbox app)."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -25,7 +27,7 @@ from wedperf.capacity.nowcast import (
     phase_spans,
     size_nowcast,
 )
-from wedperf.capacity.nowcast_round import run_nowcast
+from wedperf.capacity.nowcast_round import nowcast_query, run_nowcast
 from wedperf.capacity.plan import floor_hold, plan_wedding_ops
 from wedperf.capacity.state import raised_targets, target_state
 from wedperf.config import CapacityTarget, OpsSettings, PrometheusSettings, Settings
@@ -136,6 +138,24 @@ def test_a_restore_waits_for_ceremonies_live_weddings_and_the_cooldown() -> None
 # -- Prometheus (its HTTP API, mocked at the transport) --------------------------------------
 
 
+def query_params(request: httpx.Request) -> dict[str, str]:
+    """The query_range parameters: form-encoded in a POST body, or in a GET's URL."""
+    if request.method == "POST":
+        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+        raw = request.read().decode()
+    else:
+        raw = urlparse(str(request.url)).query
+    return {k: v[0] for k, v in parse_qs(raw).items()}
+
+
+def selects(query: str, wedding_id: str) -> bool:
+    """Whether the query's `wedding_id=~"..."` matcher selects this id, as Prometheus reads
+    it: the string literal unescaped once, then the regex fully anchored."""
+    literal = re.search(r'wedding_id=~"((?:[^"\\]|\\.)*)"', query).group(1)
+    regex = re.sub(r"\\(.)", r"\1", literal)
+    return re.fullmatch(regex, wedding_id) is not None
+
+
 class Prometheus:
     """`query_range` answers in the documented matrix format: per wedding, `per_step`
     requests in every step of the queried range; or a timeout."""
@@ -147,7 +167,7 @@ class Prometheus:
         if self.timeout:
             raise httpx.ReadTimeout("timed out", request=request)
         assert request.url.path == "/api/v1/query_range"
-        params = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        params = query_params(request)
         self.queries.append(params["query"])
         start, end = float(params["start"]), float(params["end"])
         step = int(params["step"].removesuffix("s"))
@@ -155,7 +175,7 @@ class Prometheus:
         result = [
             {"metric": {"wedding_id": wid}, "values": [[t, str(n)] for t in stamps]}
             for wid, n in self.per_step.items()
-            if wid in params["query"].replace("\\", "")  # the regex, unescaped
+            if selects(params["query"], wid)
         ]
         body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
         return httpx.Response(200, json=body)
@@ -169,9 +189,10 @@ def source(server: Prometheus) -> PrometheusSource:
 def test_wedding_requests_sums_each_weddings_steps_inside_its_window() -> None:
     server = Prometheus({"w1": 100.0, "w.2": 10.0, "other": 1e9})
     windows = {"w1": (OPENS, ROUND), "w.2": (ROUND - timedelta(minutes=30), ROUND)}
-    got = wedding_requests(source(server), settings().ops.nowcast.query, windows,
+    got = wedding_requests(source(server), nowcast_query(settings()), windows,
                            step_seconds=STEP, label="wedding_id")  # fmt: skip
-    assert got == {"w1": 100.0 * (160 // 5), "w.2": 10.0 * 6}  # 32 and 6 steps
+    assert got.requests == {"w1": 100.0 * (160 // 5), "w.2": 10.0 * 6}  # 32 and 6 steps
+    assert got.with_series == {"w1", "w.2"} and got.refused == {}
     (query,) = server.queries
     assert 'wedding_id=~"w\\\\.2|w1"' in query and "[300s]" in query  # escaped, the step
 
@@ -340,10 +361,13 @@ def prometheus_app(per_step: dict[str, float]):
     fake = Prometheus(per_step)
 
     async def query_range(request: Request) -> Response:
-        answer = fake(httpx.Request("GET", str(request.url)))
+        body = await request.body()
+        answer = fake(httpx.Request(request.method, str(request.url), content=body,
+                                    headers={"content-type": request.headers.get(
+                                        "content-type", "")}))  # fmt: skip
         return Response(answer.content, media_type="application/json")
 
-    return Starlette(routes=[Route("/api/v1/query_range", query_range)])
+    return Starlette(routes=[Route("/api/v1/query_range", query_range, methods=["GET", "POST"])])
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -390,13 +414,13 @@ class RecordedPrometheus:
         self.first, self.observed = first, observed
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        params = {k: v[0] for k, v in parse_qs(urlparse(str(request.url)).query).items()}
+        params = query_params(request)
         start, end = float(params["start"]), float(params["end"])
         step = int(params["step"].removesuffix("s"))
         base = self.first.timestamp()
         result = []
         for wid, (lo, rps) in self.observed.items():
-            if wid not in params["query"]:
+            if not selects(params["query"], wid):
                 continue
             values = []
             t = start
@@ -551,3 +575,106 @@ def test_the_cooldown_counts_from_the_raising_rounds_instant(conn) -> None:
     done = nowcast(conn, config, Prometheus({}), app, at=free + timedelta(minutes=30))
     assert (done.steps[0].outcome, app.replicas) == ("done", 3)
     assert target_state(conn, "app").changed_at == free + timedelta(minutes=30)
+
+
+# -- Prometheus reads: one client, POST, ids that cannot go in a query, blind weddings -------
+
+
+def test_wedding_requests_post_every_chunk_through_one_client(monkeypatch) -> None:
+    server = Prometheus({"w1": 1.0, "w10": 5.0})
+    prom = source(server)
+    opened = []
+    real = prom.client
+    monkeypatch.setattr(prom, "client", lambda: opened.append(1) or real())
+    monkeypatch.setattr("wedperf.forecast.requests.IDS_PER_QUERY", 1)  # two chunks
+    got = wedding_requests(prom, nowcast_query(settings()), {"w1": (OPENS, ROUND),
+                           "w10": (OPENS, ROUND)}, step_seconds=STEP,
+                           label="wedding_id")  # fmt: skip
+    assert got.requests == {"w1": 32.0, "w10": 160.0}  # w1's matcher does not select w10
+    assert len(server.queries) == 2 and opened == [1]
+
+
+def test_an_id_that_cannot_go_in_promql_is_left_out_not_the_others() -> None:
+    server = Prometheus({"w1": 1.0, 'q"uote': 2.0})
+    windows = {"w1": (OPENS, ROUND), "bad\nid": (OPENS, ROUND), 'q"uote': (OPENS, ROUND),
+               "$step": (OPENS, ROUND)}  # fmt: skip
+    got = wedding_requests(source(server), nowcast_query(settings()), windows,
+                           step_seconds=STEP, label="wedding_id")  # fmt: skip
+    assert set(got.refused) == {"bad\nid"} and "control character" in got.refused["bad\nid"]
+    assert got.requests["w1"] == 32.0 and got.requests['q"uote'] == 64.0
+    (query,) = server.queries
+    assert "\n" not in query and "[300s]" in query and "\\\\$step" in query  # id kept literal
+
+
+def test_weddings_without_a_series_are_reported_and_none_at_all_skips(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    some = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 1.0)}), app)
+    assert some.skipped is None and some.blind == {"cool": "no series in Prometheus"}
+    assert [a.wedding_id for a in some.assessed] == ["hot"] and some.summary()["blind"] == 1
+    assert "cool (no series in Prometheus)" in some.markdown()
+    none = nowcast(conn, config, Prometheus({}), app, at=ROUND + timedelta(minutes=5))
+    assert none.skipped.startswith("Prometheus returned no series for any of the 2 wedding(s)")
+    assert none.assessed == [] and app.puts == []
+
+
+def test_the_default_query_uses_the_configured_wedding_label() -> None:
+    config = Settings(ops=OpsSettings(nowcast={"enabled": True}),
+                      prometheus={"url": "http://prom.test", "wedding_label": "event"})  # fmt: skip
+    query = nowcast_query(config)
+    assert query.startswith("sum by (event) (") and 'event=~"$wedding_ids"' in query
+    assert "$label" not in query
+
+
+# -- one bad target does not stop the others -------------------------------------------------
+
+
+class Broken:
+    def read(self):
+        raise RuntimeError("actuator unreachable")
+
+
+def test_a_failing_target_is_recorded_and_the_others_go_on(conn) -> None:
+    targets = [CapacityTarget(name=n, url="http://app.test", per_replica_rps=2.0, max_replicas=40)
+               for n in ("broken", "app")]  # fmt: skip
+    config = settings(targets=targets)
+    app = App(replicas=3)
+    good = SandboxActuator(targets[1], transport=httpx.MockTransport(app))
+    result = run_nowcast(conn, LIVE, ROUND, config,
+                         source=source(Prometheus({"hot": per_step(config, LIVE[0], 3.0)})),
+                         actuator_for=lambda t: good if t.name == "app" else Broken())  # fmt: skip
+    failed, raised = result.steps
+    assert (failed.target, failed.outcome) == ("broken", "failed")
+    assert "actuator unreachable" in failed.reason
+    assert (raised.target, raised.outcome) == ("app", "done") and app.replicas > 3
+    rows = conn.execute("SELECT kind, target, outcome FROM perf.actions ORDER BY action_id")
+    assert rows.fetchall() == [("nowcast", "broken", "failed"), ("nowcast_raise", "app", "done")]
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nowcast", "message"),
+    [
+        ({"step": timedelta(0)}, "step must be whole seconds and at least 0:01:00"),
+        ({"step": timedelta(seconds=30)}, "at least 0:01:00"),
+        ({"horizon": timedelta(minutes=-5)}, "horizon must be >= 0 or unset"),
+        ({"threshold": 1.0}, "threshold must be above 1"),
+        ({"query": "sum(rate(x[5m]))"}, "query must contain $wedding_ids"),
+        ({"phase_rates": {"before": {"mean": 0.01, "peak": 0.005}}}, "cannot be below its mean"),
+        ({"phase_rates": {p: {"mean": 0.01, "peak": 0.01}
+                          for p in ("before", "arrival", "ceremony")}}, "missing reception"),
+        ({"phase_rates": {p: {"mean": 0.01, "peak": 0.01}
+                          for p in ("before", "arrival", "ceremony", "reception", "party")}},
+         "unknown party"),
+    ],
+)  # fmt: skip
+def test_nowcast_settings_are_validated(nowcast, message) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        OpsSettings(nowcast=nowcast)
+    assert OpsSettings(nowcast={"horizon": timedelta(0), "threshold": 1.01}).nowcast.horizon == (
+        timedelta(0)
+    )

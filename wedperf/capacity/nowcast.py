@@ -37,8 +37,6 @@ from wedperf.capacity.plan import serves
 from wedperf.capacity.policy import FloorDecision, decide_raise, decide_restore, replicas_needed
 from wedperf.config import CapacityTarget, Settings
 
-PHASES = ("before", "arrival", "ceremony", "reception")
-
 
 def phase_spans(wedding: Wedding, settings: Settings) -> list[tuple[str, datetime, datetime]]:
     """The wedding's day window split into its phases, as (phase, start, end), empty ones

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
-from wedperf.audit import recorded_step
+from wedperf.audit import record_step, recorded_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
@@ -50,6 +50,7 @@ from wedperf.metrics.model import SourceError
 from wedperf.metrics.sources.prometheus import PrometheusSource
 
 RAISE, RESTORE = "nowcast_raise", "nowcast_restore"
+FAILED = "nowcast"  # a target's step that raised (perf.actions kind)
 # Steps whose repeat would change nothing: a repeated round returns them as they were.
 FINAL = ("done", "dry-run")
 
@@ -60,6 +61,7 @@ class NowcastRound:
     skipped: str | None  # why no wedding was assessed (restores still run)
     assessed: list[WeddingIntensity] = field(default_factory=list)
     steps: list[FloorOutcome] = field(default_factory=list)
+    blind: dict[str, str] = field(default_factory=dict)  # wedding id -> why not assessed
 
     def summary(self) -> dict:
         """What the watch round's result carries."""
@@ -67,6 +69,7 @@ class NowcastRound:
             "skipped": self.skipped,
             "assessed": sum(1 for a in self.assessed if a.intensity is not None),
             "hot": sorted(a.wedding_id for a in self.assessed if a.hot),
+            "blind": len(self.blind),
             "steps": [
                 {
                     k: getattr(s, k)
@@ -83,6 +86,9 @@ class NowcastRound:
         hot = [a for a in self.assessed if a.hot]
         told = sum(1 for a in self.assessed if a.intensity is not None)
         lines.append(f"{told} wedding(s) assessed, {len(hot)} running hot.")
+        if self.blind:
+            shown = ", ".join(f"{i} ({why})" for i, why in sorted(self.blind.items())[:20])
+            lines.append(f"{len(self.blind)} wedding(s) not assessed: {shown}.")
         for a in sorted(hot, key=lambda a: -(a.intensity or 0))[:20]:
             lines.append(
                 f"- wedding {a.wedding_id}: intensity {a.intensity:.2f} "
@@ -98,6 +104,23 @@ def nowcast_plan_id(target: str, at: datetime) -> str:
     return f"nowcast:{target}@{at:%Y%m%dT%H%MZ}"
 
 
+# The default query: the sandbox app's per-wedding request counter, its wedding label
+# `prometheus.wedding_label`.
+DEFAULT_QUERY = (
+    'sum by ($label) (increase(wedapp_request_duration_seconds_count{$label=~"$wedding_ids"}'
+    "[$step]))"
+)
+# A watch round collects its nowcast within this share of `critical_path.interval` of its
+# start (the flow); the step itself stops taking new targets past the same deadline.
+DEADLINE_SHARE = 0.5
+
+
+def nowcast_query(settings: Settings) -> str:
+    """`ops.nowcast.query`, or the default over `prometheus.wedding_label`."""
+    query = settings.ops.nowcast.query or DEFAULT_QUERY
+    return query.replace("$label", settings.prometheus.wedding_label)
+
+
 def run_nowcast(
     conn: psycopg.Connection,
     live: Sequence[Wedding],
@@ -106,24 +129,27 @@ def run_nowcast(
     *,
     source: PrometheusSource | None,
     actuator_for: Callable[[CapacityTarget], Actuator | None],
+    deadline: datetime | None = None,
 ) -> NowcastRound:
     """The nowcast at the round instant `at` over the round's live weddings: assess each,
     raise the floor of every target serving a hot one, restore the nowcast raises no longer
-    needed. `source` None (no Prometheus) or Prometheus failing skips the assessment with
-    the reason, never the round; `actuator_for` None for a target: forecast-only."""
+    needed. `source` None (no Prometheus), Prometheus failing or returning no series at all
+    skips the assessment with the reason, never the round; `actuator_for` None for a
+    target: forecast-only. A target's failure is recorded (a `failed` row) and the others
+    go on; past `deadline` (wall clock) no further target is started."""
     nowcast = settings.ops.nowcast
     if not nowcast.enabled:
         return NowcastRound(at, "ops.nowcast.enabled is false")
-    skipped, assessed = None, []
+    skipped, assessed, blind = None, [], {}
     if source is None:
         skipped = "prometheus.url is not set: no per-wedding request rates to compare"
     else:
         spans = {w.wedding_id: observed_span(w, at, settings) for w in live}
         windows = {i: (lo, hi) for i, (lo, hi) in spans.items() if lo < hi}
         try:
-            observed = wedding_requests(
+            read = wedding_requests(
                 source,
-                nowcast.query,
+                nowcast_query(settings),
                 windows,
                 step_seconds=int(nowcast.step.total_seconds()),
                 label=settings.prometheus.wedding_label,
@@ -131,11 +157,39 @@ def run_nowcast(
         except SourceError as exc:
             skipped = f"observed load unavailable ({exc})"
         else:
-            assessed = assess(live, observed, at, settings)
+            blind = dict(read.refused)
+            blind |= {i: "no series in Prometheus" for i in read.requests
+                      if i not in read.with_series}  # fmt: skip
+            if read.requests and not read.with_series:
+                skipped = (
+                    f"Prometheus returned no series for any of the {len(read.requests)} "
+                    f"wedding(s) queried (label {settings.prometheus.wedding_label!r}): "
+                    "check ops.nowcast.query and prometheus.wedding_label"
+                )
+            else:
+                counted = [w for w in live if w.wedding_id not in blind]
+                assessed = assess(counted, read.requests, at, settings)
     steps = []
     for configured in settings.ops.targets:
-        steps += _target_step(conn, configured, live, assessed, at, settings, actuator_for)
-    return NowcastRound(at, skipped, assessed, steps)
+        if deadline is not None and datetime.now(UTC) >= deadline:
+            steps.append(FloorOutcome("nowcast", configured.name, "skipped", None, None,
+                                      "the round's nowcast deadline passed"))  # fmt: skip
+            continue
+        try:
+            steps += _target_step(conn, configured, live, assessed, at, settings, actuator_for)
+        except Exception as exc:  # one target's failure never stops the others
+            conn.rollback()
+            steps.append(_failed(conn, configured, at, exc, settings))
+    return NowcastRound(at, skipped, assessed, steps, blind)
+
+
+def _failed(conn, target, at, exc, settings) -> FloorOutcome:
+    """A target whose step raised: a `failed` row (kind `nowcast`: which of its raise or
+    restore is not known here) with the error, and the outcome."""
+    reason = f"nowcast step failed: {type(exc).__name__}: {exc}"
+    record_step(conn, nowcast_plan_id(target.name, at), FAILED, target.name, outcome="failed",
+                reason=reason, dry_run=settings.ops.mode != "act")  # fmt: skip
+    return FloorOutcome("nowcast", target.name, "failed", None, None, reason)
 
 
 def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> list[FloorOutcome]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from wedperf.prewarm.contract import KEY_TEMPLATE
 from wedperf.sandbox.capacity import REPLICA_RPS as SANDBOX_REPLICA_RPS
@@ -87,12 +87,26 @@ class EventUtilisation(BaseModel):
     )
 
 
+# A wedding day's phases, in order (capacity.nowcast.phase_spans).
+NOWCAST_PHASES = ("before", "arrival", "ceremony", "reception")
+MIN_NOWCAST_STEP = timedelta(minutes=1)
+
+
 class PhaseRate(BaseModel):
     """Requests/s per invited guest in one phase of a wedding day: its mean (what the
     phase's requests add up to) and its busiest minute (what capacity must hold)."""
 
     mean: float = Field(ge=0)
     peak: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _peak_at_least_mean(self) -> PhaseRate:
+        if self.peak < self.mean:
+            raise ValueError(
+                f"a phase's busiest minute (peak {self.peak}) cannot be below its mean "
+                f"({self.mean})"
+            )
+        return self
 
 
 def _default_phase_rates() -> dict[str, PhaseRate]:
@@ -131,7 +145,6 @@ class Nowcast(BaseModel):
     )
     threshold: float = Field(
         default=1.2,
-        gt=0,
         description="a wedding runs hot when its (shrunk) intensity, requests so far over "
         "expected so far, is at least this",
     )
@@ -153,16 +166,19 @@ class Nowcast(BaseModel):
         "(each round raises it further as the day goes on); unset: of the rest of the hot "
         "weddings' days at once",
     )
-    query: str = Field(
-        default="sum by (wedding_id) (increase(wedapp_request_duration_seconds_count"
-        '{wedding_id=~"$wedding_ids"}[$step]))',
+    query: str | None = Field(
+        default=None,
         description="PromQL of each wedding's requests per step, one series per wedding "
-        "(labelled prometheus.wedding_label); $wedding_ids is replaced by a regex of the "
-        "round's wedding ids, $step by `step` in seconds (e.g. 300s)",
+        "(labelled prometheus.wedding_label); $wedding_ids (required) is replaced by a regex "
+        "of the round's wedding ids, $step by `step` in seconds (e.g. 300s), $label by "
+        "prometheus.wedding_label; unset: the sandbox app's "
+        'sum by ($label) (increase(wedapp_request_duration_seconds_count{$label=~"$wedding_ids"}'
+        "[$step]))",
     )
     step: timedelta = Field(
         default=timedelta(minutes=5),
-        description="resolution of the observed requests (>= 4 scrape intervals)",
+        description="resolution of the observed requests (at least 1 minute: >= 4 scrape "
+        "intervals of 15 s; whole seconds)",
     )
     phase_rates: dict[str, PhaseRate] = Field(
         default_factory=_default_phase_rates,
@@ -173,10 +189,51 @@ class Nowcast(BaseModel):
     @field_validator("phase_rates")
     @classmethod
     def _every_phase(cls, rates: dict[str, PhaseRate]) -> dict[str, PhaseRate]:
-        missing = {"before", "arrival", "ceremony", "reception"} - set(rates)
-        if missing:
-            raise ValueError(f"phase_rates needs every phase; missing {', '.join(sorted(missing))}")
+        known = set(NOWCAST_PHASES)
+        missing, unknown = known - set(rates), set(rates) - known
+        if missing or unknown:
+            raise ValueError(
+                f"phase_rates needs exactly the phases {', '.join(NOWCAST_PHASES)}"
+                + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                + (f"; unknown {', '.join(sorted(unknown))}" if unknown else "")
+            )
         return rates
+
+    @field_validator("threshold")
+    @classmethod
+    def _above_one(cls, value: float) -> float:
+        if not value > 1:
+            raise ValueError(
+                f"threshold must be above 1 (an intensity of 1 is the expected load), got {value}"
+            )
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _whole_step(cls, value: timedelta) -> timedelta:
+        if value < MIN_NOWCAST_STEP or value.total_seconds() % 1:
+            raise ValueError(
+                f"step must be whole seconds and at least {MIN_NOWCAST_STEP} (4 scrape "
+                f"intervals of 15 s), got {value}"
+            )
+        return value
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError(f"horizon must be >= 0 or unset, got {value}")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_ids(cls, value: str | None) -> str | None:
+        if value is not None and "$wedding_ids" not in value:
+            raise ValueError(
+                "query must contain $wedding_ids (the regex of the round's wedding ids): "
+                "without it every wedding would read the same series"
+            )
+        return value
 
 
 class OpsSettings(BaseModel):

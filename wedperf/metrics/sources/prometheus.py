@@ -70,14 +70,32 @@ class PrometheusSource:
                 samples.extend(self._samples(operation, result))
         return samples
 
+    def client(self) -> httpx.Client:
+        """An HTTP client for this Prometheus (close it: use it as a context manager), for a
+        caller that sends several queries (`range_values(..., client=...)`)."""
+        return httpx.Client(**self._client_args)
+
     def range_values(
-        self, promql: str, start: datetime, end: datetime, step_seconds: int
+        self,
+        promql: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: int,
+        *,
+        client: httpx.Client | None = None,
+        post: bool = False,
     ) -> list[dict[str, Any]]:
         """The matrix of `promql` over the steps of [start, end): a point stamped t + step
         describes the step [t, t + step) (write the query so that it does, e.g. with
-        `[<step>s]` ranges or subqueries)."""
-        with httpx.Client(**self._client_args) as client:
-            return self._query_range(client, promql, CollectWindow(start, end), step_seconds)
+        `[<step>s]` ranges or subqueries). `client`: one from `client()` to reuse (else one
+        for this query); `post`: send the parameters form-encoded in a POST body, which the
+        HTTP API accepts for queries too long for a URL ("HTTP API": "You can URL-encode
+        these parameters directly in the request body by using the POST method")."""
+        window = CollectWindow(start, end)
+        if client is not None:
+            return self._query_range(client, promql, window, step_seconds, post=post)
+        with self.client() as own:
+            return self._query_range(own, promql, window, step_seconds, post=post)
 
     def _query_range(
         self,
@@ -85,6 +103,8 @@ class PrometheusSource:
         promql: str,
         window: CollectWindow,
         step_seconds: int | None = None,
+        *,
+        post: bool = False,
     ) -> list[dict[str, Any]]:
         # A point at t holds the increase over the step before t: evaluating at start + step
         # ... end covers the steps of [start, end) exactly. Whole milliseconds, rounded
@@ -100,7 +120,10 @@ class PrometheusSource:
         }
         where = f"prometheus at {self._client_args['base_url']}"
         try:
-            response = client.get("/api/v1/query_range", params=params)
+            if post:  # form-encoded body (httpx sets application/x-www-form-urlencoded)
+                response = client.post("/api/v1/query_range", data=params)
+            else:
+                response = client.get("/api/v1/query_range", params=params)
         except httpx.TimeoutException as exc:
             raise SourceError(
                 f"{where} timed out after {self.settings.timeout_seconds}s ({type(exc).__name__})"
