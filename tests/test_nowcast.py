@@ -678,3 +678,62 @@ def test_nowcast_settings_are_validated(nowcast, message) -> None:
     assert OpsSettings(nowcast={"horizon": timedelta(0), "threshold": 1.01}).nowcast.horizon == (
         timedelta(0)
     )
+
+
+# -- the watch flow: off means no task; slow or failing never holds the round ---------------
+
+
+def sync(platform) -> None:
+    from wedperf.calendar import AppDbCalendarSource, sync_calendar
+
+    with psycopg.connect(platform["url"]) as conn:
+        sync_calendar(conn, AppDbCalendarSource(platform["url"]), now=platform["now"])
+
+
+class NotSubmitted:
+    def submit(self, *args, **kwargs):
+        raise AssertionError("the nowcast task was submitted while ops.nowcast.enabled is false")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_watch_round_submits_no_nowcast_when_it_is_off(platform, monkeypatch) -> None:
+    import flows.watch_wedding_day as flow_module
+
+    sync(platform)
+    monkeypatch.setattr(flow_module, "nowcast_step", NotSubmitted())
+    result = flow_module.watch_wedding_day(publish_artifacts=False)
+    assert result["nowcast"]["skipped"] == "ops.nowcast.enabled is false"
+    assert result["weddings"] == len(platform["live"])  # the checks ran
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("behaviour", ["slow", "failing"])
+def test_a_slow_or_failing_nowcast_is_reported_not_the_rounds(
+    platform, monkeypatch, behaviour
+) -> None:
+    import time
+
+    from prefect import task
+
+    import flows.watch_wedding_day as flow_module
+    from wedperf.config import reset_settings_cache
+
+    @task(name="nowcast-step")
+    def fake_nowcast(live, at, deadline=None):
+        if behaviour == "failing":
+            raise RuntimeError("prometheus exploded")
+        time.sleep(4)
+
+    sync(platform)
+    monkeypatch.setenv("WEDPERF_OPS__NOWCAST__ENABLED", "true")
+    reset_settings_cache()
+    monkeypatch.setattr(flow_module, "nowcast_step", fake_nowcast)
+    monkeypatch.setattr(flow_module, "DEADLINE_SHARE", 0.001)  # 0.3 s of a 5-minute interval
+    result = flow_module.watch_wedding_day(publish_artifacts=False)
+    reset_settings_cache()
+    skipped = result["nowcast"]["skipped"]
+    if behaviour == "slow":
+        assert skipped.startswith("nowcast step still running at the round's nowcast deadline")
+    else:
+        assert skipped.startswith("nowcast step failed") and "prometheus exploded" in skipped
+    assert result["weddings"] == len(platform["live"])  # the checks ran and were reported
