@@ -261,7 +261,7 @@ def test_a_hot_wedding_raises_the_floor_once_per_round(conn) -> None:
     assert step.after > 3 and app.puts == [step.after] and "hot" in step.reason
     assert target_state(conn, "app").baseline == 3 and raised_targets(conn) == ["app"]
     row = conn.execute("SELECT plan_id, wedding_ids FROM perf.actions").fetchone()
-    assert row == ("nowcast:app@20300601T1740Z", ["hot"])
+    assert row == ("nowcast:app@20300601T174000.000000Z", ["hot"])
 
     again = nowcast(conn, config, server, app)  # the same round, retried
     assert again.steps[0].outcome == "done" and "already taken" in again.steps[0].reason
@@ -737,3 +737,46 @@ def test_a_slow_or_failing_nowcast_is_reported_not_the_rounds(
     else:
         assert skipped.startswith("nowcast step failed") and "prometheus exploded" in skipped
     assert result["weddings"] == len(platform["live"])  # the checks ran and were reported
+
+
+def test_rounds_at_different_instants_of_a_minute_are_different_steps(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 1.5)}), app)
+    later = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app,
+                    at=ROUND + timedelta(seconds=30))  # fmt: skip
+    assert "already taken" not in later.steps[0].reason and later.steps[0].outcome == "done"
+    assert len(set(app.puts)) == 2  # both rounds raised
+
+
+def test_an_operators_change_seen_on_the_raise_path_forgets_the_baseline(conn) -> None:
+    """The floor changed by someone else while the wedding still runs hot: no restore is
+    owed any more, so the plan's restore later leaves their value alone."""
+    config = settings()
+    app = App(replicas=3)
+    actuator = SandboxActuator(config.ops.targets[0], transport=httpx.MockTransport(app))
+    hot = Prometheus({"hot": per_step(config, LIVE[0], 1.5)})
+    nowcast(conn, config, hot, app)
+    app.replicas = 20  # an operator's floor
+    again = nowcast(conn, config, hot, app, at=ROUND + timedelta(minutes=5))
+    assert again.steps[0].outcome == "skipped" and "someone else" in again.steps[0].reason
+    assert raised_targets(conn) == [] and target_state(conn, "app").raised_by is None
+    closed = floor_hold(LIVE[1], config.ops.targets[0], config)[1]
+    planned = restore_floor(conn, actuator, config.ops.targets[0], LIVE,
+                            plan_id="floor-restore:app@x", settings=config, now=closed)  # fmt: skip
+    assert planned.outcome == "skipped" and app.replicas == 20  # theirs, kept
+
+
+def test_a_skipped_step_is_recorded_only_when_it_changes(conn) -> None:
+    config = settings()
+    app = App(replicas=3)
+    nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    quiet = Prometheus({"hot": 0.0, "cool": 0.0})  # series, none hot
+    reasons = []
+    for minutes in (120, 125, 130):  # the same reason: live weddings (ceremonies over)
+        result = nowcast(conn, config, quiet, app, at=CEREMONY + timedelta(minutes=minutes))
+        reasons.append(result.steps[0].reason)
+    assert all("live on the target" in r for r in reasons)
+    assert "not recorded again" in reasons[1] and "not recorded again" in reasons[2]
+    assert [r[:2] for r in actions(conn)] == [("nowcast_raise", "done"),
+                                              ("nowcast_restore", "skipped")]  # fmt: skip

@@ -67,3 +67,11 @@ def recorded_step(
         Q["recorded_step"], {"plan_id": plan_id, "kind": kind, "target": target}
     ).fetchone()
     return tuple(row) if row else None
+
+
+def last_step_of(
+    conn: psycopg.Connection, target: str, kinds: Iterable[str]
+) -> tuple[str, str] | None:
+    """(outcome, reason) of the newest step of these kinds on `target`, None if none."""
+    row = conn.execute(Q["last_step_of"], {"target": target, "kinds": list(kinds)}).fetchone()
+    return tuple(row) if row else None

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from wedperf.audit import record_step, recorded_step
+from wedperf.audit import last_step_of, record_step, recorded_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
@@ -101,7 +101,9 @@ class NowcastRound:
 
 
 def nowcast_plan_id(target: str, at: datetime) -> str:
-    return f"nowcast:{target}@{at:%Y%m%dT%H%MZ}"
+    """The step's key: the target and the round instant to the microsecond (two rounds at
+    different instants never share a key)."""
+    return f"nowcast:{target}@{at.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}"
 
 
 # The default query: the sandbox app's per-wedding request counter, its wedding label
@@ -247,8 +249,12 @@ def _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_fo
         baseline=state.baseline,
         set_by_wedperf=state.floor,
     )
-    return apply_floor_decision(conn, actuator, plan_id, RAISE, target, current, decision,
-                                sizing.why, ids, settings, at=at)  # fmt: skip
+    if settings.ops.mode == "act" and current is not None and changed_by_someone_else(decision):
+        # Theirs: no restore owed any more, by anyone (a later planned restore would put the
+        # baseline back over their value), as the restore path forgets it.
+        remember_restore(conn, target.name, after=current, at=at)
+    return _act(conn, actuator, plan_id, RAISE, target, current, decision, sizing.why, ids,
+                settings, at)  # fmt: skip
 
 
 def _restore(conn, target, at, plan_id, settings, actuator_for):
@@ -281,5 +287,20 @@ def _restore(conn, target, at, plan_id, settings, actuator_for):
         and (changed_by_someone_else(decision) or decision.reason.startswith("already at baseline"))
     ):
         remember_restore(conn, target.name, after=current, at=at)  # theirs, or none in force
-    return apply_floor_decision(conn, actuator, plan_id, RESTORE, target, current, decision,
-                                "nowcast raise in force", [], settings, at=at)  # fmt: skip
+    return _act(conn, actuator, plan_id, RESTORE, target, current, decision,
+                "nowcast raise in force", [], settings, at)  # fmt: skip
+
+
+def _act(conn, actuator, plan_id, kind, target, current, decision, why, ids, settings, at):
+    """`apply_floor_decision`; a skipped step is written to perf.actions only when its
+    outcome or reason differs from the target's previous nowcast row (a hot wedding held
+    at the floor it needs would otherwise add a row per round; the round's artifact and
+    result carry every step)."""
+    reason = f"{why}; {decision.reason}"
+    if decision.new_floor is None:
+        previous = last_step_of(conn, target.name, (RAISE, RESTORE, FAILED))
+        if previous == ("skipped", reason):
+            again = f"{reason} (as the previous round: not recorded again)"
+            return FloorOutcome(kind, target.name, "skipped", current, current, again)
+    return apply_floor_decision(conn, actuator, plan_id, kind, target, current, decision, why,
+                                ids, settings, at=at)  # fmt: skip
