@@ -18,9 +18,9 @@ assumption) x its guests. Each watch round:
   at 1: the calendar's expectation), through `policy.replicas_needed`;
 - `decide_nowcast_raise`: `policy.decide_raise` (never lowers, never past the maximum),
   unless someone else changed the floor since wedperf raised it (then it is theirs);
-- `decide_nowcast_restore`: `policy.decide_restore` (no wedding live on the target, the
-  cooldown passed), never while a ceremony on the target is in progress, never over
-  someone else's value.
+- `decide_nowcast_restore`: `policy.decide_restore` (no wedding holding the target's floor,
+  `plan.holding_floor`; the cooldown passed), never while a ceremony on the target is in
+  progress, never over someone else's value.
 
 The production step (`capacity.nowcast_round`) and the replay
 (`capacity.replay.production_nowcast`) call these functions with their own clocks.

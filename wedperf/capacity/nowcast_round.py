@@ -7,12 +7,14 @@ writes through the floor's own path (`capacity.floor.apply_floor_decision`: a ra
 intent — its baseline — committed before the write, `ops.mode` dry-run and forecast-only
 honoured, every step a row in perf.actions, kinds `nowcast_raise` / `nowcast_restore`).
 
-Each step's plan id is `nowcast:<target>@<round instant>`: a retried or repeated round finds
-its own done step and does nothing again. A raise in force is restored by the target's
-planned floor-restore run when it has one (the same baseline), or else by the first watch
-round in which no wedding on the target is live, no ceremony on it is in progress and the
-cooldown has passed; a floor someone else changed since wedperf raised it is theirs (left
-alone, no restore owed).
+Each step's plan id is `nowcast:<target>@<round instant>` (to the microsecond): a retried or
+repeated round finds its own done step and does nothing again. Every restore of a floor waits
+while a wedding on the target holds it (`plan.holding_floor`); a raise in force is restored
+by the target's planned floor-restore run or the hourly plan's owed one, or by a watch round
+when the floor in force is the nowcast's own (`perf.capacity_state.raised_by`), nothing
+holds it, no ceremony on it is in progress and the cooldown (between round instants) has
+passed; a floor someone else changed since wedperf raised it is theirs (left alone, its
+baseline forgotten, on the raise path as on the restore path).
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ class Nowcast(BaseModel):
         default=False,
         description="run the nowcast in every watch round; off by default: on the sandbox "
         "year it saved 2 of the 4 event minutes the shipped event utilisation misses for "
-        "0.92 x the oracle's replica-hours more, where 30% alone misses none for 0.30 x "
+        "1.08 x the oracle's replica-hours more, where 30% alone misses none for 0.30 x "
         "more (docs/capacity.md)",
     )
     threshold: float = Field(
