@@ -780,3 +780,38 @@ def test_a_skipped_step_is_recorded_only_when_it_changes(conn) -> None:
     assert "not recorded again" in reasons[1] and "not recorded again" in reasons[2]
     assert [r[:2] for r in actions(conn)] == [("nowcast_raise", "done"),
                                               ("nowcast_restore", "skipped")]  # fmt: skip
+
+
+def test_a_planned_restore_keeps_a_raise_skipped_because_the_nowcast_covered_it(conn) -> None:
+    """The other order: the nowcast raises for the hot wedding, the later wedding's planned
+    raise is skipped (the nowcast's floor covers it), then the hot wedding's planned restore
+    must not drop the floor the later wedding counts on."""
+    from wedperf.capacity.floor import raise_floor
+
+    config = settings()
+    target = config.ops.targets[0]
+    hot_restore = floor_hold(LIVE[0], target, config)[1]  # ceil(00:00 + 15 min) = 00:30
+    # The later wedding's raise runs at floor(opens - 10 min, 30 min) = 00:30 too: it opens
+    # at 00:35, 5 minutes beyond the floor buffer of that restore.
+    later = wedding("later", starts=hot_restore + timedelta(minutes=35) + config.day_window_before,
+                    guests=50)  # fmt: skip
+    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
+    conn.execute(
+        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+        "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
+        (later.wedding_id, later.starts_at, later.ends_at, later.timezone, later.guest_count,
+         later.status),
+    )  # fmt: skip
+    conn.commit()
+    app = App(replicas=1)
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    hot = run_nowcast(conn, [LIVE[0]], ROUND, config,
+                      source=source(Prometheus({"hot": per_step(config, LIVE[0], 3.0)})),
+                      actuator_for=lambda t: actuator)  # fmt: skip
+    high = hot.steps[0].after
+    skipped = raise_floor(conn, actuator, target, [later], plan_id="floor-raise:later",
+                          settings=config)  # fmt: skip
+    assert skipped.outcome == "skipped" and "already covers" in skipped.reason
+    held = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot",
+                         settings=config, now=hot_restore)  # fmt: skip
+    assert held.outcome == "skipped" and "later" in held.reason and app.replicas == high
