@@ -626,8 +626,49 @@ def measure_nowcast(pod_start: int = 3) -> dict:
             **{str(u): scored_at(u, floor) for u in NOWCAST_WITH},
         }
         progress(f"nowcast {name}: {out['with'][name]}")
+    out["phase_medians"] = phase_medians(series)
+    progress(f"phase medians per invited guest ({PHASE_SAMPLE} weddings): {out['phase_medians']}")
     print(nowcast_markdown(out))
     return out
+
+
+PHASE_SAMPLE = 600  # weddings whose phases are read for `phase_medians`
+
+
+def phase_medians(series: Series, count: int = PHASE_SAMPLE) -> dict[str, dict[str, float]]:
+    """Per phase (`capacity.nowcast.phase_spans`), the median over the first `count`
+    weddings of the series wholly inside it of their requests/s per invited guest: the
+    phase's mean and its busiest minute, read from the load model's own parts (the same
+    draws as `nowcast_schedule`) — what learning `ops.nowcast.phase_rates` from completed
+    weddings would give, in sample."""
+    from wedperf.capacity.nowcast import phase_spans
+    from wedperf.sandbox.demand import demand_parts
+
+    versions = {"sandbox": "v2", "sandbox_v1": "v1"}
+    parts = demand_parts(with_active_guests(series.weddings, seed=2026), series.minutes,
+                         version=versions[series.name])  # fmt: skip
+    first, n = series.minutes[0], len(series.minutes)
+    per_phase: dict[str, dict[str, list[float]]] = {}
+    taken = 0
+    for i, k in enumerate(parts.wedding_index):
+        w = series.weddings[k]
+        lo, end = parts.windows[i]
+        if lo < 0 or end > n or w.guest_count <= 0:
+            continue
+        rps = parts.extras[i] * parts.noise[lo:end]
+        for phase, a, b in phase_spans(w, series.settings):
+            x = int((a - first) / pd.Timedelta(minutes=1)) - lo
+            y = int((b - first) / pd.Timedelta(minutes=1)) - lo
+            x, y = max(x, 0), min(y, len(rps))
+            if y > x:
+                slot = per_phase.setdefault(phase, {"mean": [], "peak": []})
+                slot["mean"].append(float(rps[x:y].mean()) / w.guest_count)
+                slot["peak"].append(float(rps[x:y].max()) / w.guest_count)
+        taken += 1
+        if taken == count:
+            break
+    return {phase: {k: round(float(np.median(v)), 4) for k, v in got.items()}
+            for phase, got in per_phase.items()}  # fmt: skip
 
 
 def nowcast_markdown(out: dict) -> str:
