@@ -50,7 +50,7 @@ PNG.
 --nowcast measures only the watch rounds' intensity nowcast (docs/capacity.md, "Re-sizing
 during the day"): sandbox v2, pod start 3, the event-window utilisation alone at several
 utilisations, with and without each nowcast variant (`NOWCAST_VARIANTS`) as a floor under
-it; prints its table and ends with {"nowcast": {...}} (no forecast fits: ~5 minutes).
+it; prints its table and ends with {"nowcast": {...}} (no forecast fits: 1.5-4 minutes).
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
 --out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
