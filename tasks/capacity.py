@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import Actuator, build_actuator, resolve_target
 from wedperf.capacity.event_utilisation import lower_utilisation, restore_utilisation
-from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor
+from wedperf.capacity.floor import FloorOutcome, raise_floor, restore_floor, step_instant
 from wedperf.capacity.nowcast_round import NowcastRound, run_nowcast
 from wedperf.config import CapacityTarget
 from wedperf.metrics.sources.prometheus import PrometheusSource
@@ -26,10 +26,15 @@ RESTORES = {"restore": restore_floor, "utilisation-restore": restore_utilisation
 
 @task(name="capacity-floor-step", retries=2, retry_delay_seconds=[10, 30], cache_policy=NONE)
 def floor_step(
-    target_name: str, action: str, weddings: Sequence[Wedding], plan_id: str
+    target_name: str,
+    action: str,
+    weddings: Sequence[Wedding],
+    plan_id: str,
+    slot: str | None = None,
 ) -> FloorOutcome:
     """Raise or restore one target's floor, or lower or restore its target utilisation
-    (`utilisation-lower` / `utilisation-restore`); forecast-only mode records the plan only."""
+    (`utilisation-lower` / `utilisation-restore`); forecast-only mode records the plan only.
+    A restore decides at the run's slot time when the clock reads earlier (`step_instant`)."""
     if action not in LOWERS | RESTORES:
         known = ", ".join(LOWERS | RESTORES)
         raise ValueError(f"unknown capacity action {action!r}; known: {known}")
@@ -52,7 +57,7 @@ def floor_step(
             weddings,
             plan_id=plan_id,
             settings=settings,
-            now=datetime.now(UTC),
+            now=step_instant(datetime.now(UTC), slot),
         )
 
 

@@ -815,3 +815,45 @@ def test_a_planned_restore_keeps_a_raise_skipped_because_the_nowcast_covered_it(
     held = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot",
                          settings=config, now=hot_restore)  # fmt: skip
     assert held.outcome == "skipped" and "later" in held.reason and app.replicas == high
+
+
+def test_a_planned_restore_started_early_is_not_held_by_its_own_wedding(conn) -> None:
+    """Prefect may start the restore's run before its slot (and clocks skew): decided at the
+    slot time, the wedding whose hold ends there does not hold its own restore."""
+    from wedperf.capacity.floor import raise_floor, step_instant
+
+    config = settings()
+    target = config.ops.targets[0]
+    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
+    conn.commit()
+    app = App(replicas=1)
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    raised = raise_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-raise:hot",
+                         settings=config)  # fmt: skip
+    assert raised.outcome == "done" and app.replicas > 1
+    restore_at = floor_hold(LIVE[0], target, config)[1]
+    early = restore_at - timedelta(seconds=1)
+    assert step_instant(early, None) == early
+    restored = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot",
+                             settings=config,
+                             now=step_instant(early, restore_at.isoformat()))  # fmt: skip
+    assert restored.outcome == "done" and app.replicas == 1
+
+
+def test_a_restore_held_by_a_later_wedding_is_retried_when_its_hold_ends(conn) -> None:
+    from wedperf.capacity.floor import raise_floor
+
+    config = settings()
+    target = config.ops.targets[0]
+    app = App(replicas=1)
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    raise_floor(conn, actuator, target, LIVE, plan_id="floor-raise:both", settings=config)
+    hot_restore, cool_restore = (floor_hold(w, target, config)[1] for w in LIVE)
+    assert cool_restore > hot_restore
+    held = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot",
+                         settings=config, now=hot_restore)  # fmt: skip
+    assert held.outcome == "skipped" and "cool" in held.reason
+    assert held.retry_at == cool_restore + timedelta(seconds=5)
+    retried = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot+retry",
+                            settings=config, now=held.retry_at)  # fmt: skip
+    assert retried.outcome == "done" and app.replicas == 1

@@ -17,7 +17,7 @@ from wedperf.audit import record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
-from wedperf.capacity.plan import floor_hold_reach, holding_floor, serves
+from wedperf.capacity.plan import floor_hold, floor_hold_reach, holding_floor, serves
 from wedperf.capacity.policy import (
     FloorDecision,
     calendar_peak_rps,
@@ -41,7 +41,20 @@ class FloorOutcome:
     before: int | None
     after: int | None
     reason: str
-    retry_at: datetime | None = None  # a restore held back by the cooldown: try again then
+    retry_at: datetime | None = None  # a restore held back only by time: try again then
+
+
+# A held-back restore's retry runs this long after the hold (cooldown or wedding) ends.
+RETRY_SLACK = timedelta(seconds=5)
+
+
+def step_instant(wall: datetime, slot: str | None) -> datetime:
+    """The instant a planned step decides on: its scheduled slot time when the wall clock
+    reads earlier (Prefect may start a scheduled run early, worker clocks skew), so that a
+    restore scheduled at its own wedding's hold end is not held by that wedding."""
+    if slot is None:
+        return wall
+    return max(wall, datetime.fromisoformat(slot))
 
 
 @dataclass(frozen=True)
@@ -128,16 +141,6 @@ def forecast_peak_rps(
     return float(hours[f"hi-{quantile}"].max()) / 3600.0 * ratio
 
 
-def weddings_holding_floor(
-    conn: psycopg.Connection, target: CapacityTarget, now: datetime, settings: Settings
-) -> list[str]:
-    """`plan.holding_floor` over the calendar: the weddings on the target a restore of its
-    floor at `now` must wait for."""
-    behind, ahead = floor_hold_reach(settings)
-    candidates = weddings_in_day_windows(conn, now - behind, now + ahead, settings)
-    return holding_floor(candidates, target, now, settings)
-
-
 def raise_floor(
     conn: psycopg.Connection,
     actuator: Actuator | None,
@@ -201,7 +204,9 @@ def restore_floor(
             "planned",
             dry_run=True,
         )
-    live = weddings_holding_floor(conn, target, now, settings)
+    behind, ahead = floor_hold_reach(settings)
+    candidates = weddings_in_day_windows(conn, now - behind, now + ahead, settings)
+    live = holding_floor(candidates, target, now, settings)
     reading = actuator.read()
     current = reading.floor if reading.floor is not None else state.floor
     decision = decide_restore(
@@ -230,9 +235,14 @@ def restore_floor(
         ids,
         settings,
     )
+    if decision.new_floor is None and live and state.baseline is not None:
+        # Held by weddings: another attempt once the first hold ends (the plan adds an owed
+        # restore only when no other floor restore is planned, which may be a week away).
+        holds = [floor_hold(w, target, settings) for w in candidates if w.wedding_id in live]
+        return replace(outcome, retry_at=min(until for _, until in holds) + RETRY_SLACK)
     if decision.reason.startswith("cooldown") and state.changed_at is not None:
         # Held back only by time: the caller schedules another attempt once it has passed.
-        retry_at = state.changed_at + settings.ops.cooldown + timedelta(seconds=5)
+        retry_at = state.changed_at + settings.ops.cooldown + RETRY_SLACK
         return replace(outcome, retry_at=retry_at)
     return outcome
 
