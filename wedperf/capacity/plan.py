@@ -137,7 +137,8 @@ def plan_wedding_ops(
     raised_targets: Iterable[str] = (),
     lowered_targets: Iterable[str] = (),
 ) -> list[PlannedRun]:
-    """The runs for `weddings` (cancelled ones are skipped) from `now` on.
+    """The runs for `weddings` (cancelled ones are skipped) from `now` on; a wedding whose
+    window has closed keeps only its restores, until their time.
 
     An operation whose time has passed while it still matters (a wedding added at the last
     minute) is scheduled as soon as possible: the next minute. `raised_targets` are targets
@@ -156,28 +157,33 @@ def plan_wedding_ops(
         if wedding.status == "cancelled":
             continue
         opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
-        if closes <= now:
+        restore_at = _ceil(closes + ops.restore_delay, ops.slot)
+        # Kept until its restores have come, not only its window: a re-plan in between
+        # re-creates the same restore runs (same keys) instead of cancelling them.
+        if restore_at <= now:
             continue
+        window_open = closes > now
         if wedding.starts_at > now:
             at = max(_floor(opens - ops.prewarm_lead, ops.slot), asap)
             groups[(ops.prewarm_deployment, "prewarm", None, at)].append(wedding.wedding_id)
-        restore_at = _ceil(closes + ops.restore_delay, ops.slot)
         for target in ops.targets:
             if not serves(target, wedding):
                 continue
             eu = ops.event_utilisation.enabled
             if raises_floor(target.kind, ops.floor, eu):
-                raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
-                key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
-                groups[key].append(wedding.wedding_id)
+                if window_open:
+                    raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
+                    key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
+                    groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
             if acts_on_utilisation(target.kind, eu):
                 lower_at = max(
                     _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot), asap
                 )
-                key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
-                groups[key].append(wedding.wedding_id)
+                if window_open:
+                    key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
+                    groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "utilisation-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
                 lowered_spans[target.name].append((lower_at, restore_at))
