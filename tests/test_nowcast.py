@@ -518,9 +518,9 @@ def test_a_restore_waits_for_a_wedding_whose_planned_raise_has_run(conn) -> None
 
     after = run_nowcast(conn, [], closes + timedelta(minutes=5), config,
                         source=source(Prometheus({})), actuator_for=lambda t: actuator)  # fmt: skip
-    (step,) = after.steps
-    assert (step.action, step.outcome) == ("nowcast_restore", "skipped")
-    assert "later" in step.reason and app.replicas == high  # held for the later wedding
+    # The planned raise stays the one in force (raised_by): the nowcast leaves it alone.
+    assert target_state(conn, "app").raised_by == "capacity_raise"
+    assert after.steps == [] and app.replicas == high  # held for the later wedding
 
 
 def test_the_nowcast_restores_only_a_floor_it_raised(conn, monkeypatch) -> None:
@@ -857,3 +857,26 @@ def test_a_restore_held_by_a_later_wedding_is_retried_when_its_hold_ends(conn) -
     retried = restore_floor(conn, actuator, target, [LIVE[0]], plan_id="floor-restore:hot+retry",
                             settings=config, now=held.retry_at)  # fmt: skip
     assert retried.outcome == "done" and app.replicas == 1
+
+
+def test_a_nowcast_raise_over_a_planned_raise_leaves_it_the_planned_restores(conn) -> None:
+    """The nowcast raising over the plan's raise keeps raised_by the plan's, so the nowcast's
+    restore does not undo the planned raise; the plan's restore puts the baseline back."""
+    from wedperf.capacity.floor import raise_floor
+
+    config = settings()
+    target = config.ops.targets[0]
+    app = App(replicas=1)
+    actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
+    planned = raise_floor(conn, actuator, target, LIVE, plan_id="floor-raise:both",
+                          settings=config)  # fmt: skip
+    assert planned.outcome == "done"
+    hot = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    assert hot.steps[0].outcome == "done" and app.replicas > planned.after
+    assert target_state(conn, "app").raised_by == "capacity_raise"
+    closed = floor_hold(LIVE[1], target, config)[1]
+    later = nowcast(conn, config, Prometheus({}), app, at=closed)
+    assert later.steps == [] and raised_targets(conn) == ["app"]
+    restored = restore_floor(conn, actuator, target, LIVE, plan_id="floor-restore:both",
+                             settings=config, now=closed)  # fmt: skip
+    assert restored.outcome == "done" and app.replicas == 1

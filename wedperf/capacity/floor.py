@@ -30,7 +30,8 @@ from wedperf.config import CapacityTarget, Settings
 
 # Steps that raise a floor (the plan's, and the watch round's nowcast): their intent is
 # remembered before the write, so a restore is owed whatever happens next.
-RAISE_KINDS = frozenset({"capacity_raise", "nowcast_raise"})
+NOWCAST_RAISE = "nowcast_raise"
+RAISE_KINDS = frozenset({"capacity_raise", NOWCAST_RAISE})
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,10 @@ def apply_floor_decision(
         # The raise's intent, committed before the write: a worker dying at the write (or a
         # write whose answer is lost) still leaves the restore owed; a write that never
         # took effect is harmless (the restore finds the baseline in force and forgets it).
-        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind, at=at)
+        # The nowcast never takes over a floor another raise put in force: its restore
+        # would undo theirs.
+        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind,
+                       at=at, keep_raiser=kind == NOWCAST_RAISE)  # fmt: skip
         conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
     if kind not in RAISE_KINDS and not dry_run:

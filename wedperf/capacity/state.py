@@ -44,13 +44,17 @@ def remember_raise(
     after: int,
     by: str,
     at: datetime | None = None,
+    keep_raiser: bool = False,
 ) -> None:
     """Keep the pre-raise floor as the baseline (only the first raise sets it), and `by`,
-    the kind of step whose raise is now in force (the last raise's). The capacity-floor
+    the kind of step whose raise is now in force (the last raise's; with `keep_raiser`, the
+    raiser already in force stays — the nowcast's raise over a planned raise or a scale-up,
+    so its own restore leaves the floor to theirs). The capacity-floor
     step records it before its write, as the raise's intent, and commits it first, so a
     raise is never in force without a restore owed. `at`: the instant the step decides on
     (its cooldown's clock), the database's now() when None."""
-    params = {"target": target, "before": before, "after": after, "by": by, "at": at}
+    params = {"target": target, "before": before, "after": after, "by": by, "at": at,
+              "keep_raiser": keep_raiser}  # fmt: skip
     with conn.transaction():
         conn.execute(Q["remember_raise"], params)
 

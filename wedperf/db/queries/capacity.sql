@@ -11,14 +11,17 @@ SELECT target FROM perf.capacity_state WHERE baseline IS NOT NULL ORDER BY targe
 -- name: remember_raise
 -- Before a raise (its intent, committed before the write, so a raise is never in force
 -- without a restore owed): keep the first pre-raise floor as baseline, note the new floor
--- and who set it; changed_at is the step's own instant when it gives one (its clock).
+-- and who set it (with keep_raiser, a raiser already in force stays: the nowcast's raise
+-- over a planned one leaves it the planned restore's); changed_at is the step's own instant
+-- when it gives one (its clock).
 INSERT INTO perf.capacity_state AS s (target, baseline, floor, changed_at, raised_by)
 VALUES (%(target)s, %(before)s, %(after)s, coalesce(%(at)s, now()), %(by)s)
 ON CONFLICT (target) DO UPDATE SET
     baseline = coalesce(s.baseline, EXCLUDED.baseline),
     floor = EXCLUDED.floor,
     changed_at = EXCLUDED.changed_at,
-    raised_by = EXCLUDED.raised_by;
+    raised_by = CASE WHEN %(keep_raiser)s THEN coalesce(s.raised_by, EXCLUDED.raised_by)
+                     ELSE EXCLUDED.raised_by END;
 
 -- name: remember_restore
 -- After a restore (or when the floor is someone else's now): no raise in force any more.
