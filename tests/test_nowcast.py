@@ -880,3 +880,13 @@ def test_a_nowcast_raise_over_a_planned_raise_leaves_it_the_planned_restores(con
     restored = restore_floor(conn, actuator, target, LIVE, plan_id="floor-restore:both",
                              settings=config, now=closed)  # fmt: skip
     assert restored.outcome == "done" and app.replicas == 1
+
+
+def test_the_nowcast_leaves_a_floor_that_is_not_wedperfs_to_raise(conn) -> None:
+    config = settings(floor="never")
+    app = App(replicas=3)
+    result = nowcast(conn, config, Prometheus({"hot": per_step(config, LIVE[0], 3.0)}), app)
+    assert result.summary()["hot"] == ["hot"]
+    (step,) = result.steps
+    assert step.outcome == "skipped" and "ops.floor is 'never'" in step.reason
+    assert app.puts == [] and app.replicas == 3 and raised_targets(conn) == []

@@ -45,7 +45,7 @@ from wedperf.capacity.nowcast import (
 )
 from wedperf.capacity.plan import floor_hold_reach, holding_floor, serves
 from wedperf.capacity.state import remember_restore, target_state
-from wedperf.capacity.utilisation import ceremonies_in_progress
+from wedperf.capacity.utilisation import ceremonies_in_progress, raises_floor
 from wedperf.config import CapacityTarget, Settings
 from wedperf.forecast.requests import wedding_requests
 from wedperf.metrics.model import SourceError
@@ -200,6 +200,13 @@ def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> li
     plan_id = nowcast_plan_id(target.name, at)
     served = {w.wedding_id for w in live if serves(target, w)}
     hot = [a for a in assessed if a.hot and a.wedding_id in served]
+    eu = settings.ops.event_utilisation.enabled
+    if hot and not raises_floor(target.kind, settings.ops.floor, eu):
+        # Not wedperf's floor to raise (ops.floor); a nowcast raise still in force from
+        # before the setting changed is restored once no wedding runs hot.
+        return [FloorOutcome(RAISE, target.name, "skipped", None, None,
+                             f"ops.floor is {settings.ops.floor!r}: the floor of this "
+                             f"{target.kind} target is not wedperf's to raise")]  # fmt: skip
     if hot:
         step = _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_for)
         return [step] if step is not None else []
