@@ -135,8 +135,10 @@ def _nowcast(future, deadline: datetime, logger) -> dict:
             reason = f"nowcast step failed: {state.message}"
             logger.error(reason)
         else:
-            reason = ("nowcast step still running at the round's nowcast deadline: not "
-                      "waited for (its steps are in perf.actions when it finishes)")  # fmt: skip
+            reason = ("nowcast step still running at the round's nowcast deadline: left out "
+                      "of this round's report (the round ends when it stops, past the "
+                      "deadline at most a request's wind-down; its steps are in "
+                      "perf.actions)")  # fmt: skip
             logger.warning(reason)
     return {"summary": {"skipped": reason, "assessed": 0, "hot": [], "blind": 0, "steps": []},
             "markdown": f"## Nowcast\n\n{reason}"}  # fmt: skip

@@ -61,14 +61,15 @@ def floor_step(
         )
 
 
-@task(name="nowcast-step", retries=1, retry_delay_seconds=[10], cache_policy=NONE)
+# No retries: a rerun would run past the round's deadline; the next round is the retry.
+@task(name="nowcast-step", retries=0, cache_policy=NONE)
 def nowcast_step(
     live: Sequence[Wedding], at: datetime, deadline: datetime | None = None
 ) -> NowcastRound:
     """The watch round's nowcast at `at`: each live wedding's load so far against its
     expected curve, the floor of the targets serving a hot one raised, a nowcast raise no
-    longer needed restored; no target started past `deadline`. Idempotent per round
-    instant (its retry redoes nothing)."""
+    longer needed restored; nothing started past `deadline`. Idempotent per round
+    instant (a repeat redoes nothing)."""
     runtime = get_runtime()
     settings = runtime.settings
     source = PrometheusSource(settings.prometheus) if settings.prometheus.url else None

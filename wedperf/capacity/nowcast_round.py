@@ -115,7 +115,8 @@ DEFAULT_QUERY = (
     "[$step]))"
 )
 # A watch round collects its nowcast within this share of `critical_path.interval` of its
-# start (the flow); the step itself stops taking new targets past the same deadline.
+# start (the flow); the step itself bounds its Prometheus reads by the same deadline and
+# starts no target past it (the flow's task runner waits for the step at the flow's end).
 DEADLINE_SHARE = 0.5
 
 
@@ -140,7 +141,8 @@ def run_nowcast(
     needed. `source` None (no Prometheus), Prometheus failing or returning no series at all
     skips the assessment with the reason, never the round; `actuator_for` None for a
     target: forecast-only. A target's failure is recorded (a `failed` row) and the others
-    go on; past `deadline` (wall clock) no further target is started."""
+    go on; `deadline` (wall clock) bounds the Prometheus reads, and past it no further
+    target is started."""
     nowcast = settings.ops.nowcast
     if not nowcast.enabled:
         return NowcastRound(at, "ops.nowcast.enabled is false")
@@ -157,6 +159,7 @@ def run_nowcast(
                 windows,
                 step_seconds=int(nowcast.step.total_seconds()),
                 label=settings.prometheus.wedding_label,
+                deadline=deadline,
             )
         except SourceError as exc:
             skipped = f"observed load unavailable ({exc})"

@@ -101,6 +101,7 @@ def wedding_requests(
     *,
     step_seconds: int,
     label: str,
+    deadline: datetime | None = None,
 ) -> WeddingRequests:
     """Requests of each wedding in its window [start, end) (`windows`: wedding id -> span),
     from `query`: PromQL of each wedding's requests per step (one series per wedding,
@@ -110,7 +111,8 @@ def wedding_requests(
     are counted. An id that cannot go into a PromQL string literal (a control character:
     a newline would end the query for every wedding) is left out, with the reason, and the
     others read. One HTTP client for every chunk, each a POST. SourceError with the reason
-    when Prometheus cannot answer."""
+    when Prometheus cannot answer, or when `deadline` (wall clock) passes before the last
+    chunk is read (each request's timeout is capped at the time left)."""
     refused = {i: "id has a control character: not put in a PromQL query"
                for i in windows if not i.isprintable()}  # fmt: skip
     ids = sorted(i for i in windows if i not in refused)
@@ -124,7 +126,7 @@ def wedding_requests(
             promql = query.replace("$step", f"{step_seconds}s")
             promql = promql.replace("$wedding_ids", _id_regex(chunk))
             answer = source.range_values(promql, start, end, step_seconds, client=client,
-                                         post=True)  # fmt: skip
+                                         post=True, deadline=deadline)  # fmt: skip
             for series in answer:
                 wedding_id = (series.get("metric") or {}).get(label)
                 if wedding_id not in out:
