@@ -49,6 +49,16 @@ class FloorOutcome:
 RETRY_SLACK = timedelta(seconds=5)
 
 
+def held_retry_at(
+    candidates: Sequence[Wedding], live: Sequence[str], target: CapacityTarget, settings: Settings
+) -> datetime:
+    """When a restore held by the weddings `live` (`plan.holding_floor` over `candidates`)
+    tries again: the first of their holds to end, plus the slack."""
+    held = set(live)
+    holds = [floor_hold(w, target, settings) for w in candidates if w.wedding_id in held]
+    return min(until for _, until in holds) + RETRY_SLACK
+
+
 def step_instant(wall: datetime, slot: str | None) -> datetime:
     """The instant a planned step decides on: its scheduled slot time when the wall clock
     reads earlier (Prefect may start a scheduled run early, worker clocks skew), so that a
@@ -239,8 +249,7 @@ def restore_floor(
     if decision.new_floor is None and live and state.baseline is not None:
         # Held by weddings: another attempt once the first hold ends (the plan adds an owed
         # restore only when no other floor restore is planned, which may be a week away).
-        holds = [floor_hold(w, target, settings) for w in candidates if w.wedding_id in live]
-        return replace(outcome, retry_at=min(until for _, until in holds) + RETRY_SLACK)
+        return replace(outcome, retry_at=held_retry_at(candidates, live, target, settings))
     if decision.reason.startswith("cooldown") and state.changed_at is not None:
         # Held back only by time: the caller schedules another attempt once it has passed.
         retry_at = state.changed_at + settings.ops.cooldown + RETRY_SLACK

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.floor import size_floor, slot_span
+from wedperf.capacity.floor import RETRY_SLACK, held_retry_at, size_floor, slot_span
 from wedperf.capacity.plan import floor_hold_reach, holding_floor, plan_wedding_ops, serves
 from wedperf.capacity.policy import decide_raise, decide_restore
 from wedperf.capacity.utilisation import (
@@ -149,8 +149,6 @@ def floor_from_forecast(
 # The fit-forecasts deployment's schedule (prefect.yaml: cron "30 4 * * *", New York time).
 FIT_AT = (4, 30)
 FIT_TZ = "America/New_York"
-# A restore held back by the cooldown is retried this long after it passes (the flow does).
-RETRY_SLACK = timedelta(seconds=5)
 
 
 def fit_times(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
@@ -245,8 +243,8 @@ def production_floor(
     `minutes`, and their steps. The plan is made at the first minute (weddings are booked
     months ahead; a later re-plan of an unchanged calendar creates the same runs); each raise
     is sized on the newest fit at its scheduled time (`forecast_at`), each restore waits for
-    live weddings and the cooldown and, held back by the cooldown only, is retried as the
-    flow retries it. The floor starts at the target's minimum (its baseline)."""
+    live weddings and the cooldown and, held back by either, is retried as the flow
+    retries it. The floor starts at the target's minimum (its baseline)."""
     now = minutes[0].to_pydatetime()
     by_id = {w.wedding_id: w for w in weddings}
     queue = [
@@ -288,7 +286,8 @@ def production_floor(
                 baseline = floor if baseline is None else baseline
         else:
             behind, ahead = floor_hold_reach(settings)
-            live = holding_floor(near(at - behind, at + ahead), target, at, settings)
+            nearby = near(at - behind, at + ahead)
+            live = holding_floor(nearby, target, at, settings)
             decision = decide_restore(
                 baseline=baseline, current_floor=floor, live_weddings=live,
                 last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
@@ -296,6 +295,9 @@ def production_floor(
             reason = decision.reason
             if decision.new_floor is not None:
                 baseline = None
+            elif live and baseline is not None:  # held by weddings: retried as the flow does
+                queue.append((held_retry_at(nearby, live, target, settings), operation, ids))
+                queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
             elif decision.reason.startswith("cooldown") and changed_at is not None:
                 retry = changed_at + settings.ops.cooldown + RETRY_SLACK
                 queue.append((retry, operation, ids))
