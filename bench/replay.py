@@ -45,6 +45,12 @@ PNG.
 
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
                                   [--series sandbox,sandbox_v1,nab_taxi]
+    uv run python bench/replay.py --nowcast
+
+--nowcast measures only the watch rounds' intensity nowcast (docs/capacity.md, "Re-sizing
+during the day"): sandbox v2, pod start 3, the event-window utilisation alone at several
+utilisations, with and without each nowcast variant (`NOWCAST_VARIANTS`) as a floor under
+it; prints its table and ends with {"nowcast": {...}} (no forecast fits: 1.5-4 minutes).
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
 --out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
@@ -457,7 +463,15 @@ def main() -> None:
         "--cache-dir", type=Path, default=None,
         help="keep the forecast rounds here and reuse them when series and options match",
     )  # fmt: skip
+    parser.add_argument(
+        "--nowcast",
+        action="store_true",
+        help="measure the nowcast on the sandbox year only (its docs table)",
+    )
     args = parser.parse_args()
+    if args.nowcast:
+        report({"nowcast": measure_nowcast()})
+        return
     wanted = args.series.split(",")
 
     results: dict = {}
@@ -492,6 +506,199 @@ def main() -> None:
     draw_frontier(results, png)
     progress(f"frontier: {png}")
     report({"series": results, "frontier_png": str(png)})
+
+
+def nowcast_floor(series: Series) -> np.ndarray:
+    """`nowcast_schedule`'s floor."""
+    return nowcast_schedule(series)[0]
+
+
+def nowcast_schedule(series: Series):
+    """(floor, steps): the floor the watch rounds' intensity nowcast sets on the series'
+    target, minute by minute (`capacity.replay.production_nowcast`, the production
+    decisions), for a sandbox series: each wedding's observed requests/s are its part of
+    the load model
+    (`DemandParts.wedding_rps`, the same draws as `sandbox()`: active guests seeded 2026,
+    the model's default seed), what Prometheus's per-wedding rate shows. Under the
+    reactive autoscaler (`reactive(..., floor=...)`) it adds to any other policy's floor
+    as the maximum of the two. The nowcast is switched on here (`ops.nowcast.enabled`; off
+    by default), its other settings as the series has them. Not for nab_taxi: its events
+    have no per-event load."""
+    from wedperf.capacity.replay import production_nowcast
+    from wedperf.sandbox.demand import demand_parts
+
+    versions = {"sandbox": "v2", "sandbox_v1": "v1"}
+    if series.name not in versions:
+        raise ValueError(f"no per-wedding load for series {series.name!r}: only sandbox ones")
+    parts = demand_parts(with_active_guests(series.weddings, seed=2026), series.minutes,
+                         version=versions[series.name])  # fmt: skip
+    n = len(series.minutes)
+    observed = {}
+    for i, k in enumerate(parts.wedding_index):
+        lo, end = parts.windows[i]
+        a, b = max(lo, 0), min(end, n)
+        observed[series.weddings[k].wedding_id] = (a, parts.extras[i][a - lo : b - lo]
+                                                   * parts.noise[a:b])  # fmt: skip
+    ops = series.settings.ops
+    nowcast = ops.nowcast.model_copy(update={"enabled": True})
+    settings = series.settings.model_copy(
+        update={"ops": ops.model_copy(update={"nowcast": nowcast})}
+    )
+    schedule, steps = production_nowcast(series.weddings, series.minutes, ops.targets[0],
+                                         settings, observed)  # fmt: skip
+    return schedule, steps
+
+
+# --- the nowcast's measurement (docs/capacity.md, "Re-sizing during the day") --------------
+
+# ops.nowcast settings measured, by name (the defaults first); `phase_rates` as (mean, peak)
+# per phase. "medians": the phase medians measured on 600 sandbox weddings.
+_MEDIANS = {"before": (0.0056, 0.0067), "arrival": (0.0281, 0.0545),
+            "ceremony": (0.0134, 0.0494), "reception": (0.0298, 0.0985)}  # fmt: skip
+NOWCAST_VARIANTS: dict[str, dict] = {
+    "defaults": {},
+    "means, horizon 30 min": {"on_means": True, "horizon": timedelta(minutes=30)},
+    "horizon 60 min": {"horizon": timedelta(minutes=60)},
+    "threshold 1.5, horizon 30 min": {"threshold": 1.5, "horizon": timedelta(minutes=30)},
+    "threshold 2.0, horizon 60 min": {"threshold": 2.0, "horizon": timedelta(minutes=60)},
+    "means, threshold 2.0, horizon 60 min": {"on_means": True, "threshold": 2.0,
+                                             "horizon": timedelta(minutes=60)},
+    "medians": {"phase_rates": {p: {"mean": m, "peak": k} for p, (m, k) in _MEDIANS.items()}},
+}  # fmt: skip
+NOWCAST_UTILISATIONS = (30, 35, 40, 45, 50)  # without the nowcast; with it: 35, 40, 50
+NOWCAST_WITH = (35, 40, 50)
+
+
+def first_fit_round(series: Series) -> pd.Timestamp:
+    """When the first fit-forecasts round with enough history runs (`forecast_rounds`
+    skips the ones before): where the main replay starts scoring, without fitting."""
+    options = FitOptions.from_settings(series.forecast)
+    first_hour = series.minutes[0]
+    for at in fit_times(series.minutes[0], series.minutes[-1]):
+        if (at.floor("h") - first_hour) // pd.Timedelta(hours=1) >= options.train_hours:
+            return at
+    raise ValueError("the series is shorter than the fit's training history")
+
+
+def _nowcast_settings(series: Series, variant: dict) -> Series:
+    ops = series.settings.ops
+    update = {k: v for k, v in variant.items() if k != "on_means"}
+    nowcast = ops.nowcast.model_validate(ops.nowcast.model_dump() | update)
+    if variant.get("on_means"):
+        rates = {p: r.model_copy(update={"peak": r.mean}) for p, r in nowcast.phase_rates.items()}
+        nowcast = nowcast.model_copy(update={"phase_rates": rates})
+    settings = series.settings.model_copy(
+        update={"ops": ops.model_copy(update={"nowcast": nowcast})}
+    )
+    return replace(series, settings=settings)
+
+
+def measure_nowcast(pod_start: int = 3) -> dict:
+    """The nowcast's table: under-provisioned event minutes and replica-hours / oracle of
+    the event-window utilisation alone (the shipped policy on the sandbox's HPA target,
+    its default lead) at `NOWCAST_UTILISATIONS`, and with each of `NOWCAST_VARIANTS`'s
+    nowcast floors under it at `NOWCAST_WITH`; scored as the main replay (event minutes
+    after its first forecast round)."""
+    import time as clock
+
+    series = sandbox("v2")
+    config = ReactiveConfig(pod_start=pod_start)
+    start, in_window = scored(series, first_fit_round(series))
+    oracle_hours = evaluate(oracle(series.load, series.capacity)[start:], series.load[start:],
+                            series.capacity, in_window[start:]).replica_hours  # fmt: skip
+    target = series.settings.ops.targets[0]
+    baseline = round(config.target_utilisation * 100)
+    utilisation = {}
+    for u in NOWCAST_UTILISATIONS:
+        event = series.settings.ops.event_utilisation.model_copy(update={"utilisation": u})
+        ops = series.settings.ops.model_copy(update={"event_utilisation": event})
+        settings = series.settings.model_copy(update={"ops": ops})
+        schedule, _ = production_utilisation(series.weddings, series.minutes, target, settings,
+                                             baseline)  # fmt: skip
+        utilisation[u] = schedule / 100.0
+
+    def scored_at(u: int, floor: np.ndarray | None) -> dict:
+        replicas = reactive(series.load, series.capacity, config, floor=floor,
+                            utilisation=utilisation[u])  # fmt: skip
+        return run_policy(series, replicas, start, in_window, oracle_hours)
+
+    out = {"event_minutes": int(in_window[start:].sum()), "scored_from": str(series.minutes[start]),
+           "without": {str(u): scored_at(u, None) for u in NOWCAST_UTILISATIONS},
+           "with": {}}  # fmt: skip
+    for name, variant in NOWCAST_VARIANTS.items():
+        began = clock.monotonic()
+        floor, steps = nowcast_schedule(_nowcast_settings(series, variant))
+        raised = int((floor[start:] > target.min_replicas).sum())
+        out["with"][name] = {
+            "raises": sum(1 for s in steps if s.action == "raise"),
+            "restores": sum(1 for s in steps if s.action == "restore"),
+            "minutes_raised": raised,
+            "replay_seconds": round(clock.monotonic() - began, 1),
+            **{str(u): scored_at(u, floor) for u in NOWCAST_WITH},
+        }
+        progress(f"nowcast {name}: {out['with'][name]}")
+    out["phase_medians"] = phase_medians(series)
+    progress(f"phase medians per invited guest ({PHASE_SAMPLE} weddings): {out['phase_medians']}")
+    print(nowcast_markdown(out))
+    return out
+
+
+PHASE_SAMPLE = 600  # weddings whose phases are read for `phase_medians`
+
+
+def phase_medians(series: Series, count: int = PHASE_SAMPLE) -> dict[str, dict[str, float]]:
+    """Per phase (`capacity.nowcast.phase_spans`), the median over the first `count`
+    weddings of the series wholly inside it of their requests/s per invited guest: the
+    phase's mean and its busiest minute, read from the load model's own parts (the same
+    draws as `nowcast_schedule`) — what learning `ops.nowcast.phase_rates` from completed
+    weddings would give, in sample."""
+    from wedperf.capacity.nowcast import phase_spans
+    from wedperf.sandbox.demand import demand_parts
+
+    versions = {"sandbox": "v2", "sandbox_v1": "v1"}
+    parts = demand_parts(with_active_guests(series.weddings, seed=2026), series.minutes,
+                         version=versions[series.name])  # fmt: skip
+    first, n = series.minutes[0], len(series.minutes)
+    per_phase: dict[str, dict[str, list[float]]] = {}
+    taken = 0
+    for i, k in enumerate(parts.wedding_index):
+        w = series.weddings[k]
+        lo, end = parts.windows[i]
+        if lo < 0 or end > n or w.guest_count <= 0:
+            continue
+        rps = parts.extras[i] * parts.noise[lo:end]
+        for phase, a, b in phase_spans(w, series.settings):
+            x = int((a - first) / pd.Timedelta(minutes=1)) - lo
+            y = int((b - first) / pd.Timedelta(minutes=1)) - lo
+            x, y = max(x, 0), min(y, len(rps))
+            if y > x:
+                slot = per_phase.setdefault(phase, {"mean": [], "peak": []})
+                slot["mean"].append(float(rps[x:y].mean()) / w.guest_count)
+                slot["peak"].append(float(rps[x:y].max()) / w.guest_count)
+        taken += 1
+        if taken == count:
+            break
+    return {phase: {k: round(float(np.median(v)), 4) for k, v in got.items()}
+            for phase, got in per_phase.items()}  # fmt: skip
+
+
+def nowcast_markdown(out: dict) -> str:
+    """The docs table: per utilisation, minutes at replica-hours / oracle."""
+    cell = lambda r: f"{r['under_provisioned_minutes']} at {r['replica_hours_ratio']:.3f}"  # noqa: E731
+    names = list(out["with"])
+    lines = ["| event utilisation | without nowcast | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 2) + "|"]  # fmt: skip
+    for u in NOWCAST_UTILISATIONS:
+        row = [f"{u}%", cell(out["without"][str(u)])]
+        row += [cell(out["with"][n][str(u)]) if str(u) in out["with"][n] else "" for n in names]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for n in names:
+        w = out["with"][n]
+        lines.append(f"- {n}: {w['raises']} raises, {w['restores']} restores, a raise in "
+                     f"force {w['minutes_raised']} scored minutes, replayed in "
+                     f"{w['replay_seconds']} s")  # fmt: skip
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def capacity_floor(
     if action in ("raise", "utilisation-lower") and not weddings:
         logger.info("no weddings left in this slot (moved or cancelled); nothing to do")
         return {"outcome": "skipped", "reason": "no weddings"}
-    outcome = floor_step(target, action, weddings, plan_id)
+    outcome = floor_step(target, action, weddings, plan_id, slot)
     logger.info(
         "%s %s: %s (%s -> %s) %s",
         action,
@@ -42,7 +42,7 @@ def capacity_floor(
         outcome.reason,
     )
     if outcome.retry_at is not None and current_deployment.name:
-        # Held back by the cooldown: schedule one more attempt on this deployment.
+        # Held back by the cooldown or a wedding's hold: one more attempt on this deployment.
         settings = get_runtime().settings
         run_deployment(
             settings.ops.floor_deployment,

@@ -8,8 +8,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 
 from flows.watch_wedding_shard import watch_wedding_shard
+from tasks.capacity import nowcast_step
 from tasks.shards import run_shards
 from wedperf.calendar.sync import weddings_in_day_windows
+from wedperf.capacity.nowcast_round import DEADLINE_SHARE
 from wedperf.critical_path.round import grid_instant, live_weddings, shard_round
 from wedperf.runtime import get_runtime
 from wedperf.shards import shard_requests
@@ -40,6 +42,15 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         targets = budget_weddings(conn, at, settings) if settings.slo.enabled else []
         day_start = datetime.combine(at.date(), time(), UTC)
         todays = weddings_in_day_windows(conn, day_start, day_start + timedelta(days=1), settings)
+    # The nowcast beside the shards (a raise for a hot wedding does not wait for the checks,
+    # nor the checks for it), collected at the end within its deadline: slow or failed, it
+    # is reported, never the round's. Off: no task at all.
+    nowcast_deadline = datetime.now(UTC) + DEADLINE_SHARE * cp.interval
+    nowcast_future = (
+        nowcast_step.submit(weddings, at, nowcast_deadline)
+        if settings.ops.nowcast.enabled
+        else None
+    )
     shards = shard_round(weddings, targets, cp.shard_size)
     requests = shard_requests(
         cp.shard_deployment,
@@ -65,6 +76,7 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         touched="evaluated",
     )
     done = sharded.results
+    nowcast = _nowcast(nowcast_future, nowcast_deadline, logger)
     breaches: dict[str, int] = {}
     for r in done:
         for check, count in r["breaches"].items():
@@ -87,7 +99,9 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         + "\n\n"
         + sharded.markdown()
         + "\n\n"
-        + round_markdown(budget_rows, budget_fired, budget_resolved),
+        + round_markdown(budget_rows, budget_fired, budget_resolved)
+        + "\n\n"
+        + nowcast["markdown"],
         description="Latest critical-path watch round",
     )
     return {
@@ -102,7 +116,32 @@ def watch_wedding_day(at: datetime | None = None, publish_artifacts: bool = True
         "budgets_ticketing": sum(1 for r in budget_rows if r["ticket"]),
         "budget_alerts_fired": len(budget_fired),
         "budget_alerts_resolved": len(budget_resolved),
+        "nowcast": nowcast["summary"],
     }
+
+
+def _nowcast(future, deadline: datetime, logger) -> dict:
+    """The nowcast step's summary and markdown, waited for until `deadline` at most; off,
+    late or failed: the reason."""
+    if future is None:
+        reason = "ops.nowcast.enabled is false"
+    else:
+        future.wait(timeout=max((deadline - datetime.now(UTC)).total_seconds(), 0.0))
+        state = future.state
+        if state.is_completed():
+            result = future.result()
+            return {"summary": result.summary(), "markdown": result.markdown()}
+        if state.is_final():
+            reason = f"nowcast step failed: {state.message}"
+            logger.error(reason)
+        else:
+            reason = ("nowcast step still running at the round's nowcast deadline: left out "
+                      "of this round's report (the round ends when it stops, past the "
+                      "deadline at most a request's wind-down; its steps are in "
+                      "perf.actions)")  # fmt: skip
+            logger.warning(reason)
+    return {"summary": {"skipped": reason, "assessed": 0, "hot": [], "blind": 0, "steps": []},
+            "markdown": f"## Nowcast\n\n{reason}"}  # fmt: skip
 
 
 def _round_markdown(at, weddings, breaches, fired, resolved) -> str:

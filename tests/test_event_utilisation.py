@@ -137,6 +137,22 @@ def test_the_plan_lowers_and_restores_hpa_targets_only() -> None:
     assert lower.idempotency_key not in {r.idempotency_key for r in moved}
 
 
+def test_a_replan_after_the_window_closed_keeps_the_restores_still_due() -> None:
+    """An hourly re-plan between the window's close and its restore re-creates the same
+    restore runs (same keys, so reconcile cancels nothing) and plans nothing else for it."""
+    config = settings()
+    before = plan_wedding_ops([wedding()], now=NOW, settings=config)
+    _, closes = wedding().day_window(config.day_window_before, config.day_window_after)
+    later = plan_wedding_ops([wedding()], now=closes + timedelta(minutes=5), settings=config)
+    restores = {(r.operation, r.target, r.idempotency_key) for r in before
+                if r.operation.endswith("restore")}  # fmt: skip
+    assert {o for o, _, _ in restores} == {"floor-restore", "utilisation-restore"}
+    assert {(r.operation, r.target, r.idempotency_key) for r in later} == restores
+    gone = plan_wedding_ops([wedding()], now=max(r.scheduled_time for r in before),
+                            settings=config)  # fmt: skip
+    assert gone == []
+
+
 def test_switched_off_and_the_floor_setting() -> None:
     off = settings(event_utilisation={"enabled": False})
     ops = {r.operation for r in plan_wedding_ops([wedding()], now=NOW, settings=off)}

@@ -186,7 +186,7 @@ def fill_day(url: str) -> dict:
             wedding_ids=["w-1001", "w-1002"],
             **sandbox,
         )
-        remember_raise(conn, "sandbox", before=2, after=6)
+        remember_raise(conn, "sandbox", before=2, after=6, by="capacity_raise")
         remember_restore(conn, "sandbox", after=2)
 
         # Watch rounds every 15 minutes across w-1001's and w-1002's windows: guest-list

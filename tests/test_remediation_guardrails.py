@@ -522,6 +522,35 @@ def test_scale_up_raises_by_step_up_to_the_maximum_and_is_restorable(
     assert capacity(base_url) == floor
 
 
+def test_scale_up_remembers_its_raise_before_the_write(
+    migrated_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that dies (or whose answer is lost) still leaves the restore owed: the
+    intent is committed first, as the capacity-floor step does."""
+    from types import SimpleNamespace
+
+    from wedperf.capacity.state import target_state
+    from wedperf.config import CapacityTarget, OpsSettings, Settings
+    from wedperf.remediation import playbooks
+
+    class DyingAtTheWrite:
+        def read(self):
+            return SimpleNamespace(floor=3, maximum=None)
+
+        def set_floor(self, floor, *, reason, dry_run):
+            raise RuntimeError("connection reset at the write")
+
+    name = f"scale-intent-{uuid.uuid4().hex[:8]}"
+    settings = Settings(ops=OpsSettings(targets=[CapacityTarget(name=name, url="http://x.test",
+                                                                max_replicas=40)]))  # fmt: skip
+    monkeypatch.setattr(playbooks, "build_actuator", lambda resolved: DyingAtTheWrite())
+    with psycopg.connect(migrated_database_url) as conn, pytest.raises(RuntimeError):
+        playbooks.scale_up(conn, settings, step=2, only=None, dry_run=False)
+    with psycopg.connect(migrated_database_url) as other:
+        state = target_state(other, name)
+    assert (state.baseline, state.floor, state.raised_by) == (3, 5, "scale_up")
+
+
 MATVIEWS = {
     # name: (definition, index) -> how it can be refreshed
     "app.wedperf_test_ids": ("SELECT id FROM app.wedperf_test_src", "UNIQUE INDEX ON {} (id)"),

@@ -83,10 +83,13 @@ class FakeSandbox:
         return httpx.Response(200, json={"replicas": self.replicas})
 
 
-def production_steps(url: str, config: Settings, target: CapacityTarget, fit) -> list[tuple]:
+def production_steps(
+    url: str, config: Settings, target: CapacityTarget, fit, calendar=None
+) -> list[tuple]:
     """The plan's floor runs for `target`, executed in time order by the production step."""
+    calendar = weddings() if calendar is None else calendar
     with psycopg.connect(url) as conn:
-        for w in weddings():
+        for w in calendar:
             conn.execute(
                 "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
                 "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s) "
@@ -96,8 +99,8 @@ def production_steps(url: str, config: Settings, target: CapacityTarget, fit) ->
         write_forecast(conn, fit)
         server = FakeSandbox(target.min_replicas)
         actuator = SandboxActuator(target, transport=httpx.MockTransport(server))
-        by_id = {w.wedding_id: w for w in weddings()}
-        runs = [r for r in plan_wedding_ops(weddings(), now=NOW, settings=config)
+        by_id = {w.wedding_id: w for w in calendar}
+        runs = [r for r in plan_wedding_ops(calendar, now=NOW, settings=config)
                 if r.target == target.name]  # fmt: skip
         steps = []
         for run in sorted(runs, key=lambda r: (r.scheduled_time, r.operation != "floor-raise")):
@@ -130,6 +133,31 @@ def test_replay_and_production_set_the_same_floor(migrated_database_url: str) ->
         assert schedule[minutes.searchsorted(raised_at) - 1] == target.min_replicas
         assert schedule[minutes.searchsorted(raised_at)] == level
         assert schedule[-1] == target.min_replicas
+
+
+def test_a_restore_keeps_the_floor_a_later_slot_found_covering_it(
+    migrated_database_url: str,
+) -> None:
+    """Slot A's restore and slot B's raise fall in the same slot: B's raise runs first and
+    is skipped (A's floor covers it), then A's restore must not drop the floor B counts on
+    (B opens 35 minutes later, beyond the floor buffer); B's own restore puts it back."""
+    config = settings()
+    api = config.ops.targets[1]  # sized on the calendar
+    big = Wedding("big", NOW.replace(hour=10), NOW.replace(hour=16), "America/New_York", None,
+                  300, "confirmed")  # fmt: skip
+    # big's window closes 16:00, its restore at ceil(16:15) = 16:30; small opens 17:05, its
+    # raise at floor(16:55) = 16:30.
+    small_starts = NOW.replace(hour=17, minute=5) + config.day_window_before
+    small = Wedding("small", small_starts, small_starts + timedelta(hours=6), "America/New_York",
+                    None, 50, "confirmed")  # fmt: skip
+    minutes = pd.date_range(NOW, NOW + timedelta(days=1, hours=12), freq="min")
+    produced = production_steps(migrated_database_url, config, api, forecast(), [big, small])
+    schedule, replayed = production_floor([big, small], minutes, api, config, lambda at: None)
+    assert [(s.at, s.action, s.before, s.after) for s in replayed] == produced
+    during_small = schedule[minutes.searchsorted(small_starts)]
+    assert during_small >= 2 > api.min_replicas  # small's 50 guests need 2 replicas
+    assert [s[1] for s in produced] == ["raise", "restore"]
+    assert produced[-1][0] > small.ends_at  # restored by small's own run
 
 
 def test_the_replayed_floor_follows_the_forecast_and_the_headroom() -> None:

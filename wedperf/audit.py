@@ -57,3 +57,21 @@ def acted_since(conn: psycopg.Connection, kind: str, target: str, since: datetim
     return conn.execute(
         Q["acted_since"], {"kind": kind, "target": target, "since": since}
     ).fetchone()[0]
+
+
+def recorded_step(
+    conn: psycopg.Connection, plan_id: str, kind: str, target: str
+) -> tuple[str, str | None, str | None, str] | None:
+    """(outcome, before, after, reason) of the step `plan_id` recorded, None if none."""
+    row = conn.execute(
+        Q["recorded_step"], {"plan_id": plan_id, "kind": kind, "target": target}
+    ).fetchone()
+    return tuple(row) if row else None
+
+
+def last_step_of(
+    conn: psycopg.Connection, target: str, kinds: Iterable[str]
+) -> tuple[str, str] | None:
+    """(outcome, reason) of the newest step of these kinds on `target`, None if none."""
+    row = conn.execute(Q["last_step_of"], {"target": target, "kinds": list(kinds)}).fetchone()
+    return tuple(row) if row else None

@@ -17,7 +17,7 @@ from wedperf.audit import record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.capacity.actuators import Actuator
-from wedperf.capacity.plan import serves
+from wedperf.capacity.plan import floor_hold, floor_hold_reach, holding_floor, serves
 from wedperf.capacity.policy import (
     FloorDecision,
     calendar_peak,
@@ -28,6 +28,11 @@ from wedperf.capacity.policy import (
 from wedperf.capacity.state import remember_raise, remember_restore, target_state
 from wedperf.config import CapacityTarget, Settings
 
+# Steps that raise a floor (the plan's, and the watch round's nowcast): their intent is
+# remembered before the write, so a restore is owed whatever happens next.
+NOWCAST_RAISE = "nowcast_raise"
+RAISE_KINDS = frozenset({"capacity_raise", NOWCAST_RAISE})
+
 
 @dataclass(frozen=True)
 class FloorOutcome:
@@ -37,7 +42,30 @@ class FloorOutcome:
     before: int | None
     after: int | None
     reason: str
-    retry_at: datetime | None = None  # a restore held back by the cooldown: try again then
+    retry_at: datetime | None = None  # a restore held back only by time: try again then
+
+
+# A held-back restore's retry runs this long after the hold (cooldown or wedding) ends.
+RETRY_SLACK = timedelta(seconds=5)
+
+
+def held_retry_at(
+    candidates: Sequence[Wedding], live: Sequence[str], target: CapacityTarget, settings: Settings
+) -> datetime:
+    """When a restore held by the weddings `live` (`plan.holding_floor` over `candidates`)
+    tries again: the first of their holds to end, plus the slack."""
+    held = set(live)
+    holds = [floor_hold(w, target, settings) for w in candidates if w.wedding_id in held]
+    return min(until for _, until in holds) + RETRY_SLACK
+
+
+def step_instant(wall: datetime, slot: str | None) -> datetime:
+    """The instant a planned step decides on: its scheduled slot time when the wall clock
+    reads earlier (Prefect may start a scheduled run early, worker clocks skew), so that a
+    restore scheduled at its own wedding's hold end is not held by that wedding."""
+    if slot is None:
+        return wall
+    return max(wall, datetime.fromisoformat(slot))
 
 
 @dataclass(frozen=True)
@@ -125,16 +153,6 @@ def forecast_peak_rps(
     return float(hours[f"hi-{quantile}"].max()) / 3600.0 * ratio
 
 
-def live_on_target(
-    candidates: Sequence[Wedding], target: CapacityTarget, now: datetime, settings: Settings
-) -> list[str]:
-    """Weddings on the target that are live, or will be within the floor buffer."""
-    until = now + settings.ops.floor_buffer
-    return [
-        w.wedding_id for w in candidates if serves(target, w) and _overlaps(w, now, until, settings)
-    ]
-
-
 def raise_floor(
     conn: psycopg.Connection,
     actuator: Actuator | None,
@@ -157,14 +175,14 @@ def raise_floor(
     needed, why = sizing.needed, sizing.why
     ids = [w.wedding_id for w in weddings]
     if actuator is None:
-        return _recorded(
+        return record_floor_step(
             conn, plan_id, "capacity_raise", target, None, needed, why, ids, "planned", dry_run=True
         )
     reading = actuator.read()
     maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
     current = reading.floor if reading.floor is not None else target_state(conn, target.name).floor
     decision = decide_raise(needed=needed, current_floor=current, maximum=maximum)
-    return _act(
+    return apply_floor_decision(
         conn, actuator, plan_id, "capacity_raise", target, current, decision, why, ids, settings
     )
 
@@ -179,12 +197,14 @@ def restore_floor(
     settings: Settings,
     now: datetime,
 ) -> FloorOutcome:
-    """Restore the pre-raise floor unless a wedding on the target is live (or about to be,
-    within the floor buffer) or the cooldown since the last change has not passed."""
+    """Restore the pre-raise floor unless a wedding on the target holds it (`plan.holding_floor`:
+    live, or its raise time has passed and its restore has not come — not only this slot's
+    weddings: another slot's raise may have been skipped because this floor covered it) or
+    the cooldown since the last change has not passed."""
     ids = [w.wedding_id for w in weddings]
     state = target_state(conn, target.name)
     if actuator is None:
-        return _recorded(
+        return record_floor_step(
             conn,
             plan_id,
             "capacity_restore",
@@ -196,12 +216,9 @@ def restore_floor(
             "planned",
             dry_run=True,
         )
-    live = live_on_target(
-        weddings_in_day_windows(conn, now, now + settings.ops.floor_buffer, settings),
-        target,
-        now,
-        settings,
-    )
+    behind, ahead = floor_hold_reach(settings)
+    candidates = weddings_in_day_windows(conn, now - behind, now + ahead, settings)
+    live = holding_floor(candidates, target, now, settings)
     reading = actuator.read()
     current = reading.floor if reading.floor is not None else state.floor
     decision = decide_restore(
@@ -218,7 +235,7 @@ def restore_floor(
         and settings.ops.mode == "act"
     ):
         remember_restore(conn, target.name, after=current)  # no raise in force: none owed
-    outcome = _act(
+    outcome = apply_floor_decision(
         conn,
         actuator,
         plan_id,
@@ -230,14 +247,18 @@ def restore_floor(
         ids,
         settings,
     )
+    if decision.new_floor is None and live and state.baseline is not None:
+        # Held by weddings: another attempt once the first hold ends (the plan adds an owed
+        # restore only when no other floor restore is planned, which may be a week away).
+        return replace(outcome, retry_at=held_retry_at(candidates, live, target, settings))
     if decision.reason.startswith("cooldown") and state.changed_at is not None:
         # Held back only by time: the caller schedules another attempt once it has passed.
-        retry_at = state.changed_at + settings.ops.cooldown + timedelta(seconds=5)
+        retry_at = state.changed_at + settings.ops.cooldown + RETRY_SLACK
         return replace(outcome, retry_at=retry_at)
     return outcome
 
 
-def _act(
+def apply_floor_decision(
     conn: psycopg.Connection,
     actuator: Actuator,
     plan_id: str,
@@ -248,9 +269,16 @@ def _act(
     why: str,
     ids: list[str],
     settings: Settings,
+    *,
+    at: datetime | None = None,
 ) -> FloorOutcome:
+    """Carry out a floor decision through `actuator` (dry-run: validated, not written) and
+    record it; a raise (`RAISE_KINDS`) remembers its intent first, a restore after. `at`:
+    the instant the step decided on, remembered as the change's time so that the next
+    cooldown is measured on the same clock (the nowcast's round instant); None: the
+    database's now() (the planned steps, which decide on the wall clock)."""
     if decision.new_floor is None:
-        return _recorded(
+        return record_floor_step(
             conn,
             plan_id,
             kind,
@@ -263,16 +291,19 @@ def _act(
             dry_run=settings.ops.mode != "act",
         )
     dry_run = settings.ops.mode != "act"
-    if kind == "capacity_raise" and not dry_run:
+    if kind in RAISE_KINDS and not dry_run:
         # The raise's intent, committed before the write: a worker dying at the write (or a
         # write whose answer is lost) still leaves the restore owed; a write that never
         # took effect is harmless (the restore finds the baseline in force and forgets it).
-        remember_raise(conn, target.name, before=current, after=decision.new_floor)
+        # The nowcast never takes over a floor another raise put in force: its restore
+        # would undo theirs.
+        remember_raise(conn, target.name, before=current, after=decision.new_floor, by=kind,
+                       at=at, keep_raiser=kind == NOWCAST_RAISE)  # fmt: skip
         conn.commit()
     actuator.set_floor(decision.new_floor, reason=f"{plan_id}: {decision.reason}", dry_run=dry_run)
-    if kind != "capacity_raise" and not dry_run:
-        remember_restore(conn, target.name, after=decision.new_floor)
-    return _recorded(
+    if kind not in RAISE_KINDS and not dry_run:
+        remember_restore(conn, target.name, after=decision.new_floor, at=at)
+    return record_floor_step(
         conn,
         plan_id,
         kind,
@@ -286,7 +317,7 @@ def _act(
     )
 
 
-def _recorded(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
+def record_floor_step(conn, plan_id, kind, target, before, after, reason, ids, outcome, *, dry_run):
     """The step in perf.actions, and as the outcome the flow reports."""
     record_step(
         conn,

@@ -85,6 +85,50 @@ def serves(target: CapacityTarget, wedding: Wedding) -> bool:
     return not target.serves or any(wedding.timezone.startswith(p) for p in target.serves)
 
 
+def floor_hold(
+    wedding: Wedding, target: CapacityTarget, settings: Settings
+) -> tuple[datetime, datetime]:
+    """[from, until) during which the plan's runs count on `target`'s floor staying raised
+    for `wedding`: from the earliest run that may raise it — its floor-raise at
+    floor(W.start - floor_buffer, slot), and on a target with the event-window utilisation
+    its utilisation-lower at floor(ceremony - lead, slot) (which raises the floor of an HPA
+    without a Utilization metric) — to its restore at ceil(W.end + restore_delay, slot).
+    The same times `plan_wedding_ops` schedules (a run moved to the next minute because
+    its time had passed only starts later, inside this span)."""
+    ops = settings.ops
+    opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
+    start = _floor(opens - ops.floor_buffer, ops.slot)
+    if acts_on_utilisation(target.kind, ops.event_utilisation.enabled):
+        start = min(start, _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot))
+    return start, _ceil(closes + ops.restore_delay, ops.slot)
+
+
+def floor_hold_reach(settings: Settings) -> tuple[timedelta, timedelta]:
+    """(behind, ahead): every wedding whose `floor_hold` contains an instant t has its day
+    window overlapping [t - behind, t + ahead) — the span to read candidates over."""
+    ops = settings.ops
+    lead_past_window = max(ops.event_utilisation.lead - settings.day_window_before, timedelta(0))
+    ahead = max(ops.floor_buffer, lead_past_window) + ops.slot + timedelta(seconds=1)
+    return ops.restore_delay + ops.slot, ahead
+
+
+def holding_floor(
+    candidates: Iterable[Wedding], target: CapacityTarget, now: datetime, settings: Settings
+) -> list[str]:
+    """The weddings on `target` whose `floor_hold` contains `now`: live, or their raise
+    time has passed (a raise planned, done or skipped because the floor already covered
+    it) and their own restore has not come. A restore of the floor waits while there is
+    one — whichever slot's run or step it is (the plan's restore, the nowcast's)."""
+    held = []
+    for w in candidates:
+        if w.status == "cancelled" or not serves(target, w):
+            continue
+        start, until = floor_hold(w, target, settings)
+        if start <= now < until:
+            held.append(w.wedding_id)
+    return held
+
+
 def plan_wedding_ops(
     weddings: Iterable[Wedding],
     *,
@@ -93,7 +137,8 @@ def plan_wedding_ops(
     raised_targets: Iterable[str] = (),
     lowered_targets: Iterable[str] = (),
 ) -> list[PlannedRun]:
-    """The runs for `weddings` (cancelled ones are skipped) from `now` on.
+    """The runs for `weddings` (cancelled ones are skipped) from `now` on; a wedding whose
+    window has closed keeps only its restores, until their time.
 
     An operation whose time has passed while it still matters (a wedding added at the last
     minute) is scheduled as soon as possible: the next minute. `raised_targets` are targets
@@ -112,28 +157,33 @@ def plan_wedding_ops(
         if wedding.status == "cancelled":
             continue
         opens, closes = wedding.day_window(settings.day_window_before, settings.day_window_after)
-        if closes <= now:
+        restore_at = _ceil(closes + ops.restore_delay, ops.slot)
+        # Kept until its restores have come, not only its window: a re-plan in between
+        # re-creates the same restore runs (same keys) instead of cancelling them.
+        if restore_at <= now:
             continue
+        window_open = closes > now
         if wedding.starts_at > now:
             at = max(_floor(opens - ops.prewarm_lead, ops.slot), asap)
             groups[(ops.prewarm_deployment, "prewarm", None, at)].append(wedding.wedding_id)
-        restore_at = _ceil(closes + ops.restore_delay, ops.slot)
         for target in ops.targets:
             if not serves(target, wedding):
                 continue
             eu = ops.event_utilisation.enabled
             if raises_floor(target.kind, ops.floor, eu):
-                raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
-                key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
-                groups[key].append(wedding.wedding_id)
+                if window_open:
+                    raise_at = max(_floor(opens - ops.floor_buffer, ops.slot), asap)
+                    key = (ops.floor_deployment, "floor-raise", target.name, raise_at)
+                    groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "floor-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
             if acts_on_utilisation(target.kind, eu):
                 lower_at = max(
                     _floor(wedding.starts_at - ops.event_utilisation.lead, ops.slot), asap
                 )
-                key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
-                groups[key].append(wedding.wedding_id)
+                if window_open:
+                    key = (ops.floor_deployment, "utilisation-lower", target.name, lower_at)
+                    groups[key].append(wedding.wedding_id)
                 key = (ops.floor_deployment, "utilisation-restore", target.name, restore_at)
                 groups[key].append(wedding.wedding_id)
                 lowered_spans[target.name].append((lower_at, restore_at))

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from wedperf.calendar.model import Wedding
-from wedperf.capacity.floor import live_on_target, size_floor, slot_span
-from wedperf.capacity.plan import plan_wedding_ops, serves
+from wedperf.capacity.floor import RETRY_SLACK, held_retry_at, size_floor, slot_span
+from wedperf.capacity.plan import floor_hold_reach, holding_floor, plan_wedding_ops, serves
 from wedperf.capacity.policy import decide_raise, decide_restore
 from wedperf.capacity.utilisation import (
     ceremonies_in_progress,
@@ -149,8 +149,6 @@ def floor_from_forecast(
 # The fit-forecasts deployment's schedule (prefect.yaml: cron "30 4 * * *", New York time).
 FIT_AT = (4, 30)
 FIT_TZ = "America/New_York"
-# A restore held back by the cooldown is retried this long after it passes (the flow does).
-RETRY_SLACK = timedelta(seconds=5)
 
 
 def fit_times(start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
@@ -245,8 +243,8 @@ def production_floor(
     `minutes`, and their steps. The plan is made at the first minute (weddings are booked
     months ahead; a later re-plan of an unchanged calendar creates the same runs); each raise
     is sized on the newest fit at its scheduled time (`forecast_at`), each restore waits for
-    live weddings and the cooldown and, held back by the cooldown only, is retried as the
-    flow retries it. The floor starts at the target's minimum (its baseline)."""
+    live weddings and the cooldown and, held back by either, is retried as the flow
+    retries it. The floor starts at the target's minimum (its baseline)."""
     now = minutes[0].to_pydatetime()
     by_id = {w.wedding_id: w for w in weddings}
     queue = [
@@ -287,7 +285,9 @@ def production_floor(
             if decision.new_floor is not None:
                 baseline = floor if baseline is None else baseline
         else:
-            live = live_on_target(near(at, at + settings.ops.floor_buffer), target, at, settings)
+            behind, ahead = floor_hold_reach(settings)
+            nearby = near(at - behind, at + ahead)
+            live = holding_floor(nearby, target, at, settings)
             decision = decide_restore(
                 baseline=baseline, current_floor=floor, live_weddings=live,
                 last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
@@ -295,6 +295,9 @@ def production_floor(
             reason = decision.reason
             if decision.new_floor is not None:
                 baseline = None
+            elif live and baseline is not None:  # held by weddings: retried as the flow does
+                queue.append((held_retry_at(nearby, live, target, settings), operation, ids))
+                queue.sort(key=lambda item: (item[0], item[1] != "floor-raise"))
             elif decision.reason.startswith("cooldown") and changed_at is not None:
                 retry = changed_at + settings.ops.cooldown + RETRY_SLACK
                 queue.append((retry, operation, ids))
@@ -429,3 +432,155 @@ def calendar_free_floor(
     per_minute = pd.Series(need, index=hourly.index).reindex(minutes, method="ffill")
     shifted = per_minute.shift(-buffer).ffill().to_numpy()
     return np.maximum(per_minute.to_numpy(), shifted).astype(np.int64)
+
+
+# --- the nowcast, replayed ----------------------------------------------------------------
+# The watch rounds' intensity nowcast (`capacity.nowcast`), its decisions called as the
+# production step (`capacity.nowcast_round`) calls them. Its imports live in this section so
+# that it stays one block at the end of the module.
+
+import heapq  # noqa: E402
+
+from wedperf.calendar.schedule import window_grid_times  # noqa: E402
+from wedperf.capacity.nowcast import (  # noqa: E402
+    assess,
+    decide_nowcast_raise,
+    decide_nowcast_restore,
+    observed_span,
+    size_nowcast,
+)
+
+
+@dataclass(frozen=True)
+class NowcastStep:
+    """One nowcast step of the replay's watch rounds, as the production step records it."""
+
+    at: datetime
+    action: str  # raise | restore
+    before: int
+    after: int
+    reason: str
+
+
+def production_nowcast(
+    weddings: Sequence[Wedding],
+    minutes: pd.DatetimeIndex,
+    target: CapacityTarget,
+    settings: Settings,
+    observed_rps: dict[str, tuple[int, np.ndarray]],
+) -> tuple[np.ndarray, list[NowcastStep]]:
+    """The floor the watch rounds' nowcast sets on `target`, minute by minute over
+    `minutes`, and its steps. `observed_rps`: per wedding id, (the minute offset its array
+    starts at, its requests/s per minute from there) — what Prometheus's per-wedding rate
+    would show. Rounds run on the watch grid (`critical_path.interval`) at the instants the
+    calendar sync plans (`calendar.schedule.window_grid_times`: inside any day window, its
+    end included); each assesses the live weddings on their `observed_span`, raises for hot
+    ones and restores with `capacity.nowcast`'s decisions, as `nowcast_round` does. A raise
+    still in force after its span's last round is restored by the floor-restore run the
+    hourly plan-wedding-ops owes it (the next slot after its :05 run), decided likewise.
+    The floor starts at the target's minimum (its baseline) and nobody else changes it;
+    with `ops.nowcast.enabled` false it stays there, as in production."""
+    if not settings.ops.nowcast.enabled:
+        return np.full(len(minutes), target.min_replicas, dtype=np.int64), []
+    active = sorted(
+        (w for w in weddings if w.status != "cancelled" and serves(target, w)),
+        key=lambda w: w.starts_at,
+    )
+    starts = np.array([w.starts_at.timestamp() for w in active])
+    before, after = settings.day_window_before, settings.day_window_after
+    reach = before + after + max((w.ends_at - w.starts_at for w in active), default=timedelta(0))
+    first = minutes[0].to_pydatetime()
+    span = minutes[-1].to_pydatetime() - first + timedelta(minutes=1)
+
+    def near(start: datetime, end: datetime) -> list[Wedding]:
+        lo = np.searchsorted(starts, (start - reach).timestamp())
+        hi = np.searchsorted(starts, (end + reach).timestamp())
+        return active[lo:hi]
+
+    # Requests per wedding between two minute offsets, from cumulative sums.
+    cumulative = {
+        wid: (lo, np.concatenate([[0.0], np.cumsum(rps * 60.0)]))
+        for wid, (lo, rps) in observed_rps.items()
+    }
+
+    def requests(wid: str, start: datetime, end: datetime) -> float:
+        if wid not in cumulative or end <= start:
+            return 0.0
+        lo, sums = cumulative[wid]
+        a = int((start - first).total_seconds() // 60) - lo
+        b = int((end - first).total_seconds() // 60) - lo
+        a, b = min(max(a, 0), len(sums) - 1), min(max(b, 0), len(sums) - 1)
+        return float(sums[b] - sums[a])
+
+    rounds = window_grid_times(
+        [w.day_window(before, after) for w in active],
+        now=first - timedelta(seconds=1),
+        horizon=span,
+        interval=settings.critical_path.interval,
+    )
+    queue = list(rounds)
+    heapq.heapify(queue)
+    planned = set(rounds)
+    floor, baseline, set_by, changed_at = target.min_replicas, None, None, None
+    changes: list[tuple[datetime, int]] = []
+    steps: list[NowcastStep] = []
+    while queue:
+        at = heapq.heappop(queue)
+        live = [w for w in near(at, at) if w.day_window(before, after)[0] <= at
+                < w.day_window(before, after)[1]]  # fmt: skip
+        observed = {w.wedding_id: requests(w.wedding_id, *observed_span(w, at, settings))
+                    for w in live}  # fmt: skip
+        assessed = assess(live, observed, at, settings)
+        hot = [a for a in assessed if a.hot]
+        action = None
+        if hot:
+            until = max(w.day_window(before, after)[1] for w in live
+                        if w.wedding_id in {a.wedding_id for a in hot})  # fmt: skip
+            sizing = size_nowcast(target, assessed, near(at, until), at, settings)
+            decision = decide_nowcast_raise(
+                needed=sizing.needed, current_floor=floor, maximum=target.max_replicas,
+                baseline=baseline, set_by_wedperf=set_by,
+            )  # fmt: skip
+            reason, action = f"{sizing.why}; {decision.reason}", "raise"
+            if decision.new_floor is not None and baseline is None:
+                baseline = floor
+        elif baseline is not None:
+            behind, ahead = floor_hold_reach(settings)
+            nearby = near(at - behind, at + ahead)
+            decision = decide_nowcast_restore(
+                baseline=baseline, current_floor=floor, set_by_wedperf=set_by,
+                live_weddings=holding_floor(nearby, target, at, settings),
+                in_ceremony=ceremonies_in_progress(nearby, at, settings.forecast.ceremony_length),
+                last_change=changed_at, now=at, cooldown=settings.ops.cooldown,
+            )  # fmt: skip
+            reason, action = decision.reason, "restore"
+            if decision.new_floor is not None:
+                baseline = None
+        if action is not None and decision.new_floor is not None:
+            steps.append(NowcastStep(at, action, floor, decision.new_floor, reason))
+            floor, set_by, changed_at = decision.new_floor, decision.new_floor, at
+            changes.append((at, floor))
+        if baseline is not None and at + settings.critical_path.interval not in planned:
+            # The span's last round left a raise in force: plan-wedding-ops (hourly, at :05)
+            # owes it a floor-restore in the next slot after its run.
+            owed = _owed_restore_at(at, settings.ops.slot)
+            if owed not in planned:
+                planned.add(owed)
+                heapq.heappush(queue, owed)
+    schedule = np.full(len(minutes), target.min_replicas, dtype=np.int64)
+    for at, level in changes:
+        schedule[minutes.searchsorted(pd.Timestamp(at)) :] = level
+    return schedule, steps
+
+
+# plan-wedding-ops runs hourly at :05 (prefect.yaml); an owed restore goes in the next slot.
+PLAN_AT_MINUTE = 5
+
+
+def _owed_restore_at(at: datetime, slot: timedelta) -> datetime:
+    plan = at.replace(minute=PLAN_AT_MINUTE, second=0, microsecond=0)
+    if plan <= at:
+        plan += timedelta(hours=1)
+    step = int(slot.total_seconds())
+    asap = int(plan.timestamp()) + 60
+    return datetime.fromtimestamp(-(-asap // step) * step, at.tzinfo)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from wedperf.prewarm.contract import KEY_TEMPLATE
 from wedperf.sandbox.capacity import REPLICA_RPS as SANDBOX_REPLICA_RPS
@@ -87,6 +87,155 @@ class EventUtilisation(BaseModel):
     )
 
 
+# A wedding day's phases, in order (capacity.nowcast.phase_spans).
+NOWCAST_PHASES = ("before", "arrival", "ceremony", "reception")
+MIN_NOWCAST_STEP = timedelta(minutes=1)
+
+
+class PhaseRate(BaseModel):
+    """Requests/s per invited guest in one phase of a wedding day: its mean (what the
+    phase's requests add up to) and its busiest minute (what capacity must hold)."""
+
+    mean: float = Field(ge=0)
+    peak: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _peak_at_least_mean(self) -> PhaseRate:
+        if self.peak < self.mean:
+            raise ValueError(
+                f"a phase's busiest minute (peak {self.peak}) cannot be below its mean "
+                f"({self.mean})"
+            )
+        return self
+
+
+def _default_phase_rates() -> dict[str, PhaseRate]:
+    # A modelling assumption, not a measurement: per invited guest, the phase averages and
+    # busiest minutes of the sandbox's load model v2 (wedperf.sandbox.demand: about 60% of
+    # the invited use the app; check-ins peak 15 min before the ceremony, phones are away
+    # during it, the photo burst after dinner is the reception's peak). docs/capacity.md,
+    # "Re-sizing during the day (nowcast)".
+    return {
+        "before": PhaseRate(mean=0.006, peak=0.006),
+        "arrival": PhaseRate(mean=0.037, peak=0.060),
+        "ceremony": PhaseRate(mean=0.005, peak=0.005),
+        "reception": PhaseRate(mean=0.027, peak=0.105),
+    }
+
+
+class Nowcast(BaseModel):
+    """Re-sizing during the day: each watch round compares each live wedding's requests so
+    far with its expected curve, and raises the replica floor of the targets serving a
+    wedding that runs hot for its remaining phases (only raises; restored once the hot
+    weddings' windows close). docs/capacity.md, "Re-sizing during the day (nowcast)".
+
+    The expected curve is `phase_rates` x the wedding's invited guests over its phases
+    (before = day window opening to arrival, arrival, ceremony, reception to its end;
+    the forecast settings' `arrival_before` and `ceremony_length`): a modelling
+    assumption, not learned from completed weddings. Off by default (`enabled`): measured
+    on the replay's sandbox year it lies on the event-window utilisation's own cost/risk
+    curve, not below it."""
+
+    enabled: bool = Field(
+        default=False,
+        description="run the nowcast in every watch round; off by default: on the sandbox "
+        "year it saved 2 of the 4 event minutes the shipped event utilisation misses for "
+        "1.08 x the oracle's replica-hours more, where 30% alone misses none for 0.30 x "
+        "more (docs/capacity.md)",
+    )
+    threshold: float = Field(
+        default=1.2,
+        description="a wedding runs hot when its (shrunk) intensity, requests so far over "
+        "expected so far, is at least this",
+    )
+    min_expected_requests: float = Field(
+        default=2000.0,
+        ge=0,
+        description="no intensity until this many requests were expected so far (too early "
+        "to tell a hot wedding from a noisy minute)",
+    )
+    prior_requests: float = Field(
+        default=2000.0,
+        ge=0,
+        description="shrinkage toward 1: intensity = (observed + k) / (expected + k) with "
+        "k this many requests (k expected requests' worth of a prior intensity of 1)",
+    )
+    horizon: timedelta | None = Field(
+        default=None,
+        description="size the floor on the expected busiest minute of the next `horizon` "
+        "(each round raises it further as the day goes on); unset: of the rest of the hot "
+        "weddings' days at once",
+    )
+    query: str | None = Field(
+        default=None,
+        description="PromQL of each wedding's requests per step, one series per wedding "
+        "(labelled prometheus.wedding_label); $wedding_ids (required) is replaced by a regex "
+        "of the round's wedding ids, $step by `step` in seconds (e.g. 300s), $label by "
+        "prometheus.wedding_label; unset: the sandbox app's "
+        'sum by ($label) (increase(wedapp_request_duration_seconds_count{$label=~"$wedding_ids"}'
+        "[$step]))",
+    )
+    step: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="resolution of the observed requests (at least 1 minute: >= 4 scrape "
+        "intervals of 15 s; whole seconds)",
+    )
+    phase_rates: dict[str, PhaseRate] = Field(
+        default_factory=_default_phase_rates,
+        description="expected requests/s per invited guest by phase (before, arrival, "
+        "ceremony, reception): mean and busiest minute; a modelling assumption",
+    )
+
+    @field_validator("phase_rates")
+    @classmethod
+    def _every_phase(cls, rates: dict[str, PhaseRate]) -> dict[str, PhaseRate]:
+        known = set(NOWCAST_PHASES)
+        missing, unknown = known - set(rates), set(rates) - known
+        if missing or unknown:
+            raise ValueError(
+                f"phase_rates needs exactly the phases {', '.join(NOWCAST_PHASES)}"
+                + (f"; missing {', '.join(sorted(missing))}" if missing else "")
+                + (f"; unknown {', '.join(sorted(unknown))}" if unknown else "")
+            )
+        return rates
+
+    @field_validator("threshold")
+    @classmethod
+    def _above_one(cls, value: float) -> float:
+        if not value > 1:
+            raise ValueError(
+                f"threshold must be above 1 (an intensity of 1 is the expected load), got {value}"
+            )
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _whole_step(cls, value: timedelta) -> timedelta:
+        if value < MIN_NOWCAST_STEP or value.total_seconds() % 1:
+            raise ValueError(
+                f"step must be whole seconds and at least {MIN_NOWCAST_STEP} (4 scrape "
+                f"intervals of 15 s), got {value}"
+            )
+        return value
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError(f"horizon must be >= 0 or unset, got {value}")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query_has_ids(cls, value: str | None) -> str | None:
+        if value is not None and "$wedding_ids" not in value:
+            raise ValueError(
+                "query must contain $wedding_ids (the regex of the round's wedding ids): "
+                "without it every wedding would read the same series"
+            )
+        return value
+
+
 class OpsSettings(BaseModel):
     """Acting ahead of weddings: the plan, the capacity policy and pre-warm."""
 
@@ -140,6 +289,7 @@ class OpsSettings(BaseModel):
         "found the floor costs more at equal risk (docs/capacity.md); always; never",
     )
     event_utilisation: EventUtilisation = Field(default_factory=EventUtilisation)
+    nowcast: Nowcast = Field(default_factory=Nowcast)
     targets: list[CapacityTarget] = Field(
         default_factory=lambda: [
             CapacityTarget(name="sandbox", per_replica_rps=SANDBOX_REPLICA_RPS)

@@ -23,11 +23,12 @@ class TargetState:
     baseline: int | None
     floor: int | None
     changed_at: datetime | None
+    raised_by: str | None = None  # the kind of step whose raise is in force (None: none)
 
 
 def target_state(conn: psycopg.Connection, target: str) -> TargetState:
     row = conn.execute(Q["target_state"], {"target": target}).fetchone()
-    return TargetState(*row) if row else TargetState(None, None, None)
+    return TargetState(*row) if row else TargetState(None, None, None, None)
 
 
 def raised_targets(conn: psycopg.Connection) -> list[str]:
@@ -36,18 +37,35 @@ def raised_targets(conn: psycopg.Connection) -> list[str]:
 
 
 def remember_raise(
-    conn: psycopg.Connection, target: str, *, before: int | None, after: int
+    conn: psycopg.Connection,
+    target: str,
+    *,
+    before: int | None,
+    after: int,
+    by: str,
+    at: datetime | None = None,
+    keep_raiser: bool = False,
 ) -> None:
-    """Keep the pre-raise floor as the baseline (only the first raise sets it). The
-    capacity-floor step records it before its write, as the raise's intent, and commits it
-    first, so a raise is never in force without a restore owed."""
+    """Keep the pre-raise floor as the baseline (only the first raise sets it), and `by`,
+    the kind of step whose raise is now in force (the last raise's; with `keep_raiser`, the
+    raiser already in force stays — the nowcast's raise over a planned raise or a scale-up,
+    so its own restore leaves the floor to theirs). The capacity-floor
+    step records it before its write, as the raise's intent, and commits it first, so a
+    raise is never in force without a restore owed. `at`: the instant the step decides on
+    (its cooldown's clock), the database's now() when None."""
+    params = {"target": target, "before": before, "after": after, "by": by, "at": at,
+              "keep_raiser": keep_raiser}  # fmt: skip
     with conn.transaction():
-        conn.execute(Q["remember_raise"], {"target": target, "before": before, "after": after})
+        conn.execute(Q["remember_raise"], params)
 
 
-def remember_restore(conn: psycopg.Connection, target: str, *, after: int) -> None:
+def remember_restore(
+    conn: psycopg.Connection, target: str, *, after: int, at: datetime | None = None
+) -> None:
+    """No raise in force any more (restored, or the floor is someone else's): baseline and
+    `raised_by` cleared, `after` noted as the floor."""
     with conn.transaction():
-        conn.execute(Q["remember_restore"], {"target": target, "after": after})
+        conn.execute(Q["remember_restore"], {"target": target, "after": after, "at": at})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ point at t describes the hour before it and is stamped at that hour's start (pro
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -75,3 +77,76 @@ def _one_series(
     index = pd.DatetimeIndex(pd.to_datetime(stamps, unit="s", utc=True)).as_unit("ns")
     series = pd.Series(values, index=index, name=name, dtype=float)
     return series[~series.index.duplicated()].sort_index()
+
+
+# Wedding ids per query: sent in a POST body (no URL limit), still chunked so that one
+# query's regex and answer stay small on a Saturday of thousands of live weddings.
+IDS_PER_QUERY = 100
+
+
+@dataclass(frozen=True)
+class WeddingRequests:
+    """Requests per wedding over its window, the weddings Prometheus returned a series
+    for, and the ids left out of the query (with why)."""
+
+    requests: dict[str, float]
+    with_series: frozenset[str]
+    refused: dict[str, str]
+
+
+def wedding_requests(
+    source: PrometheusSource,
+    query: str,
+    windows: dict[str, tuple[datetime, datetime]],
+    *,
+    step_seconds: int,
+    label: str,
+    deadline: datetime | None = None,
+) -> WeddingRequests:
+    """Requests of each wedding in its window [start, end) (`windows`: wedding id -> span),
+    from `query`: PromQL of each wedding's requests per step (one series per wedding,
+    labelled `label`), `$step` replaced by the step (e.g. 300s), then `$wedding_ids` by a
+    regex of the ids (e.g. `increase(..._count{wedding_id=~"$wedding_ids"}[$step])`). A
+    point stamped t counts the step before t; only steps wholly inside a wedding's window
+    are counted. An id that cannot go into a PromQL string literal (a control character:
+    a newline would end the query for every wedding) is left out, with the reason, and the
+    others read. One HTTP client for every chunk, each a POST. SourceError with the reason
+    when Prometheus cannot answer, or when `deadline` (wall clock) passes before the last
+    chunk is read (each request's timeout is capped at the time left)."""
+    refused = {i: "id has a control character: not put in a PromQL query"
+               for i in windows if not i.isprintable()}  # fmt: skip
+    ids = sorted(i for i in windows if i not in refused)
+    out = {wedding_id: 0.0 for wedding_id in ids}
+    seen: set[str] = set()
+    with source.client() as client:
+        for k in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[k : k + IDS_PER_QUERY]
+            start = min(windows[i][0] for i in chunk)
+            end = max(windows[i][1] for i in chunk)
+            promql = query.replace("$step", f"{step_seconds}s")
+            promql = promql.replace("$wedding_ids", _id_regex(chunk))
+            answer = source.range_values(promql, start, end, step_seconds, client=client,
+                                         post=True, deadline=deadline)  # fmt: skip
+            for series in answer:
+                wedding_id = (series.get("metric") or {}).get(label)
+                if wedding_id not in out:
+                    continue
+                seen.add(wedding_id)
+                lo, hi = (t.timestamp() for t in windows[wedding_id])
+                for point in series.get("values", []):
+                    try:
+                        ts, value = float(point[0]), float(point[1])
+                    except (TypeError, ValueError, IndexError):
+                        raise SourceError(
+                            f"prometheus returned a malformed point {point!r}"
+                        ) from None
+                    if np.isfinite(value) and lo <= ts - step_seconds and ts <= hi:
+                        out[wedding_id] += max(value, 0.0)
+    return WeddingRequests(out, frozenset(seen), refused)
+
+
+def _id_regex(ids: list[str]) -> str:
+    """A PromQL string literal's content matching exactly these ids (RE2, anchored by
+    PromQL): regex-escaped, then backslashes doubled and double quotes escaped, as the
+    string literal unescapes them once. Ids with control characters are refused before."""
+    return "|".join(re.escape(i) for i in ids).replace("\\", "\\\\").replace('"', '\\"')

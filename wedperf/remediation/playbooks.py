@@ -134,9 +134,12 @@ def scale_up(
                 )
             )
             continue
-        actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
         if not dry_run:
-            remember_raise(conn, target.name, before=current, after=new)
+            # The intent, committed before the write (as the capacity-floor step does): a
+            # write that dies or whose answer is lost still leaves the restore owed.
+            remember_raise(conn, target.name, before=current, after=new, by="scale_up")
+            conn.commit()
+        actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
         results.append(
             StepResult(
                 "scale_up",

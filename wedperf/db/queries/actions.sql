@@ -18,3 +18,14 @@ SELECT EXISTS (
     SELECT 1 FROM perf.actions
     WHERE kind = %(kind)s AND target = %(target)s AND outcome = 'done' AND acted_at > %(since)s
 );
+
+-- name: recorded_step
+-- The step a run recorded (its natural key), so a repeated run can tell what it did.
+SELECT outcome, before, after, reason FROM perf.actions
+WHERE plan_id = %(plan_id)s AND kind = %(kind)s AND target = %(target)s;
+
+-- name: last_step_of
+-- The newest step of these kinds on the target (served by actions_target_idx).
+SELECT outcome, reason FROM perf.actions
+WHERE target = %(target)s AND kind = ANY(%(kinds)s)
+ORDER BY acted_at DESC, action_id DESC LIMIT 1;

@@ -70,14 +70,36 @@ class PrometheusSource:
                 samples.extend(self._samples(operation, result))
         return samples
 
+    def client(self) -> httpx.Client:
+        """An HTTP client for this Prometheus (close it: use it as a context manager), for a
+        caller that sends several queries (`range_values(..., client=...)`)."""
+        return httpx.Client(**self._client_args)
+
     def range_values(
-        self, promql: str, start: datetime, end: datetime, step_seconds: int
+        self,
+        promql: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: int,
+        *,
+        client: httpx.Client | None = None,
+        post: bool = False,
+        deadline: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """The matrix of `promql` over the steps of [start, end): a point stamped t + step
         describes the step [t, t + step) (write the query so that it does, e.g. with
-        `[<step>s]` ranges or subqueries)."""
-        with httpx.Client(**self._client_args) as client:
-            return self._query_range(client, promql, CollectWindow(start, end), step_seconds)
+        `[<step>s]` ranges or subqueries). `client`: one from `client()` to reuse (else one
+        for this query); `post`: send the parameters form-encoded in a POST body, which the
+        HTTP API accepts for queries too long for a URL ("HTTP API": "You can URL-encode
+        these parameters directly in the request body by using the POST method");
+        `deadline` (wall clock): the request's timeout capped at the time left, SourceError
+        once it has passed."""
+        window = CollectWindow(start, end)
+        args = dict(post=post, deadline=deadline)
+        if client is not None:
+            return self._query_range(client, promql, window, step_seconds, **args)
+        with self.client() as own:
+            return self._query_range(own, promql, window, step_seconds, **args)
 
     def _query_range(
         self,
@@ -85,6 +107,9 @@ class PrometheusSource:
         promql: str,
         window: CollectWindow,
         step_seconds: int | None = None,
+        *,
+        post: bool = False,
+        deadline: datetime | None = None,
     ) -> list[dict[str, Any]]:
         # A point at t holds the increase over the step before t: evaluating at start + step
         # ... end covers the steps of [start, end) exactly. Whole milliseconds, rounded
@@ -99,11 +124,20 @@ class PrometheusSource:
             "step": f"{step}s",
         }
         where = f"prometheus at {self._client_args['base_url']}"
+        timeout = self.settings.timeout_seconds
+        if deadline is not None:
+            left = (deadline - datetime.now(UTC)).total_seconds()
+            if left <= 0:
+                raise SourceError(f"{where} not queried: the deadline has passed")
+            timeout = min(timeout, left)
         try:
-            response = client.get("/api/v1/query_range", params=params)
+            if post:  # form-encoded body (httpx sets application/x-www-form-urlencoded)
+                response = client.post("/api/v1/query_range", data=params, timeout=timeout)
+            else:
+                response = client.get("/api/v1/query_range", params=params, timeout=timeout)
         except httpx.TimeoutException as exc:
             raise SourceError(
-                f"{where} timed out after {self.settings.timeout_seconds}s ({type(exc).__name__})"
+                f"{where} timed out after {timeout:.1f}s ({type(exc).__name__})"
             ) from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"{where} is unreachable: {exc}") from exc
