@@ -487,6 +487,18 @@ def test_the_replay_makes_the_changes_the_production_step_makes(conn) -> None:
     assert app.replicas == target.min_replicas
 
 
+def instead_of_the_cool_one(conn, wedding) -> None:
+    """The calendar's cool wedding replaced by `wedding`."""
+    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
+    conn.execute(
+        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
+        "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
+        (wedding.wedding_id, wedding.starts_at, wedding.ends_at, wedding.timezone,
+         wedding.guest_count, wedding.status),
+    )  # fmt: skip
+    conn.commit()
+
+
 def test_a_restore_waits_for_a_wedding_whose_planned_raise_has_run(conn) -> None:
     """A planned raise for a later wedding (its raise runs up to floor_buffer + slot before
     its window opens), then a nowcast raise for a hot one: the round after the hot one's
@@ -497,14 +509,7 @@ def test_a_restore_waits_for_a_wedding_whose_planned_raise_has_run(conn) -> None
     target = config.ops.targets[0]
     closes = LIVE[0].ends_at  # the hot wedding's day window closes (day_window_after 0)
     later = wedding("later", starts=closes + timedelta(minutes=20) + config.day_window_before)
-    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
-    conn.execute(
-        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
-        "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
-        (later.wedding_id, later.starts_at, later.ends_at, later.timezone, later.guest_count,
-         later.status),
-    )  # fmt: skip
-    conn.commit()
+    instead_of_the_cool_one(conn, later)
     app = App(replicas=3)
     actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
     planned = raise_floor(conn, actuator, target, [later], plan_id="floor-raise:app@x",
@@ -832,14 +837,7 @@ def test_a_planned_restore_keeps_a_raise_skipped_because_the_nowcast_covered_it(
     # at 00:35, 5 minutes beyond the floor buffer of that restore.
     later = wedding("later", starts=hot_restore + timedelta(minutes=35) + config.day_window_before,
                     guests=50)  # fmt: skip
-    conn.execute("DELETE FROM perf.weddings WHERE wedding_id = 'cool'")
-    conn.execute(
-        "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
-        "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
-        (later.wedding_id, later.starts_at, later.ends_at, later.timezone, later.guest_count,
-         later.status),
-    )  # fmt: skip
-    conn.commit()
+    instead_of_the_cool_one(conn, later)
     app = App(replicas=1)
     actuator = SandboxActuator(target, transport=httpx.MockTransport(app))
     hot = run_nowcast(conn, [LIVE[0]], ROUND, config,
