@@ -52,3 +52,52 @@ def test_predictive_floor_closes_the_gap() -> None:
     without = evaluate(reactive(load, CAP, config), load, CAP, window)
     assert with_floor.under_provisioned_minutes == 0 < without.under_provisioned_minutes
     assert with_floor.replica_hours > without.replica_hours
+
+
+def reactive_minute_by_minute(load, capacity, config, floor=None, utilisation=None):
+    """The autoscaler model written out minute by minute, as `reactive` was first written:
+    the reference its vectorised form must match."""
+    n = len(load)
+    seen = np.concatenate([np.full(config.metric_lag, load[0]), load[: -config.metric_lag or None]])
+    target_utilisation = config.target_utilisation if utilisation is None else utilisation
+    desired = np.maximum(
+        config.min_replicas, np.ceil(seen / (capacity * target_utilisation))
+    ).astype(np.int64)
+    if floor is not None:
+        desired = np.maximum(desired, floor)
+    serving = np.empty(n, dtype=np.int64)
+    current = int(max(desired[0], floor[0] if floor is not None else 0))
+    pending: list[tuple[int, int]] = []
+    window = config.scale_in_stabilisation
+    for t in range(n):
+        target = max(int(desired[max(0, t - window + 1) : t + 1].max()), int(desired[t]))
+        if target > current + sum(k for _, k in pending):
+            pending.append((t + config.pod_start, target - current - sum(k for _, k in pending)))
+        elif target < current and not pending:
+            current = target
+        ready = [k for at, k in pending if at <= t]
+        if ready:
+            current += sum(ready)
+            pending = [(at, k) for at, k in pending if at > t]
+        serving[t] = current
+    return serving
+
+
+def test_reactive_matches_the_minute_by_minute_model() -> None:
+    """Random bursty loads, lags, pod starts, stabilisation windows, floors and per-minute
+    target utilisations: the same replicas every minute."""
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        load = rng.gamma(2, 20, n) * (1 + 5 * (rng.random(n) < 0.05))
+        config = ReactiveConfig(
+            target_utilisation=float(rng.uniform(0.2, 1.0)),
+            metric_lag=int(rng.integers(0, 5)),
+            pod_start=int(rng.integers(0, 8)),
+            scale_in_stabilisation=int(rng.integers(1, 12)),
+            min_replicas=int(rng.integers(0, 4)),
+        )
+        floor = rng.integers(0, 20, n) if rng.random() < 0.5 else None
+        utilisation = rng.uniform(0.2, 0.95, n) if rng.random() < 0.5 else None
+        expected = reactive_minute_by_minute(load, CAP, config, floor, utilisation)
+        assert (reactive(load, CAP, config, floor, utilisation) == expected).all(), config

@@ -24,6 +24,7 @@ Under-provisioned minutes are minutes inside event windows with replicas x c < L
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,20 +92,27 @@ def reactive(
         desired = np.maximum(desired, floor)
     serving = np.empty(n, dtype=np.int64)
     current = int(max(desired[0], floor[0] if floor is not None else 0))
-    pending: list[tuple[int, int]] = []  # (minute ready, replica count)
+    # Scale-in: only to the highest demand of the stabilisation window (the minute's own
+    # demand included), computed for every minute at once; the loop below is then plain
+    # integers, which a year of minutes per policy setting needs.
     window = config.scale_in_stabilisation
-    for t in range(n):
-        # Scale-in: only to the highest demand of the stabilisation window.
-        recent_peak = int(desired[max(0, t - window + 1) : t + 1].max())
-        target = max(recent_peak, int(desired[t]))
-        if target > current + sum(k for _, k in pending):
-            pending.append((t + config.pod_start, target - current - sum(k for _, k in pending)))
+    padded = np.concatenate([np.full(window - 1, desired[0]), desired])
+    targets = np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1)[:n].tolist()
+    # Pods asked for, oldest first: every request is ready `pod_start` minutes after it is
+    # made, so requests become ready in the order they were made.
+    pending: deque[tuple[int, int]] = deque()  # (minute ready, replica count)
+    starting = 0  # replicas in `pending`
+    pod_start = config.pod_start
+    for t, target in enumerate(targets):
+        if target > current + starting:
+            pending.append((t + pod_start, target - current - starting))
+            starting = target - current
         elif target < current and not pending:
             current = target
-        ready = [k for at, k in pending if at <= t]
-        if ready:
-            current += sum(ready)
-            pending = [(at, k) for at, k in pending if at > t]
+        while pending and pending[0][0] <= t:
+            ready = pending.popleft()[1]
+            current += ready
+            starting -= ready
         serving[t] = current
     return serving
 
