@@ -406,6 +406,66 @@ def production_utilisation(
     return schedule, steps
 
 
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """A fixed weekly window in local time, as two CronJobs would set it: from `opens` to
+    `closes`, each (weekday, hour, minute) with Monday = 0; it may wrap over Sunday night."""
+
+    opens: tuple[int, int, int]
+    closes: tuple[int, int, int]
+    timezone: str = "America/New_York"
+
+    def contains(self, minutes: pd.DatetimeIndex) -> np.ndarray:
+        """Whether each minute is inside the window (local wall-clock time; on the night
+        the clocks change, a cron time that does not exist is passed at the next minute
+        that does)."""
+        local = minutes.tz_convert(self.timezone)
+        of_week = (
+            local.day_of_week.to_numpy() * 1440
+            + local.hour.to_numpy() * 60
+            + local.minute.to_numpy()
+        )
+        opens, closes = (d * 1440 + h * 60 + m for d, h, m in (self.opens, self.closes))
+        return (of_week - opens) % MINUTES_PER_WEEK < (closes - opens) % MINUTES_PER_WEEK
+
+
+def weekly_utilisation(
+    minutes: pd.DatetimeIndex, window: WeeklyWindow, *, utilisation: int, baseline: int
+) -> np.ndarray:
+    """Scheduled scaling without a calendar: the autoscaler target utilisation (%) in force
+    each minute when it is set to `utilisation` every week inside `window` and back to
+    `baseline` outside it."""
+    return np.where(window.contains(minutes), utilisation, baseline).astype(np.int64)
+
+
+def bisect_threshold(
+    ok: Callable[[float], bool],
+    lo: float,
+    hi: float,
+    *,
+    tolerance: float,
+    good_enough: Callable[[float], bool] | None = None,
+) -> float:
+    """The highest x in [lo, hi) at which `ok` holds, to within `tolerance`, for an `ok`
+    that holds at `lo`, fails at `hi` (neither is called there) and flips once in between
+    (e.g. a target utilisation with at most N under-provisioned minutes). Stops early at
+    an x that is `good_enough`, which it returns whether `ok` holds there or not."""
+    if not lo < hi:
+        raise ValueError(f"need lo < hi, got {lo} and {hi}")
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+        if good_enough is not None and good_enough(mid):
+            return mid
+    return lo
+
+
 def calendar_free_floor(
     minutes: pd.DatetimeIndex,
     load: np.ndarray,
