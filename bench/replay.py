@@ -110,8 +110,12 @@ BUDGETS = (10, 0)  # under-provisioned event minutes a year: cost_at_10_minutes,
 WEEKLY_WINDOWS = {
     "fri_mon": WeeklyWindow(opens=(4, 12, 0), closes=(0, 0, 0)),  # Friday 12:00 to Monday 00:00
     "sat_sun": WeeklyWindow(opens=(5, 8, 0), closes=(6, 2, 0)),  # Saturday 08:00 to Sunday 02:00
+    "thu_mon": WeeklyWindow(opens=(3, 12, 0), closes=(0, 6, 0)),  # Thursday 12:00 to Monday 06:00
 }
 DEFAULT_WEEKLY = ("fri_mon", 35)  # the window and utilisation (%) reported as its default
+# The same with the rest of the week's target lowered too (a second HPA setting, still no
+# calendar): Friday to Monday at one level, the rest of the week at another (%).
+TWO_LEVEL_OUTSIDE = (30, 35, 40, 45, 50, 60, 70, 80, 90)
 # The held-out check: settings are chosen on the scored minutes before this day (New York
 # time) and scored on the rest of the year, over these settings per policy family.
 SELECTION_ENDS = date(2026, 7, 1)
@@ -525,18 +529,27 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
                                            **score(reactive_replicas(utilisation))}  # fmt: skip
         return tried_reactive[utilisation]
 
-    def weekly_replicas(window: str, utilisation: int) -> np.ndarray:
-        key = (series.name, "weekly", window, utilisation, baseline)
+    def weekly_replicas(window: str, utilisation: int, outside: int = baseline) -> np.ndarray:
+        key = (series.name, "weekly", window, utilisation, outside)
         if key not in SCHEDULES:
             SCHEDULES[key] = weekly_utilisation(series.minutes, WEEKLY_WINDOWS[window],
                                                 utilisation=utilisation,
-                                                baseline=baseline).astype(np.uint8)  # fmt: skip
+                                                baseline=outside).astype(np.uint8)  # fmt: skip
         return reactive(series.load, series.capacity, config,
                         utilisation=SCHEDULES[key] / 100.0)  # fmt: skip
 
-    def scheduled(window: str, utilisation: int) -> dict:
+    def scheduled(window: str, utilisation: int, outside: int = baseline) -> dict:
+        """The weekly schedule's figures, with the under-provisioned event minutes that fall
+        outside its window (weddings on other days, before it opens, after it closes)."""
+        replicas = weekly_replicas(window, utilisation, outside)
+        key = (series.name, "weekly-window", window)
+        if key not in SCHEDULES:
+            SCHEDULES[key] = WEEKLY_WINDOWS[window].contains(series.minutes)
+        short = (replicas * series.capacity < series.load) & in_window & ~SCHEDULES[key]
         return {"window": window, "event_utilisation": utilisation,
-                **score(weekly_replicas(window, utilisation))}  # fmt: skip
+                **({"outside_utilisation": outside} if outside != baseline else {}),
+                **score(replicas),
+                "under_provisioned_minutes_outside_window": int(short[start:].sum())}  # fmt: skip
 
     def calendar_free(headroom: float) -> dict:
         floor = calendar_free_floor(series.minutes, series.load, capacity=series.capacity,
@@ -597,9 +610,24 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
         grid = [scheduled(window, u) for u in EVENT_UTILISATIONS]
         sweep_scheduled += grid + integer_scan(lambda u, w=window: scheduled(w, u), grid,
                                                "event_utilisation")  # fmt: skip
-    by_window = {w: thresholds([p for p in sweep_scheduled if p["window"] == w],
-                               "event_utilisation") for w in WEEKLY_WINDOWS}  # fmt: skip
+    by_window = {
+        w: thresholds([p for p in sweep_scheduled if p["window"] == w], "event_utilisation")
+        # Scored event minutes the window does not cover: reactive alone at the HPA's target.
+        | {"event_minutes_outside_window": int(
+            (in_window & ~SCHEDULES[(series.name, "weekly-window", w)])[start:].sum())}
+        for w in WEEKLY_WINDOWS
+    }  # fmt: skip
     progress(f"{series.name}, pod start {pod_start}: scheduled_weekly {by_window}")
+    # ... and with the rest of the week's target lowered too.
+    sweep_two_level = [scheduled("fri_mon", u, outside) for outside in TWO_LEVEL_OUTSIDE
+                       for u in EVENT_UTILISATIONS if u <= outside]  # fmt: skip
+    two_level = thresholds(sweep_two_level, "event_utilisation")
+    for m in BUDGETS:
+        best = cheapest(sweep_two_level, m)
+        two_level[f"outside_utilisation_at_{m}_minutes"] = (
+            best.get("outside_utilisation", baseline) if best else None
+        )
+    progress(f"{series.name}, pod start {pod_start}: scheduled_weekly_two_level {two_level}")
 
     sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
     all_reactive = sorted(tried_reactive.values(), key=lambda p: p["target_utilisation"])
@@ -618,6 +646,7 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
                              "cost_at_10_minutes": cost_at(sweep_scheduled, 10),
                              "cost_at_0_minutes": cost_at(sweep_scheduled, 0),
                              "windows": by_window},
+        "scheduled_weekly_two_level": two_level,
         "calendar_free": {**next(p for p in sweep_calendar_free if p["headroom"] == 0.2),
                           "cost_at_10_minutes": cost_at(sweep_calendar_free, 10),
                           "cost_at_0_minutes": cost_at(sweep_calendar_free, 0)},
@@ -650,6 +679,7 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
             "reactive": sweep_reactive,
             "reactive_bisection": [p for p in all_reactive if p not in sweep_reactive],
             "scheduled_weekly": sweep_scheduled,
+            "scheduled_weekly_two_level": sweep_two_level,
             "calendar_free": sweep_calendar_free,
         },
         "event_minutes": int(in_window[start:].sum()),
@@ -691,6 +721,8 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
             ("calendar_free", sweep["calendar_free"], "^", "calendar_free (headroom)"),
             *((f"weekly_{w}", points, "v", f"scheduled_weekly {w} (utilisation)")
               for w, points in weekly.items()),
+            ("weekly_two_level", sweep.get("scheduled_weekly_two_level", []), "<",
+             "scheduled_weekly fri_mon, rest of week lowered too"),
             ("wedperf_floor", sweep["wedperf_floor"], "s", "wedperf floor (quantile x headroom)"),
             ("wedperf_utilisation", sweep["wedperf_utilisation"]
              + sweep.get("wedperf_utilisation_scan", []), "D",
@@ -702,7 +734,10 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
             if not points:  # the floor's, in the quick mode
                 continue
             points = sorted(points, key=lambda p: p["replica_hours_ratio"])
-            joined = policy in ("reactive", "calendar_free") or policy.startswith("weekly_")
+            joined = (
+                policy in ("reactive", "calendar_free")
+                or policy.removeprefix("weekly_") in WEEKLY_WINDOWS
+            )
             axes.plot(
                 [p["replica_hours_ratio"] for p in points],
                 [p["under_provisioned_minutes"] for p in points],
@@ -737,6 +772,17 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
     figure.savefig(path, dpi=110)
 
 
+def summary(policies: dict) -> str:
+    """One progress line: each policy's point (if it has one) and its costs."""
+    return ", ".join(
+        f"{p}"
+        + (f" {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
+           if "under_provisioned_minutes" in v else "")
+        + f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
+        for p, v in policies.items()
+    )  # fmt: skip
+
+
 def seed_figures(series: Series, first: pd.Timestamp) -> dict:
     """The policies that need no forecast on other seeds of the series' load model."""
     out = {}
@@ -756,10 +802,7 @@ def seed_figures(series: Series, first: pd.Timestamp) -> dict:
                 {k: p[k] for k in ("event_utilisation", "under_provisioned_minutes",
                                    "replica_hours_ratio")} for p in at_lead],
         }  # fmt: skip
-        progress(f"{other.name}: " + ", ".join(
-            f"{p} {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
-            f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
-            for p, v in figures["policies"].items()))  # fmt: skip
+        progress(f"{other.name}: {summary(figures['policies'])}")
     return out
 
 
@@ -807,11 +850,7 @@ def main() -> None:
             figures = evaluate_series(series, rounds, pod_start, first=first,
                                       held_out=pod_start == pod_starts[0])  # fmt: skip
             results[name]["pod_start"][str(pod_start)] = figures
-            progress(f"{name}, pod start {pod_start} min: " + ", ".join(
-                f"{p} {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
-                f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
-                for p, v in figures["policies"].items()
-            ))  # fmt: skip
+            progress(f"{name}, pod start {pod_start} min: {summary(figures['policies'])}")
         main_figures = results[name]["pod_start"][str(pod_starts[0])]
         results[name] |= {
             "policies": main_figures["policies"],
