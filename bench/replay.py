@@ -16,9 +16,17 @@ Series, minute by minute (requests/s):
 Policies (wedperf.capacity.replay), each under the same reactive autoscaler model (metric
 lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 and 6 min):
 
-- `reactive`: target tracking at its default utilisation (0.9);
-- `reactive_equal_cost`: target utilisation searched until its replica-hours are within 2%
-  of wedperf's at wedperf's defaults;
+- `reactive`: target tracking at its default utilisation (0.9); its cost_at_10/0_minutes at
+  the threshold utilisations bisected to 0.001 between the points of a 10-point grid
+  (`*_grid`: the grid's own);
+- `reactive_equal_cost`: target utilisation searched until its replica-hours are within
+  0.5% of wedperf's at wedperf's defaults (else the closest setting at or above: `search`
+  says which);
+- `scheduled_weekly`: scheduled scaling without a calendar, as two CronJobs would do it:
+  the HPA's target lowered every week in a fixed New York window (Friday 12:00 to Monday
+  00:00, Saturday 08:00 to Sunday 02:00, Thursday 12:00 to Monday 06:00), the HPA's 90%
+  outside, the lowered value swept as wedperf's; `scheduled_weekly_two_level`: Friday to
+  Monday at one value, the rest of the week at another;
 - `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
 - `wedperf`: what production does at its shipped defaults (OpsSettings) — on the replay's
@@ -37,21 +45,30 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
 forecast round; replica-hours over the same period. Sweeps wedperf's floor (quantile x
-headroom), its event utilisation x lead (floor off) and event utilisation with the floor at
-its defaults, reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
-`cost_at_0_minutes` are the lowest replica-hours / oracle at which a policy has <= 10 / 0
-under-provisioned event minutes (null when no setting reaches it). Draws the frontier as a
-PNG.
+headroom), its event utilisation x lead (floor off; at the shipped lead also every whole %
+around its thresholds) and event utilisation with the floor at its defaults, reactive's
+utilisation, the weekly schedules' utilisation (whole % around their thresholds) and
+calendar_free's headroom; `cost_at_10_minutes` / `cost_at_0_minutes` are the lowest
+replica-hours / oracle at which a policy has <= 10 / 0 under-provisioned event minutes
+(null when no setting reaches it). Draws the frontier as a PNG.
+
+Also, at the first pod start: a held-out check (each family's setting chosen on the scored
+minutes before 1 July, scored on the rest: `held_out_check`), and on the sandbox other seeds
+of its load model (`OTHER_SEEDS`: the policies that need no forecast).
 
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
-                                  [--series sandbox,sandbox_v1,nab_taxi]
+                                  [--series sandbox,sandbox_v1,nab_taxi] [--quick]
+                                  [--pod-starts 3,1,6]
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
 --out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
-year of daily production fits per series), ~20 with --cache-dir holding them.
+year of daily production fits per series), less with --cache-dir holding them; --quick fits
+nothing and leaves out the floor's settings (a few minutes per series).
 Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
-"cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
+"cost_at_0_minutes", ...}}, "pod_start": {"3": {..., "sweep": {...}}, "1": ..., "6": ...},
+"held_out": {...}, "seeds": {"8/2027": {...}, ...}, ...}}, "frontier_png": path,
+"quick": bool}
 """
 
 from __future__ import annotations

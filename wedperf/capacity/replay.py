@@ -17,6 +17,8 @@ Policies over the same per-minute load L(t) (requests/s) with per-replica capaci
   `utilisation-lower` / `-restore` runs decided by `capacity.utilisation` — the functions
   the capacity-floor flow's utilisation step calls — giving the autoscaler's target
   utilisation minute by minute;
+- scheduled scaling without a calendar (`weekly_utilisation`): the target utilisation
+  lowered every week in a fixed local window (`WeeklyWindow`), as two CronJobs would;
 - a calendar-free floor in the shape of cloud predictive scaling (`calendar_free_floor`).
 
 Under-provisioned minutes are minutes inside event windows with replicas x c < L(t).
