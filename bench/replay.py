@@ -718,6 +718,9 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
     return figures
 
 
+WEEKLY_COLOURS = {"fri_mon": "tab:green", "sat_sun": "tab:red", "thu_mon": "tab:olive"}
+
+
 def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
     import matplotlib
 
@@ -734,20 +737,22 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
                   for w in WEEKLY_WINDOWS}  # fmt: skip
         curves = [
             ("reactive", sweep["reactive"] + sweep.get("reactive_bisection", []), "o",
-             "reactive (utilisation)"),
-            ("calendar_free", sweep["calendar_free"], "^", "calendar_free (headroom)"),
-            *((f"weekly_{w}", points, "v", f"scheduled_weekly {w} (utilisation)")
-              for w, points in weekly.items()),
-            ("weekly_two_level", sweep.get("scheduled_weekly_two_level", []), "<",
+             "tab:blue", "reactive (utilisation)"),
+            ("calendar_free", sweep["calendar_free"], "^", "tab:orange",
+             "calendar_free (headroom)"),
+            *((f"weekly_{w}", points, "v", WEEKLY_COLOURS.get(w),
+               f"scheduled_weekly {w} (utilisation)") for w, points in weekly.items()),
+            ("weekly_two_level", sweep.get("scheduled_weekly_two_level", []), "<", "tab:brown",
              "scheduled_weekly fri_mon, rest of week lowered too"),
-            ("wedperf_floor", sweep["wedperf_floor"], "s", "wedperf floor (quantile x headroom)"),
+            ("wedperf_floor", sweep["wedperf_floor"], "s", "tab:pink",
+             "wedperf floor (quantile x headroom)"),
             ("wedperf_utilisation", sweep["wedperf_utilisation"]
-             + sweep.get("wedperf_utilisation_scan", []), "D",
+             + sweep.get("wedperf_utilisation_scan", []), "D", "tab:purple",
              "wedperf event utilisation (x lead)"),
-            ("wedperf_floor_utilisation", sweep["wedperf_floor_utilisation"], "P",
+            ("wedperf_floor_utilisation", sweep["wedperf_floor_utilisation"], "P", "tab:cyan",
              "wedperf floor + event utilisation"),
         ]  # fmt: skip
-        for policy, points, marker, label in curves:
+        for policy, points, marker, colour, label in curves:
             if not points:  # the floor's, in the quick mode
                 continue
             points = sorted(points, key=lambda p: p["replica_hours_ratio"])
@@ -758,7 +763,7 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
             axes.plot(
                 [p["replica_hours_ratio"] for p in points],
                 [p["under_provisioned_minutes"] for p in points],
-                marker=marker, linestyle="-" if joined else "", label=label,
+                marker=marker, linestyle="-" if joined else "", label=label, color=colour,
                 markersize=4 if joined else 6,
             )  # fmt: skip
             if policy == "wedperf_utilisation":
