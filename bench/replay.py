@@ -138,6 +138,10 @@ TWO_LEVEL_OUTSIDE = (30, 35, 40, 45, 50, 60, 70, 80, 90)
 SELECTION_ENDS = date(2026, 7, 1)
 HELD_OUT_REACTIVE = tuple(k / 100 for k in range(25, 96))
 HELD_OUT_UTILISATIONS = tuple(range(25, 81))  # %
+# The two-level schedule's inside level in whole %, its outside level on a grid (a few
+# hundred settings per window would otherwise make this check the bench's slowest part).
+HELD_OUT_TWO_LEVEL = tuple(range(25, 51))
+HELD_OUT_OUTSIDE = (30, 35, 40, 45, 50, 60, 70, 80, 90)
 # Other seeds of the sandbox's load model v2 (the demand's noise and timings, the active
 # guests), besides the shipped (7, 2026), on the same calendar.
 OTHER_SEEDS = ((8, 2027), (9, 2028))
@@ -316,9 +320,13 @@ def first_round(series: Series) -> pd.Timestamp:
 
 def run_policy(series, replicas, start, in_window, oracle_hours) -> dict:
     result = evaluate(replicas[start:], series.load[start:], series.capacity, in_window[start:])
+    # Not scored (the budgets count event minutes only), reported so the trade is visible.
+    outside = evaluate(replicas[start:], series.load[start:], series.capacity,
+                       ~in_window[start:]).under_provisioned_minutes  # fmt: skip
     return {
         "under_provisioned_minutes": int(result.under_provisioned_minutes),
         "replica_hours_ratio": round(result.replica_hours / oracle_hours, 4),
+        "under_provisioned_minutes_outside_events": int(outside),
     }
 
 
@@ -467,6 +475,106 @@ def held_out_check(series: Series, start: int, in_window: np.ndarray, families: 
     }
 
 
+def integer_threshold(ok, lo: int, hi: int) -> int | None:
+    """The highest whole x in [lo, hi] at which `ok` holds, for an `ok` that holds up to a
+    point and fails above it (None: not even at `lo`)."""
+    if not ok(lo):
+        return None
+    if ok(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def two_level_search(point_at) -> list[dict]:
+    """The two-level weekly schedule (`point_at(inside %, outside %)`) searched in whole %:
+    for each outside level on TWO_LEVEL_OUTSIDE, then for every whole % between the grid
+    neighbours of each budget's cheapest outside level, the highest whole % inside (at most
+    the outside level) within the budget, found by bisection. Assumes the minutes grow with
+    either level, the other fixed (so that threshold falls as the outside level rises and
+    bounds the bisection). Every point tried is returned."""
+    tried: dict[tuple[int, int], dict] = {}
+    found: dict[tuple[int, int], int | None] = {}  # (outside, budget) -> inside threshold
+
+    def at(u: int, o: int) -> dict:
+        if (u, o) not in tried:
+            tried[u, o] = {**point_at(u, o), "outside_utilisation": o}
+        return tried[u, o]
+
+    def bound(outside: int, minutes: int) -> int | None:
+        """The threshold at `outside` as a bound for another outside level (None: none, or
+        only the cap u <= outside)."""
+        u = found.get((outside, minutes))
+        return u if u is not None and u < outside else None
+
+    def search(o: int, minutes: int, lo: int | None, hi: int | None) -> None:
+        lo = EVENT_UTILISATIONS[0] - 5 if lo is None else lo
+        hi = o if hi is None else min(o, hi)
+        within = lambda u: at(u, o)["under_provisioned_minutes"] <= minutes  # noqa: E731
+        found[o, minutes] = integer_threshold(within, min(lo, hi), hi)
+
+    for minutes in BUDGETS:
+        previous = None
+        for o in TWO_LEVEL_OUTSIDE:
+            search(o, minutes, None, previous)
+            previous = bound(o, minutes) if bound(o, minutes) is not None else previous
+        best = cheapest([p for p in tried.values() if p["under_provisioned_minutes"] <= minutes],
+                        minutes)  # fmt: skip
+        if best is None:
+            continue
+        o = best["outside_utilisation"]
+        k = TWO_LEVEL_OUTSIDE.index(o) if o in TWO_LEVEL_OUTSIDE else None
+        if k is None:
+            continue
+        below = TWO_LEVEL_OUTSIDE[k - 1] if k > 0 else o
+        above = TWO_LEVEL_OUTSIDE[k + 1] if k + 1 < len(TWO_LEVEL_OUTSIDE) else o
+        for other in range(below + 1, above):
+            if other != o:
+                search(other, minutes, found.get((above, minutes)), bound(below, minutes))
+    return list(tried.values())
+
+
+def two_level_thresholds(points: list[dict]) -> dict:
+    out = thresholds(points, "event_utilisation")
+    for minutes in BUDGETS:
+        best = cheapest(points, minutes)
+        out[f"outside_utilisation_at_{minutes}_minutes"] = (
+            best["outside_utilisation"] if best else None
+        )
+        if best is not None and "window" in best:
+            out[f"window_at_{minutes}_minutes"] = best["window"]
+    return out
+
+
+RIVALS = ("reactive", "scheduled_weekly", "scheduled_weekly_two_level")
+
+
+def strongest_rival(policies: dict) -> dict:
+    """Per budget, the cheapest of reactive (in whole %, deployable; bisected beside it) and
+    the weekly schedules, and wedperf's cost over it."""
+    out = {}
+    for minutes in BUDGETS:
+        key = f"cost_at_{minutes}_minutes"
+        for label, reactive_key in (("", f"{key}_whole_percent"), ("_bisected", key)):
+            costs = {name: policies[name].get(reactive_key if name == "reactive" else key)
+                     for name in RIVALS}  # fmt: skip
+            costs = {name: c for name, c in costs.items() if c is not None}
+            if not costs:
+                out[f"{key}{label}"] = out[f"policy_at_{minutes}_minutes{label}"] = None
+                out[f"wedperf_ratio_at_{minutes}_minutes{label}"] = None
+                continue
+            name = min(costs, key=costs.get)
+            ours = policies["wedperf"][key]
+            out[f"{key}{label}"] = costs[name]
+            out[f"policy_at_{minutes}_minutes{label}"] = name
+            out[f"wedperf_ratio_at_{minutes}_minutes{label}"] = (
+                round(ours / costs[name], 4) if ours is not None else None
+            )
+    return out
+
+
 def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timestamp,
                     held_out: bool = False) -> dict:  # fmt: skip
     """Every policy on `series` at `pod_start`, scored from `first`. Without `rounds` (the
@@ -548,12 +656,15 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
 
     def weekly_replicas(window: str, utilisation: int, outside: int = baseline) -> np.ndarray:
         key = (series.name, "weekly", window, utilisation, outside)
-        if key not in SCHEDULES:
-            SCHEDULES[key] = weekly_utilisation(series.minutes, WEEKLY_WINDOWS[window],
-                                                utilisation=utilisation,
-                                                baseline=outside).astype(np.uint8)  # fmt: skip
+        schedule = SCHEDULES.get(key)
+        if schedule is None:
+            schedule = weekly_utilisation(series.minutes, WEEKLY_WINDOWS[window],
+                                          utilisation=utilisation,
+                                          baseline=outside).astype(np.uint8)  # fmt: skip
+            if outside == baseline:  # the two-level's hundreds would fill the memory
+                SCHEDULES[key] = schedule
         return reactive(series.load, series.capacity, config,
-                        utilisation=SCHEDULES[key] / 100.0)  # fmt: skip
+                        utilisation=schedule / 100.0)  # fmt: skip
 
     def scheduled(window: str, utilisation: int, outside: int = baseline) -> dict:
         """The weekly schedule's figures, with the under-provisioned event minutes that fall
@@ -598,12 +709,21 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
     # Reactive: the grid, then each budget's threshold bisected to 0.001.
     sweep_reactive = [reactive_at(u) for u in UTILISATIONS]
     reactive_thresholds = {m: reactive_threshold(reactive_at, sweep_reactive, m) for m in BUDGETS}
+    # ... and in whole % around each (HPA averageUtilization is a whole %: the deployable).
+    whole_reactive = {}
+    for t in reactive_thresholds.values():
+        if t is not None:
+            k = int(t["target_utilisation"] * 100 + 1e-9)
+            whole_reactive |= {u: reactive_at(u / 100) for u in range(k - 2, min(k + 3, 101))}
+    whole_reactive = sweep_reactive + [p for u, p in whole_reactive.items()
+                                       if p not in sweep_reactive]  # fmt: skip
     progress(f"{series.name}, pod start {pod_start}: reactive bisected: " + ", ".join(
         f"<= {m} min at {t['target_utilisation']} ({t['replica_hours_ratio']}x)" if t else
         f"<= {m} min: none" for m, t in reactive_thresholds.items()))  # fmt: skip
 
-    # Reactive at wedperf's cost: bisect the utilisation until replica-hours are within 0.5%,
-    # else the closest setting at or above wedperf's cost.
+    # Reactive at wedperf's cost: bisect the utilisation until replica-hours are at most 0.5%
+    # above wedperf's (never below: reactive is not given a cheaper point), else the closest
+    # setting at or above wedperf's cost.
     goal = default_wedperf["replica_hours_ratio"]
     above = [u for u, p in tried_reactive.items() if p["replica_hours_ratio"] >= goal]
     below = [u for u, p in tried_reactive.items() if p["replica_hours_ratio"] < goal]
@@ -611,13 +731,14 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
         found = bisect_threshold(
             lambda u: reactive_at(u)["replica_hours_ratio"] >= goal, max(above), min(below),
             tolerance=1e-5,
-            good_enough=lambda u: abs(reactive_at(u)["replica_hours_ratio"] / goal - 1) <= 0.005,
+            good_enough=lambda u: 0 <= reactive_at(u)["replica_hours_ratio"] / goal - 1 <= 0.005,
         )  # fmt: skip
         equal = reactive_at(found)
     else:  # wedperf's cost outside reactive's range: the nearest end
         equal = reactive_at(max(above) if above else min(below))
-    close = abs(equal["replica_hours_ratio"] / goal - 1) <= 0.005
-    equal = {**equal, "search": "within 0.5%" if close else "closest at or above wedperf's cost",
+    close = 0 <= equal["replica_hours_ratio"] / goal - 1 <= 0.005
+    equal = {**equal, "search": "at most 0.5% above wedperf's cost" if close
+             else "closest at or above wedperf's cost",
              "cost_vs_wedperf": round(equal["replica_hours_ratio"] / goal, 4)}  # fmt: skip
     progress(f"{series.name}, pod start {pod_start}: reactive_equal_cost {equal}")
 
@@ -635,15 +756,14 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
         for w in WEEKLY_WINDOWS
     }  # fmt: skip
     progress(f"{series.name}, pod start {pod_start}: scheduled_weekly {by_window}")
-    # ... and with the rest of the week's target lowered too.
-    sweep_two_level = [scheduled("fri_mon", u, outside) for outside in TWO_LEVEL_OUTSIDE
-                       for u in EVENT_UTILISATIONS if u <= outside]  # fmt: skip
-    two_level = thresholds(sweep_two_level, "event_utilisation")
-    for m in BUDGETS:
-        best = cheapest(sweep_two_level, m)
-        two_level[f"outside_utilisation_at_{m}_minutes"] = (
-            best.get("outside_utilisation", baseline) if best else None
-        )
+    # ... and with the rest of the week's target lowered too, for every window.
+    sweep_two_level = []
+    two_level_by_window = {}
+    for window in WEEKLY_WINDOWS:
+        points = two_level_search(lambda u, o, w=window: scheduled(w, u, o))
+        sweep_two_level += points
+        two_level_by_window[window] = two_level_thresholds(points)
+    two_level = two_level_thresholds(sweep_two_level) | {"windows": two_level_by_window}
     progress(f"{series.name}, pod start {pod_start}: scheduled_weekly_two_level {two_level}")
 
     sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
@@ -656,6 +776,8 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
                      "cost_at_0_minutes": cost_at(all_reactive, 0),
                      "cost_at_10_minutes_grid": cost_at(sweep_reactive, 10),
                      "cost_at_0_minutes_grid": cost_at(sweep_reactive, 0),
+                     **{f"{k}_whole_percent": v for k, v in
+                        thresholds(whole_reactive, "target_utilisation").items()},
                      **{f"threshold_utilisation_{m}_minutes": t["target_utilisation"] if t else None
                         for m, t in reactive_thresholds.items()}},
         "reactive_equal_cost": equal,
@@ -681,6 +803,7 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
             "cost_at_0_minutes": cost_at(sweep_utilisation + scan, 0)},
         "oracle": {"under_provisioned_minutes": 0, "replica_hours_ratio": 1.0},
     }  # fmt: skip
+    policies["strongest_rival"] = strongest_rival(policies)
     if floor_only is not None:
         policies["wedperf_floor_only"] = {**floor_only,
                                           "cost_at_10_minutes": cost_at(sweep_floor, 10),
@@ -708,12 +831,17 @@ def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timesta
             "reactive": [(u, lambda u=u: reactive_replicas(u)) for u in HELD_OUT_REACTIVE],
             "scheduled_weekly": [((w, u), lambda w=w, u=u: weekly_replicas(w, u))
                                  for w in WEEKLY_WINDOWS for u in HELD_OUT_UTILISATIONS],
+            "scheduled_weekly_two_level": [
+                ((w, u, o), lambda w=w, u=u, o=o: weekly_replicas(w, u, o))
+                for w in WEEKLY_WINDOWS for o in HELD_OUT_OUTSIDE for u in HELD_OUT_TWO_LEVEL
+                if u <= o],
             "wedperf": [((u, lead), lambda u=u, lead=lead: wedperf_replicas(
                             floor="never", utilisation=u, lead=lead)[0])
                         for u in HELD_OUT_UTILISATIONS for lead in LEADS],
         }  # fmt: skip
         figures["held_out"] = held_out_check(series, start, in_window, families, {
             "reactive": config.target_utilisation, "scheduled_weekly": DEFAULT_WEEKLY,
+            "scheduled_weekly_two_level": (DEFAULT_WEEKLY[0], DEFAULT_WEEKLY[1], 90),
             "wedperf": (shipped.utilisation, shipped_lead)})  # fmt: skip
     return figures
 
@@ -743,7 +871,7 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
             *((f"weekly_{w}", points, "v", WEEKLY_COLOURS.get(w),
                f"scheduled_weekly {w} (utilisation)") for w, points in weekly.items()),
             ("weekly_two_level", sweep.get("scheduled_weekly_two_level", []), "<", "tab:brown",
-             "scheduled_weekly fri_mon, rest of week lowered too"),
+             "scheduled_weekly two-level (rest of week lowered too)"),
             ("wedperf_floor", sweep["wedperf_floor"], "s", "tab:pink",
              "wedperf floor (quantile x headroom)"),
             ("wedperf_utilisation", sweep["wedperf_utilisation"]
@@ -805,19 +933,22 @@ def summary(policies: dict) -> str:
     )  # fmt: skip
 
 
-def seed_figures(series: Series, first: pd.Timestamp) -> dict:
-    """The policies that need no forecast on other seeds of the series' load model."""
+def seed_figures(series: Series, first: pd.Timestamp, pod_start: int) -> dict:
+    """The policies that need no forecast on other seeds of the series' load model, at
+    `pod_start` (the first of --pod-starts)."""
     out = {}
     for demand_seed, guests_seed in OTHER_SEEDS:
+        SCHEDULES.clear()  # one series' schedules at a time (memory)
         other = reseeded(series, demand_seed, guests_seed)
         progress(f"{other.name}: reactive, scheduled_weekly and wedperf's utilisation")
-        figures = evaluate_series(other, None, 3, first=first)
+        figures = evaluate_series(other, None, pod_start, first=first)
         lead = series.settings.ops.event_utilisation.lead.total_seconds() // 60
         at_lead = sorted((p for p in figures["sweep"]["wedperf_utilisation"]
                           + figures["sweep"]["wedperf_utilisation_scan"]
                           if p["lead_minutes"] == lead),
                          key=lambda p: p["event_utilisation"])  # fmt: skip
         out[f"{demand_seed}/{guests_seed}"] = {
+            "pod_start": pod_start,
             "policies": figures["policies"],
             "event_minutes": figures["event_minutes"],
             "wedperf_utilisation_at_shipped_lead": [
@@ -859,6 +990,7 @@ def main() -> None:
         if name == "nab_taxi" and not (args.nab_dir / "nyc_taxi.csv").exists():
             progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")
             continue
+        SCHEDULES.clear()  # one series' schedules at a time (memory)
         series = makers[name]()
         first = first_round(series)
         rounds = None
@@ -880,7 +1012,7 @@ def main() -> None:
             "held_out": main_figures.pop("held_out"),
         }
         if name == "sandbox":
-            results[name]["seeds"] = seed_figures(series, first)
+            results[name]["seeds"] = seed_figures(series, first, pod_starts[0])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     png = args.out_dir / "replay_frontier.png"
     draw_frontier(results, png, str(pod_starts[0]))
