@@ -18,15 +18,16 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
 
 - `reactive`: target tracking at its default utilisation (0.9); its cost_at_10/0_minutes at
   the threshold utilisations bisected to 0.001 between the points of a 10-point grid
-  (`*_grid`: the grid's own);
-- `reactive_equal_cost`: target utilisation searched until its replica-hours are within
-  0.5% of wedperf's at wedperf's defaults (else the closest setting at or above: `search`
-  says which);
+  (`*_grid`: the grid's own), and in whole % around them (`*_whole_percent`: deployable,
+  HPA averageUtilization being a whole %);
+- `reactive_equal_cost`: target utilisation searched until its replica-hours are at most
+  0.5% above wedperf's at wedperf's defaults, never below (else the closest setting at or
+  above: `search` says which);
 - `scheduled_weekly`: scheduled scaling without a calendar, as two CronJobs would do it:
   the HPA's target lowered every week in a fixed New York window (Friday 12:00 to Monday
   00:00, Saturday 08:00 to Sunday 02:00, Thursday 12:00 to Monday 06:00), the HPA's 90%
-  outside, the lowered value swept as wedperf's; `scheduled_weekly_two_level`: Friday to
-  Monday at one value, the rest of the week at another;
+  outside, the lowered value swept as wedperf's; `scheduled_weekly_two_level`: each window
+  at one value, the rest of the week at another, both in whole % (`two_level_search`);
 - `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
 - `wedperf`: what production does at its shipped defaults (OpsSettings) — on the replay's
@@ -41,7 +42,9 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
   times the within-hour peak-to-mean ratio learned from the hours that round read (as for
   a Prometheus request-rate series), or on the calendar; restores after the day;
 - `wedperf_utilisation_only`: the event-window utilisation alone, at its defaults;
-- `oracle`: exactly the replicas each minute needs.
+- `oracle`: exactly the replicas each minute needs;
+- `strongest_rival`: per budget, the cheapest of reactive (whole %; `_bisected`: at its
+  bisected thresholds) and the weekly schedules, and wedperf's cost over it.
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
 forecast round; replica-hours over the same period. Sweeps wedperf's floor (quantile x
@@ -50,11 +53,14 @@ around its thresholds) and event utilisation with the floor at its defaults, rea
 utilisation, the weekly schedules' utilisation (whole % around their thresholds) and
 calendar_free's headroom; `cost_at_10_minutes` / `cost_at_0_minutes` are the lowest
 replica-hours / oracle at which a policy has <= 10 / 0 under-provisioned event minutes
-(null when no setting reaches it). Draws the frontier as a PNG.
+(null when no setting reaches it). Each point also carries
+`under_provisioned_minutes_outside_events`: short minutes outside the event windows, not
+scored, reported. Draws the frontier as a PNG.
 
 Also, at the first pod start: a held-out check (each family's setting chosen on the scored
 minutes before 1 July, scored on the rest: `held_out_check`), and on the sandbox other seeds
-of its load model (`OTHER_SEEDS`: the policies that need no forecast).
+of its load model (`OTHER_SEEDS`: the policies that need no forecast, at the first pod
+start).
 
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
                                   [--series sandbox,sandbox_v1,nab_taxi] [--quick]

@@ -454,7 +454,8 @@ def bisect_threshold(
     """The highest x in [lo, hi) at which `ok` holds, to within `tolerance`, for an `ok`
     that holds at `lo`, fails at `hi` (neither is called there) and flips once in between
     (e.g. a target utilisation with at most N under-provisioned minutes). Stops early at
-    an x that is `good_enough`, which it returns whether `ok` holds there or not."""
+    an x that is `good_enough`, which it returns whether `ok` holds there or not (so a
+    `good_enough` that implies `ok` keeps the answer on `ok`'s side)."""
     if not lo < hi:
         raise ValueError(f"need lo < hi, got {lo} and {hi}")
     while hi - lo > tolerance:
