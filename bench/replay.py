@@ -16,9 +16,18 @@ Series, minute by minute (requests/s):
 Policies (wedperf.capacity.replay), each under the same reactive autoscaler model (metric
 lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 and 6 min):
 
-- `reactive`: target tracking at its default utilisation (0.9);
-- `reactive_equal_cost`: target utilisation searched until its replica-hours are within 2%
-  of wedperf's at wedperf's defaults;
+- `reactive`: target tracking at its default utilisation (0.9); its cost_at_10/0_minutes at
+  the threshold utilisations bisected to 0.001 between the points of a 10-point grid
+  (`*_grid`: the grid's own), and in whole % around them (`*_whole_percent`: deployable,
+  HPA averageUtilization being a whole %);
+- `reactive_equal_cost`: target utilisation searched until its replica-hours are at most
+  0.5% above wedperf's at wedperf's defaults, never below (else the closest setting at or
+  above: `search` says which);
+- `scheduled_weekly`: scheduled scaling without a calendar, as two CronJobs would do it:
+  the HPA's target lowered every week in a fixed New York window (Friday 12:00 to Monday
+  00:00, Saturday 08:00 to Sunday 02:00, Thursday 12:00 to Monday 06:00), the HPA's 90%
+  outside, the lowered value swept as wedperf's; `scheduled_weekly_two_level`: each window
+  at one value, the rest of the week at another, both in whole % (`two_level_search`);
 - `calendar_free`: a floor from an hourly forecast of the last 14 days, 48 h ahead,
   refreshed every 6 h, launched 10 min early, no calendar (cloud predictive scaling's shape);
 - `wedperf`: what production does at its shipped defaults (OpsSettings) — on the replay's
@@ -33,18 +42,29 @@ lag 2 min, pod start 3 min, scale-in stabilisation 5 min; also at pod start 1 an
   times the within-hour peak-to-mean ratio learned from the hours that round read (as for
   a Prometheus request-rate series), or on the calendar; restores after the day;
 - `wedperf_utilisation_only`: the event-window utilisation alone, at its defaults;
-- `oracle`: exactly the replicas each minute needs.
+- `oracle`: exactly the replicas each minute needs;
+- `strongest_rival`: per budget, the cheapest of reactive (whole %; `_bisected`: at its
+  bisected thresholds) and the weekly schedules, and wedperf's cost over it.
 
 Scored: minutes inside event windows (wedding day windows; taxi events) after the first
 forecast round; replica-hours over the same period. Sweeps wedperf's floor (quantile x
-headroom), its event utilisation x lead (floor off) and event utilisation with the floor at
-its defaults, reactive's utilisation and calendar_free's headroom; `cost_at_10_minutes` /
-`cost_at_0_minutes` are the lowest replica-hours / oracle at which a policy has <= 10 / 0
-under-provisioned event minutes (null when no setting reaches it). Draws the frontier as a
-PNG.
+headroom), its event utilisation x lead (floor off; at the shipped lead also every whole %
+around its thresholds) and event utilisation with the floor at its defaults, reactive's
+utilisation, the weekly schedules' utilisation (whole % around their thresholds) and
+calendar_free's headroom; `cost_at_10_minutes` / `cost_at_0_minutes` are the lowest
+replica-hours / oracle at which a policy has <= 10 / 0 under-provisioned event minutes
+(null when no setting reaches it). Each point also carries
+`under_provisioned_minutes_outside_events`: short minutes outside the event windows, not
+scored, reported. Draws the frontier as a PNG.
+
+Also, at the first pod start: a held-out check (each family's setting chosen on the scored
+minutes before 1 July, scored on the rest: `held_out_check`), and on the sandbox other seeds
+of its load model (`OTHER_SEEDS`: the policies that need no forecast, at the first pod
+start).
 
     uv run python bench/replay.py [--nab-dir DIR] [--out-dir DIR] [--cache-dir DIR]
-                                  [--series sandbox,sandbox_v1,nab_taxi]
+                                  [--series sandbox,sandbox_v1,nab_taxi] [--quick]
+                                  [--pod-starts 3,1,6]
     uv run python bench/replay.py --nowcast
 
 --nowcast measures only the watch rounds' intensity nowcast (docs/capacity.md, "Re-sizing
@@ -54,10 +74,13 @@ it; prints its table and ends with {"nowcast": {...}} (no forecast fits: 1.5-4 m
 
 DIR defaults: $WEDPERF_NAB_DIR, else nab/ in $WEDPERF_DATASETS_DIR; the PNG goes to
 --out-dir (default: the current directory). Takes ~35 minutes on 2 cores the first time (a
-year of daily production fits per series), ~20 with --cache-dir holding them.
+year of daily production fits per series), less with --cache-dir holding them; --quick fits
+nothing and leaves out the floor's settings (a few minutes per series).
 Last line: {"series": {name: {"policies": {policy:
 {"under_provisioned_minutes", "replica_hours_ratio", "cost_at_10_minutes",
-"cost_at_0_minutes"}}, "pod_start": {"1": {...}, "6": {...}}, ...}}, "frontier_png": path}
+"cost_at_0_minutes", ...}}, "pod_start": {"3": {..., "sweep": {...}}, "1": ..., "6": ...},
+"held_out": {...}, "seeds": {"8/2027": {...}, ...}, ...}}, "frontier_png": path,
+"quick": bool}
 """
 
 from __future__ import annotations
@@ -81,7 +104,10 @@ from bench._common import datasets_dir, progress, report, scratch_database
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.replay import (
+    FIT_TZ,
     ReactiveConfig,
+    WeeklyWindow,
+    bisect_threshold,
     calendar_free_floor,
     evaluate,
     fit_times,
@@ -91,6 +117,7 @@ from wedperf.capacity.replay import (
     production_floor,
     production_utilisation,
     reactive,
+    weekly_utilisation,
     with_peak_to_mean,
 )
 from wedperf.capacity.utilisation import acts_on_utilisation, raises_floor
@@ -107,7 +134,31 @@ UTILISATIONS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 POD_STARTS = (3, 1, 6)  # the default first
 EVENT_UTILISATIONS = (25, 30, 35, 40, 45, 50, 60, 70, 80)  # HPA averageUtilization inside, %
 LEADS = (30, 60, 180, 240, 300)  # minutes before the ceremony (180: the day window opens)
-# Floor and utilisation schedules do not depend on the pod start: computed once per setting.
+BUDGETS = (10, 0)  # under-provisioned event minutes a year: cost_at_10_minutes, cost_at_0_minutes
+# Scheduled scaling without a calendar: the HPA's target lowered every week by two CronJobs.
+WEEKLY_WINDOWS = {
+    "fri_mon": WeeklyWindow(opens=(4, 12, 0), closes=(0, 0, 0)),  # Friday 12:00 to Monday 00:00
+    "sat_sun": WeeklyWindow(opens=(5, 8, 0), closes=(6, 2, 0)),  # Saturday 08:00 to Sunday 02:00
+    "thu_mon": WeeklyWindow(opens=(3, 12, 0), closes=(0, 6, 0)),  # Thursday 12:00 to Monday 06:00
+}
+DEFAULT_WEEKLY = ("fri_mon", 35)  # the window and utilisation (%) reported as its default
+# The same with the rest of the week's target lowered too (a second HPA setting, still no
+# calendar): Friday to Monday at one level, the rest of the week at another (%).
+TWO_LEVEL_OUTSIDE = (30, 35, 40, 45, 50, 60, 70, 80, 90)
+# The held-out check: settings are chosen on the scored minutes before this day (New York
+# time) and scored on the rest of the year, over these settings per policy family.
+SELECTION_ENDS = date(2026, 7, 1)
+HELD_OUT_REACTIVE = tuple(k / 100 for k in range(25, 96))
+HELD_OUT_UTILISATIONS = tuple(range(25, 81))  # %
+# The two-level schedule's inside level in whole %, its outside level on a grid (a few
+# hundred settings per window would otherwise make this check the bench's slowest part).
+HELD_OUT_TWO_LEVEL = tuple(range(25, 51))
+HELD_OUT_OUTSIDE = (30, 35, 40, 45, 50, 60, 70, 80, 90)
+# Other seeds of the sandbox's load model v2 (the demand's noise and timings, the active
+# guests), besides the shipped (7, 2026), on the same calendar.
+OTHER_SEEDS = ((8, 2027), (9, 2028))
+# Floor and utilisation schedules do not depend on the pod start: computed once per setting
+# (utilisation schedules kept in %, as small integers).
 SCHEDULES: dict[tuple, np.ndarray] = {}
 
 
@@ -213,6 +264,16 @@ def nab_taxi(nab_dir: Path) -> Series:
     return Series("nab_taxi", minutes, load, windows, weddings, 0.5, settings, forecast, events)
 
 
+def reseeded(series: Series, demand_seed: int, guests_seed: int) -> Series:
+    """The sandbox series' calendar through load model v2 with other seeds: `demand_seed`
+    for its timings, intensities and minute noise, `guests_seed` for each wedding's active
+    guests (the shipped series uses 7 and 2026)."""
+    guests = with_active_guests(series.weddings, seed=guests_seed)
+    load, windows = demand(guests, series.minutes, version="v2", seed=demand_seed)
+    return replace(series, name=f"{series.name}_seed_{demand_seed}_{guests_seed}", load=load,
+                   windows=windows)  # fmt: skip
+
+
 # --- running the policies ------------------------------------------------------------------
 
 
@@ -266,31 +327,297 @@ def scored(series: Series, first: pd.Timestamp) -> tuple[int, np.ndarray]:
     return start, in_window
 
 
+def first_round(series: Series) -> pd.Timestamp:
+    """When the replay's first fit-forecasts round happens (`forecast_rounds` leaves out
+    rounds with less than `train_hours` of history), found without fitting: scoring starts
+    there, whether or not the floor's forecasts are fitted."""
+    options = FitOptions.from_settings(series.forecast)
+    hours = series.minutes.floor("h").unique()
+    for at in fit_times(series.minutes[0], series.minutes[-1]):
+        origin = at.floor("h")
+        read = (hours >= origin - options.read_hours * pd.Timedelta(hours=1)) & (hours < origin)
+        if read.sum() >= options.train_hours:
+            return at
+    raise ValueError(f"{series.name}: no fit-forecasts round has enough history")
+
+
 def run_policy(series, replicas, start, in_window, oracle_hours) -> dict:
     result = evaluate(replicas[start:], series.load[start:], series.capacity, in_window[start:])
+    # Not scored (the budgets count event minutes only), reported so the trade is visible.
+    outside = evaluate(replicas[start:], series.load[start:], series.capacity,
+                       ~in_window[start:]).under_provisioned_minutes  # fmt: skip
     return {
         "under_provisioned_minutes": int(result.under_provisioned_minutes),
         "replica_hours_ratio": round(result.replica_hours / oracle_hours, 4),
+        "under_provisioned_minutes_outside_events": int(outside),
     }
 
 
+def cheapest(points: list[dict], minutes: float) -> dict | None:
+    """The cheapest point with at most `minutes` under-provisioned event minutes."""
+    ok = [p for p in points if p["under_provisioned_minutes"] <= minutes]
+    return min(ok, key=lambda p: p["replica_hours_ratio"]) if ok else None
+
+
 def cost_at(points: list[dict], minutes: int) -> float | None:
-    ok = [p["replica_hours_ratio"] for p in points if p["under_provisioned_minutes"] <= minutes]
-    return min(ok) if ok else None
+    best = cheapest(points, minutes)
+    return best["replica_hours_ratio"] if best else None
 
 
-def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
+def bracket(points: list[dict], key: str, minutes: int) -> tuple[float | None, float | None]:
+    """Around a threshold on a grid of one setting (`key`), higher = cheaper and riskier:
+    the grid's highest value with at most `minutes` under-provisioned event minutes below
+    its lowest value with more (None: there is none)."""
+    over = [p[key] for p in points if p["under_provisioned_minutes"] > minutes]
+    hi = min(over) if over else None
+    within = [
+        p[key] for p in points
+        if p["under_provisioned_minutes"] <= minutes and (hi is None or p[key] < hi)
+    ]  # fmt: skip
+    return (max(within) if within else None), hi
+
+
+def reactive_threshold(reactive_at, grid: list[dict], minutes: int) -> dict | None:
+    """Reactive's highest target utilisation with at most `minutes` under-provisioned event
+    minutes: bisected to 0.001 between the grid points around it (up to 1.0; None: not even
+    the grid's lowest). Assumes the minutes grow with the utilisation between those points;
+    every point tried is kept, and the costs are taken over all of them."""
+    lo, hi = bracket(grid, "target_utilisation", minutes)
+    if lo is None:
+        return None
+    if hi is None:
+        if reactive_at(1.0)["under_provisioned_minutes"] <= minutes:
+            return reactive_at(1.0)
+        hi = 1.0
+    found = bisect_threshold(
+        lambda u: reactive_at(u)["under_provisioned_minutes"] <= minutes, lo, hi, tolerance=0.001
+    )
+    return reactive_at(found)
+
+
+def integer_scan(point_at, grid: list[dict], key: str) -> list[dict]:
+    """Every whole % strictly between the grid values around each budget's threshold."""
+    points = {}
+    for minutes in BUDGETS:
+        lo, hi = bracket(grid, key, minutes)
+        if lo is not None and hi is not None:
+            points |= {u: point_at(u) for u in range(int(lo) + 1, int(hi)) if u not in points}
+    return list(points.values())
+
+
+def thresholds(points: list[dict], key: str) -> dict:
+    """cost_at_{10,0}_minutes over `points` and the setting (`key`) each is reached at."""
+    out = {}
+    for minutes in BUDGETS:
+        best = cheapest(points, minutes)
+        out[f"cost_at_{minutes}_minutes"] = best["replica_hours_ratio"] if best else None
+        out[f"{key}_at_{minutes}_minutes"] = best[key] if best else None
+    return out
+
+
+def split_at(series: Series, start: int, in_window: np.ndarray) -> int | None:
+    """The held-out half's first minute: the first from SELECTION_ENDS (New York midnight)
+    at which no scored event window is open, so each window falls wholly in one half (None:
+    that day is not inside the scored period)."""
+    k = int(series.minutes.searchsorted(pd.Timestamp(SELECTION_ENDS).tz_localize(FIT_TZ)))
+    if k <= start or k >= len(series.load):
+        return None
+    while k < len(series.load) and in_window[k]:
+        k += 1
+    return k
+
+
+def held_out_check(series: Series, start: int, in_window: np.ndarray, families: dict,
+                   defaults: dict) -> dict | None:  # fmt: skip
+    """Choose each family's setting on the selection half, score it on the held-out half.
+
+    `families`: name -> [(setting, replicas())]. The selection half is the scored minutes
+    from `start` to the split (`split_at`), the held-out half the rest. Rule: the cheapest
+    setting on the selection half (replica-hours / the oracle's over that half) with at most
+    10 x (selection event minutes / scored event minutes) under-provisioned event minutes
+    there — the yearly 10-minute bar pro rata; with none, the fewest minutes, then the
+    cheapest. `defaults`: name -> the shipped setting, also scored on each half. The
+    hindsight choice (the same rule on the held-out half, its own pro-rata bar) says what
+    the selection's choice left on the table."""
+    split = split_at(series, start, in_window)
+    if split is None:
+        return None
+    n = len(series.load)
+    halves = {"selection": (start, split), "held_out": (split, n)}
+    total = int(in_window[start:].sum())
+    event_minutes = {h: int(in_window[a:b].sum()) for h, (a, b) in halves.items()}
+    bar = {h: 10 * event_minutes[h] / total for h in halves}
+    load, capacity = series.load, series.capacity
+    oracle_hours = {
+        h: evaluate(oracle(load[a:b], capacity), load[a:b], capacity, in_window[a:b]).replica_hours
+        for h, (a, b) in halves.items()
+    }
+
+    def score(replicas: np.ndarray) -> dict:
+        out = {}
+        for h, (a, b) in halves.items():
+            result = evaluate(replicas[a:b], load[a:b], capacity, in_window[a:b])
+            out[h] = {
+                "under_provisioned_minutes": int(result.under_provisioned_minutes),
+                "replica_hours_ratio": round(result.replica_hours / oracle_hours[h], 4),
+            }
+        return out
+
+    def choose(points: list[dict], half: str) -> dict:
+        within = [p for p in points if p[half]["under_provisioned_minutes"] <= bar[half]]
+        pool = within or points
+        return min(pool, key=lambda p: (p[half]["under_provisioned_minutes"] if not within else 0,
+                                        p[half]["replica_hours_ratio"]))  # fmt: skip
+
+    chosen = {}
+    for name, candidates in families.items():
+        points = [{"setting": setting, **score(replicas())} for setting, replicas in candidates]
+        pick, hindsight = choose(points, "selection"), choose(points, "held_out")
+        default = next(p for p in points if p["setting"] == defaults[name])
+        chosen[name] = {
+            "chosen": pick["setting"],
+            "met_the_bar": pick["selection"]["under_provisioned_minutes"] <= bar["selection"],
+            "selection": pick["selection"],
+            "held_out": pick["held_out"],
+            "hindsight": {"setting": hindsight["setting"], **hindsight["held_out"]},
+            "shipped_default": {"setting": default["setting"], **default["held_out"]},
+            "shipped_default_selection": default["selection"],
+            "settings_tried": len(points),
+        }
+        progress(f"{series.name} held-out {name}: chose {pick['setting']} on the selection "
+                 f"half ({pick['selection']}); held out: {pick['held_out']}; the shipped "
+                 f"{default['setting']} held out: {default['held_out']}")  # fmt: skip
+    return {
+        "rule": "cheapest on the selection half with at most 10 x selection / scored event "
+        "minutes under-provisioned event minutes there",
+        "selection": [str(series.minutes[start]), str(series.minutes[split])],
+        "held_out": [str(series.minutes[split]), str(series.minutes[-1])],
+        "event_minutes": event_minutes,
+        "bar_minutes": {h: round(v, 2) for h, v in bar.items()},
+        "families": chosen,
+    }
+
+
+def integer_threshold(ok, lo: int, hi: int) -> int | None:
+    """The highest whole x in [lo, hi] at which `ok` holds, for an `ok` that holds up to a
+    point and fails above it (None: not even at `lo`)."""
+    if not ok(lo):
+        return None
+    if ok(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def two_level_search(point_at) -> list[dict]:
+    """The two-level weekly schedule (`point_at(inside %, outside %)`) searched in whole %:
+    for each outside level on TWO_LEVEL_OUTSIDE, then for every whole % between the grid
+    neighbours of each budget's cheapest outside level, the highest whole % inside (at most
+    the outside level) within the budget, found by bisection. Assumes the minutes grow with
+    either level, the other fixed (so that threshold falls as the outside level rises and
+    bounds the bisection). Every point tried is returned."""
+    tried: dict[tuple[int, int], dict] = {}
+    found: dict[tuple[int, int], int | None] = {}  # (outside, budget) -> inside threshold
+
+    def at(u: int, o: int) -> dict:
+        if (u, o) not in tried:
+            tried[u, o] = {**point_at(u, o), "outside_utilisation": o}
+        return tried[u, o]
+
+    def bound(outside: int, minutes: int) -> int | None:
+        """The threshold at `outside` as a bound for another outside level (None: none, or
+        only the cap u <= outside)."""
+        u = found.get((outside, minutes))
+        return u if u is not None and u < outside else None
+
+    def search(o: int, minutes: int, lo: int | None, hi: int | None) -> None:
+        lo = EVENT_UTILISATIONS[0] - 5 if lo is None else lo
+        hi = o if hi is None else min(o, hi)
+        within = lambda u: at(u, o)["under_provisioned_minutes"] <= minutes  # noqa: E731
+        found[o, minutes] = integer_threshold(within, min(lo, hi), hi)
+
+    for minutes in BUDGETS:
+        previous = None
+        for o in TWO_LEVEL_OUTSIDE:
+            search(o, minutes, None, previous)
+            previous = bound(o, minutes) if bound(o, minutes) is not None else previous
+        best = cheapest([p for p in tried.values() if p["under_provisioned_minutes"] <= minutes],
+                        minutes)  # fmt: skip
+        if best is None:
+            continue
+        o = best["outside_utilisation"]
+        k = TWO_LEVEL_OUTSIDE.index(o) if o in TWO_LEVEL_OUTSIDE else None
+        if k is None:
+            continue
+        below = TWO_LEVEL_OUTSIDE[k - 1] if k > 0 else o
+        above = TWO_LEVEL_OUTSIDE[k + 1] if k + 1 < len(TWO_LEVEL_OUTSIDE) else o
+        for other in range(below + 1, above):
+            if other != o:
+                search(other, minutes, found.get((above, minutes)), bound(below, minutes))
+    return list(tried.values())
+
+
+def two_level_thresholds(points: list[dict]) -> dict:
+    out = thresholds(points, "event_utilisation")
+    for minutes in BUDGETS:
+        best = cheapest(points, minutes)
+        out[f"outside_utilisation_at_{minutes}_minutes"] = (
+            best["outside_utilisation"] if best else None
+        )
+        if best is not None and "window" in best:
+            out[f"window_at_{minutes}_minutes"] = best["window"]
+    return out
+
+
+RIVALS = ("reactive", "scheduled_weekly", "scheduled_weekly_two_level")
+
+
+def strongest_rival(policies: dict) -> dict:
+    """Per budget, the cheapest of reactive (in whole %, deployable; bisected beside it) and
+    the weekly schedules, and wedperf's cost over it."""
+    out = {}
+    for minutes in BUDGETS:
+        key = f"cost_at_{minutes}_minutes"
+        for label, reactive_key in (("", f"{key}_whole_percent"), ("_bisected", key)):
+            costs = {name: policies[name].get(reactive_key if name == "reactive" else key)
+                     for name in RIVALS}  # fmt: skip
+            costs = {name: c for name, c in costs.items() if c is not None}
+            if not costs:
+                out[f"{key}{label}"] = out[f"policy_at_{minutes}_minutes{label}"] = None
+                out[f"wedperf_ratio_at_{minutes}_minutes{label}"] = None
+                continue
+            name = min(costs, key=costs.get)
+            ours = policies["wedperf"][key]
+            out[f"{key}{label}"] = costs[name]
+            out[f"policy_at_{minutes}_minutes{label}"] = name
+            out[f"wedperf_ratio_at_{minutes}_minutes{label}"] = (
+                round(ours / costs[name], 4) if ours is not None else None
+            )
+    return out
+
+
+def evaluate_series(series: Series, rounds, pod_start: int, *, first: pd.Timestamp,
+                    held_out: bool = False) -> dict:  # fmt: skip
+    """Every policy on `series` at `pod_start`, scored from `first`. Without `rounds` (the
+    quick mode) the floor's settings, which need the forecasts, are left out."""
     config = ReactiveConfig(pod_start=pod_start)
-    forecast_at = newest_fit(rounds)
-    start, in_window = scored(series, rounds[0][0])
+    forecast_at = newest_fit(rounds) if rounds is not None else None
+    start, in_window = scored(series, first)
     oracle_hours = evaluate(oracle(series.load, series.capacity)[start:], series.load[start:],
                             series.capacity, in_window[start:]).replica_hours  # fmt: skip
     target = series.settings.ops.targets[0]
     baseline = round(config.target_utilisation * 100)  # the HPA's own target, %
+    shipped = series.settings.ops.event_utilisation
+    shipped_lead = int(shipped.lead.total_seconds() // 60)
 
-    def wedperf(*, floor: str | None = None, quantile: int | None = None,
-                headroom: float | None = None, utilisation: int | None = None,
-                lead: int | None = None) -> dict:  # fmt: skip
+    def score(replicas: np.ndarray) -> dict:
+        return run_policy(series, replicas, start, in_window, oracle_hours)
+
+    def wedperf_replicas(*, floor: str | None = None, quantile: int | None = None,
+                         headroom: float | None = None, utilisation: int | None = None,
+                         lead: int | None = None) -> tuple[np.ndarray, dict]:  # fmt: skip
         """wedperf as configured: None takes the shipped default (OpsSettings); utilisation
         0 switches the event-window target utilisation off; floor: ops.floor."""
         defaults = series.settings.ops
@@ -309,6 +636,8 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
         levels = per_minute = None
         floor = raises_floor(target.kind, ops.floor, event.enabled)
         if floor:
+            if forecast_at is None:
+                raise ValueError("the floor needs the forecast rounds (not in the quick mode)")
             key = (series.name, "floor", ops.quantile, ops.headroom)
             if key not in SCHEDULES:
                 SCHEDULES[key], _ = production_floor(series.weddings, series.minutes, target,
@@ -319,96 +648,231 @@ def evaluate_series(series: Series, rounds, pod_start: int) -> dict:
             if key not in SCHEDULES:
                 schedule, _ = production_utilisation(series.weddings, series.minutes, target,
                                                      settings, baseline)  # fmt: skip
-                SCHEDULES[key] = schedule / 100.0
-            per_minute = SCHEDULES[key]
+                SCHEDULES[key] = schedule.astype(np.uint8)
+            per_minute = SCHEDULES[key] / 100.0
         replicas = reactive(series.load, series.capacity, config, floor=levels,
                             utilisation=per_minute)  # fmt: skip
-        return {
+        return replicas, {
             "floor": floor,
             "quantile": ops.quantile if floor else None,
             "headroom": ops.headroom if floor else None,
             "event_utilisation": event.utilisation if event.enabled else None,
             "lead_minutes": int(event.lead.total_seconds() // 60) if event.enabled else None,
-            **run_policy(series, replicas, start, in_window, oracle_hours),
         }
 
+    def wedperf(**settings) -> dict:
+        replicas, setting = wedperf_replicas(**settings)
+        return {**setting, **score(replicas)}
+
+    tried_reactive: dict[float, dict] = {}
+
+    def reactive_replicas(utilisation: float) -> np.ndarray:
+        return reactive(series.load, series.capacity,
+                        replace(config, target_utilisation=utilisation))  # fmt: skip
+
     def reactive_at(utilisation: float) -> dict:
-        replicas = reactive(series.load, series.capacity,
-                            replace(config, target_utilisation=utilisation))  # fmt: skip
-        return {"target_utilisation": utilisation,
-                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+        utilisation = round(utilisation, 6)
+        if utilisation not in tried_reactive:
+            tried_reactive[utilisation] = {"target_utilisation": utilisation,
+                                           **score(reactive_replicas(utilisation))}  # fmt: skip
+        return tried_reactive[utilisation]
+
+    def weekly_replicas(window: str, utilisation: int, outside: int = baseline) -> np.ndarray:
+        key = (series.name, "weekly", window, utilisation, outside)
+        schedule = SCHEDULES.get(key)
+        if schedule is None:
+            schedule = weekly_utilisation(series.minutes, WEEKLY_WINDOWS[window],
+                                          utilisation=utilisation,
+                                          baseline=outside).astype(np.uint8)  # fmt: skip
+            if outside == baseline:  # the two-level's hundreds would fill the memory
+                SCHEDULES[key] = schedule
+        return reactive(series.load, series.capacity, config,
+                        utilisation=schedule / 100.0)  # fmt: skip
+
+    def scheduled(window: str, utilisation: int, outside: int = baseline) -> dict:
+        """The weekly schedule's figures, with the under-provisioned event minutes that fall
+        outside its window (weddings on other days, before it opens, after it closes)."""
+        replicas = weekly_replicas(window, utilisation, outside)
+        key = (series.name, "weekly-window", window)
+        if key not in SCHEDULES:
+            SCHEDULES[key] = WEEKLY_WINDOWS[window].contains(series.minutes)
+        short = (replicas * series.capacity < series.load) & in_window & ~SCHEDULES[key]
+        return {"window": window, "event_utilisation": utilisation,
+                **({"outside_utilisation": outside} if outside != baseline else {}),
+                **score(replicas),
+                "under_provisioned_minutes_outside_window": int(short[start:].sum())}  # fmt: skip
 
     def calendar_free(headroom: float) -> dict:
         floor = calendar_free_floor(series.minutes, series.load, capacity=series.capacity,
                                     headroom=headroom)  # fmt: skip
         replicas = reactive(series.load, series.capacity, config, floor=floor)
-        return {"headroom": headroom,
-                **run_policy(series, replicas, start, in_window, oracle_hours)}  # fmt: skip
+        return {"headroom": headroom, **score(replicas)}
 
     # The shipped defaults, the floor alone (the previous policy), then the sweeps: the
     # floor's quantile x headroom; the event-window utilisation alone (floor off) x lead;
     # the floor at its defaults plus the event-window utilisation.
-    defaults = series.settings.ops
     default_wedperf = wedperf()
-    floor_only = wedperf(utilisation=0)
-    sweep_floor = [wedperf(quantile=q, headroom=h, utilisation=0)
-                   for q in QUANTILES for h in HEADROOMS]  # fmt: skip
     sweep_utilisation = [wedperf(floor="never", utilisation=u, lead=lead)
                          for u in EVENT_UTILISATIONS for lead in LEADS]  # fmt: skip
-    sweep_both = [wedperf(floor="always", utilisation=u) for u in EVENT_UTILISATIONS]
+    if forecast_at is not None:
+        floor_only = wedperf(utilisation=0)
+        sweep_floor = [wedperf(quantile=q, headroom=h, utilisation=0)
+                       for q in QUANTILES for h in HEADROOMS]  # fmt: skip
+        sweep_both = [wedperf(floor="always", utilisation=u) for u in EVENT_UTILISATIONS]
+    else:
+        floor_only, sweep_floor, sweep_both = None, [], []
     sweep_wedperf = sweep_floor + sweep_utilisation + sweep_both
+    # wedperf's event utilisation at the shipped lead in whole %, around its thresholds.
+    at_lead = [p for p in sweep_utilisation if p["lead_minutes"] == shipped_lead]
+    scan = integer_scan(lambda u: wedperf(floor="never", utilisation=u, lead=shipped_lead),
+                        at_lead, "event_utilisation")  # fmt: skip
+    progress(f"{series.name}, pod start {pod_start}: wedperf at the {shipped_lead}-minute lead, "
+             f"whole %: {thresholds(at_lead + scan, 'event_utilisation')}")  # fmt: skip
+
+    # Reactive: the grid, then each budget's threshold bisected to 0.001.
     sweep_reactive = [reactive_at(u) for u in UTILISATIONS]
-    sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
+    reactive_thresholds = {m: reactive_threshold(reactive_at, sweep_reactive, m) for m in BUDGETS}
+    # ... and in whole % around each (HPA averageUtilization is a whole %: the deployable).
+    whole_reactive = {}
+    for t in reactive_thresholds.values():
+        if t is not None:
+            k = int(t["target_utilisation"] * 100 + 1e-9)
+            whole_reactive |= {u: reactive_at(u / 100) for u in range(k - 2, min(k + 3, 101))}
+    whole_reactive = sweep_reactive + [p for u, p in whole_reactive.items()
+                                       if p not in sweep_reactive]  # fmt: skip
+    progress(f"{series.name}, pod start {pod_start}: reactive bisected: " + ", ".join(
+        f"<= {m} min at {t['target_utilisation']} ({t['replica_hours_ratio']}x)" if t else
+        f"<= {m} min: none" for m, t in reactive_thresholds.items()))  # fmt: skip
 
-    # Reactive at wedperf's cost: bisect the utilisation until replica-hours match (2%).
+    # Reactive at wedperf's cost: bisect the utilisation until replica-hours are at most 0.5%
+    # above wedperf's (never below: reactive is not given a cheaper point), else the closest
+    # setting at or above wedperf's cost.
     goal = default_wedperf["replica_hours_ratio"]
-    lo, hi = 0.2, 0.99
-    equal = reactive_at(0.9)
-    for _ in range(14):
-        mid = (lo + hi) / 2
-        equal = reactive_at(round(mid, 4))
-        if abs(equal["replica_hours_ratio"] / goal - 1) <= 0.02:
-            break
-        lo, hi = (mid, hi) if equal["replica_hours_ratio"] > goal else (lo, mid)
+    above = [u for u, p in tried_reactive.items() if p["replica_hours_ratio"] >= goal]
+    below = [u for u, p in tried_reactive.items() if p["replica_hours_ratio"] < goal]
+    if above and below and max(above) < min(below):
+        found = bisect_threshold(
+            lambda u: reactive_at(u)["replica_hours_ratio"] >= goal, max(above), min(below),
+            tolerance=1e-5,
+            good_enough=lambda u: 0 <= reactive_at(u)["replica_hours_ratio"] / goal - 1 <= 0.005,
+        )  # fmt: skip
+        equal = reactive_at(found)
+    else:  # wedperf's cost outside reactive's range: the nearest end
+        equal = reactive_at(max(above) if above else min(below))
+    close = 0 <= equal["replica_hours_ratio"] / goal - 1 <= 0.005
+    equal = {**equal, "search": "at most 0.5% above wedperf's cost" if close
+             else "closest at or above wedperf's cost",
+             "cost_vs_wedperf": round(equal["replica_hours_ratio"] / goal, 4)}  # fmt: skip
+    progress(f"{series.name}, pod start {pod_start}: reactive_equal_cost {equal}")
 
+    # Scheduled weekly scaling: each window's grid, then whole % around its thresholds.
+    sweep_scheduled = []
+    for window in WEEKLY_WINDOWS:
+        grid = [scheduled(window, u) for u in EVENT_UTILISATIONS]
+        sweep_scheduled += grid + integer_scan(lambda u, w=window: scheduled(w, u), grid,
+                                               "event_utilisation")  # fmt: skip
+    by_window = {
+        w: thresholds([p for p in sweep_scheduled if p["window"] == w], "event_utilisation")
+        # Scored event minutes the window does not cover: reactive alone at the HPA's target.
+        | {"event_minutes_outside_window": int(
+            (in_window & ~SCHEDULES[(series.name, "weekly-window", w)])[start:].sum())}
+        for w in WEEKLY_WINDOWS
+    }  # fmt: skip
+    progress(f"{series.name}, pod start {pod_start}: scheduled_weekly {by_window}")
+    # ... and with the rest of the week's target lowered too, for every window.
+    sweep_two_level = []
+    two_level_by_window = {}
+    for window in WEEKLY_WINDOWS:
+        points = two_level_search(lambda u, o, w=window: scheduled(w, u, o))
+        sweep_two_level += points
+        two_level_by_window[window] = two_level_thresholds(points)
+    two_level = two_level_thresholds(sweep_two_level) | {"windows": two_level_by_window}
+    progress(f"{series.name}, pod start {pod_start}: scheduled_weekly_two_level {two_level}")
+
+    sweep_calendar_free = [calendar_free(h) for h in HEADROOMS]
+    all_reactive = sorted(tried_reactive.values(), key=lambda p: p["target_utilisation"])
+    default_weekly = next(p for p in sweep_scheduled
+                          if (p["window"], p["event_utilisation"]) == DEFAULT_WEEKLY)  # fmt: skip
     policies = {
-        "reactive": {**next(p for p in sweep_reactive if p["target_utilisation"] == 0.9),
-                     "cost_at_10_minutes": cost_at(sweep_reactive, 10),
-                     "cost_at_0_minutes": cost_at(sweep_reactive, 0)},
+        "reactive": {**reactive_at(0.9),
+                     "cost_at_10_minutes": cost_at(all_reactive, 10),
+                     "cost_at_0_minutes": cost_at(all_reactive, 0),
+                     "cost_at_10_minutes_grid": cost_at(sweep_reactive, 10),
+                     "cost_at_0_minutes_grid": cost_at(sweep_reactive, 0),
+                     **{f"{k}_whole_percent": v for k, v in
+                        thresholds(whole_reactive, "target_utilisation").items()},
+                     **{f"threshold_utilisation_{m}_minutes": t["target_utilisation"] if t else None
+                        for m, t in reactive_thresholds.items()}},
         "reactive_equal_cost": equal,
+        "scheduled_weekly": {**default_weekly,
+                             "cost_at_10_minutes": cost_at(sweep_scheduled, 10),
+                             "cost_at_0_minutes": cost_at(sweep_scheduled, 0),
+                             "windows": by_window},
+        "scheduled_weekly_two_level": two_level,
         "calendar_free": {**next(p for p in sweep_calendar_free if p["headroom"] == 0.2),
                           "cost_at_10_minutes": cost_at(sweep_calendar_free, 10),
                           "cost_at_0_minutes": cost_at(sweep_calendar_free, 0)},
         "wedperf": {**default_wedperf,
-                    "cost_at_10_minutes": cost_at(sweep_wedperf, 10),
-                    "cost_at_0_minutes": cost_at(sweep_wedperf, 0)},
-        "wedperf_floor_only": {**floor_only,
-                               "cost_at_10_minutes": cost_at(sweep_floor, 10),
-                               "cost_at_0_minutes": cost_at(sweep_floor, 0)},
+                    "cost_at_10_minutes": cost_at(sweep_wedperf + scan, 10),
+                    "cost_at_0_minutes": cost_at(sweep_wedperf + scan, 0),
+                    "cost_at_10_minutes_grid": cost_at(sweep_wedperf, 10),
+                    "cost_at_0_minutes_grid": cost_at(sweep_wedperf, 0),
+                    "at_shipped_lead": thresholds(at_lead + scan, "event_utilisation")},
         "wedperf_utilisation_only": {
             **next(p for p in sweep_utilisation
-                   if p["event_utilisation"] == defaults.event_utilisation.utilisation
-                   and p["lead_minutes"] == defaults.event_utilisation.lead.seconds // 60),
-            "cost_at_10_minutes": cost_at(sweep_utilisation, 10),
-            "cost_at_0_minutes": cost_at(sweep_utilisation, 0)},
+                   if p["event_utilisation"] == shipped.utilisation
+                   and p["lead_minutes"] == shipped_lead),
+            "cost_at_10_minutes": cost_at(sweep_utilisation + scan, 10),
+            "cost_at_0_minutes": cost_at(sweep_utilisation + scan, 0)},
         "oracle": {"under_provisioned_minutes": 0, "replica_hours_ratio": 1.0},
     }  # fmt: skip
-    return {
+    policies["strongest_rival"] = strongest_rival(policies)
+    if floor_only is not None:
+        policies["wedperf_floor_only"] = {**floor_only,
+                                          "cost_at_10_minutes": cost_at(sweep_floor, 10),
+                                          "cost_at_0_minutes": cost_at(sweep_floor, 0)}  # fmt: skip
+    figures = {
         "policies": policies,
         "sweep": {
             "wedperf": sweep_wedperf,
             "wedperf_floor": sweep_floor,
             "wedperf_utilisation": sweep_utilisation,
+            "wedperf_utilisation_scan": scan,
             "wedperf_floor_utilisation": sweep_both,
             "reactive": sweep_reactive,
+            "reactive_bisection": [p for p in all_reactive if p not in sweep_reactive],
+            "scheduled_weekly": sweep_scheduled,
+            "scheduled_weekly_two_level": sweep_two_level,
             "calendar_free": sweep_calendar_free,
-        },  # fmt: skip
+        },
         "event_minutes": int(in_window[start:].sum()),
         "scored_from": str(series.minutes[start]),
     }
+    if held_out:
+        progress(f"{series.name}, pod start {pod_start}: held-out check")
+        families = {
+            "reactive": [(u, lambda u=u: reactive_replicas(u)) for u in HELD_OUT_REACTIVE],
+            "scheduled_weekly": [((w, u), lambda w=w, u=u: weekly_replicas(w, u))
+                                 for w in WEEKLY_WINDOWS for u in HELD_OUT_UTILISATIONS],
+            "scheduled_weekly_two_level": [
+                ((w, u, o), lambda w=w, u=u, o=o: weekly_replicas(w, u, o))
+                for w in WEEKLY_WINDOWS for o in HELD_OUT_OUTSIDE for u in HELD_OUT_TWO_LEVEL
+                if u <= o],
+            "wedperf": [((u, lead), lambda u=u, lead=lead: wedperf_replicas(
+                            floor="never", utilisation=u, lead=lead)[0])
+                        for u in HELD_OUT_UTILISATIONS for lead in LEADS],
+        }  # fmt: skip
+        figures["held_out"] = held_out_check(series, start, in_window, families, {
+            "reactive": config.target_utilisation, "scheduled_weekly": DEFAULT_WEEKLY,
+            "scheduled_weekly_two_level": (DEFAULT_WEEKLY[0], DEFAULT_WEEKLY[1], 90),
+            "wedperf": (shipped.utilisation, shipped_lead)})  # fmt: skip
+    return figures
 
 
-def draw_frontier(results: dict, path: Path) -> None:
+WEEKLY_COLOURS = {"fri_mon": "tab:green", "sat_sun": "tab:red", "thu_mon": "tab:olive"}
+
+
+def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -418,39 +882,104 @@ def draw_frontier(results: dict, path: Path) -> None:
     figure = Figure(figsize=(6 * len(names), 4.5))
     for k, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), k + 1)
-        sweep = results[name]["pod_start"]["3"]["sweep"]
-        for policy, marker, label in (
-            ("reactive", "o", "reactive (utilisation)"),
-            ("calendar_free", "^", "calendar_free (headroom)"),
-            ("wedperf_floor", "s", "wedperf floor (quantile x headroom)"),
-            ("wedperf_utilisation", "D", "wedperf event utilisation (x lead)"),
-            ("wedperf_floor_utilisation", "P", "wedperf floor + event utilisation"),
-        ):
-            points = sorted(sweep[policy], key=lambda p: p["replica_hours_ratio"])
+        sweep = results[name]["pod_start"][pod_start]["sweep"]
+        # The weekly schedule's two windows as two curves.
+        weekly = {w: [p for p in sweep.get("scheduled_weekly", []) if p["window"] == w]
+                  for w in WEEKLY_WINDOWS}  # fmt: skip
+        curves = [
+            ("reactive", sweep["reactive"] + sweep.get("reactive_bisection", []), "o",
+             "tab:blue", "reactive (utilisation)"),
+            ("calendar_free", sweep["calendar_free"], "^", "tab:orange",
+             "calendar_free (headroom)"),
+            *((f"weekly_{w}", points, "v", WEEKLY_COLOURS.get(w),
+               f"scheduled_weekly {w} (utilisation)") for w, points in weekly.items()),
+            ("weekly_two_level", sweep.get("scheduled_weekly_two_level", []), "<", "tab:brown",
+             "scheduled_weekly two-level (rest of week lowered too)"),
+            ("wedperf_floor", sweep["wedperf_floor"], "s", "tab:pink",
+             "wedperf floor (quantile x headroom)"),
+            ("wedperf_utilisation", sweep["wedperf_utilisation"]
+             + sweep.get("wedperf_utilisation_scan", []), "D", "tab:purple",
+             "wedperf event utilisation (x lead)"),
+            ("wedperf_floor_utilisation", sweep["wedperf_floor_utilisation"], "P", "tab:cyan",
+             "wedperf floor + event utilisation"),
+        ]  # fmt: skip
+        for policy, points, marker, colour, label in curves:
+            if not points:  # the floor's, in the quick mode
+                continue
+            points = sorted(points, key=lambda p: p["replica_hours_ratio"])
+            joined = (
+                policy in ("reactive", "calendar_free")
+                or policy.removeprefix("weekly_") in WEEKLY_WINDOWS
+            )
             axes.plot(
                 [p["replica_hours_ratio"] for p in points],
                 [p["under_provisioned_minutes"] for p in points],
-                marker=marker, linestyle="-" if policy in ("reactive", "calendar_free") else "",
-                label=label,
+                marker=marker, linestyle="-" if joined else "", label=label, color=colour,
+                markersize=4 if joined else 6,
             )  # fmt: skip
             if policy == "wedperf_utilisation":
                 for p in points:
-                    if p["lead_minutes"] == Settings().ops.event_utilisation.lead.seconds // 60:
+                    if (
+                        p["lead_minutes"] == Settings().ops.event_utilisation.lead.seconds // 60
+                        and p["event_utilisation"] in EVENT_UTILISATIONS
+                    ):
                         axes.annotate(f"{p['event_utilisation']}%", (
                             p["replica_hours_ratio"], p["under_provisioned_minutes"]),
                             fontsize=7, textcoords="offset points", xytext=(3, 3))  # fmt: skip
-        chosen = results[name]["pod_start"]["3"]["policies"]["wedperf"]
+        chosen = results[name]["pod_start"][pod_start]["policies"]["wedperf"]
         axes.plot([chosen["replica_hours_ratio"]], [chosen["under_provisioned_minutes"]],
                   marker="*", markersize=14, linestyle="", color="black",
                   label="wedperf (shipped defaults)")  # fmt: skip
+        cron = results[name]["pod_start"][pod_start]["policies"]["scheduled_weekly"]
+        axes.plot([cron["replica_hours_ratio"]], [cron["under_provisioned_minutes"]],
+                  marker="X", markersize=11, linestyle="", color="dimgray",
+                  label=f"scheduled_weekly ({cron['window']}, "
+                        f"{cron['event_utilisation']}%)")  # fmt: skip
         axes.set_xlabel("replica-hours / oracle")
         axes.set_ylabel("under-provisioned event minutes")
         axes.set_yscale("symlog", linthresh=10)
-        axes.set_title(f"{name} (pod start 3 min)")
+        axes.set_title(f"{name} (pod start {pod_start} min)")
         axes.grid(True, alpha=0.3)
-        axes.legend()
+        axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def summary(policies: dict) -> str:
+    """One progress line: each policy's point (if it has one) and its costs."""
+    return ", ".join(
+        f"{p}"
+        + (f" {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
+           if "under_provisioned_minutes" in v else "")
+        + f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
+        for p, v in policies.items()
+    )  # fmt: skip
+
+
+def seed_figures(series: Series, first: pd.Timestamp, pod_start: int) -> dict:
+    """The policies that need no forecast on other seeds of the series' load model, at
+    `pod_start` (the first of --pod-starts)."""
+    out = {}
+    for demand_seed, guests_seed in OTHER_SEEDS:
+        SCHEDULES.clear()  # one series' schedules at a time (memory)
+        other = reseeded(series, demand_seed, guests_seed)
+        progress(f"{other.name}: reactive, scheduled_weekly and wedperf's utilisation")
+        figures = evaluate_series(other, None, pod_start, first=first)
+        lead = series.settings.ops.event_utilisation.lead.total_seconds() // 60
+        at_lead = sorted((p for p in figures["sweep"]["wedperf_utilisation"]
+                          + figures["sweep"]["wedperf_utilisation_scan"]
+                          if p["lead_minutes"] == lead),
+                         key=lambda p: p["event_utilisation"])  # fmt: skip
+        out[f"{demand_seed}/{guests_seed}"] = {
+            "pod_start": pod_start,
+            "policies": figures["policies"],
+            "event_minutes": figures["event_minutes"],
+            "wedperf_utilisation_at_shipped_lead": [
+                {k: p[k] for k in ("event_utilisation", "under_provisioned_minutes",
+                                   "replica_hours_ratio")} for p in at_lead],
+        }  # fmt: skip
+        progress(f"{other.name}: {summary(figures['policies'])}")
+    return out
 
 
 def main() -> None:
@@ -464,15 +993,22 @@ def main() -> None:
         help="keep the forecast rounds here and reuse them when series and options match",
     )  # fmt: skip
     parser.add_argument(
-        "--nowcast",
-        action="store_true",
+        "--nowcast", action="store_true",
         help="measure the nowcast on the sandbox year only (its docs table)",
-    )
+    )  # fmt: skip
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="no forecasts: leave out the floor's settings (minutes instead of half an hour)",
+    )  # fmt: skip
+    parser.add_argument("--pod-starts", default=",".join(map(str, POD_STARTS)),
+                        help="pod start times (minutes), the first one also held out and "
+                        "drawn; default: %(default)s")  # fmt: skip
     args = parser.parse_args()
     if args.nowcast:
         report({"nowcast": measure_nowcast()})
         return
     wanted = args.series.split(",")
+    pod_starts = [int(p) for p in args.pod_starts.split(",")]
 
     results: dict = {}
     makers = {
@@ -484,28 +1020,34 @@ def main() -> None:
         if name == "nab_taxi" and not (args.nab_dir / "nyc_taxi.csv").exists():
             progress(f"NAB data not found at {args.nab_dir}; nab_taxi skipped")
             continue
+        SCHEDULES.clear()  # one series' schedules at a time (memory)
         series = makers[name]()
-        rounds = sized_on_peaks(
-            series, forecasts_for(series, args.cache_dir), FitOptions.from_settings(series.forecast)
-        )
+        first = first_round(series)
+        rounds = None
+        if not args.quick:
+            rounds = sized_on_peaks(series, forecasts_for(series, args.cache_dir),
+                                    FitOptions.from_settings(series.forecast))  # fmt: skip
+            if rounds[0][0] != first:
+                raise RuntimeError(f"{name}: first round {rounds[0][0]}, expected {first}")
         results[name] = {"pod_start": {}}
-        for pod_start in POD_STARTS:
-            figures = evaluate_series(series, rounds, pod_start)
+        for pod_start in pod_starts:
+            figures = evaluate_series(series, rounds, pod_start, first=first,
+                                      held_out=pod_start == pod_starts[0])  # fmt: skip
             results[name]["pod_start"][str(pod_start)] = figures
-            progress(f"{name}, pod start {pod_start} min: " + ", ".join(
-                f"{p} {v['under_provisioned_minutes']} min at {v['replica_hours_ratio']:.3f}x"
-                f" (cost@10 {v.get('cost_at_10_minutes')}, cost@0 {v.get('cost_at_0_minutes')})"
-                for p, v in figures["policies"].items()
-            ))  # fmt: skip
+            progress(f"{name}, pod start {pod_start} min: {summary(figures['policies'])}")
+        main_figures = results[name]["pod_start"][str(pod_starts[0])]
         results[name] |= {
-            "policies": results[name]["pod_start"]["3"]["policies"],
-            "event_minutes": results[name]["pod_start"]["3"]["event_minutes"],
+            "policies": main_figures["policies"],
+            "event_minutes": main_figures["event_minutes"],
+            "held_out": main_figures.pop("held_out"),
         }
+        if name == "sandbox":
+            results[name]["seeds"] = seed_figures(series, first, pod_starts[0])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     png = args.out_dir / "replay_frontier.png"
-    draw_frontier(results, png)
+    draw_frontier(results, png, str(pod_starts[0]))
     progress(f"frontier: {png}")
-    report({"series": results, "frontier_png": str(png)})
+    report({"series": results, "frontier_png": str(png), "quick": args.quick})
 
 
 def nowcast_floor(series: Series) -> np.ndarray:
@@ -569,17 +1111,6 @@ NOWCAST_UTILISATIONS = (30, 35, 40, 45, 50)  # without the nowcast; with it: 35,
 NOWCAST_WITH = (35, 40, 50)
 
 
-def first_fit_round(series: Series) -> pd.Timestamp:
-    """When the first fit-forecasts round with enough history runs (`forecast_rounds`
-    skips the ones before): where the main replay starts scoring, without fitting."""
-    options = FitOptions.from_settings(series.forecast)
-    first_hour = series.minutes[0]
-    for at in fit_times(series.minutes[0], series.minutes[-1]):
-        if (at.floor("h") - first_hour) // pd.Timedelta(hours=1) >= options.train_hours:
-            return at
-    raise ValueError("the series is shorter than the fit's training history")
-
-
 def _nowcast_settings(series: Series, variant: dict) -> Series:
     ops = series.settings.ops
     update = {k: v for k, v in variant.items() if k != "on_means"}
@@ -603,7 +1134,7 @@ def measure_nowcast(pod_start: int = 3) -> dict:
 
     series = sandbox("v2")
     config = ReactiveConfig(pod_start=pod_start)
-    start, in_window = scored(series, first_fit_round(series))
+    start, in_window = scored(series, first_round(series))
     oracle_hours = evaluate(oracle(series.load, series.capacity)[start:], series.load[start:],
                             series.capacity, in_window[start:]).replica_hours  # fmt: skip
     target = series.settings.ops.targets[0]

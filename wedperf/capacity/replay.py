@@ -17,6 +17,8 @@ Policies over the same per-minute load L(t) (requests/s) with per-replica capaci
   `utilisation-lower` / `-restore` runs decided by `capacity.utilisation` — the functions
   the capacity-floor flow's utilisation step calls — giving the autoscaler's target
   utilisation minute by minute;
+- scheduled scaling without a calendar (`weekly_utilisation`): the target utilisation
+  lowered every week in a fixed local window (`WeeklyWindow`), as two CronJobs would;
 - a calendar-free floor in the shape of cloud predictive scaling (`calendar_free_floor`).
 
 Under-provisioned minutes are minutes inside event windows with replicas x c < L(t).
@@ -24,6 +26,7 @@ Under-provisioned minutes are minutes inside event windows with replicas x c < L
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,20 +94,27 @@ def reactive(
         desired = np.maximum(desired, floor)
     serving = np.empty(n, dtype=np.int64)
     current = int(max(desired[0], floor[0] if floor is not None else 0))
-    pending: list[tuple[int, int]] = []  # (minute ready, replica count)
+    # Scale-in: only to the highest demand of the stabilisation window (the minute's own
+    # demand included), computed for every minute at once; the loop below is then plain
+    # integers, which a year of minutes per policy setting needs.
     window = config.scale_in_stabilisation
-    for t in range(n):
-        # Scale-in: only to the highest demand of the stabilisation window.
-        recent_peak = int(desired[max(0, t - window + 1) : t + 1].max())
-        target = max(recent_peak, int(desired[t]))
-        if target > current + sum(k for _, k in pending):
-            pending.append((t + config.pod_start, target - current - sum(k for _, k in pending)))
+    padded = np.concatenate([np.full(window - 1, desired[0]), desired])
+    targets = np.lib.stride_tricks.sliding_window_view(padded, window).max(axis=1)[:n].tolist()
+    # Pods asked for, oldest first: every request is ready `pod_start` minutes after it is
+    # made, so requests become ready in the order they were made.
+    pending: deque[tuple[int, int]] = deque()  # (minute ready, replica count)
+    starting = 0  # replicas in `pending`
+    pod_start = config.pod_start
+    for t, target in enumerate(targets):
+        if target > current + starting:
+            pending.append((t + pod_start, target - current - starting))
+            starting = target - current
         elif target < current and not pending:
             current = target
-        ready = [k for at, k in pending if at <= t]
-        if ready:
-            current += sum(ready)
-            pending = [(at, k) for at, k in pending if at > t]
+        while pending and pending[0][0] <= t:
+            ready = pending.popleft()[1]
+            current += ready
+            starting -= ready
         serving[t] = current
     return serving
 
@@ -399,6 +409,67 @@ def production_utilisation(
     for at, level in changes:
         schedule[minutes.searchsorted(pd.Timestamp(at)) :] = level
     return schedule, steps
+
+
+MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """A fixed weekly window in local time, as two CronJobs would set it: from `opens` to
+    `closes`, each (weekday, hour, minute) with Monday = 0; it may wrap over Sunday night."""
+
+    opens: tuple[int, int, int]
+    closes: tuple[int, int, int]
+    timezone: str = "America/New_York"
+
+    def contains(self, minutes: pd.DatetimeIndex) -> np.ndarray:
+        """Whether each minute is inside the window (local wall-clock time; on the night
+        the clocks change, a cron time that does not exist is passed at the next minute
+        that does)."""
+        local = minutes.tz_convert(self.timezone)
+        of_week = (
+            local.day_of_week.to_numpy() * 1440
+            + local.hour.to_numpy() * 60
+            + local.minute.to_numpy()
+        )
+        opens, closes = (d * 1440 + h * 60 + m for d, h, m in (self.opens, self.closes))
+        return (of_week - opens) % MINUTES_PER_WEEK < (closes - opens) % MINUTES_PER_WEEK
+
+
+def weekly_utilisation(
+    minutes: pd.DatetimeIndex, window: WeeklyWindow, *, utilisation: int, baseline: int
+) -> np.ndarray:
+    """Scheduled scaling without a calendar: the autoscaler target utilisation (%) in force
+    each minute when it is set to `utilisation` every week inside `window` and back to
+    `baseline` outside it."""
+    return np.where(window.contains(minutes), utilisation, baseline).astype(np.int64)
+
+
+def bisect_threshold(
+    ok: Callable[[float], bool],
+    lo: float,
+    hi: float,
+    *,
+    tolerance: float,
+    good_enough: Callable[[float], bool] | None = None,
+) -> float:
+    """The highest x in [lo, hi) at which `ok` holds, to within `tolerance`, for an `ok`
+    that holds at `lo`, fails at `hi` (neither is called there) and flips once in between
+    (e.g. a target utilisation with at most N under-provisioned minutes). Stops early at
+    an x that is `good_enough`, which it returns whether `ok` holds there or not (so a
+    `good_enough` that implies `ok` keeps the answer on `ok`'s side)."""
+    if not lo < hi:
+        raise ValueError(f"need lo < hi, got {lo} and {hi}")
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+        if good_enough is not None and good_enough(mid):
+            return mid
+    return lo
 
 
 def calendar_free_floor(
