@@ -879,7 +879,7 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
     from matplotlib.figure import Figure
 
     names = list(results)
-    figure = Figure(figsize=(6 * len(names), 4.5))
+    figure = Figure(figsize=(6 * len(names), 6.0))
     for k, name in enumerate(names):
         axes = figure.add_subplot(1, len(names), k + 1)
         sweep = results[name]["pod_start"][pod_start]["sweep"]
@@ -940,8 +940,10 @@ def draw_frontier(results: dict, path: Path, pod_start: str = "3") -> None:
         axes.set_yscale("symlog", linthresh=10)
         axes.set_title(f"{name} (pod start {pod_start} min)")
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize=7)
-    figure.tight_layout()
+    # One legend under the panels (the series share the policies): none covers a point.
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.16, 1, 1))
     figure.savefig(path, dpi=110)
 
 
