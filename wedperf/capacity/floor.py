@@ -153,6 +153,18 @@ def forecast_peak_rps(
     return float(hours[f"hi-{quantile}"].max()) / 3600.0 * ratio
 
 
+def floor_in_force(reading, remembered: int | None) -> int | None:
+    """The target's floor now: what its actuator reads, or (an actuator that cannot read
+    its floor) the one wedperf last set."""
+    return reading.floor if reading.floor is not None else remembered
+
+
+def ceiling(target: CapacityTarget, reading) -> int:
+    """The most replicas a raise may ask of `target`: its setting, or less if the actuator
+    reports a lower maximum."""
+    return min(target.max_replicas, reading.maximum or target.max_replicas)
+
+
 def raise_floor(
     conn: psycopg.Connection,
     actuator: Actuator | None,
@@ -179,8 +191,8 @@ def raise_floor(
             conn, plan_id, "capacity_raise", target, None, needed, why, ids, "planned", dry_run=True
         )
     reading = actuator.read()
-    maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
-    current = reading.floor if reading.floor is not None else target_state(conn, target.name).floor
+    maximum = ceiling(target, reading)
+    current = floor_in_force(reading, target_state(conn, target.name).floor)
     decision = decide_raise(needed=needed, current_floor=current, maximum=maximum)
     return apply_floor_decision(
         conn, actuator, plan_id, "capacity_raise", target, current, decision, why, ids, settings
@@ -219,8 +231,7 @@ def restore_floor(
     behind, ahead = floor_hold_reach(settings)
     candidates = weddings_in_day_windows(conn, now - behind, now + ahead, settings)
     live = holding_floor(candidates, target, now, settings)
-    reading = actuator.read()
-    current = reading.floor if reading.floor is not None else state.floor
+    current = floor_in_force(actuator.read(), state.floor)
     decision = decide_restore(
         baseline=state.baseline,
         current_floor=current,

@@ -32,6 +32,8 @@ from wedperf.capacity.actuators import Actuator
 from wedperf.capacity.floor import (
     FloorOutcome,
     apply_floor_decision,
+    ceiling,
+    floor_in_force,
     record_floor_step,
 )
 from wedperf.capacity.nowcast import (
@@ -252,8 +254,8 @@ def _raise(conn, target, live, assessed, hot, at, plan_id, settings, actuator_fo
                                  dry_run=True)  # fmt: skip
     state = target_state(conn, target.name)
     reading = actuator.read()
-    maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
-    current = reading.floor if reading.floor is not None else state.floor
+    maximum = ceiling(target, reading)
+    current = floor_in_force(reading, state.floor)
     decision = decide_nowcast_raise(
         needed=sizing.needed,
         current_floor=current,
@@ -281,8 +283,7 @@ def _restore(conn, target, at, plan_id, settings, actuator_for):
     behind, ahead = floor_hold_reach(settings)
     nearby = weddings_in_day_windows(conn, at - behind, at + ahead, settings)
     on_target = [w for w in nearby if serves(target, w)]
-    reading = actuator.read()
-    current = reading.floor if reading.floor is not None else state.floor
+    current = floor_in_force(actuator.read(), state.floor)
     decision = decide_nowcast_restore(
         baseline=state.baseline,
         current_floor=current,

@@ -30,6 +30,7 @@ from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.capacity.actuators import build_actuator, resolve_target
+from wedperf.capacity.floor import ceiling
 from wedperf.capacity.state import remember_raise
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
@@ -120,7 +121,7 @@ def scale_up(
         actuator = build_actuator(resolve_target(target, settings))
         reading = actuator.read()
         current = reading.floor or target.min_replicas
-        maximum = min(target.max_replicas, reading.maximum or target.max_replicas)
+        maximum = ceiling(target, reading)
         new = min(maximum, current + step)
         if new <= current:
             results.append(
