@@ -26,6 +26,7 @@ Under-provisioned minutes are minutes inside event windows with replicas x c < L
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,15 @@ import numpy as np
 import pandas as pd
 
 from wedperf.calendar.model import Wedding
+from wedperf.calendar.schedule import window_grid_times
 from wedperf.capacity.floor import RETRY_SLACK, held_retry_at, size_floor, slot_span
+from wedperf.capacity.nowcast import (
+    assess,
+    decide_nowcast_raise,
+    decide_nowcast_restore,
+    observed_span,
+    size_nowcast,
+)
 from wedperf.capacity.plan import floor_hold_reach, holding_floor, plan_wedding_ops, serves
 from wedperf.capacity.policy import decide_raise, decide_restore
 from wedperf.capacity.utilisation import (
@@ -507,19 +516,7 @@ def calendar_free_floor(
 
 # --- the nowcast, replayed ----------------------------------------------------------------
 # The watch rounds' intensity nowcast (`capacity.nowcast`), its decisions called as the
-# production step (`capacity.nowcast_round`) calls them. Its imports live in this section so
-# that it stays one block at the end of the module.
-
-import heapq  # noqa: E402
-
-from wedperf.calendar.schedule import window_grid_times  # noqa: E402
-from wedperf.capacity.nowcast import (  # noqa: E402
-    assess,
-    decide_nowcast_raise,
-    decide_nowcast_restore,
-    observed_span,
-    size_nowcast,
-)
+# production step (`capacity.nowcast_round`) calls them.
 
 
 @dataclass(frozen=True)
