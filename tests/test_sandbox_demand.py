@@ -13,6 +13,7 @@ from wedperf.sandbox.demand import (
     DemandWedding,
     day_rates_v2,
     demand,
+    demand_parts,
     platform_baseline,
     with_active_guests,
 )
@@ -54,6 +55,19 @@ def test_v2_timings_jitter_from_wedding_to_wedding() -> None:
     assert 5 < np.mean(quiet_from) < 15 and np.std(quiet_from) > 4  # gamma(2, 5): mean 10
     assert min(quiet_from) >= 0
     assert np.std(burst_at) > 15 and min(burst_at) > 150
+
+
+def test_each_parts_intensity_is_the_draw_in_its_load() -> None:
+    """Divided by its active guests and its intensity, every wedding's extra load peaks at
+    the photo burst's rate per active guest (0.14 + dancing's 0.035): the intensity is what
+    makes weddings of the same size differ, and the parts say what it was."""
+    weddings = [one(active=60) for _ in range(40)]
+    parts = demand_parts(weddings, MINUTES, version="v2", seed=5)
+    peaks = [extra.max() / 60 for extra in parts.extras]
+    unit_peaks = [p / k for p, k in zip(peaks, parts.intensities, strict=True)]
+    assert len(parts.intensities) == len(weddings)
+    assert np.std(np.log(peaks)) > 0.15  # lognormal sd 0.3 between weddings
+    assert all(0.17 < p <= 0.175 + 1e-12 for p in unit_peaks)
 
 
 def test_v2_minute_noise_is_correlated_and_v1_is_not() -> None:

@@ -96,13 +96,16 @@ class DemandParts:
     """`demand` taken apart: total requests/s = (baseline + each wedding's extra over its
     window) x noise. `extras[i]` covers minutes windows[i] = [lo, end) (offsets from the
     first minute; lo may be negative, end past the span); `wedding_index[i]` says which of
-    the weddings given it is (weddings wholly outside the span have none)."""
+    the weddings given it is (weddings wholly outside the span have none); `intensities[i]`
+    is the part's own intensity draw, already in `extras[i]` (what no policy can know ahead:
+    bench/information_bound.py takes it out)."""
 
     baseline: np.ndarray
     windows: list[tuple[int, int]]
     extras: list[np.ndarray]
     wedding_index: list[int]
     noise: np.ndarray
+    intensities: list[float]
 
     def total(self) -> np.ndarray:
         """requests/s of the whole platform per minute: (baseline + every wedding's extra
@@ -136,7 +139,7 @@ def demand_parts(
     rng = np.random.default_rng(seed)
     n = len(minutes)
     baseline = platform_baseline(minutes)
-    windows, extras, index = [], [], []
+    windows, extras, index, intensities = [], [], [], []
     start0 = minutes[0]
     for i, w in enumerate(weddings):
         c = int((pd.Timestamp(w.starts_at) - start0).total_seconds() // 60)
@@ -151,9 +154,12 @@ def demand_parts(
                 [0.2 + 0.4 * (offsets + 180) / 120, 1.0, 0.4, 0.7],
                 1.1,  # photo uploads after dinner
             )
-            extra = w.invited * PER_GUEST_V1 * rng.lognormal(-0.045, 0.3) * shape
+            intensity = rng.lognormal(-0.045, 0.3)
+            extra = w.invited * PER_GUEST_V1 * intensity * shape
         else:
-            extra = w.active * rng.lognormal(-0.045, 0.3) * day_rates_v2(offsets, end - c, rng)
+            intensity = rng.lognormal(-0.045, 0.3)
+            extra = w.active * intensity * day_rates_v2(offsets, end - c, rng)
+        intensities.append(float(intensity))
         windows.append((lo, end))
         extras.append(extra)
         index.append(i)
@@ -161,7 +167,7 @@ def demand_parts(
         noise = rng.lognormal(-0.003, 0.08, size=n)
     else:
         noise = np.exp(_ar1(n, phi=0.95, sd=0.10, rng=rng) - 0.005)
-    return DemandParts(baseline, windows, extras, index, noise)
+    return DemandParts(baseline, windows, extras, index, noise, intensities)
 
 
 def day_rates_v2(offsets: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
