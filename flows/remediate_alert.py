@@ -19,7 +19,7 @@ from wedperf.alerts.model import identity
 from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
-from wedperf.remediation.playbooks import decide
+from wedperf.remediation.playbooks import decide, playbook_kind
 from wedperf.remediation.verify import verify
 from wedperf.runtime import get_runtime
 
@@ -114,15 +114,15 @@ def _approve(alert_id: int, plan_id: str, playbook: str, who: str, touched) -> d
         answer = None
     approved = answer is not None and answer.approve
     if approved:
-        kind, outcome, note = "approval", "done", f"approved: {answer.note}"
+        kind, outcome, note = "remediation_approval", "done", f"approved: {answer.note}"
     else:  # the playbook's own row says it did not run, and why
-        kind, outcome = playbook, "skipped"
+        kind, outcome = playbook_kind(playbook), "skipped"
         note = "no answer in time" if answer is None else f"rejected: {answer.note}"
     with runtime.pool.connection() as conn:
         record_step(
             conn,
             plan_id,
-            f"remediation_{kind}",
+            kind,
             who[:200],
             outcome=outcome,
             reason=note,
@@ -158,7 +158,7 @@ def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
         record_step(
             conn,
             plan_id,
-            f"remediation_{playbook}",
+            playbook_kind(playbook),
             who[:200],
             outcome="skipped",
             reason=f"deferred until {until:%H:%M} UTC",

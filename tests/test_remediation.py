@@ -214,6 +214,6 @@ def test_flush_during_a_ceremony_waits_for_approval(
         assert state in ("recovered", "escalated") and outcome["state"] == state
     else:
         assert outcome["state"] == "rejected" and state == "rejected"
-        assert actions == {"remediation_flush_rewarm_cache": "skipped"}
+        assert actions == {"remediation_playbook_flush_rewarm_cache": "skipped"}
         assert cache.get(f"sandbox:wedding:{wedding_id}:guests") == b"stale"
     reset_settings_cache()

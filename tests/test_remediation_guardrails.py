@@ -245,7 +245,7 @@ def scale_up_twice(url: str, base_url: str) -> tuple[int, dict]:
     floor = capacity(base_url)
     first = insert_alert(url, "HighRequestLatency", {"severity": "page"})
     remediate(first)
-    assert actions(url, first)[("remediation_scale_up", "platform")]["outcome"] == "done"
+    assert actions(url, first)[("remediation_playbook_scale_up", "platform")]["outcome"] == "done"
     assert capacity(base_url) == floor + 2
     second = insert_alert(url, "HighRequestLatency", {"severity": "page", "pod": "b"})
     return second, remediate(second)
@@ -266,7 +266,7 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
         ("scale_up", "platform", "skipped", "cooldown 0:10:00")
     ]
     assert {k: a["outcome"] for k, a in actions(url, second).items()} == {
-        ("remediation_scale_up", "platform"): "skipped"
+        ("remediation_playbook_scale_up", "platform"): "skipped"
     }
     assert capacity(base_url) == floor + 2  # not raised again
 
@@ -275,6 +275,39 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
     remediate(third)
     assert actions(url, third)[("remediation_scale_up", "sandbox")]["outcome"] == "done"
     assert capacity(base_url) == floor + 4
+
+
+def test_a_scale_up_below_a_raise_in_force_goes_back_above_it(remediation_env: dict) -> None:
+    """The floor was raised to 6 for the weddings (perf.capacity_state: baseline 2, floor 6),
+    then a node was lost (the sandbox serves 1): scale_up takes the target to the raise in
+    force + step (8), not to what it has left + step (3). Its step row on the capacity target
+    says 1 -> 8; the playbook's own row (on the alert's wedding) is a kind of its own, so no
+    `remediation_scale_up` row lacks a before/after; the restore owed still returns to 2."""
+    from wedperf.capacity.state import remember_raise, target_state
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    wedding_id = str(remediation_env["live"][0])
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 6}, timeout=10).raise_for_status()
+    with psycopg.connect(url) as conn:
+        remember_raise(conn, "sandbox", before=2, after=6, by="capacity_raise")
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 1}, timeout=10).raise_for_status()
+
+    alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"}, wedding_id)
+    remediate(alert_id)
+
+    assert capacity(base_url) == 8
+    recorded = actions(url, alert_id)
+    step = recorded[("remediation_scale_up", "sandbox")]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "8")
+    assert "raise in force 6 +2" in step["detail"]
+    own = recorded[("remediation_playbook_scale_up", f"wedding:{wedding_id}")]
+    assert (own["outcome"], own["before"], own["after"]) == ("done", None, None)
+    assert [k for k in recorded if k[0] == "remediation_scale_up"] == [
+        ("remediation_scale_up", "sandbox")
+    ]
+    with psycopg.connect(url) as conn:
+        state = target_state(conn, "sandbox")
+    assert (state.baseline, state.floor, state.raised_by) == (2, 8, "scale_up")
 
 
 def test_the_cooldown_reason_is_kept_in_perf_actions(remediation_env: dict) -> None:
@@ -315,7 +348,7 @@ def test_dry_run_records_and_changes_nothing(
         str(floor),
         str(floor + 2),
     )
-    assert recorded[("remediation_scale_up", "platform")]["outcome"] == "dry-run"
+    assert recorded[("remediation_playbook_scale_up", "platform")]["outcome"] == "dry-run"
     assert all(a["dry_run"] for a in recorded.values())
     assert capacity(base_url) == floor
     assert capacity_state(url) is None
@@ -331,7 +364,7 @@ def test_dry_run_records_and_changes_nothing(
     assert {k[0]: a["outcome"] for k, a in recorded.items()} == {
         "remediation_flush_cache": "dry-run",
         "remediation_rewarm": "dry-run",
-        "remediation_flush_rewarm_cache": "dry-run",
+        "remediation_playbook_flush_rewarm_cache": "dry-run",
     }
     would_delete = recorded[("remediation_flush_cache", f"redis:wedding:{wedding_id}")]
     assert would_delete["before"] == str(len(cached))  # counted, not deleted
@@ -435,7 +468,7 @@ def test_a_disruptive_playbook_during_a_ceremony_is_deferred(
         assert outcome == {"alert_id": alert_id, "state": "deferred", "until": until.isoformat()}
 
     recorded = actions(url, alert_id)
-    assert [kind for kind, _ in recorded] == ["remediation_flush_rewarm_cache"]
+    assert [kind for kind, _ in recorded] == ["remediation_playbook_flush_rewarm_cache"]
     step = next(iter(recorded.values()))
     assert step["outcome"] == "skipped"
     assert step["reason"] == f"deferred until {until:%H:%M} UTC"
@@ -462,7 +495,7 @@ def test_a_disruptive_playbook_during_a_ceremony_is_deferred(
     later = make_due(later.id)
     assert run_as_worker(later)["state"] in ("recovered", "escalated")
     assert (
-        actions(url, alert_id)[("remediation_flush_rewarm_cache", f"wedding:{wedding_id}")][
+        actions(url, alert_id)[("remediation_playbook_flush_rewarm_cache", f"wedding:{wedding_id}")][
             "outcome"
         ]
         == "done"
@@ -612,7 +645,7 @@ def test_refresh_matviews_refreshes_and_skips_missing_views(
         "app.wedperf_test_missing": ("skipped", "no such materialized view"),
         "app.wedperf_test_src": ("skipped", "no such materialized view"),
     }
-    assert recorded[("remediation_refresh_matviews", "platform")]["outcome"] == "done"
+    assert recorded[("remediation_playbook_refresh_matviews", "platform")]["outcome"] == "done"
 
     def counts() -> dict[str, int]:
         with psycopg.connect(url) as conn:
@@ -658,7 +691,7 @@ def test_rerun_prewarm_warms_the_alerts_wedding(remediation_env: dict, redis_url
     assert recorded[("remediation_rewarm_redis", target)]["outcome"] == "done"
     assert recorded[("remediation_rewarm_redis", target)]["after"] == "4"
     assert recorded[("remediation_rewarm_http", target)]["outcome"] == "done"
-    assert recorded[("remediation_rerun_prewarm", target)]["outcome"] == "done"
+    assert recorded[("remediation_playbook_rerun_prewarm", target)]["outcome"] == "done"
     assert cache.exists(*keys) == 4
     assert all(cache.ttl(k) > 0 for k in keys)
     assert json.loads(cache.get(keys[0]))  # the guest list, not an empty placeholder
@@ -666,7 +699,7 @@ def test_rerun_prewarm_warms_the_alerts_wedding(remediation_env: dict, redis_url
 
     unknown = insert_alert(url, "CacheColdForWedding", {"wedding_id": "999999"})
     remediate(unknown)
-    step = actions(url, unknown)[("remediation_rerun_prewarm", "wedding")]
+    step = actions(url, unknown)[("remediation_playbook_rerun_prewarm", "wedding")]
     assert (step["outcome"], step["detail"]) == ("skipped", "the alert names no known wedding")
 
 

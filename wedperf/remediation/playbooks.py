@@ -30,8 +30,8 @@ from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.capacity.actuators import build_actuator, resolve_target
-from wedperf.capacity.floor import ceiling
-from wedperf.capacity.state import remember_raise
+from wedperf.capacity.floor import ceiling, floor_in_force
+from wedperf.capacity.state import remember_raise, target_state
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
@@ -111,18 +111,27 @@ def scale_up(
     only: str | None,
     dry_run: bool,
 ) -> list[StepResult]:
-    """Raise each capacity target's floor (or only the one named `only`) by `step`, within
-    its maximum. The raise is remembered like a planned one, so the next restore brings the
-    floor back."""
+    """Raise each capacity target's floor (or only the one named `only`) to `step` above the
+    floor it should have, within its ceiling (`floor.ceiling`). The floor it should have is
+    the higher of what its actuator reads (`floor.floor_in_force`) and a raise wedperf holds
+    in force on it (perf.capacity_state): a target that lost replicas below a planned raise
+    (a node lost: the sandbox reads 1 under a floor of 6) goes back above that raise, not
+    `step` above what it has left. The raise is remembered like a planned one, so the next
+    restore brings the floor back to the baseline."""
     results = []
     for target in settings.ops.targets:
         if only and target.name != only:
             continue
         actuator = build_actuator(resolve_target(target, settings))
         reading = actuator.read()
-        current = reading.floor or target.min_replicas
+        state = target_state(conn, target.name)
+        read = floor_in_force(reading, state.floor)
+        current = target.min_replicas if read is None else read
+        raised = state.floor if state.baseline is not None and state.floor is not None else None
+        base = max(current, raised or 0)
         maximum = ceiling(target, reading)
-        new = min(maximum, current + step)
+        new = min(maximum, base + step)
+        why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
         if new <= current:
             results.append(
                 StepResult(
@@ -148,7 +157,7 @@ def scale_up(
                 "dry-run" if dry_run else "done",
                 str(current),
                 str(new),
-                f"floor +{step}",
+                why if new == base + step else f"{why}, capped at the maximum {maximum}",
             )
         )
     return results
@@ -559,6 +568,12 @@ def roll_up(results: Sequence[StepResult], *, dry_run: bool) -> str:
     return "done"
 
 
+def playbook_kind(name: str) -> str:
+    """The perf.actions kind of playbook `name`'s own row (its steps are `remediation_<step
+    kind>`): the cooldown's key, and what approval and deferral record for it."""
+    return f"remediation_playbook_{name}"
+
+
 def apply_playbook(
     conn: psycopg.Connection,
     alert: Alert,
@@ -574,7 +589,9 @@ def apply_playbook(
     """Run playbook `name` for `alert` with the rule's `params` and return its steps.
 
     Writes perf.actions (plan `plan_id`): each step as `remediation_<step kind>`, then the
-    playbook's own row (`remediation_<playbook>`, target the alert's wedding or `platform`)
+    playbook's own row (`playbook_kind`: `remediation_playbook_<playbook>`, target the alert's
+    wedding or `platform`, no before/after: a kind of its own, or scale_up's row would pass
+    for its own step, `remediation_scale_up` on the capacity target)
     with the steps rolled up. That row ending `done` starts the cooldown: the same playbook on
     the same target rests for remediation.cooldown, and a resting playbook writes only its own
     row, saying why (a step recorded under that key would be overwritten by it). With
@@ -584,7 +601,7 @@ def apply_playbook(
     guard = settings.remediation
     now = now or datetime.now(UTC)
     target = f"wedding:{alert.wedding_id}" if alert.wedding_id else "platform"
-    resting = acted_since(conn, f"remediation_{name}", target, now - guard.cooldown)
+    resting = acted_since(conn, playbook_kind(name), target, now - guard.cooldown)
     if resting:
         why = f"cooldown {guard.cooldown}"
         results = [StepResult(name, target, "skipped", detail=why)]
@@ -603,11 +620,12 @@ def apply_playbook(
         )
         why = f"{len(results)} step(s)"
     summary = StepResult(name, target, roll_up(results, dry_run=guard.dry_run), detail=why)
-    for step in ([] if resting else results) + [summary]:
+    rows = [(f"remediation_{step.kind}", step) for step in ([] if resting else results)]
+    for kind, step in [*rows, (playbook_kind(name), summary)]:
         record_step(
             conn,
             plan_id,
-            f"remediation_{step.kind}",
+            kind,
             step.target,
             outcome=step.outcome,
             reason="remediation",
