@@ -494,12 +494,8 @@ def test_a_disruptive_playbook_during_a_ceremony_is_deferred(
         )
     later = make_due(later.id)
     assert run_as_worker(later)["state"] in ("recovered", "escalated")
-    assert (
-        actions(url, alert_id)[("remediation_playbook_flush_rewarm_cache", f"wedding:{wedding_id}")][
-            "outcome"
-        ]
-        == "done"
-    )
+    own = ("remediation_playbook_flush_rewarm_cache", f"wedding:{wedding_id}")
+    assert actions(url, alert_id)[own]["outcome"] == "done"
     assert cache.get(stale) != b"stale"  # flushed (the re-warm GETs fill it afresh)
 
 
