@@ -20,7 +20,7 @@ from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.playbooks import decide, playbook_kind
-from wedperf.remediation.verify import verify
+from wedperf.remediation.verify import metric_rule_of, verify
 from wedperf.runtime import get_runtime
 
 
@@ -68,20 +68,25 @@ def remediate_alert(alert_id: int) -> dict:
         rate_limit(guard.rate_limit, strict=False)
         steps = apply_playbook(alert, rule.playbook, rule.params, touched, plan_id)
 
+    # What the playbook did is verified once it has taken effect: a metric rule is read
+    # window after window from now, for up to the delay, until it reads clear (a scale-up's
+    # new replicas serve after their pod start); a check or the source is asked after it.
     delay = float(rule.params.get("verify_delay_s", guard.verify_delay.total_seconds()))
-    time.sleep(delay)
+    by_metric = metric_rule_of(alert) is not None
+    if not by_metric:
+        time.sleep(delay)
     with (
         runtime.pool.connection() as conn,
         get_pool(runtime.services.app_database_url).connection() as app_conn,
     ):
-        checked = verify(conn, app_conn, alert, settings)
+        checked = verify(conn, app_conn, alert, settings, within=delay if by_metric else 0.0)
         ok, why, by = checked.recovered, checked.detail, checked.verified_by
         state = "recovered" if ok else "escalated"
         set_remediation_state(conn, alert_id, state, f"verified by {by}: {why}")
     if not ok:
         _escalate(
             alert_id,
-            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but after "
+            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but within "
             f"{delay:.0f} s: {why}. A person needs to look.",
         )
     return {

@@ -4,6 +4,7 @@ Prometheus endpoint over HTTP, and the source's resolve only when there is no me
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -137,3 +138,77 @@ def test_quantile_interpolates_within_the_bucket_like_prometheus() -> None:
     assert reading.requests == 100
     assert reading.value_s == pytest.approx(0.5 + 0.5 * 0.5)  # rank 95: halfway into (0.5, 1]
     assert quantile_of(after, after, 0.95).value_s is None
+
+
+def check_within(url: str, alert, within: float):
+    with psycopg.connect(url) as conn:
+        return verify(conn, conn, alert, get_settings(), within=within, rules=(RULE,))
+
+
+class Recovering:
+    """`FakeApp.latency_s` scrape by scrape: each window's value is the latency at its
+    second scrape (the observations between the two)."""
+
+    def __init__(self, fake: FakeApp, windows: list[float]) -> None:
+        self.fake, self.windows, self.scrapes = fake, windows, 0
+        self.metrics = fake.metrics
+        fake.metrics = self  # type: ignore[method-assign]
+
+    async def __call__(self, request) -> Response:
+        window = min(self.scrapes // 2, len(self.windows) - 1)
+        self.fake.latency_s = self.windows[window]
+        self.scrapes += 1
+        return await self.metrics(request)
+
+
+@pytest.fixture
+def scripted_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApp]:
+    """A FakeApp whose /metrics route calls `fake.metrics` at request time (so a test can
+    script it scrape by scrape)."""
+    fake = FakeApp()
+
+    async def metrics(request) -> Response:
+        return await fake.metrics(request)
+
+    with serve_in_thread(Starlette(routes=[Route("/metrics", metrics)])) as base_url:
+        monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", base_url)
+        reset_settings_cache()
+        yield fake
+    reset_settings_cache()
+
+
+def test_a_metric_is_verified_once_the_action_has_taken_effect(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """The new replicas serve only after a while (a pod start): the first windows still read
+    2 s. Read window after window within the delay, the rule clears and stays clear: the
+    action is verified then, not escalated for a window read before it took effect."""
+    Recovering(scripted_app, [2.0, 2.0, 2.0, 0.02])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    result = check_within(migrated_database_url, alert, within=5.0)
+    assert (result.recovered, result.verified_by) == (True, "metric")
+    assert "2 windows in a row" in result.detail and "no longer true" in result.detail
+
+
+def test_one_clear_window_is_not_a_recovery(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """A single window that reads clear by chance, then 2 s again until the delay has
+    passed: not recovered (the source resolving on that window does not make it one)."""
+    script = Recovering(scripted_app, [2.0, 0.02, 2.0])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"}, status="resolved")
+    result = check_within(migrated_database_url, alert, within=1.0)
+    assert (result.recovered, result.verified_by) == (False, "metric")
+    assert "still true" in result.detail and "(allowed 1 s)" in result.detail
+    assert script.scrapes >= 2 * 3  # read on past the clear window, not stopped by it
+
+
+def test_a_metric_still_firing_when_the_delay_ends_is_not_recovered(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    Recovering(scripted_app, [2.0])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    began = time.monotonic()
+    result = check_within(migrated_database_url, alert, within=1.0)
+    assert (result.recovered, result.verified_by) == (False, "metric")
+    assert 1.0 <= time.monotonic() - began < 1.0 + 3 * RULE.window_s + 2.0

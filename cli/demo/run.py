@@ -32,7 +32,6 @@ LIVE_WEDDINGS = 4
 # runs, a minute or two of a loaded machine. The runs stay Scheduled for a production worker.
 COLLECT_PLAN_HORIZON = "PT30M"
 PAST_WEDDINGS = 4  # weddings of yesterday (the report's clock) that have happened
-REMEDIATION_VERIFY_S = 5  # the demo does not wait the production verification delay
 
 
 def run_demo(
@@ -74,7 +73,6 @@ def run_demo(
     os.environ["WEDPERF_DATABASE_URL"] = services.database_url
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
-    os.environ["WEDPERF_REMEDIATION__VERIFY_DELAY"] = f"PT{REMEDIATION_VERIFY_S}S"
     os.environ.setdefault("WEDPERF_COLLECT_PLAN_HORIZON", COLLECT_PLAN_HORIZON)
     # Every wedding of the two days gets its timeline figure (the default draws the 12 worst).
     os.environ.setdefault("WEDPERF_EVIDENCE__MAX_WEDDING_FIGURES", "16")

@@ -435,7 +435,10 @@ def get_playbook(name: str) -> Playbook:
 
 
 # Parameters every rule may set, whatever its playbook (read by the remediate-alert flow).
-RULE_PARAMS = {"verify_delay_s": "seconds before recovery is checked (remediation.verify_delay)"}
+RULE_PARAMS = {
+    "verify_delay_s": "seconds the action may take to take effect before it counts as not "
+    "recovered (remediation.verify_delay)"
+}
 
 
 @dataclass(frozen=True)

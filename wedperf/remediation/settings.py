@@ -17,7 +17,11 @@ class RemediationSettings(BaseModel):
     )
     dry_run: bool = Field(default=False, description="record what would be done, do nothing")
     verify_delay: timedelta = Field(
-        default=timedelta(seconds=60), description="wait this long before re-reading the metric"
+        default=timedelta(seconds=60),
+        description="how long what a playbook did may take to take effect (a scale-up's "
+        "new pods ready; 60 s: a warm image): a metric rule is read window after window for "
+        "up to this long until it reads clear, a check or the source is asked after it; a "
+        "rule's verify_delay_s overrides it",
     )
     cooldown: timedelta = Field(
         default=timedelta(minutes=10), description="the same playbook on the same target rests"

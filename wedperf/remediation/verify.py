@@ -80,6 +80,14 @@ def rule_for(alert: Alert, rules: tuple[MetricRule, ...] = METRIC_RULES) -> Metr
     return rule_matching({"alertname": alert.alertname, **alert.labels}, rules)
 
 
+def metric_rule_of(alert: Alert, rules: tuple[MetricRule, ...] = METRIC_RULES) -> MetricRule | None:
+    """The metric rule `verify` judges `alert` by (None: a critical-path check, or the
+    source's verdict)."""
+    if alert.source == "critical_path" and alert.labels.get("check") and alert.wedding_id:
+        return None
+    return rule_for(alert, rules)
+
+
 def rule_matching(
     labels: Mapping[str, object], rules: tuple[MetricRule, ...] = METRIC_RULES
 ) -> MetricRule | None:
@@ -150,19 +158,35 @@ def read_rule(
     return quantile_of(first, scrape_buckets(url, rule, transport=transport), rule.quantile)
 
 
+# Windows in a row the rule must read clear before a metric-verified alert counts as
+# recovered: one short window of a loaded app can read clear by chance (the source's own
+# "stops firing" is such a window); two in a row at the rule's window is a sustained return.
+CLEAR_WINDOWS = 2
+
+
 def verify(
     perf_conn: psycopg.Connection,
     app_conn: psycopg.Connection,
     alert: Alert,
     settings: Settings,
     *,
+    within: float = 0.0,
     rules: tuple[MetricRule, ...] = METRIC_RULES,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Verification:
     """Has the alert's condition cleared? Reads the check or metric again when there is one,
-    else the alert's status at its source (reads perf.alerts)."""
+    else the alert's status at its source (reads perf.alerts).
+
+    A metric rule is read window after window, from now until it has read clear
+    CLEAR_WINDOWS windows in a row (recovered) or `within` seconds have passed with it not
+    clear (not recovered): what the action did is verified once it has taken effect (a
+    scale-up's new replicas serving), not at a fixed instant that may come before. The
+    caller waits `within` itself before a check or the source is asked (they are asked
+    once)."""
     check = alert.labels.get("check")
-    if alert.source == "critical_path" and check and alert.wedding_id:
+    rule = metric_rule_of(alert, rules)
+    if rule is None and alert.source == "critical_path" and check and alert.wedding_id:
         weddings = weddings_by_id(perf_conn, [alert.wedding_id])
         if not weddings:
             return Verification(
@@ -175,22 +199,29 @@ def verify(
         return Verification(
             row.status != "breach", f"{check} is {row.status} ({row.detail})", "metric"
         )
-    rule = rule_for(alert, rules)
     unread = ""
     if rule is not None:
         try:
-            reading = read_rule(settings.probes.base_url, rule, transport=transport)
+            reading, clear, waited = _read_until_clear(
+                settings.probes.base_url, rule, within, transport=transport, clock=clock
+            )
         except MetricUnavailable as exc:
             unread = f"metric unavailable ({exc}); "
         else:
             if reading.value_s is not None:
-                ok = reading.value_s <= rule.threshold_s
+                ok = clear >= CLEAR_WINDOWS
                 return Verification(
                     ok,
                     f"p{rule.quantile * 100:g} {reading.value_s * 1000:.0f} ms over "
                     f"{reading.requests} requests in {rule.window_s:g} s "
-                    f"{'<=' if ok else '>'} {rule.threshold_s * 1000:.0f} ms "
-                    f"({rule.describe()} {'no longer' if ok else 'still'} true)",
+                    f"{'<=' if reading.value_s <= rule.threshold_s else '>'} "
+                    f"{rule.threshold_s * 1000:.0f} ms"
+                    + (
+                        f", {clear} windows in a row {waited:.0f} s after the action"
+                        if ok
+                        else f" {waited:.0f} s after the action (allowed {within:.0f} s)"
+                    )
+                    + f" ({rule.describe()} {'no longer' if ok else 'still'} true)",
                     "metric",
                 )
             unread = f"no requests in the {rule.window_s:g} s window; "
@@ -200,6 +231,29 @@ def verify(
     return Verification(
         now.status == "resolved", f"{unread}alert is {now.status} at its source", "source"
     )
+
+
+def _read_until_clear(
+    base_url: str,
+    rule: MetricRule,
+    within: float,
+    *,
+    transport: httpx.BaseTransport | None,
+    clock: Callable[[], float],
+) -> tuple[Reading, int, float]:
+    """Read `rule` window after window until CLEAR_WINDOWS in a row read clear, or `within`
+    seconds have passed on a window that did not (a run of clear windows under way is read
+    to its end). Returns the last reading, the clear windows in a row it ends, and the
+    seconds from the first read to the last. A window without requests ends it."""
+    began = clock()
+    clear = 0
+    while True:
+        reading = read_rule(base_url, rule, transport=transport)
+        if reading.value_s is None:
+            return reading, 0, clock() - began
+        clear = clear + 1 if reading.value_s <= rule.threshold_s else 0
+        if clear >= CLEAR_WINDOWS or (clear == 0 and clock() - began >= within):
+            return reading, clear, clock() - began
 
 
 def recovered(
