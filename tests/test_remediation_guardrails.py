@@ -695,7 +695,7 @@ def test_rerun_prewarm_warms_the_alerts_wedding(remediation_env: dict, redis_url
 
     unknown = insert_alert(url, "CacheColdForWedding", {"wedding_id": "999999"})
     remediate(unknown)
-    step = actions(url, unknown)[("remediation_playbook_rerun_prewarm", "wedding")]
+    step = actions(url, unknown)[("remediation_rerun_prewarm", "wedding")]
     assert (step["outcome"], step["detail"]) == ("skipped", "the alert names no known wedding")
 
 
