@@ -97,7 +97,7 @@ class DemandParts:
     window) x noise. `extras[i]` covers minutes windows[i] = [lo, end) (offsets from the
     first minute; lo may be negative, end past the span); `wedding_index[i]` says which of
     the weddings given it is (weddings wholly outside the span have none); `intensities[i]`
-    is the part's own intensity draw, already in `extras[i]` (what no policy can know ahead:
+    is the part's own intensity draw, already in `extras[i]` (what no calendar knows days ahead:
     bench/information_bound.py takes it out)."""
 
     baseline: np.ndarray
