@@ -30,9 +30,9 @@ SEVERITY_COLOURS = {
     "ticket": "#8d6e63",
 }
 OTHER_SEVERITY = "#78909c"
-# The shortest alert bar drawn, as a share of the axis: a 2-minute page on a 2-day axis is
-# otherwise narrower than a pixel.
-MIN_BAR_SHARE = 0.005
+# The shortest alert bar drawn, as a share of the axis (a 2-minute page on a 2-day axis is
+# otherwise narrower than a pixel, and hidden under its action marker).
+MIN_BAR_SHARE = 0.015
 BUDGET_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457")
 OUTCOME_MARKERS = {"done": "o", "dry-run": "D", "planned": "s", "skipped": "x", "failed": "X"}
 

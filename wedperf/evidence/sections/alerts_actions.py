@@ -81,8 +81,9 @@ def alerts_actions_section(data: EvidenceData, settings: Settings) -> Section:
             "alerts_actions",
             "alerts_actions",
             "Alerts as bars from start to resolution (still firing: to the end of the span), "
-            "coloured by severity; actions as markers on their alert's row (remediation) or on "
-            "a row per kind.",
+            "coloured by severity (a bar shorter than 1.5% of the span is drawn that wide, so "
+            "a short page stays visible); actions as markers on their alert's row (remediation) "
+            "or on a row per kind.",
             {
                 "timezone": data.scope.timezone,
                 "start": iso(data.scope.start),
@@ -163,10 +164,10 @@ def _before_after(alert: dict[str, Any]) -> str:
     if check in CHECKS and (
         alert["value_at_start"] is not None or alert["value_after"] is not None
     ):
-        return (
-            f"{format_check_value(check, alert['value_at_start'])} → "
-            f"{format_check_value(check, alert['value_after'])}"
-        )
+        after = format_check_value(check, alert["value_after"])
+        if alert["value_after"] is None and alert["status"] == "firing":
+            after = "no value since"  # its rounds since it fired had nothing to measure
+        return f"{format_check_value(check, alert['value_at_start'])} → {after}"
     if alert["verified_reading"] is not None:
         return f"— → {alert['verified_reading']} (remediation's check after the playbook)"
     return "—"

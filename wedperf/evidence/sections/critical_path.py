@@ -33,8 +33,13 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
     before, after = settings.day_window_before, settings.day_window_after
     # A wedding's rounds so far, whose day window has closed (its whole day was watched)
     # or is open at the report's instant (under way): how much of each day the report shows.
+    # Completed: the window has closed, and opened in the span (a reception that ran past
+    # midnight into the span has its day's earlier rounds in the day before's report).
     held = [w for w in data.weddings if w.status != "cancelled"]
-    completed = [w for w in held if w.day_window(before, after)[1] <= data.now]
+    from_before = [w for w in held if w.day_window(before, after)[0] < data.scope.start]
+    completed = [
+        w for w in held if w.day_window(before, after)[1] <= data.now and w not in from_before
+    ]
     under_way = [
         w
         for w in held
@@ -51,6 +56,7 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
         "weddings_completed": len(completed),
         "min_rounds_per_wedding": rounds(completed),
         "weddings_under_way": len(under_way),
+        "weddings_opened_before_span": len(from_before),
         "min_rounds_per_wedding_under_way": rounds(under_way),
         "weddings": len(data.weddings),
         "weddings_evaluated": len(summary),
@@ -112,6 +118,12 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
             "modelled clock: at instants up to the end of the sandbox load model's samples "
             f"({local(modelled['until'], data.scope, '%Y-%m-%d %H:%M')}), by the modelling "
             "of the past after the fact, not by a watch run at the time."
+        )
+    if from_before:
+        section.notes.append(
+            f"{len(from_before)} of the weddings ({', '.join(w.wedding_id for w in from_before)}) "
+            "had their day window open before the span (a reception running past midnight): "
+            "they are in every section, and not counted in min_rounds_per_wedding."
         )
     hidden = len(summary) - len(data.drawn_weddings)
     if hidden > 0:
