@@ -21,14 +21,14 @@ from psycopg.rows import class_row, dict_row
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.config import Settings
-from wedperf.db.queries import named_sql, queries
+from wedperf.db.queries import queries
 from wedperf.forecast.requests import load_request_series
 from wedperf.forecast.sources import load_series
 from wedperf.metrics.model import SourceError
 from wedperf.metrics.sources.prometheus import PrometheusSource
 
 log = logging.getLogger(__name__)
-Q = queries("evidence") | named_sql(__package__, "queries.sql")
+Q = queries("evidence")
 # Actuals of an `app_view` series are read from this long before the scope: a view's hourly
 # counts are zero-filled from its first row, so an hour of the scope without rows reads 0 (the
 # app recorded none: a real zero), not unknown, once the view had rows in the week before.
