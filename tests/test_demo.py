@@ -8,9 +8,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,10 @@ def _stop_what_the_demo_left(home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    home = tmp_path_factory.mktemp("home")
+    # Not under pytest's base temp: the embedded PostgreSQL runs as another user, for whom
+    # pgserver opens the home's parents, and a pytest session started meanwhile on the same
+    # machine closes its temp root again (0700) or rotates old base temps away.
+    home = Path(tempfile.mkdtemp(prefix="wedperf-test-demo-home-"))
     out = tmp_path_factory.mktemp("demo") / "wedperf-demo"
     env = {
         k: v
@@ -97,6 +102,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"done": done, "out": out, "home": home, "env": env}
     finally:
         _stop_what_the_demo_left(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:
