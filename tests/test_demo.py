@@ -4,16 +4,24 @@ configured, no Prefect server — everything embedded, started and (with --stop-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib.image
 import pytest
 import yaml
+
+from wedperf.services import stop_embedded_postgres, stop_embedded_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo registers every deployment prefect.yaml declares.
@@ -22,9 +30,46 @@ DEPLOYMENTS = len(yaml.safe_load((ROOT / "prefect.yaml").read_text())["deploymen
 pytestmark = pytest.mark.slow
 
 
+def _processes_of(home: Path) -> list[int]:
+    """Processes started for this home: its HOME in their environment, or its path in their
+    command line (Redis rewrites its title over its environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"HOME={home}".encode() in environ or f"{home}/".encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def _stop_what_the_demo_left(home: Path) -> None:
+    """The embedded PostgreSQL and Redis the demo keeps (if a test did not stop them), then,
+    by pid, anything else of this home a failed or timed-out demo left running."""
+    data_dir = home / ".wedperf"
+    stop_embedded_redis(data_dir)
+    stop_embedded_postgres(data_dir)
+    for pid in _processes_of(home):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while (left := _processes_of(home)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    home = tmp_path_factory.mktemp("home")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    # Not under pytest's base temp: the embedded PostgreSQL runs as another user, for whom
+    # pgserver opens the home's parents, and a pytest session started meanwhile on the same
+    # machine closes its temp root again (0700) or rotates old base temps away.
+    home = Path(tempfile.mkdtemp(prefix="wedperf-test-demo-home-"))
     out = tmp_path_factory.mktemp("demo") / "wedperf-demo"
     env = {
         k: v
@@ -53,7 +98,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         timeout=900,
         check=False,
     )
-    return {"done": done, "out": out, "home": home, "env": env}
+    try:
+        yield {"done": done, "out": out, "home": home, "env": env}
+    finally:
+        _stop_what_the_demo_left(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_demo_completes_and_prints_every_step(demo_run: dict) -> None:

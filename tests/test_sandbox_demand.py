@@ -68,6 +68,11 @@ def test_each_parts_intensity_is_the_draw_in_its_load() -> None:
     assert len(parts.intensities) == len(weddings)
     assert np.std(np.log(peaks)) > 0.15  # lognormal sd 0.3 between weddings
     assert all(0.17 < p <= 0.175 + 1e-12 for p in unit_peaks)
+    # v1: invited guests x 0.05 x intensity x its phase shape, whose peak is 1.1.
+    v1 = demand_parts(weddings, MINUTES, version="v1", seed=5)
+    np.testing.assert_allclose(
+        [e.max() / k for e, k in zip(v1.extras, v1.intensities, strict=True)], 150 * 0.05 * 1.1
+    )
 
 
 def test_v2_minute_noise_is_correlated_and_v1_is_not() -> None:

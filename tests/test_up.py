@@ -136,7 +136,7 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         while "processes" not in (state := _read_json(state_file)):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"wedperf up did not start: {out.read_text()} {err.read_text()}")
-            time.sleep(2)
+            time.sleep(0.5)
         found["state"] = state
         tokens = Path(state["tokens"])
         found["tokens"] = dict(line.split("=", 1) for line in tokens.read_text().splitlines())
@@ -159,7 +159,8 @@ def up_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     run := _executed_run(api, name, auto_scheduled=auto, tag=tag)
                 ):
                     runs[key] = run
-            time.sleep(5)
+            if set(runs) != set(wanted):
+                time.sleep(2)
         found["runs"] = runs
         # Ctrl-C while a flow run is in flight: the worker's runs must stop with it.
         # `processes`: the whole system, flow runs included, just before Ctrl-C.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -43,6 +43,48 @@ class FloorOutcome:
     after: int | None
     reason: str
     retry_at: datetime | None = None  # a restore held back only by time: try again then
+
+
+def counted(n: int, noun: str) -> str:
+    """A count with its noun, plural in -s: 1 replica, 6 replicas."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def id_list(ids: Sequence[str]) -> str:
+    """Ids in plain English: 599; 599 and 531; 599, 531 and 498."""
+    shown = [str(i) for i in ids]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def weddings_named(ids: Sequence[str]) -> str:
+    """The weddings by id: wedding 599; weddings 599 and 531."""
+    return f"{'wedding' if len(ids) == 1 else 'weddings'} {id_list(ids)}"
+
+
+def restore_why(weddings: Sequence[Wedding], now: datetime, settings: Settings) -> str:
+    """What a restore at `now` is for, as it is: which of its slot's weddings' day windows
+    have closed and which are still open (and until when)."""
+    if not weddings:
+        return "restore owed by an earlier raise"
+    closes = {
+        w.wedding_id: w.day_window(settings.day_window_before, settings.day_window_after)[1]
+        for w in weddings
+    }
+    closed = [i for i, end in closes.items() if end <= now]
+    still_open = [i for i in closes if i not in closed]
+    parts = []
+    if closed:
+        windows = "day window" if len(closed) == 1 else "day windows"
+        parts.append(f"{windows} of {weddings_named(closed)} closed")
+    if still_open:
+        until = max(closes[i] for i in still_open).astimezone(UTC)
+        windows = "day window" if len(still_open) == 1 else "day windows"
+        last = "" if len(still_open) == 1 else "the last "
+        of = f"{windows} of " if not closed else "that of " if len(still_open) == 1 else "those of "
+        parts.append(
+            f"{of}{weddings_named(still_open)} still open ({last}until {until:%Y-%m-%d %H:%M} UTC)"
+        )
+    return ", ".join(parts)
 
 
 # A held-back restore's retry runs this long after the hold (cooldown or wedding) ends.
@@ -80,8 +122,8 @@ class FloorSizing:
     @property
     def why(self) -> str:
         return (
-            f"{self.overlapping} overlapping wedding(s), peak {self.load_rps:.1f} req/s "
-            f"({self.basis}), {self.needed} replica(s) needed"
+            f"{counted(self.overlapping, 'overlapping wedding')}, peak {self.load_rps:.1f} "
+            f"req/s ({self.basis}), {counted(self.needed, 'replica')} needed"
         )
 
 
@@ -254,7 +296,7 @@ def restore_floor(
         target,
         current,
         decision,
-        f"day window of {len(ids)} wedding(s) closed",
+        restore_why(weddings, now, settings),
         ids,
         settings,
     )

@@ -36,9 +36,18 @@ def advisor_section(conn: psycopg.Connection, scope: Scope, settings: Settings) 
         section.empty = f"Database advisor findings unavailable ({type(exc).__name__})."
         section.counts = {"advisor_findings": 0}
         return section
+    unavailable = [f for f in findings if is_unavailable(f)]
+    findings = [f for f in findings if not is_unavailable(f)]
+    # A source the advisor could not read is not a finding: a note, not counted.
+    section.notes += [
+        f"Not a finding: {f['finding']}" + (f" — {f['suggestion']}" if f.get("suggestion") else "")
+        for f in unavailable
+    ]
     section.counts = {"advisor_findings": len(findings)}
     if not findings:
-        section.empty = "No database advisor findings for this span."
+        section.empty = "No database advisor findings for this span." + (
+            " The advisor's source was unavailable (see the note)." if unavailable else ""
+        )
         return section
     columns = list(findings[0])
     section.tables.append(
@@ -49,3 +58,14 @@ def advisor_section(conn: psycopg.Connection, scope: Scope, settings: Settings) 
         )
     )
     return section
+
+
+def is_unavailable(finding: dict) -> bool:
+    """The advisor's row saying a source could not be read (wedperf.advisor.evidence:
+    "pg_stat_statements unavailable (<reason>)", no query, no table): not a finding."""
+    text = str(finding.get("finding") or "")
+    return (
+        text.startswith("pg_stat_statements unavailable")
+        and finding.get("queryid") is None
+        and finding.get("table") is None
+    )

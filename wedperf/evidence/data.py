@@ -92,6 +92,23 @@ def report_timezone(settings: Settings) -> str:
     return settings.evidence.timezone or settings.forecast.timezone
 
 
+def scope_weddings(conn: psycopg.Connection, scope: Scope, settings: Settings) -> list[Wedding]:
+    """The report's weddings, the one definition every section uses: a wedding report's
+    wedding; a day report's, every wedding whose day window (`day_window_before` the
+    ceremony to `day_window_after` the end) overlaps the span, cancelled ones included (listed
+    as cancelled). A reception that runs past midnight is in both days' reports."""
+    if scope.wedding is not None:
+        return [scope.wedding]
+    window = {
+        "start": scope.start,
+        "end": scope.end,
+        "before": settings.day_window_before,
+        "after": settings.day_window_after,
+    }
+    cursor = conn.cursor(row_factory=class_row(Wedding))
+    return cursor.execute(Q["weddings_of_scope"], window).fetchall()
+
+
 def day_scope(day: date, settings: Settings, days: int = 1) -> Scope:
     """Local midnight of `day` to midnight `days` days later in the report's timezone (one
     day by default; two: a day and the next, e.g. yesterday and today)."""
@@ -146,8 +163,8 @@ class EvidenceData:
 
     scope: Scope
     now: datetime
-    weddings: list[Wedding]
-    live_weddings: list[Wedding]  # not cancelled, day window overlapping the scope
+    weddings: list[Wedding]  # the report's weddings (scope_weddings)
+    live_weddings: list[Wedding]  # not cancelled, day window overlapping the scope (load)
     forecasts: list[ForecastSeries]
     actions: list[dict[str, Any]]
     floor_at_start: dict[str, int]
@@ -171,14 +188,9 @@ def gather(
     critical-path checks. `app_conn` (the app database, for `app_view` forecast actuals) may
     be None: those series then say that actuals are unavailable."""
     window = {"start": scope.start, "end": scope.end}
-    if scope.wedding is not None:
-        weddings = [scope.wedding]
-    else:
-        weddings = (
-            conn.cursor(row_factory=class_row(Wedding))
-            .execute(Q["weddings_of_day"], window)
-            .fetchall()
-        )
+    weddings = scope_weddings(conn, scope, settings)
+    # The calendar load: every wedding on in the span (for a wedding report, the others
+    # overlapping it too: the floor is sized on all of them).
     live = weddings_in_day_windows(conn, scope.start, scope.end, settings)
     dicts = conn.cursor(row_factory=dict_row)
     wedding_filter = None if scope.wedding is None else scope.wedding.wedding_id

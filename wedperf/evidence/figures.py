@@ -19,8 +19,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from wedperf.evidence.sections.values import round_state
+
 STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "breach": "#c62828", None: "#9e9e9e"}
-SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#f9a825", "high": "#ef6c00"}
+SEVERITY_COLOURS = {
+    "critical": "#c62828",
+    "page": "#ad1457",
+    "high": "#ef6c00",
+    "warning": "#f9a825",
+    "ticket": "#8d6e63",
+}
+OTHER_SEVERITY = "#78909c"
+# The shortest alert bar drawn, as a share of the axis (a 2-minute page on a 2-day axis is
+# otherwise narrower than a pixel, and hidden under its action marker).
+MIN_BAR_SHARE = 0.015
 BUDGET_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457")
 OUTCOME_MARKERS = {"done": "o", "dry-run": "D", "planned": "s", "skipped": "x", "failed": "X"}
 
@@ -38,17 +50,34 @@ def _time_axis(ax, timezone: str, span: tuple[datetime, datetime] | None = None)
     if span is not None:
         ax.set_xlim(*span)
     locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)
+    # No offset text: matplotlib's names the day of the last tick, so a span ending at
+    # midnight read "Tue 08 Dec" twice and a Sunday wedding's axis "Mon 07 Dec". The days
+    # the span covers are in the axis label instead.
     formatter = mdates.ConciseDateFormatter(
         locator,
         tz=zone,
         formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%S.%f"],
         zero_formats=["", "%Y", "%b", "%a %d %b", "%H:%M", "%H:%M"],
-        offset_formats=["", "%Y", "%b %Y", "%a %d %b %Y", "%a %d %b %Y", "%a %d %b %Y %H:%M"],
+        offset_formats=["", "", "", "", "", ""],
     )
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(formatter)
-    ax.set_xlabel(f"local time ({timezone})")
+    ax.set_xlabel(axis_label(timezone, span))
     ax.grid(True, alpha=0.3)
+
+
+def axis_label(timezone: str, span: tuple[datetime, datetime] | None) -> str:
+    """ "local time (<zone>)", with the local day(s) of `span`: its first day, and its last if
+    another (a span ending exactly at midnight ends the day before)."""
+    if span is None:
+        return f"local time ({timezone})"
+    zone = ZoneInfo(timezone)
+    first = span[0].astimezone(zone)
+    last = (span[1] - timedelta(microseconds=1)).astimezone(zone)
+    days = f"{first:%a %d %b %Y}"
+    if last.date() != first.date():
+        days += f" – {last:%a %d %b %Y}"
+    return f"local time ({timezone}), {days}"
 
 
 def forecast_vs_actual(data: dict[str, Any]) -> Figure:
@@ -57,21 +86,24 @@ def forecast_vs_actual(data: dict[str, Any]) -> Figure:
     axes = fig.subplots(len(drawn), 1, squeeze=False)[:, 0]
     for ax, series in zip(axes, drawn, strict=True):
         ts = [_t(h["ts"]) for h in series["hours"]]
+        # Opaque fills of clearly different lightness (no alpha blending into each other),
+        # the 95% band's edges outlined: the two bands read apart.
         ax.fill_between(
             ts,
             [h["lo_95"] for h in series["hours"]],
             [h["hi_95"] for h in series["hours"]],
-            color="#90caf9",
-            alpha=0.45,
+            facecolor="#e3f2fd",
+            edgecolor="#64b5f6",
+            lw=0.8,
+            ls="--",
             label="95% interval",
-            step=None,
         )
         ax.fill_between(
             ts,
             [h["lo_80"] for h in series["hours"]],
             [h["hi_80"] for h in series["hours"]],
-            color="#42a5f5",
-            alpha=0.45,
+            color="#64b5f6",
+            lw=0,
             label="80% interval",
         )
         ax.plot(
@@ -213,12 +245,16 @@ def capacity_floor(data: dict[str, Any]) -> Figure:
                 ms=8,
                 label=f"{target['target']} {s['kind'].removeprefix('capacity_')} ({s['outcome']})",
             )
-        if target["replicas_needed_at_peak"] is not None:
-            floor_ax.axhline(
-                target["replicas_needed_at_peak"],
+        needed = target.get("needed") or []
+        if needed:  # what a raise at each moment would size the floor to
+            floor_ax.step(
+                [_t(n["at"]) for n in needed] + [end],
+                [n["replicas"] for n in needed] + [needed[-1]["replicas"]],
+                where="post",
                 ls=":",
+                lw=1.4,
                 color=colour or "#555",
-                label=f"{target['target']} needed at calendar peak",
+                label=f"{target['target']} needed for the calendar estimate",
             )
     if not data["targets"]:
         floor_ax.text(
@@ -249,15 +285,12 @@ def critical_path(data: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(10, 0.42 * len(checks) + 1.6), layout="constrained")
     ax = fig.subplots()
     for row, check in enumerate(checks):
-        for status in ("ok", "warn", "breach"):
-            at = [
-                _t(e["at"])
-                for e in check["evaluations"]
-                if e["status"] == status and e["value"] is not None
-            ]
-            ax.plot(at, [row] * len(at), "s", ms=7, color=STATUS_COLOURS[status])
-        novalue = [_t(e["at"]) for e in check["evaluations"] if e["value"] is None]
-        ax.plot(novalue, [row] * len(novalue), "s", ms=7, color=STATUS_COLOURS[None])
+        # Each round in its state as the section counts it (wedperf.evidence.sections.values
+        # .round_state): the table's ok/warn/breach/no data are these marks.
+        for state in ("ok", "warn", "breach", "no data"):
+            at = [_t(e["at"]) for e in check["evaluations"] if _state(e) == state]
+            colour = STATUS_COLOURS.get(state, STATUS_COLOURS[None])
+            ax.plot(at, [row] * len(at), "s", ms=7, color=colour)
     ax.set_yticks(range(len(checks)), [c["check"] for c in checks], fontsize=8)
     ax.set_ylim(len(checks) - 0.5, -0.5)
     ceremony = _t(data["ceremony"])
@@ -272,7 +305,7 @@ def critical_path(data: dict[str, Any]) -> Figure:
     )
     fig.legend(
         handles=[
-            Line2D([], [], marker="s", ls="", color=STATUS_COLOURS[s], label=s or "no value")
+            Line2D([], [], marker="s", ls="", color=STATUS_COLOURS[s], label=s or "no data")
             for s in ("ok", "warn", "breach", None)
         ],
         fontsize=7,
@@ -284,6 +317,10 @@ def critical_path(data: dict[str, Any]) -> Figure:
         span = (_t(data["window_start"]), _t(data["window_end"]))
     _time_axis(ax, data["timezone"], span)
     return fig
+
+
+def _state(evaluation: dict[str, Any]) -> str:
+    return evaluation.get("state") or round_state(evaluation["status"], evaluation["value"])
 
 
 def alerts_actions(data: dict[str, Any]) -> Figure:
@@ -303,15 +340,17 @@ def alerts_actions(data: dict[str, Any]) -> Figure:
     labels += list(lanes)
     fig = Figure(figsize=(10, 0.45 * len(labels) + 1.8), layout="constrained")
     ax = fig.subplots()
+    span_start, span_end = _t(data["start"]), _t(data["end"])
+    shortest = (mdates.date2num(span_end) - mdates.date2num(span_start)) * MIN_BAR_SHARE
     for i, alert in enumerate(alerts):
         start, until = _t(alert["starts_at"]), _t(alert["drawn_until"])
         width = mdates.date2num(until) - mdates.date2num(start)
         ax.barh(
             i,
-            max(width, 1 / 1440),
+            max(width, shortest),
             left=mdates.date2num(start),
             height=0.55,
-            color=SEVERITY_COLOURS.get(alert["severity"] or "", "#78909c"),
+            color=SEVERITY_COLOURS.get(alert["severity"] or "", OTHER_SEVERITY),
             alpha=0.85 if alert["status"] == "resolved" else 0.55,
             hatch=None if alert["status"] == "resolved" else "//",
         )
@@ -340,17 +379,19 @@ def alerts_actions(data: dict[str, Any]) -> Figure:
         for o, m in OUTCOME_MARKERS.items()
         if any(a["outcome"] == o for a in actions)
     ]
+    severities = dict.fromkeys(a["severity"] or "no severity" for a in alerts)
     handles += [
-        Line2D([], [], lw=6, color=c, label=f"alert {s}")
-        for s, c in SEVERITY_COLOURS.items()
-        if any(a["severity"] == s for a in alerts)
+        Line2D([], [], lw=6, color=SEVERITY_COLOURS.get(s, OTHER_SEVERITY), label=f"alert {s}")
+        for s in severities
     ]
+    if any(a["status"] != "resolved" for a in alerts):
+        handles.append(Patch(facecolor="white", edgecolor="#555", hatch="//", label="still firing"))
     if handles:  # below the axes: inside, it would hide the markers at the span's edges
         fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncols=len(handles))
     ax.set_title(
         "Alerts (bars; hatched = still firing) and actions (markers)", fontsize=10, loc="left"
     )
-    _time_axis(ax, data["timezone"], (_t(data["start"]), _t(data["end"])))
+    _time_axis(ax, data["timezone"], (span_start, span_end))
     return fig
 
 

@@ -44,6 +44,9 @@ RATES_V2 = {
     "photos": 0.140,  # the burst after dinner, decaying over ~45 minutes
     "dancing": 0.035,
 }
+# v2: how late a ceremony starts, in minutes: gamma(2, 5), mean 10 (a modelling assumption;
+# the sandbox's live weddings start their ceremony items by the same law, wedperf.sandbox.live).
+CEREMONY_LATE_SHAPE, CEREMONY_LATE_SCALE_MIN = 2.0, 5.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class DemandParts:
     window) x noise. `extras[i]` covers minutes windows[i] = [lo, end) (offsets from the
     first minute; lo may be negative, end past the span); `wedding_index[i]` says which of
     the weddings given it is (weddings wholly outside the span have none); `intensities[i]`
-    is the part's own intensity draw, already in `extras[i]` (what no policy can know ahead:
+    is the part's own intensity draw, already in `extras[i]` (what no calendar knows days ahead:
     bench/information_bound.py takes it out)."""
 
     baseline: np.ndarray
@@ -174,7 +177,7 @@ def day_rates_v2(offsets: np.ndarray, length: int, rng: np.random.Generator) -> 
     """Requests/s per active guest at each minute offset from the scheduled ceremony, with
     this wedding's own timings: the ceremony starts late (gamma, mean 10 min), lasts 30-60
     min, cocktails and dinner run 0.8-1.4x their hour and 90 minutes."""
-    late = rng.gamma(2.0, 5.0)
+    late = rng.gamma(CEREMONY_LATE_SHAPE, CEREMONY_LATE_SCALE_MIN)
     ceremony_end = late + rng.uniform(30, 60)
     cocktails_end = ceremony_end + 60 * rng.uniform(0.8, 1.4)
     dinner_end = cocktails_end + 90 * rng.uniform(0.8, 1.4)

@@ -11,6 +11,15 @@ wedding's are placed again around its new ceremony by the sandbox's one engageme
 (wedperf.sandbox.engagement), those after `now` left NULL, so what the app knows ahead of
 the wedding is what it would know of a wedding really this close; a past wedding's shift
 with the rest of its day.
+
+A live wedding's timeline items start as they come due, as its coordinator would mark them
+(`start_due_items`): each a seeded few minutes off its scheduled time — most items by the
+seed's law (wedperf.sandbox.day_events: gamma(2, 2) minutes minus 1, mean +3), the ceremony
+by the load model's (wedperf.sandbox.demand: gamma(2, 5), mean 10), so an occasional day
+runs late enough for the critical path's drift check to warn — and complete after their
+planned duration. Items due by `now` when the wedding is moved get those times in the past
+(the morning the demo models happened with them); later ones start when a later call finds
+them due. A timestamp after `now` is never written.
 """
 
 from __future__ import annotations
@@ -22,6 +31,13 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from wedperf.sandbox.day_events import (
+    START_DELAY_SCALE_MIN,
+    START_DELAY_SHAPE,
+    START_DELAY_SHIFT_MIN,
+    TIMELINE,
+)
+from wedperf.sandbox.demand import CEREMONY_LATE_SCALE_MIN, CEREMONY_LATE_SHAPE
 from wedperf.sandbox.engagement import wedding_signals
 from wedperf.sandbox.names import CITIES
 from wedperf.sandbox.tables import NULL_TS, mask_future, to_us
@@ -36,6 +52,12 @@ AFTERNOON = (time(13, 0), time(18, 30))
 # Where it is afternoon when it is afternoon in none of the sandbox's venue zones (about
 # 07:00-12:00 UTC): venues further east, with a city to name them by.
 EXTRA_ZONES = {"Asia/Dubai": ("Dubai, UAE",), "Asia/Singapore": ("Singapore",)}
+# The stream of a live wedding's item timings: SeedSequence(seed, spawn_key=(ITEM_TIMINGS,
+# wedding id)), apart from the engagement decision's streams (spawn keys 1 and 2).
+ITEM_TIMINGS = 3
+# Planned minutes per item (day_events.TIMELINE); an item run 0.85-1.25 x it, as in the seed.
+PLANNED_MINUTES = {item: minutes for item, _, minutes in TIMELINE}
+DURATION_FACTOR = (0.85, 1.25)
 
 
 def afternoon_zones(ceremony: datetime) -> list[str]:
@@ -62,9 +84,10 @@ def bring_weddings_live(
     venue's zone puts it there; if there is none, one is drawn among all and its venue moves
     to such a zone (a city there; the venue keeps its name). Their guests' app signals are
     placed again around the new ceremony (`seed`: the data set's, so the active guests
-    behind them are the load model's). Writes app.weddings, app.timeline_items and
-    app.guests in one transaction. Deterministic for a seed and an hour (as if those
-    couples had moved their date).
+    behind them are the load model's), and the items due by `now` started
+    (`start_due_items`). Writes app.weddings, app.timeline_items and app.guests in one
+    transaction. Deterministic for a seed and an hour (as if those couples had moved their
+    date).
     """
     ids: list[int] = []
     with conn.transaction():
@@ -97,7 +120,84 @@ def bring_weddings_live(
             _move(conn, wedding_id, ceremony)
             _place_guest_signals(conn, wedding_id, ceremony, in_play=in_play, now=now, seed=seed)
             ids.append(wedding_id)
+        start_due_items(conn, ids, now=now, seed=seed)
     return ids
+
+
+def start_due_items(
+    conn: psycopg.Connection, wedding_ids: list[int], *, now: datetime, seed: int
+) -> int:
+    """Start the timeline items of these weddings that have come due by `now`, and complete
+    those whose planned duration has run; returns how many items changed.
+
+    Each item starts at its scheduled time plus its own seeded delay (the module's
+    docstring) and ends after its planned minutes x 0.85-1.25 (an item without them, or
+    without a scheduled time, is left alone). Idempotent: an item already started keeps its
+    start (never un-started, never started twice), one already completed is not touched,
+    and the same seed gives every call the same times, so a call at a later `now` only
+    adds what has come due since; nothing after `now` is written. Cancelled weddings are
+    skipped. Call it again as the day goes on (before a watch round) to keep the live
+    weddings' run-of-show moving."""
+    rows = conn.execute(
+        "SELECT t.id, t.wedding_id, t.item, t.scheduled_at FROM app.timeline_items t "
+        "JOIN app.weddings w ON w.id = t.wedding_id "
+        "WHERE t.wedding_id = ANY(%s) AND w.status <> 'cancelled' "
+        "ORDER BY t.wedding_id, t.id",
+        (list(wedding_ids),),
+    ).fetchall()
+    item_ids, starts, durations = [], [], []
+    for wedding_id in dict.fromkeys(r[1] for r in rows):
+        items = [r for r in rows if r[1] == wedding_id]
+        for (item_id, _, _item, scheduled), (delay, duration) in zip(
+            items, item_timings(seed, wedding_id, [r[2] for r in items]), strict=True
+        ):
+            if scheduled is None or duration is None:
+                continue
+            item_ids.append(item_id)
+            starts.append(scheduled + delay)
+            durations.append(duration)
+    if not item_ids:
+        return 0
+    changed = conn.execute(
+        "WITH v AS ("
+        "  SELECT * FROM unnest(%(ids)s::bigint[], %(starts)s::timestamptz[], "
+        "                       %(durations)s::interval[]) AS v(id, started, duration)) "
+        "UPDATE app.timeline_items t SET "
+        "  started_at = COALESCE(t.started_at, v.started), "
+        "  completed_at = CASE WHEN COALESCE(t.started_at, v.started) + v.duration <= %(now)s "
+        "                      THEN COALESCE(t.started_at, v.started) + v.duration END "
+        "FROM v WHERE t.id = v.id AND t.completed_at IS NULL "
+        "  AND COALESCE(t.started_at, v.started) <= %(now)s "
+        "  AND (t.started_at IS NULL "
+        "       OR COALESCE(t.started_at, v.started) + v.duration <= %(now)s)",
+        {"ids": item_ids, "starts": starts, "durations": durations, "now": now},
+    )
+    return changed.rowcount
+
+
+def item_timings(
+    seed: int, wedding_id: int, items: list[str]
+) -> list[tuple[timedelta, timedelta | None]]:
+    """(start delay, duration) of each of a wedding's timeline items, in the order given
+    (the items' id order): deterministic for the seed and the wedding. The ceremony is late
+    by the load model's law, every other item by the seed's; the duration is the item's
+    planned minutes x 0.85-1.25 (None for an item the sandbox does not plan)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ITEM_TIMINGS, wedding_id)))
+    n = len(items)
+    delays = rng.gamma(START_DELAY_SHAPE, START_DELAY_SCALE_MIN, size=n) + START_DELAY_SHIFT_MIN
+    late = rng.gamma(CEREMONY_LATE_SHAPE, CEREMONY_LATE_SCALE_MIN, size=n)
+    factors = rng.uniform(*DURATION_FACTOR, size=n)
+    out: list[tuple[timedelta, timedelta | None]] = []
+    for i, item in enumerate(items):
+        minutes = float(late[i] if item == "ceremony" else delays[i])
+        planned = PLANNED_MINUTES.get(item)
+        duration = None if planned is None else _seconds(planned * float(factors[i]) * 60)
+        out.append((_seconds(minutes * 60), duration))
+    return out
+
+
+def _seconds(seconds: float) -> timedelta:
+    return timedelta(seconds=round(seconds))
 
 
 def bring_weddings_to_day(

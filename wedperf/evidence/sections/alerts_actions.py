@@ -3,6 +3,7 @@ what wedperf did (capacity, pre-warm and remediation steps)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -44,6 +45,8 @@ def alerts_actions_section(data: EvidenceData, settings: Settings) -> Section:
             "value_at_start": number_or_none(a["value_at_start"]),
             "value_after": number_or_none(a["value_after"]),
             "after_at": iso(a["after_at"]),
+            # Not a critical-path check: the remediation's verification reading, if any.
+            "verified_reading": verified_reading(a.get("remediation_note")),
         }
         for a in data.alerts
     ]
@@ -78,8 +81,9 @@ def alerts_actions_section(data: EvidenceData, settings: Settings) -> Section:
             "alerts_actions",
             "alerts_actions",
             "Alerts as bars from start to resolution (still firing: to the end of the span), "
-            "coloured by severity; actions as markers on their alert's row (remediation) or on "
-            "a row per kind.",
+            "coloured by severity (a bar shorter than 1.5% of the span is drawn that wide, so "
+            "a short page stays visible); actions as markers on their alert's row (remediation) "
+            "or on a row per kind.",
             {
                 "timezone": data.scope.timezone,
                 "start": iso(data.scope.start),
@@ -140,11 +144,30 @@ def alerts_actions_section(data: EvidenceData, settings: Settings) -> Section:
     return section
 
 
+# wedperf.remediation.verify's reading of a metric rule, as the remediation stored it in
+# perf.alerts.remediation_note: "verified by metric: p95 923 ms over 86 requests in 5 s ...".
+_READING = re.compile(r"verified by metric: (p[\d.]+ [\d.]+ m?s) over (\d+) requests")
+
+
+def verified_reading(note: str | None) -> str | None:
+    """The metric reading of the remediation's verification ("p95 923 ms, 86 requests"), or
+    None when the note has none (no remediation, verified at the source, no requests)."""
+    found = _READING.search(note or "")
+    return None if found is None else f"{found[1]} over {found[2]} requests"
+
+
 def _before_after(alert: dict[str, Any]) -> str:
+    """The check's value when the alert fired → when it resolved (the last round with a value
+    while it fired); for an alert of another source (no check values), its remediation's
+    verification reading after the playbook. "—" only where nothing is stored."""
     check = alert["check"]
-    if check not in CHECKS or alert["value_at_start"] is None:
-        return "—"
-    after = (
-        format_check_value(check, alert["value_after"]) if alert["value_after"] is not None else "—"
-    )
-    return f"{format_check_value(check, alert['value_at_start'])} → {after}"
+    if check in CHECKS and (
+        alert["value_at_start"] is not None or alert["value_after"] is not None
+    ):
+        after = format_check_value(check, alert["value_after"])
+        if alert["value_after"] is None and alert["status"] == "firing":
+            after = "no value since"  # its rounds since it fired had nothing to measure
+        return f"{format_check_value(check, alert['value_at_start'])} → {after}"
+    if alert["verified_reading"] is not None:
+        return f"— → {alert['verified_reading']} (remediation's check after the playbook)"
+    return "—"

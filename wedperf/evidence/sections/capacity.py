@@ -4,6 +4,7 @@ was sized for (the calendar estimate and, where named, the target's forecast ser
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from wedperf.capacity.policy import replicas_needed
@@ -44,10 +45,32 @@ def calendar_load_steps(data: EvidenceData, settings: Settings) -> list[dict[str
         active += active_edges[at]
         invited += invited_edges[at]
         load += rps_edges[at]
+        # Sums and differences of floats: a span with no wedding on reads 0, not -3e-15.
+        rps = max(0.0, round(load, 9))
         steps.append(
-            {"at": iso(at), "active_guests": active, "invited_guests": invited, "rps": load}
+            {"at": iso(at), "active_guests": active, "invited_guests": invited, "rps": rps}
         )
     return steps
+
+
+def needed_steps(load: list[dict[str, Any]], target, settings: Settings) -> list[dict[str, Any]]:
+    """Replicas of `target` the calendar estimate needs at each of its steps, as the floor's
+    raise computes them (wedperf.capacity.policy.replicas_needed: with headroom, clamped to
+    the target's minimum and maximum)."""
+    return [
+        {
+            "at": s["at"],
+            "rps": s["rps"],
+            "replicas": replicas_needed(
+                s["rps"],
+                per_replica_rps=target.per_replica_rps,
+                headroom=settings.ops.headroom,
+                minimum=target.min_replicas,
+                maximum=target.max_replicas,
+            ),
+        }
+        for s in load
+    ]
 
 
 def capacity_section(data: EvidenceData, settings: Settings) -> Section:
@@ -71,16 +94,10 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
     for name in names:
         target = configured.get(name)
         per_replica = target.per_replica_rps if target else None
-        needed = None
+        needed, needed_at_peak = [], None
         if target is not None and load:
-            peak = max(s["rps"] for s in load)
-            needed = replicas_needed(
-                peak,
-                per_replica_rps=target.per_replica_rps,
-                headroom=settings.ops.headroom,
-                minimum=target.min_replicas,
-                maximum=target.max_replicas,
-            )
+            needed = needed_steps(load, target, settings)
+            needed_at_peak = max(n["replicas"] for n in needed)
         series = None
         if target is not None and target.forecast_series in forecasts:
             hours = forecasts[target.forecast_series].hours
@@ -102,7 +119,9 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
                 "target": name,
                 "per_replica_rps": per_replica,
                 "floor_at_start": data.floor_at_start.get(name),
-                "replicas_needed_at_peak": needed,
+                # Over the whole span (the peak may be a day without any planned run).
+                "replicas_needed_at_peak": needed_at_peak,
+                "needed": needed,
                 "steps": [
                     {
                         "at": iso(a["acted_at"]),
@@ -167,6 +186,10 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
                 else "None were collected."
             )
         )
+    if modelled:
+        section.notes += _modelled_past_notes(
+            sources[MODELLED_SOURCE]["last"], steps, targets, data
+        )
     load_words = {
         "measured": "the load the server-side sources recorded",
         "measured + modelled": "the load the server-side sources recorded together with the "
@@ -181,8 +204,11 @@ def capacity_section(data: EvidenceData, settings: Settings) -> Section:
             "Top: load (requests/s): the calendar estimate the floor is sized on and "
             f"{load_words} (5-minute means of the request operations' events, wedperf's own "
             "probes of them included). "
-            "Bottom: the floor per target (replicas; solid = done, hollow markers = dry-run or "
-            "planned only).",
+            + _estimate_words(load, measured)
+            + " Bottom: the floor per target (replicas; solid = done, hollow markers = dry-run "
+            "or planned only) and, dotted, the replicas the calendar estimate needs at each "
+            f"moment (with {settings.ops.headroom:.0%} headroom), what a raise at that moment "
+            "sizes the floor to.",
             {
                 "timezone": data.scope.timezone,
                 "start": iso(data.scope.start),
@@ -243,3 +269,48 @@ def _state(row: dict[str, Any] | None) -> dict[str, Any] | None:
         "floor": row["floor"],
         "changed_at": iso(row["changed_at"]),
     }
+
+
+def _estimate_words(load: list[dict[str, Any]], measured: list[dict[str, Any]]) -> str:
+    """One sentence on what the calendar estimate is, and how far above the load it sits."""
+    if not load:
+        return ""
+    peak = max(s["rps"] for s in load)
+    words = (
+        "The calendar estimate is a sum of per-wedding peaks: each wedding in its day window "
+        "counts at its guests' full request rate for the whole window, so it is conservative "
+        f"(it peaks at {peak:.0f} req/s"
+    )
+    if measured:
+        words += f"; the load line at {max(m['rps'] for m in measured):.0f} req/s"
+    return words + ")."
+
+
+def _modelled_past_notes(
+    until, steps: list[dict[str, Any]], targets: list[dict[str, Any]], data: EvidenceData
+) -> list[str]:
+    """The modelled past (the sandbox load model's history) had no planned runs: say so, and
+    what the floor stayed at while the calendar estimate asked for more."""
+    planned = [a for a in steps if a["kind"] == "capacity_raise" and a["acted_at"] <= until]
+    if planned:
+        return []
+    notes = []
+    for t in targets:
+        level = t["floor_at_start"]
+        if level is None and t["steps"] and t["steps"][0]["before"] is not None:
+            level = t["steps"][0]["before"]
+        needed = [
+            n["replicas"] for n in t.get("needed", []) if datetime.fromisoformat(n["at"]) <= until
+        ]
+        if level is None:
+            continue
+        notes.append(
+            f"The modelled past (to {local(until, data.scope)}) has no planned runs: wedperf "
+            f"planned no floor raise for it, so the {t['target']} floor stayed at {level}"
+            + (
+                f" while the calendar estimate needed up to {max(needed)}."
+                if needed and max(needed) > int(level)
+                else "."
+            )
+        )
+    return notes

@@ -12,10 +12,12 @@ from wedperf.critical_path.slo import CHECKS, resolve_slo, tier_of
 from wedperf.evidence.data import EvidenceData
 from wedperf.evidence.sections.model import FigureSpec, Section, Table
 from wedperf.evidence.sections.values import (
+    NO_DATA,
     format_check_value,
     iso,
     local,
     number_or_none,
+    round_state,
     span_words,
 )
 
@@ -31,8 +33,13 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
     before, after = settings.day_window_before, settings.day_window_after
     # A wedding's rounds so far, whose day window has closed (its whole day was watched)
     # or is open at the report's instant (under way): how much of each day the report shows.
+    # Completed: the window has closed, and opened in the span (a reception that ran past
+    # midnight into the span has its day's earlier rounds in the day before's report).
     held = [w for w in data.weddings if w.status != "cancelled"]
-    completed = [w for w in held if w.day_window(before, after)[1] <= data.now]
+    from_before = [w for w in held if w.day_window(before, after)[0] < data.scope.start]
+    completed = [
+        w for w in held if w.day_window(before, after)[1] <= data.now and w not in from_before
+    ]
     under_way = [
         w
         for w in held
@@ -49,12 +56,16 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
         "weddings_completed": len(completed),
         "min_rounds_per_wedding": rounds(completed),
         "weddings_under_way": len(under_way),
+        "weddings_opened_before_span": len(from_before),
         "min_rounds_per_wedding_under_way": rounds(under_way),
         "weddings": len(data.weddings),
         "weddings_evaluated": len(summary),
-        "critical_path_checks": sum(r["ok"] + r["warn"] + r["breach"] for r in summary.values()),
+        "critical_path_checks": sum(
+            r["ok"] + r["warn"] + r["breach"] + r["no_data"] for r in summary.values()
+        ),
         "critical_path_breaches": sum(r["breach"] for r in summary.values()),
         "critical_path_warnings": sum(r["warn"] for r in summary.values()),
+        "critical_path_no_data": sum(r["no_data"] for r in summary.values()),
     }
     if not data.weddings:
         section.empty = f"No weddings {span_words(data.scope)}."
@@ -72,6 +83,7 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
                 "ok",
                 "warn",
                 "breach",
+                NO_DATA,
             ],
             [
                 [
@@ -81,9 +93,12 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
                     str(w.guest_count),
                     w.status,
                     *(
-                        [str(summary[w.wedding_id][k]) for k in ("rounds", "ok", "warn", "breach")]
+                        [
+                            str(summary[w.wedding_id][k])
+                            for k in ("rounds", "ok", "warn", "breach", "no_data")
+                        ]
                         if w.wedding_id in summary
-                        else ["0", "—", "—", "—"]
+                        else ["0", "—", "—", "—", "—"]
                     ),
                 ]
                 for w in data.weddings
@@ -103,6 +118,12 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
             "modelled clock: at instants up to the end of the sandbox load model's samples "
             f"({local(modelled['until'], data.scope, '%Y-%m-%d %H:%M')}), by the modelling "
             "of the past after the fact, not by a watch run at the time."
+        )
+    if from_before:
+        section.notes.append(
+            f"{len(from_before)} of the weddings ({', '.join(w.wedding_id for w in from_before)}) "
+            "had their day window open before the span (a reception running past midnight): "
+            "they are in every section, and not counted in min_rounds_per_wedding."
         )
     hidden = len(summary) - len(data.drawn_weddings)
     if hidden > 0:
@@ -124,7 +145,8 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
                 "critical_path",
                 f"Wedding {wedding_id}: ceremony {wedding.local_start:%H:%M} {wedding.timezone}, "
                 f"{wedding.guest_count} guests. One row per check, one mark per round "
-                "(green ok, amber warn, red breach, grey no value).",
+                "(green ok, amber warn, red breach, grey no data: the round had no value to "
+                "measure, counted as no data in the table, not as ok).",
                 payload,
             )
         )
@@ -139,6 +161,7 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
                     "ok",
                     "warn",
                     "breach",
+                    NO_DATA,
                     "worst",
                     "last",
                 ],
@@ -151,6 +174,7 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
                         str(c["ok"]),
                         str(c["warn_rounds"]),
                         str(c["breach_rounds"]),
+                        str(c["no_data_rounds"]),
                         format_check_value(c["check"], c["worst_value"]),
                         format_check_value(c["check"], c["last_value"]),
                     ]
@@ -162,8 +186,9 @@ def critical_path_section(data: EvidenceData, settings: Settings) -> Section:
 
 
 def wedding_checks_payload(wedding, rows: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """Per check (in the SLO module's order): the SLO, counts by status, worst and last value
-    and every evaluation."""
+    """Per check (in the SLO module's order): the SLO, counts by state (ok, warn, breach, no
+    data: `round_state`, as the figure draws them), worst and last value and every
+    evaluation."""
     tier = tier_of(wedding.guest_count, settings.critical_path)
     checks = []
     order = [c for c in CHECKS if c in set(rows["check_name"])]
@@ -176,7 +201,8 @@ def wedding_checks_payload(wedding, rows: pd.DataFrame, settings: Settings) -> d
         worst = None
         if len(values):
             worst = float(values.min() if slo.bad_when == "below" else values.max())
-        counts = these["status"].value_counts()
+        states = [round_state(r.status, r.value) for r in these.itertuples(index=False)]
+        counts = pd.Series(states, dtype=object).value_counts()
         checks.append(
             {
                 "check": name,
@@ -188,6 +214,7 @@ def wedding_checks_payload(wedding, rows: pd.DataFrame, settings: Settings) -> d
                 "ok": int(counts.get("ok", 0)),
                 "warn_rounds": int(counts.get("warn", 0)),
                 "breach_rounds": int(counts.get("breach", 0)),
+                "no_data_rounds": int(counts.get(NO_DATA, 0)),
                 "worst_value": worst,
                 "last_value": number_or_none(these["value"].iloc[-1]),
                 "evaluations": [
@@ -195,8 +222,9 @@ def wedding_checks_payload(wedding, rows: pd.DataFrame, settings: Settings) -> d
                         "at": iso(r.evaluated_at),
                         "value": number_or_none(r.value),
                         "status": r.status,
+                        "state": state,
                     }
-                    for r in these.itertuples(index=False)
+                    for r, state in zip(these.itertuples(index=False), states, strict=True)
                 ],
             }
         )

@@ -14,12 +14,11 @@ from typing import Any
 import psycopg
 
 from wedperf.calendar.model import Wedding
-from wedperf.calendar.sync import weddings_in_day_windows
 from wedperf.config import Settings
 from wedperf.critical_path.slo import tier_of
-from wedperf.evidence.data import Scope
+from wedperf.evidence.data import Scope, scope_weddings
 from wedperf.evidence.sections.model import FigureSpec, Section, Table
-from wedperf.evidence.sections.values import iso, span_words
+from wedperf.evidence.sections.values import iso, local, span_words
 from wedperf.metrics.store import merged_histogram
 from wedperf.slo.store import budget_alerts, stored_budgets
 
@@ -32,11 +31,7 @@ def budget_section(conn: psycopg.Connection, scope: Scope, settings: Settings) -
         "Each wedding's SLOs over its day window (docs/slo.md): the share of the budget the "
         "day spent, round by round, and the page and ticket alerts it raised.",
     )
-    weddings = (
-        [scope.wedding]
-        if scope.wedding is not None
-        else weddings_in_day_windows(conn, scope.start, scope.end, settings)
-    )
+    weddings = [w for w in scope_weddings(conn, scope, settings) if w.status != "cancelled"]
     ids = [w.wedding_id for w in weddings]
     rows = stored_budgets(conn, ids) if ids else []
     alerts = budget_alerts(conn, ids) if ids else []
@@ -73,9 +68,9 @@ def budget_section(conn: psycopg.Connection, scope: Scope, settings: Settings) -
                 "day p95 (merged)",
                 "pages",
                 "tickets",
-                "as of",
+                f"as of ({scope.timezone})",
             ],
-            [_final_row(conn, w, r, alerts) for w, r in finals],
+            [_final_row(conn, scope, w, r, alerts) for w, r in finals],
         )
     )
     worst = sorted(
@@ -169,7 +164,9 @@ def budget_payload(
     }
 
 
-def _final_row(conn: psycopg.Connection, wedding: Wedding, row: dict, alerts) -> list[str]:
+def _final_row(
+    conn: psycopg.Connection, scope: Scope, wedding: Wedding, row: dict, alerts
+) -> list[str]:
     histogram = merged_histogram(
         conn,
         operation=row["operation"],
@@ -191,7 +188,7 @@ def _final_row(conn: psycopg.Connection, wedding: Wedding, row: dict, alerts) ->
         "—" if p95 is None else f"{p95 * 1000:.0f} ms" if p95 < 10 else f"{p95:.1f} s",
         str(sum(1 for a in mine if a["severity"] == "page")),
         str(sum(1 for a in mine if a["severity"] == "ticket")),
-        f"{row['evaluated_at'].astimezone(wedding.zone):%H:%M}",
+        local(row["evaluated_at"], scope, "%a %d %b %H:%M"),  # on the report's clock
     ]
 
 

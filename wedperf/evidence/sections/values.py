@@ -46,3 +46,14 @@ def number_or_none(value: Any) -> float | None:
 
 def format_check_value(check: str, value: float | None) -> str:
     return "—" if value is None else format_value(check, value)
+
+
+NO_DATA = "no data"
+
+
+def round_state(status: str | None, value: Any) -> str:
+    """How a check's round is counted and drawn: its status, except that a round without a
+    value (nothing to measure: the SLO module classifies it ok) is "no data", not ok."""
+    if number_or_none(value) is None and status not in ("warn", "breach"):
+        return NO_DATA
+    return str(status)
