@@ -20,7 +20,7 @@ from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.playbooks import decide, playbook_kind
-from wedperf.remediation.verify import metric_rule_of, verify
+from wedperf.remediation.verify import judge_metric, metric_rule_of, verify
 from wedperf.runtime import get_runtime
 
 
@@ -68,26 +68,45 @@ def remediate_alert(alert_id: int) -> dict:
         rate_limit(guard.rate_limit, strict=False)
         steps = apply_playbook(alert, rule.playbook, rule.params, touched, plan_id)
 
-    # What the playbook did is verified once it has taken effect: a metric rule is read
-    # window after window from now, for up to the delay, until it reads clear (a scale-up's
-    # new replicas serve after their pod start); a check or the source is asked after it.
+    # What the playbook did is verified once it has taken effect: no metric window ending
+    # before the delay (the settle time) counts, then the rule must read clear on consecutive
+    # windows within remediation.verify_confirm; a check or the source is asked after the
+    # delay. The metric is read before any connection is taken (none is held while waiting).
     delay = float(rule.params.get("verify_delay_s", guard.verify_delay.total_seconds()))
-    by_metric = metric_rule_of(alert) is not None
-    if not by_metric:
+    confirm = guard.verify_confirm.total_seconds()
+    metric_rule = metric_rule_of(alert)
+    began = time.monotonic()
+    verdict = None
+    if metric_rule is not None:
+        verdict = judge_metric(
+            settings.probes.base_url,
+            metric_rule,
+            settle=delay,
+            confirm=confirm,
+            min_requests=guard.verify_min_requests,
+        )
+    else:
         time.sleep(delay)
     with (
-        runtime.pool.connection() as conn,
         get_pool(runtime.services.app_database_url).connection() as app_conn,
+        runtime.pool.connection() as conn,
     ):
-        checked = verify(conn, app_conn, alert, settings, within=delay if by_metric else 0.0)
-        ok, why, by = checked.recovered, checked.detail, checked.verified_by
-        state = "recovered" if ok else "escalated"
+        checked = verify(conn, app_conn, alert, settings, metric=verdict)
+    ok, why, by = checked.recovered, checked.detail, checked.verified_by
+    waited = time.monotonic() - began
+    state = "recovered" if ok else "escalated"
+    with runtime.pool.connection() as conn:
         set_remediation_state(conn, alert_id, state, f"verified by {by}: {why}")
     if not ok:
+        bound = (
+            f"allowed {delay:.0f} s to settle + {confirm:.0f} s to confirm"
+            if metric_rule is not None
+            else f"after the {delay:.0f} s delay"
+        )
         _escalate(
             alert_id,
-            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but within "
-            f"{delay:.0f} s: {why}. A person needs to look.",
+            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but was not verified "
+            f"{waited:.0f} s after it ({bound}): {why}. A person needs to look.",
         )
     return {
         "alert_id": alert_id,

@@ -437,7 +437,7 @@ def get_playbook(name: str) -> Playbook:
 # Parameters every rule may set, whatever its playbook (read by the remediate-alert flow).
 RULE_PARAMS = {
     "verify_delay_s": "seconds the action may take to take effect before it counts as not "
-    "recovered (remediation.verify_delay)"
+    "recovered (remediation.verify_delay): the settle time before metric windows count"
 }
 
 
