@@ -32,8 +32,10 @@ DATASETS = ("guest_list", "timeline", "vendors", "seating")
 
 @pytest.fixture
 def remediation_env(platform: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """The platform, with verification immediate (alerts stay firing, so runs escalate)."""
+    """The platform, with verification immediate and short (alerts stay firing, so runs
+    escalate): no settle time, a metric rule given 1 s to read clear."""
     monkeypatch.setenv("WEDPERF_REMEDIATION__VERIFY_DELAY", "PT0S")
+    monkeypatch.setenv("WEDPERF_REMEDIATION__VERIFY_CONFIRM", "PT1S")
     reset_settings_cache()
     return platform
 
@@ -277,12 +279,12 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
     assert capacity(base_url) == floor + 4
 
 
-def test_a_scale_up_below_a_raise_in_force_goes_back_above_it(remediation_env: dict) -> None:
+def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dict) -> None:
     """The floor was raised to 6 for the weddings (perf.capacity_state: baseline 2, floor 6),
-    then a node was lost (the sandbox serves 1): scale_up takes the target to the raise in
-    force + step (8), not to what it has left + step (3). Its step row on the capacity target
-    says 1 -> 8; the playbook's own row (on the alert's wedding) is a kind of its own, so no
-    `remediation_scale_up` row lacks a before/after; the restore owed still returns to 2."""
+    then someone else set it to 1 (neither wedperf's 6 nor the baseline: theirs, as the
+    nowcast judges it). scale_up steps from their value (3), never back to our raise over
+    their change (8), and says so; their 1 is the baseline the next restore returns to. The
+    playbook's own row (on the alert's wedding) is a kind of its own."""
     from wedperf.capacity.state import remember_raise, target_state
 
     url, base_url = remediation_env["url"], remediation_env["base_url"]
@@ -295,16 +297,40 @@ def test_a_scale_up_below_a_raise_in_force_goes_back_above_it(remediation_env: d
     alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"}, wedding_id)
     remediate(alert_id)
 
-    assert capacity(base_url) == 8
+    assert capacity(base_url) == 3
     recorded = actions(url, alert_id)
     step = recorded[("remediation_scale_up", "sandbox")]
-    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "8")
-    assert "raise in force 6 +2" in step["detail"]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "3")
+    assert "changed by someone else (not the 6 wedperf set): +2 from theirs" in step["detail"]
     own = recorded[("remediation_playbook_scale_up", f"wedding:{wedding_id}")]
     assert (own["outcome"], own["before"], own["after"]) == ("done", None, None)
     assert [k for k in recorded if k[0] == "remediation_scale_up"] == [
         ("remediation_scale_up", "sandbox")
     ]
+    with psycopg.connect(url) as conn:
+        state = target_state(conn, "sandbox")
+    assert (state.baseline, state.floor, state.raised_by) == (1, 3, "scale_up")
+
+
+def test_a_scale_up_over_a_raise_that_did_not_take_effect_goes_above_it(
+    remediation_env: dict,
+) -> None:
+    """A raise to 6 whose write never took effect (the floor still reads the baseline 2):
+    scale_up goes above the raise in force (8), not above the baseline (4)."""
+    from wedperf.capacity.state import remember_raise, target_state
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 2}, timeout=10).raise_for_status()
+    with psycopg.connect(url) as conn:
+        remember_raise(conn, "sandbox", before=2, after=6, by="capacity_raise")
+
+    alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"})
+    remediate(alert_id)
+
+    assert capacity(base_url) == 8
+    step = actions(url, alert_id)[("remediation_scale_up", "sandbox")]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "2", "8")
+    assert "raise in force 6 +2" in step["detail"]
     with psycopg.connect(url) as conn:
         state = target_state(conn, "sandbox")
     assert (state.baseline, state.floor, state.raised_by) == (2, 8, "scale_up")

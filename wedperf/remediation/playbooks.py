@@ -30,8 +30,13 @@ from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.capacity.actuators import build_actuator, resolve_target
-from wedperf.capacity.floor import ceiling, floor_in_force
-from wedperf.capacity.state import remember_raise, target_state
+from wedperf.capacity.floor import (
+    ceiling,
+    floor_changed_by_someone_else,
+    floor_in_force,
+    raise_in_force,
+)
+from wedperf.capacity.state import remember_raise, remember_restore, target_state
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
@@ -113,11 +118,13 @@ def scale_up(
 ) -> list[StepResult]:
     """Raise each capacity target's floor (or only the one named `only`) to `step` above the
     floor it should have, within its ceiling (`floor.ceiling`). The floor it should have is
-    the higher of what its actuator reads (`floor.floor_in_force`) and a raise wedperf holds
-    in force on it (perf.capacity_state): a target that lost replicas below a planned raise
-    (a node lost: the sandbox reads 1 under a floor of 6) goes back above that raise, not
-    `step` above what it has left. The raise is remembered like a planned one, so the next
-    restore brings the floor back to the baseline."""
+    the higher of what its actuator reads (`floor.floor_in_force`: the configured floor, e.g.
+    an HPA's minReplicas) and a raise wedperf holds in force on it (`floor.raise_in_force`):
+    a raise whose write did not take effect (the floor still at the baseline) is stepped
+    above, not the baseline. A floor someone else changed since wedperf's raise
+    (`floor.floor_changed_by_someone_else`, as the nowcast judges it) is theirs: the step goes
+    from their value, never back to our raise over their change, and their value becomes the
+    baseline the next restore returns to. The raise is remembered like a planned one."""
     results = []
     for target in settings.ops.targets:
         if only and target.name != only:
@@ -127,11 +134,18 @@ def scale_up(
         state = target_state(conn, target.name)
         read = floor_in_force(reading, state.floor)
         current = target.min_replicas if read is None else read
-        raised = state.floor if state.baseline is not None and state.floor is not None else None
+        theirs = floor_changed_by_someone_else(reading.floor, state.baseline, state.floor)
+        raised = None if theirs else raise_in_force(state)
         base = max(current, raised or 0)
         maximum = ceiling(target, reading)
         new = min(maximum, base + step)
-        why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
+        if theirs:
+            why = (
+                f"floor {current} changed by someone else (not the {state.floor} wedperf set): "
+                f"+{step} from theirs"
+            )
+        else:
+            why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
         if new <= current:
             results.append(
                 StepResult(
@@ -147,6 +161,8 @@ def scale_up(
         if not dry_run:
             # The intent, committed before the write (as the capacity-floor step does): a
             # write that dies or whose answer is lost still leaves the restore owed.
+            if theirs:  # the old baseline is not owed over their change: theirs is
+                remember_restore(conn, target.name, after=current)
             remember_raise(conn, target.name, before=current, after=new, by="scale_up")
             conn.commit()
         actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
