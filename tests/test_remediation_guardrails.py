@@ -279,6 +279,23 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
     assert capacity(base_url) == floor + 4
 
 
+def test_the_cooldown_holds_across_the_playbook_kind_rename(remediation_env: dict) -> None:
+    """A scale-up recorded before an upgrade under its old kind (`remediation_scale_up` on
+    `platform`, now `remediation_playbook_scale_up`) still starts the cooldown."""
+    from wedperf.audit import record_step
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    floor = capacity(base_url)
+    with psycopg.connect(url) as conn:
+        record_step(conn, "alert-0", "remediation_scale_up", "platform", outcome="done",
+                    reason="before the upgrade", dry_run=False)  # fmt: skip
+    alert_id = insert_alert(url, "HighRequestLatency", {"severity": "page"})
+    remediate(alert_id)
+    own = actions(url, alert_id)[("remediation_playbook_scale_up", "platform")]
+    assert own["outcome"] == "skipped" and "cooldown" in own["detail"]
+    assert capacity(base_url) == floor
+
+
 def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dict) -> None:
     """The floor was raised to 6 for the weddings (perf.capacity_state: baseline 2, floor 6),
     then someone else set it to 1 (neither wedperf's 6 nor the baseline: theirs, as the

@@ -593,6 +593,12 @@ def playbook_kind(name: str) -> str:
     return f"remediation_playbook_{name}"
 
 
+def cooldown_kinds(name: str) -> tuple[str, str]:
+    """The kinds whose `done` row starts playbook `name`'s cooldown: its own row's kind, and
+    the one it had before (`remediation_<name>`), so a cooldown holds across an upgrade."""
+    return playbook_kind(name), f"remediation_{name}"
+
+
 def apply_playbook(
     conn: psycopg.Connection,
     alert: Alert,
@@ -620,7 +626,7 @@ def apply_playbook(
     guard = settings.remediation
     now = now or datetime.now(UTC)
     target = f"wedding:{alert.wedding_id}" if alert.wedding_id else "platform"
-    resting = acted_since(conn, playbook_kind(name), target, now - guard.cooldown)
+    resting = acted_since(conn, cooldown_kinds(name), target, now - guard.cooldown)
     if resting:
         why = f"cooldown {guard.cooldown}"
         results = [StepResult(name, target, "skipped", detail=why)]
