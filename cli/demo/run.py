@@ -281,6 +281,7 @@ def _on_worker(
 
         progress("waiting for the modelled past (forecast run, load model, watch rounds)")
         history = past.wait(progress)
+    _run_of_show(services, live_ids, seed=seed, progress=progress)
     progress("critical-path watch of the live weddings (flow watch-wedding-day)")
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 
@@ -289,9 +290,13 @@ def _on_worker(
         live_ids=live_ids,
     )  # fmt: skip
 
-    progress(f"restoring the capacity floor after wedding {next_wedding[0]} (flow capacity-floor)")
+    progress(
+        f"restoring the capacity floor while wedding {next_wedding[0]} is still live (flow "
+        "capacity-floor): tried now, expected to be held until its day window closes"
+    )
     restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})
     progress(f"  restore: {restore.get('outcome')} ({restore.get('reason', '')})")
+    _run_of_show(services, live_ids, seed=seed, progress=progress)
     after_incident = _round_after_incident(worker, services, progress)
 
     # Yesterday and today on the report's clock (New York by default), not the host's
@@ -322,6 +327,27 @@ def _on_worker(
         "evidence": evidence,
         "history": history,
     }
+
+
+def _run_of_show(services, live_ids: list[int], *, seed: int, progress: Progress) -> int:
+    """Before a watch round: start the live weddings' timeline items that have come due (and
+    complete those whose time has run), as the day goes on; the sandbox's cached timelines
+    of those weddings are dropped after it, so the next read shows the run-of-show as it is."""
+    import redis
+
+    from wedperf.sandbox.cache import timeline_key
+    from wedperf.sandbox.live import start_due_items
+
+    with connect(services.app_database_url) as conn:
+        changed = start_due_items(conn, live_ids, now=datetime.now(UTC), seed=seed)
+    if changed:
+        client = redis.Redis.from_url(services.redis_url)
+        try:
+            client.delete(*[timeline_key(i) for i in live_ids])
+        finally:
+            client.close()
+    progress(f"  run-of-show: {changed} timeline items of the live weddings started or completed")
+    return changed
 
 
 def _round_after_incident(worker: DemoWorker, services, progress: Progress) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def summarise(**parts) -> dict[str, Any]:
         f"Prefect UI: {ui_url(parts['api_url'])} "
         f"({len(parts['deployed']['deployments'])} deployments, runs, artifacts)",
         f"sandbox: {seeded.counts['weddings']} weddings, {seeded.counts['guests']} guests; "
-        f"live now: {parts['live_ids']}",
+        f"live now: {', '.join(map(str, parts['live_ids']))}",
         f"calendar: {parts['synced']['inserted']} new, {parts['synced']['updated']} updated, "
         f"{parts['synced']['rejected']} rejected",
         f"load: {parts['load'].requests} web requests: "
