@@ -197,16 +197,18 @@ def judge_metric(
     counts: the first window is started so that it ends then. From there the rule must read
     clear on CLEAR_WINDOWS consecutive windows, each with at least `min_requests` requests
     (a thinner window is idle, not clear, and breaks the run like an unreadable one). No
-    window is started that cannot end by `settle + confirm`: then it is not recovered
-    (some window was judged) or undecided (every window unreadable or idle: the caller asks
-    the source). Worst case, the answer comes 2 x SCRAPE_TIMEOUT_S after that bound."""
+    window after the first is started that cannot end by `settle + confirm`: then it is not
+    recovered (some window was judged) or undecided (every window unreadable or idle: the
+    caller asks the source). Worst case, the answer comes 2 x SCRAPE_TIMEOUT_S after that
+    bound (a confirm shorter than one window: one window after the settle time)."""
     began = clock()
     deadline = began + settle + confirm
     sleep(max(0.0, settle - rule.window_s))
     clear = 0
     last: Reading | None = None
-    unread = ""
-    while clock() + rule.window_s <= deadline + 1e-6:
+    unread, tried = "", False
+    while not tried or clock() + rule.window_s <= deadline + 1e-6:  # one window at least
+        tried = True
         try:
             reading = read_rule(base_url, rule, transport=transport, sleep=sleep)
         except MetricUnavailable as exc:
