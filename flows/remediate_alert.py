@@ -19,8 +19,8 @@ from wedperf.alerts.model import identity
 from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
-from wedperf.remediation.playbooks import decide
-from wedperf.remediation.verify import verify
+from wedperf.remediation.playbooks import decide, playbook_kind
+from wedperf.remediation.verify import judge_metric, metric_rule_of, verify
 from wedperf.runtime import get_runtime
 
 
@@ -68,21 +68,45 @@ def remediate_alert(alert_id: int) -> dict:
         rate_limit(guard.rate_limit, strict=False)
         steps = apply_playbook(alert, rule.playbook, rule.params, touched, plan_id)
 
+    # What the playbook did is verified once it has taken effect: no metric window ending
+    # before the delay (the settle time) counts, then the rule must read clear on consecutive
+    # windows within remediation.verify_confirm; a check or the source is asked after the
+    # delay. The metric is read before any connection is taken (none is held while waiting).
     delay = float(rule.params.get("verify_delay_s", guard.verify_delay.total_seconds()))
-    time.sleep(delay)
+    confirm = guard.verify_confirm.total_seconds()
+    metric_rule = metric_rule_of(alert)
+    began = time.monotonic()
+    verdict = None
+    if metric_rule is not None:
+        verdict = judge_metric(
+            settings.probes.base_url,
+            metric_rule,
+            settle=delay,
+            confirm=confirm,
+            min_requests=guard.verify_min_requests,
+        )
+    else:
+        time.sleep(delay)
     with (
-        runtime.pool.connection() as conn,
         get_pool(runtime.services.app_database_url).connection() as app_conn,
+        runtime.pool.connection() as conn,
     ):
-        checked = verify(conn, app_conn, alert, settings)
-        ok, why, by = checked.recovered, checked.detail, checked.verified_by
-        state = "recovered" if ok else "escalated"
+        checked = verify(conn, app_conn, alert, settings, metric=verdict)
+    ok, why, by = checked.recovered, checked.detail, checked.verified_by
+    waited = time.monotonic() - began
+    state = "recovered" if ok else "escalated"
+    with runtime.pool.connection() as conn:
         set_remediation_state(conn, alert_id, state, f"verified by {by}: {why}")
     if not ok:
+        bound = (
+            f"allowed {delay:.0f} s to settle + {confirm:.0f} s to confirm"
+            if metric_rule is not None
+            else f"after the {delay:.0f} s delay"
+        )
         _escalate(
             alert_id,
-            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but after "
-            f"{delay:.0f} s: {why}. A person needs to look.",
+            f"Playbook `{rule.playbook}` ran ({len(steps)} steps) but was not verified "
+            f"{waited:.0f} s after it ({bound}): {why}. A person needs to look.",
         )
     return {
         "alert_id": alert_id,
@@ -114,15 +138,15 @@ def _approve(alert_id: int, plan_id: str, playbook: str, who: str, touched) -> d
         answer = None
     approved = answer is not None and answer.approve
     if approved:
-        kind, outcome, note = "approval", "done", f"approved: {answer.note}"
+        kind, outcome, note = "remediation_approval", "done", f"approved: {answer.note}"
     else:  # the playbook's own row says it did not run, and why
-        kind, outcome = playbook, "skipped"
+        kind, outcome = playbook_kind(playbook), "skipped"
         note = "no answer in time" if answer is None else f"rejected: {answer.note}"
     with runtime.pool.connection() as conn:
         record_step(
             conn,
             plan_id,
-            f"remediation_{kind}",
+            kind,
             who[:200],
             outcome=outcome,
             reason=note,
@@ -158,7 +182,7 @@ def _defer(alert, plan_id: str, playbook: str, conflicts, who: str) -> dict:
         record_step(
             conn,
             plan_id,
-            f"remediation_{playbook}",
+            playbook_kind(playbook),
             who[:200],
             outcome="skipped",
             reason=f"deferred until {until:%H:%M} UTC",

@@ -278,3 +278,35 @@ def _declared_schedule_key(schedule: dict) -> tuple:
 
 def _items(parameters: dict | None) -> tuple:
     return tuple(sorted((parameters or {}).items()))
+
+
+def test_the_demo_serves_the_alert_dispatch_on_its_own_queue(
+    client: SyncPrefectClient, prefect_api: str, deployments: dict
+) -> None:
+    """`wedperf demo`'s worker polls `demo` and `remediation`, not `default`: the demo moves
+    `dispatch-pending-alerts` (every minute, on `default` in prefect.yaml) onto `demo`, and
+    the runs already scheduled on `default` go (the scheduler makes them again on `demo`),
+    so its runs execute instead of going Late and alerts leave `pending`."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Scheduled
+
+    from cli.demo.worker import DEMO_QUEUE, POLLED_QUEUES, serve_on_demo_queue
+
+    dispatch = deployments["dispatch-pending-alerts"]
+    assert dispatch.work_queue_name == "default"  # prefect.yaml: production's workers poll it
+    stale = client.create_flow_run_from_deployment(dispatch.id, state=Scheduled())
+    assert stale.work_queue_name == "default"
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+            moved = serve_on_demo_queue(work_pool_name())
+        assert moved == ["dispatch-pending-alerts/dispatch-pending-alerts"]
+        assert client.read_deployment(dispatch.id).work_queue_name == DEMO_QUEUE
+        assert DEMO_QUEUE in POLLED_QUEUES
+        remaining = {r.id for r in client.read_flow_runs()}
+        assert stale.id not in remaining
+        fresh = client.create_flow_run_from_deployment(dispatch.id, state=Scheduled())
+        assert fresh.work_queue_name == DEMO_QUEUE
+        client.delete_flow_run(fresh.id)
+    finally:
+        client.update_deployment(dispatch.id, DeploymentUpdate(work_queue_name="default"))

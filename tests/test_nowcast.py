@@ -925,3 +925,20 @@ def test_the_nowcast_leaves_a_floor_that_is_not_wedperfs_to_raise(conn) -> None:
     (step,) = result.steps
     assert step.outcome == "skipped" and "ops.floor is 'never'" in step.reason
     assert app.puts == [] and app.replicas == 3 and raised_targets(conn) == []
+
+
+def test_the_floor_helpers_judge_ownership_and_a_raise_in_force() -> None:
+    """One test of whose floor it is (the nowcast's and scale_up's) and one of the raise in
+    force, both in wedperf.capacity.floor."""
+    from wedperf.capacity.floor import floor_changed_by_someone_else, raise_in_force
+    from wedperf.capacity.state import TargetState
+
+    assert floor_changed_by_someone_else(1, 2, 6)  # neither ours (6) nor the baseline (2)
+    assert not floor_changed_by_someone_else(6, 2, 6)  # ours
+    assert not floor_changed_by_someone_else(2, 2, 6)  # our write never took effect
+    assert not floor_changed_by_someone_else(1, None, 6)  # no raise in force
+    raised = TargetState(2, 6, None, "nowcast_raise")
+    assert raise_in_force(raised) == 6
+    assert raise_in_force(raised, by="nowcast_raise") == 6
+    assert raise_in_force(raised, by="scale_up") is None
+    assert raise_in_force(TargetState(None, 6, None, None)) is None

@@ -32,8 +32,10 @@ DATASETS = ("guest_list", "timeline", "vendors", "seating")
 
 @pytest.fixture
 def remediation_env(platform: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """The platform, with verification immediate (alerts stay firing, so runs escalate)."""
+    """The platform, with verification immediate and short (alerts stay firing, so runs
+    escalate): no settle time, a metric rule given 1 s to read clear."""
     monkeypatch.setenv("WEDPERF_REMEDIATION__VERIFY_DELAY", "PT0S")
+    monkeypatch.setenv("WEDPERF_REMEDIATION__VERIFY_CONFIRM", "PT1S")
     reset_settings_cache()
     return platform
 
@@ -245,7 +247,7 @@ def scale_up_twice(url: str, base_url: str) -> tuple[int, dict]:
     floor = capacity(base_url)
     first = insert_alert(url, "HighRequestLatency", {"severity": "page"})
     remediate(first)
-    assert actions(url, first)[("remediation_scale_up", "platform")]["outcome"] == "done"
+    assert actions(url, first)[("remediation_playbook_scale_up", "platform")]["outcome"] == "done"
     assert capacity(base_url) == floor + 2
     second = insert_alert(url, "HighRequestLatency", {"severity": "page", "pod": "b"})
     return second, remediate(second)
@@ -266,7 +268,7 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
         ("scale_up", "platform", "skipped", "cooldown 0:10:00")
     ]
     assert {k: a["outcome"] for k, a in actions(url, second).items()} == {
-        ("remediation_scale_up", "platform"): "skipped"
+        ("remediation_playbook_scale_up", "platform"): "skipped"
     }
     assert capacity(base_url) == floor + 2  # not raised again
 
@@ -275,6 +277,80 @@ def test_the_same_playbook_on_the_same_target_rests_for_the_cooldown(
     remediate(third)
     assert actions(url, third)[("remediation_scale_up", "sandbox")]["outcome"] == "done"
     assert capacity(base_url) == floor + 4
+
+
+def test_the_cooldown_holds_across_the_playbook_kind_rename(remediation_env: dict) -> None:
+    """A scale-up recorded before an upgrade under its old kind (`remediation_scale_up` on
+    `platform`, now `remediation_playbook_scale_up`) still starts the cooldown."""
+    from wedperf.audit import record_step
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    floor = capacity(base_url)
+    with psycopg.connect(url) as conn:
+        record_step(conn, "alert-0", "remediation_scale_up", "platform", outcome="done",
+                    reason="before the upgrade", dry_run=False)  # fmt: skip
+    alert_id = insert_alert(url, "HighRequestLatency", {"severity": "page"})
+    remediate(alert_id)
+    own = actions(url, alert_id)[("remediation_playbook_scale_up", "platform")]
+    assert own["outcome"] == "skipped" and "cooldown" in own["detail"]
+    assert capacity(base_url) == floor
+
+
+def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dict) -> None:
+    """The floor was raised to 6 for the weddings (perf.capacity_state: baseline 2, floor 6),
+    then someone else set it to 1 (neither wedperf's 6 nor the baseline: theirs, as the
+    nowcast judges it). scale_up steps from their value (3), never back to our raise over
+    their change (8), and says so; their 1 is the baseline the next restore returns to. The
+    playbook's own row (on the alert's wedding) is a kind of its own."""
+    from wedperf.capacity.state import remember_raise, target_state
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    wedding_id = str(remediation_env["live"][0])
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 6}, timeout=10).raise_for_status()
+    with psycopg.connect(url) as conn:
+        remember_raise(conn, "sandbox", before=2, after=6, by="capacity_raise")
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 1}, timeout=10).raise_for_status()
+
+    alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"}, wedding_id)
+    remediate(alert_id)
+
+    assert capacity(base_url) == 3
+    recorded = actions(url, alert_id)
+    step = recorded[("remediation_scale_up", "sandbox")]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "3")
+    assert "changed by someone else (not the 6 wedperf set): +2 from theirs" in step["detail"]
+    own = recorded[("remediation_playbook_scale_up", f"wedding:{wedding_id}")]
+    assert (own["outcome"], own["before"], own["after"]) == ("done", None, None)
+    assert [k for k in recorded if k[0] == "remediation_scale_up"] == [
+        ("remediation_scale_up", "sandbox")
+    ]
+    with psycopg.connect(url) as conn:
+        state = target_state(conn, "sandbox")
+    assert (state.baseline, state.floor, state.raised_by) == (1, 3, "scale_up")
+
+
+def test_a_scale_up_over_a_raise_that_did_not_take_effect_goes_above_it(
+    remediation_env: dict,
+) -> None:
+    """A raise to 6 whose write never took effect (the floor still reads the baseline 2):
+    scale_up goes above the raise in force (8), not above the baseline (4)."""
+    from wedperf.capacity.state import remember_raise, target_state
+
+    url, base_url = remediation_env["url"], remediation_env["base_url"]
+    httpx.put(f"{base_url}/admin/capacity", json={"replicas": 2}, timeout=10).raise_for_status()
+    with psycopg.connect(url) as conn:
+        remember_raise(conn, "sandbox", before=2, after=6, by="capacity_raise")
+
+    alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"})
+    remediate(alert_id)
+
+    assert capacity(base_url) == 8
+    step = actions(url, alert_id)[("remediation_scale_up", "sandbox")]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "2", "8")
+    assert "raise in force 6 +2" in step["detail"]
+    with psycopg.connect(url) as conn:
+        state = target_state(conn, "sandbox")
+    assert (state.baseline, state.floor, state.raised_by) == (2, 8, "scale_up")
 
 
 def test_the_cooldown_reason_is_kept_in_perf_actions(remediation_env: dict) -> None:
@@ -315,7 +391,7 @@ def test_dry_run_records_and_changes_nothing(
         str(floor),
         str(floor + 2),
     )
-    assert recorded[("remediation_scale_up", "platform")]["outcome"] == "dry-run"
+    assert recorded[("remediation_playbook_scale_up", "platform")]["outcome"] == "dry-run"
     assert all(a["dry_run"] for a in recorded.values())
     assert capacity(base_url) == floor
     assert capacity_state(url) is None
@@ -331,7 +407,7 @@ def test_dry_run_records_and_changes_nothing(
     assert {k[0]: a["outcome"] for k, a in recorded.items()} == {
         "remediation_flush_cache": "dry-run",
         "remediation_rewarm": "dry-run",
-        "remediation_flush_rewarm_cache": "dry-run",
+        "remediation_playbook_flush_rewarm_cache": "dry-run",
     }
     would_delete = recorded[("remediation_flush_cache", f"redis:wedding:{wedding_id}")]
     assert would_delete["before"] == str(len(cached))  # counted, not deleted
@@ -435,7 +511,7 @@ def test_a_disruptive_playbook_during_a_ceremony_is_deferred(
         assert outcome == {"alert_id": alert_id, "state": "deferred", "until": until.isoformat()}
 
     recorded = actions(url, alert_id)
-    assert [kind for kind, _ in recorded] == ["remediation_flush_rewarm_cache"]
+    assert [kind for kind, _ in recorded] == ["remediation_playbook_flush_rewarm_cache"]
     step = next(iter(recorded.values()))
     assert step["outcome"] == "skipped"
     assert step["reason"] == f"deferred until {until:%H:%M} UTC"
@@ -460,13 +536,10 @@ def test_a_disruptive_playbook_during_a_ceremony_is_deferred(
             (datetime.now(UTC) - timedelta(minutes=61), wedding_id),
         )
     later = make_due(later.id)
-    assert run_as_worker(later)["state"] in ("recovered", "escalated")
-    assert (
-        actions(url, alert_id)[("remediation_flush_rewarm_cache", f"wedding:{wedding_id}")][
-            "outcome"
-        ]
-        == "done"
-    )
+    # No metric rule for the alert and it is still firing at its source: escalated.
+    assert run_as_worker(later)["state"] == "escalated"
+    own = ("remediation_playbook_flush_rewarm_cache", f"wedding:{wedding_id}")
+    assert actions(url, alert_id)[own]["outcome"] == "done"
     assert cache.get(stale) != b"stale"  # flushed (the re-warm GETs fill it afresh)
 
 
@@ -612,7 +685,7 @@ def test_refresh_matviews_refreshes_and_skips_missing_views(
         "app.wedperf_test_missing": ("skipped", "no such materialized view"),
         "app.wedperf_test_src": ("skipped", "no such materialized view"),
     }
-    assert recorded[("remediation_refresh_matviews", "platform")]["outcome"] == "done"
+    assert recorded[("remediation_playbook_refresh_matviews", "platform")]["outcome"] == "done"
 
     def counts() -> dict[str, int]:
         with psycopg.connect(url) as conn:
@@ -658,7 +731,7 @@ def test_rerun_prewarm_warms_the_alerts_wedding(remediation_env: dict, redis_url
     assert recorded[("remediation_rewarm_redis", target)]["outcome"] == "done"
     assert recorded[("remediation_rewarm_redis", target)]["after"] == "4"
     assert recorded[("remediation_rewarm_http", target)]["outcome"] == "done"
-    assert recorded[("remediation_rerun_prewarm", target)]["outcome"] == "done"
+    assert recorded[("remediation_playbook_rerun_prewarm", target)]["outcome"] == "done"
     assert cache.exists(*keys) == 4
     assert all(cache.ttl(k) > 0 for k in keys)
     assert json.loads(cache.get(keys[0]))  # the guest list, not an empty placeholder

@@ -4,6 +4,7 @@ Prometheus endpoint over HTTP, and the source's resolve only when there is no me
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -34,6 +35,7 @@ class FakeApp:
 
     def __init__(self) -> None:
         self.latency_s: float | None = 0.02
+        self.requests = 20  # guest-list requests recorded per scrape
         self.registry = CollectorRegistry()
         self.histogram = Histogram(
             "wedapp_request_duration_seconds",
@@ -45,7 +47,7 @@ class FakeApp:
 
     async def metrics(self, request) -> Response:
         if self.latency_s is not None:
-            for n in range(20):
+            for n in range(self.requests):
                 self.histogram.labels("guest_list", str(n % 3)).observe(self.latency_s)
                 self.histogram.labels("timeline_sync", "1").observe(0.001)
         return Response(generate_latest(self.registry), media_type="text/plain")
@@ -74,9 +76,11 @@ def insert_alert(url: str, labels: dict, status: str = "firing"):
         return load_alert(conn, alert_id)
 
 
-def check(url: str, alert):
+def check(url: str, alert, *, settle: float = 0.0, confirm: float = 1.0):
     with psycopg.connect(url) as conn:
-        return verify(conn, conn, alert, get_settings(), rules=(RULE,))
+        return verify(
+            conn, conn, alert, get_settings(), settle=settle, confirm=confirm, rules=(RULE,)
+        )
 
 
 def test_a_metric_that_recovered_is_verified_by_the_metric(
@@ -113,21 +117,42 @@ def test_without_a_metric_only_the_source_is_trusted(
     assert (firing.recovered, firing.verified_by) == (False, "source")
 
 
-def test_an_unreadable_or_idle_metric_falls_back_to_the_source(
+def test_an_unreadable_or_idle_metric_falls_back_to_the_source_after_the_bound(
     migrated_database_url: str, fake_app: FakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Idle windows and an unreachable endpoint are read again until settle + confirm has
+    passed; only then is the source asked (not at once, before the action took effect)."""
     fake_app.histogram.labels("guest_list", "0").observe(0.01)  # the series exists...
     fake_app.latency_s = None  # ...but no requests in the window: nothing to judge by
-    idle = check(migrated_database_url, insert_alert(migrated_database_url, {"service": "sandbox"}))
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    began = time.monotonic()
+    idle = check(migrated_database_url, alert, settle=0.4, confirm=0.6)
+    assert 1.0 - RULE.window_s <= time.monotonic() - began < 1.0 + 2.0
     assert (idle.recovered, idle.verified_by) == (False, "source")
     assert idle.detail.startswith("no requests in the")
 
     monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", "http://127.0.0.1:1")
     reset_settings_cache()
     alert = insert_alert(migrated_database_url, {"service": "sandbox"}, status="resolved")
-    down = check(migrated_database_url, alert)
+    began = time.monotonic()
+    down = check(migrated_database_url, alert, settle=0.4, confirm=0.6)
+    assert 1.0 - RULE.window_s <= time.monotonic() - began < 1.0 + 2.0
     assert (down.recovered, down.verified_by) == (True, "source")
     assert down.detail.startswith("metric unavailable")
+
+
+def test_a_thin_window_is_idle_not_clear(
+    migrated_database_url: str, fake_app: FakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One fast request a window is not a recovery: below remediation.verify_min_requests
+    the window is idle, and when every window is, the source decides."""
+    monkeypatch.setenv("WEDPERF_REMEDIATION__VERIFY_MIN_REQUESTS", "20")
+    reset_settings_cache()
+    fake_app.requests = 1
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    thin = check(migrated_database_url, alert, confirm=0.8)
+    assert (thin.recovered, thin.verified_by) == (False, "source")
+    assert thin.detail.startswith("1 requests in the 0.2 s window (idle: fewer than 20)")
 
 
 def test_quantile_interpolates_within_the_bucket_like_prometheus() -> None:
@@ -137,3 +162,99 @@ def test_quantile_interpolates_within_the_bucket_like_prometheus() -> None:
     assert reading.requests == 100
     assert reading.value_s == pytest.approx(0.5 + 0.5 * 0.5)  # rank 95: halfway into (0.5, 1]
     assert quantile_of(after, after, 0.95).value_s is None
+
+
+@pytest.fixture
+def scripted_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApp]:
+    """A FakeApp whose /metrics route calls `fake.metrics` at request time (so a test can
+    script it scrape by scrape)."""
+    fake = FakeApp()
+
+    async def metrics(request) -> Response:
+        return await fake.metrics(request)
+
+    with serve_in_thread(Starlette(routes=[Route("/metrics", metrics)])) as base_url:
+        monkeypatch.setenv("WEDPERF_PROBES__BASE_URL", base_url)
+        reset_settings_cache()
+        yield fake
+    reset_settings_cache()
+
+
+class Timeline:
+    """`FakeApp.latency_s` by the time since the test began: `(until_s, latency)` spans, the
+    last one for ever after (None: no requests)."""
+
+    def __init__(self, fake: FakeApp, spans: list[tuple[float, float | None]]) -> None:
+        self.fake, self.spans, self.began = fake, spans, time.monotonic()
+        self.metrics = fake.metrics
+        fake.metrics = self  # type: ignore[method-assign]
+
+    async def __call__(self, request) -> Response:
+        t = time.monotonic() - self.began
+        self.fake.latency_s = next(
+            (lat for until, lat in self.spans if t < until), self.spans[-1][1]
+        )
+        return await self.metrics(request)
+
+
+def test_a_metric_is_verified_once_the_action_has_taken_effect(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """The new replicas serve only after a while (a pod start): 2 s until then. After the
+    settle time the rule reads clear on consecutive windows: recovered, not escalated."""
+    Timeline(scripted_app, [(0.3, 2.0), (math.inf, 0.02)])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    began = time.monotonic()
+    result = check(migrated_database_url, alert, settle=0.5, confirm=1.0)
+    assert (result.recovered, result.verified_by) == (True, "metric")
+    assert "2 windows in a row" in result.detail and "no longer true" in result.detail
+    assert time.monotonic() - began >= 0.5 + RULE.window_s  # two windows, the first ending at 0.5
+
+
+def test_clear_windows_before_the_settle_time_do_not_count(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """Clear by luck just after the action (old replicas between bursts), firing once it
+    has settled: windows ending before the settle time are not a recovery."""
+    Timeline(scripted_app, [(0.6, 0.02), (math.inf, 2.0)])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"}, status="resolved")
+    began = time.monotonic()
+    result = check(migrated_database_url, alert, settle=0.8, confirm=0.6)
+    assert (result.recovered, result.verified_by) == (False, "metric")
+    assert "still true" in result.detail and "(allowed 1 s: 1 s to settle + 1 s" in result.detail
+    assert time.monotonic() - began >= 0.8 + 0.6 - RULE.window_s
+
+
+def test_one_clear_window_is_not_a_recovery(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """bad, clear, bad, ... after the settle time: a single clear window is not a recovery
+    (the source resolving on it does not make it one)."""
+    Timeline(scripted_app, [(0.2, 2.0), (0.4, 0.02), (math.inf, 2.0)])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"}, status="resolved")
+    result = check(migrated_database_url, alert, confirm=1.0)
+    assert (result.recovered, result.verified_by) == (False, "metric")
+    assert "still true" in result.detail
+
+
+def test_idle_windows_are_retried_until_the_metric_reads_clear(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    """No traffic for a while after the action, then clear: read again, recovered by the
+    metric (not handed to the source at the first idle window)."""
+    scripted_app.histogram.labels("guest_list", "0").observe(0.01)
+    Timeline(scripted_app, [(0.5, None), (math.inf, 0.02)])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    result = check(migrated_database_url, alert, confirm=1.5)
+    assert (result.recovered, result.verified_by) == (True, "metric")
+
+
+def test_a_metric_still_firing_when_the_bound_ends_is_not_recovered(
+    migrated_database_url: str, scripted_app: FakeApp
+) -> None:
+    Timeline(scripted_app, [(math.inf, 2.0)])
+    alert = insert_alert(migrated_database_url, {"service": "sandbox"})
+    began = time.monotonic()
+    result = check(migrated_database_url, alert, settle=0.4, confirm=0.6)
+    assert (result.recovered, result.verified_by) == (False, "metric")
+    assert 1.0 - RULE.window_s <= time.monotonic() - began < 1.0 + 2.0

@@ -6,7 +6,7 @@ asks this module, rather than querying perf.actions itself, what was done (`acte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import psycopg
@@ -51,11 +51,14 @@ def record_step(
         )
 
 
-def acted_since(conn: psycopg.Connection, kind: str, target: str, since: datetime) -> bool:
-    """Has a step of `kind` on `target` ended `done` after `since`? (Dry-run, skipped and
-    failed steps changed nothing, so they do not count.)"""
+def acted_since(
+    conn: psycopg.Connection, kind: str | Sequence[str], target: str, since: datetime
+) -> bool:
+    """Has a step of `kind` (or of any of several kinds) on `target` ended `done` after
+    `since`? (Dry-run, skipped and failed steps changed nothing, so they do not count.)"""
+    kinds = [kind] if isinstance(kind, str) else list(kind)
     return conn.execute(
-        Q["acted_since"], {"kind": kind, "target": target, "since": since}
+        Q["acted_since"], {"kinds": kinds, "target": target, "since": since}
     ).fetchone()[0]
 
 

@@ -34,7 +34,10 @@ def raise_floor_measured(
     # Both measurements on warm caches, so only the capacity differs between them.
     drive_load(base_url, live_ids, requests=requests, concurrency=16, seed=seed + 2)
     before = load()
-    progress(f"raising the capacity floor for {slot['wedding_ids']} (flow capacity-floor)")
+    progress(
+        f"raising the capacity floor for wedding{'s' if len(slot['wedding_ids']) > 1 else ''} "
+        f"{', '.join(map(str, slot['wedding_ids']))} (flow capacity-floor)"
+    )
     floor = worker.run("capacity-floor/capacity-floor", {**slot, "action": "raise"})
     progress(f"  raise: {floor.get('outcome')} ({floor.get('reason', '')})")
     after = load()

@@ -65,12 +65,19 @@ def demo_command(
     for line in summary["lines"]:
         typer.echo(f"  {line}")
     typer.echo(f"  summary: {target}")
-    if stop_prefect:
-        typer.echo("  (the local Prefect server was stopped; --keep-prefect keeps it running)")
+    prefect = summary["prefect"]
+    if not prefect["running"]:
+        typer.echo(
+            f"  the local Prefect server{_pid(summary['stopped']['prefect_server'])} was "
+            f"stopped; its runs, logs and artifacts stay in {prefect['home']}. To look at "
+            f"them: `{prefect['reopen']}`, then {prefect['ui']} (Ctrl-C stops it); or run "
+            "the demo with --keep-prefect"
+        )
     else:
         typer.echo(
-            f"  the Prefect server keeps running for its UI at {summary['prefect_ui']}; the next "
-            "`wedperf demo` reuses it (and stops it at its end)"
+            f"  the Prefect server{_pid(prefect['pid'])} keeps running for its UI at "
+            f"{prefect['ui']}; the next `wedperf demo` reuses it (and stops it at its end)"
+            + (f"; to stop it now: `{prefect['stop']}`" if prefect["stop"] else "")
         )
     if embedded:
         typer.echo(
@@ -78,3 +85,7 @@ def demo_command(
             "stop them with `uv run wedperf services stop`"
         )
     typer.echo(f"  took {summary['elapsed_seconds']} s")
+
+
+def _pid(pid: int | None) -> str:
+    return f" (pid {pid})" if pid else ""

@@ -22,7 +22,7 @@ from cli.demo.prefect_server import (
 )
 from cli.demo.prewarm_ab import measure_prewarm_ab
 from cli.demo.summary import summarise
-from cli.demo.worker import DemoWorker
+from cli.demo.worker import DEMO_QUEUE, DemoWorker, serve_on_demo_queue
 from wedperf.config import reset_settings_cache
 from wedperf.db.connection import connect
 
@@ -32,7 +32,6 @@ LIVE_WEDDINGS = 4
 # runs, a minute or two of a loaded machine. The runs stay Scheduled for a production worker.
 COLLECT_PLAN_HORIZON = "PT30M"
 PAST_WEDDINGS = 4  # weddings of yesterday (the report's clock) that have happened
-REMEDIATION_VERIFY_S = 5  # the demo does not wait the production verification delay
 
 
 def run_demo(
@@ -74,7 +73,6 @@ def run_demo(
     os.environ["WEDPERF_DATABASE_URL"] = services.database_url
     os.environ["WEDPERF_APP_DATABASE_URL"] = services.app_database_url
     os.environ["WEDPERF_REDIS_URL"] = services.redis_url
-    os.environ["WEDPERF_REMEDIATION__VERIFY_DELAY"] = f"PT{REMEDIATION_VERIFY_S}S"
     os.environ.setdefault("WEDPERF_COLLECT_PLAN_HORIZON", COLLECT_PLAN_HORIZON)
     # Every wedding of the two days gets its timeline figure (the default draws the 12 worst).
     os.environ.setdefault("WEDPERF_EVIDENCE__MAX_WEDDING_FIGURES", "16")
@@ -83,9 +81,10 @@ def run_demo(
     os.environ.setdefault("WEDPERF_RUM__TOKEN", secrets.token_urlsafe(32))
     reset_settings_cache()
 
+    stopped = False
     try:
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            return _story(
+            summary = _story(
                 out=out,
                 server=server,
                 services=services,
@@ -100,6 +99,40 @@ def run_demo(
             progress(f"stopping the local Prefect server (pid {server.process.pid})")
             stop_process(server.process)
             forget_server(home)
+            stopped = True
+    summary["prefect"] = prefect_afterwards(server, stopped=stopped)
+    # `processes`: what the demo leaves running (None: stopped); `stopped`: what it stopped.
+    summary["processes"] = {
+        "prefect_server": None if stopped or server.process is None else server.process.pid,
+        "worker": None,
+    }
+    summary["stopped"] = {
+        "prefect_server": server.process.pid if stopped and server.process else None,
+        "worker": summary.pop("worker_pid"),
+    }
+    return summary
+
+
+def prefect_afterwards(server: LocalServer, *, stopped: bool) -> dict[str, Any]:
+    """How to look at the demo's runs once it has ended: the server's state, and the
+    commands to reopen its UI (a stopped server's runs stay in its PREFECT_HOME's SQLite) or
+    to stop one kept running (by the pid of its process group)."""
+    home, api_url = server.home, server.api_url
+    port = api_url.rsplit(":", 1)[1].split("/", 1)[0]
+    pid = server.process.pid if server.process else None
+    running = not stopped
+    return {
+        "ui": server.ui_url,
+        "api": api_url,
+        "home": str(home),
+        "running": running,
+        "pid": pid if running else None,
+        # The runs, flows, logs and artifacts, read back from the SQLite of `home`; the
+        # scheduler off (--no-services): a UI to look with, no new runs going Late.
+        "reopen": f"PREFECT_HOME={home} PREFECT_UI_API_URL={api_url} "
+        f"uv run prefect server start --port {port} --no-services",
+        "stop": f"kill -TERM -- -{pid}" if running and pid else None,
+    }
 
 
 def _story(
@@ -116,6 +149,8 @@ def _story(
     api_url = server.api_url
     deployed = _register_deployments(api_url, progress)
     pool = next(iter(deployed["work_pool"]))
+    for name in serve_on_demo_queue(pool):
+        progress(f"  {name}: its scheduled runs on the demo's work queue {DEMO_QUEUE}")
 
     with (
         serve_in_thread(
@@ -146,10 +181,7 @@ def _story(
                 progress=progress,
             )
             story["worker"] = worker.counts()
-            story["processes"] = {
-                "prefect_server": server.process.pid if server.process else None,
-                "worker": worker.process.pid,
-            }
+            story["worker_pid"] = worker.process.pid
         finally:
             progress("stopping the worker")
             worker.stop()
@@ -249,6 +281,7 @@ def _on_worker(
 
         progress("waiting for the modelled past (forecast run, load model, watch rounds)")
         history = past.wait(progress)
+    _run_of_show(services, live_ids, seed=seed, progress=progress)
     progress("critical-path watch of the live weddings (flow watch-wedding-day)")
     watched = worker.run("watch-wedding-day/watch-wedding-day-live")
 
@@ -257,9 +290,14 @@ def _on_worker(
         live_ids=live_ids,
     )  # fmt: skip
 
-    progress(f"restoring the capacity floor after wedding {next_wedding[0]} (flow capacity-floor)")
+    progress(
+        f"restoring the capacity floor while wedding {next_wedding[0]} is still live (flow "
+        "capacity-floor): tried now, expected to be held until its day window closes"
+    )
     restore = worker.run("capacity-floor/capacity-floor", {**slot, "action": "restore"})
     progress(f"  restore: {restore.get('outcome')} ({restore.get('reason', '')})")
+    _run_of_show(services, live_ids, seed=seed, progress=progress)
+    after_incident = _round_after_incident(worker, services, progress)
 
     # Yesterday and today on the report's clock (New York by default), not the host's
     # dates: at 00:30 UTC it is still yesterday evening in New York.
@@ -284,9 +322,70 @@ def _on_worker(
         "capacity": capacity,
         "restore": restore,
         "watched": watched,
+        "after_incident": after_incident,
         "remediation": remediation,
         "evidence": evidence,
         "history": history,
+    }
+
+
+def _run_of_show(services, live_ids: list[int], *, seed: int, progress: Progress) -> int:
+    """Before a watch round: start the live weddings' timeline items that have come due (and
+    complete those whose time has run), as the day goes on; the sandbox's cached timelines
+    of those weddings are dropped after it, so the next read shows the run-of-show as it is."""
+    import redis
+
+    from wedperf.sandbox.cache import timeline_key
+    from wedperf.sandbox.live import start_due_items
+
+    with connect(services.app_database_url) as conn:
+        changed = start_due_items(conn, live_ids, now=datetime.now(UTC), seed=seed)
+    if changed:
+        client = redis.Redis.from_url(services.redis_url)
+        try:
+            client.delete(*[timeline_key(i) for i in live_ids])
+        finally:
+            client.close()
+    progress(f"  run-of-show: {changed} timeline items of the live weddings started or completed")
+    return changed
+
+
+def _round_after_incident(worker: DemoWorker, services, progress: Progress) -> dict[str, Any]:
+    """A collection round, then the checks and error budgets of a watch round at this
+    instant, after the staged incident, so the report's data holds the incident (the watch
+    round above ran before it). The round is one watch-wedding-shard run of the weddings the
+    watch flow would take now (live, or just closed for their final budget): the flow's own
+    instant is floored to the watch grid (critical_path.interval, 5 min), which has most
+    likely not moved since the round before the incident."""
+    from wedperf.config import get_settings
+    from wedperf.critical_path.round import live_weddings
+    from wedperf.slo.round import budget_weddings
+
+    progress("after the incident: a collection round, then a watch round at this instant")
+    collected = worker.run("collect-metrics/collect-metrics-sparse", {"lookback_minutes": 15})
+    settings = get_settings()
+    at = datetime.now(UTC)
+    with connect(services.database_url) as conn:
+        live = [w.wedding_id for w in live_weddings(conn, at, settings)]
+        budgets = (
+            [w.wedding_id for w in budget_weddings(conn, at, settings)]
+            if settings.slo.enabled
+            else []
+        )
+    shard = worker.run(
+        settings.critical_path.shard_deployment,
+        {"at": at.isoformat(), "wedding_ids": live, "budget_ids": budgets, "label": "after"},
+    )
+    progress(
+        f"  {collected['new_samples']} new samples; {len(live)} weddings checked and "
+        f"{len(budgets)} error budgets at {at:%H:%M:%S} UTC"
+    )
+    return {
+        "at": at.isoformat(),
+        "new_samples": collected["new_samples"],
+        "weddings": live,
+        "budgets": budgets,
+        "breaches": shard.get("breaches", {}),
     }
 
 

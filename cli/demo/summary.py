@@ -26,7 +26,7 @@ def summarise(**parts) -> dict[str, Any]:
         f"Prefect UI: {ui_url(parts['api_url'])} "
         f"({len(parts['deployed']['deployments'])} deployments, runs, artifacts)",
         f"sandbox: {seeded.counts['weddings']} weddings, {seeded.counts['guests']} guests; "
-        f"live now: {parts['live_ids']}",
+        f"live now: {', '.join(map(str, parts['live_ids']))}",
         f"calendar: {parts['synced']['inserted']} new, {parts['synced']['updated']} updated, "
         f"{parts['synced']['rejected']} rejected",
         f"load: {parts['load'].requests} web requests: "
@@ -75,7 +75,8 @@ def summarise(**parts) -> dict[str, Any]:
         "worker": parts["worker"],
         "history": {k: v for k, v in parts["history"].items() if k != "rounds_per_wedding"}
         | {"min_rounds": min(parts["history"]["rounds_per_wedding"].values(), default=0)},
-        "processes": parts["processes"],
+        "worker_pid": parts["worker_pid"],  # run_demo: `stopped`, once the worker is
+        "after_incident": parts["after_incident"],
         "plan_runs": len(parts["plan"]["runs"]),
         "deployments": parts["deployed"]["deployments"],
         "out": str(parts["out"]),

@@ -2,11 +2,17 @@
 picks up from the project's work pool and executes in its own process, as in production.
 
 The demo's own runs go to a work queue of their own (`demo`, on the same pool), which the
-worker polls together with `remediation` (where the webhook's runs go). It does not poll
-`default`: the runs the plan and the calendar trigger schedule there (a collection round a
-minute across today's day windows, pre-warms, floors, a re-plan) would otherwise start one
-process each on the same 2 cores and push the demo past its time; they stay Scheduled for
-a production worker, as they did before the demo had one.
+worker polls together with `remediation` (where the webhook's and the dispatcher's
+remediation runs go). It does not poll `default`: the runs the plan and the calendar trigger
+schedule there (a collection round a minute across today's day windows, pre-warms, floors, a
+re-plan) would otherwise start one process each on the same 2 cores and push the demo past
+its time; they stay Scheduled for a production worker. The one scheduled deployment the
+demo's story needs, the every-minute `dispatch-pending-alerts` (it dispatches the watch
+round's critical-path alerts and announces their resolution), is moved onto the demo's queue
+once deployed (`serve_on_demo_queue`), so its runs execute rather than go Late.
+
+Flow runs log at INFO, into the Prefect UI (`RUN_LOG_LEVEL`); the libraries they use keep
+the root logger's WARNING (Prefect's logging.yml), and the CLI's own console stays quiet.
 
 `wedperf up`, which keeps the system running, starts the same worker on `default` and
 `remediation` (`queues`), so those runs execute when they are due.
@@ -30,6 +36,11 @@ from cli.demo.prefect_server import LocalProcess, start_worker, stop_process, ta
 
 DEMO_QUEUE = "demo"
 POLLED_QUEUES = (DEMO_QUEUE, "remediation")
+# Scheduled deployments whose runs the demo's worker executes on DEMO_QUEUE.
+DEMO_SCHEDULED = ("dispatch-pending-alerts/dispatch-pending-alerts",)
+# The `prefect` loggers of flow runs (get_run_logger, log_prints): INFO, the level the UI
+# shows. `quiet_prefect` sets WARNING for the CLI's console, which the worker would inherit.
+RUN_LOG_LEVEL = "INFO"
 RUN_TIMEOUT_S = 300.0
 POLL_S = 0.5
 READY_TIMEOUT_S = 90.0
@@ -56,10 +67,10 @@ class DemoWorker:
             # Flow runs execute in the worker's processes; their return values are read back
             # by the demo from the local result storage both share.
             "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_LOGGING_LEVEL": RUN_LOG_LEVEL,
         }
         if DEMO_QUEUE in self.queues:
-            self._ensure_demo_queue()
+            ensure_demo_queue(self.pool)
         self.started_at = datetime.now(UTC)
         self.process = start_worker(
             self.pool, queues=self.queues, env=env, cwd=PROJECT_DIR, log=self.log, name=self.name
@@ -167,21 +178,6 @@ class DemoWorker:
                 "runs_failed": count(StateType.FAILED, StateType.CRASHED),
             }
 
-    def _ensure_demo_queue(self) -> None:
-        from prefect.client.orchestration import get_client
-        from prefect.exceptions import ObjectNotFound
-
-        with get_client(sync_client=True) as client:
-            try:
-                client.read_work_queue_by_name(DEMO_QUEUE, work_pool_name=self.pool)
-            except ObjectNotFound:
-                client.create_work_queue(
-                    DEMO_QUEUE,
-                    work_pool_name=self.pool,
-                    priority=5,
-                    description="`wedperf demo`'s own runs, executed by the demo's worker.",
-                )
-
     def _polled(self) -> bool:
         return self.name in online_workers(self.pool)
 
@@ -206,3 +202,60 @@ def online_workers(pool: str) -> set[str]:
     online = WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
     with get_client(sync_client=True) as client:
         return {w.name for w in client.read_workers_for_work_pool(pool, worker_filter=online)}
+
+
+def ensure_demo_queue(pool: str) -> None:
+    """The demo's own work queue on `pool` (created if missing)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_queue_by_name(DEMO_QUEUE, work_pool_name=pool)
+        except ObjectNotFound:
+            client.create_work_queue(
+                DEMO_QUEUE,
+                work_pool_name=pool,
+                priority=5,
+                description="`wedperf demo`'s own runs, executed by the demo's worker.",
+            )
+
+
+def serve_on_demo_queue(pool: str, deployments: tuple[str, ...] = DEMO_SCHEDULED) -> list[str]:
+    """Move `deployments` (`flow/deployment`) onto the demo's queue, so the demo's worker
+    executes their scheduled runs, and delete the runs the scheduler had already put on their
+    old queue (it makes them again, on the new one, at its next loop). Returns the names
+    moved. The server is the demo's own: a later `prefect deploy` puts them back."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    ensure_demo_queue(pool)
+    moved = []
+    with get_client(sync_client=True) as client:
+        for name in deployments:
+            deployment = client.read_deployment_by_name(name)
+            if deployment.work_queue_name != DEMO_QUEUE:
+                client.update_deployment(
+                    deployment.id, DeploymentUpdate(work_queue_name=DEMO_QUEUE)
+                )
+            stale = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    )
+                ),
+            )
+            for run in stale:
+                if run.work_queue_name != DEMO_QUEUE:
+                    client.delete_flow_run(run.id)
+            moved.append(name)
+    return moved

@@ -201,6 +201,32 @@ def floor_in_force(reading, remembered: int | None) -> int | None:
     return reading.floor if reading.floor is not None else remembered
 
 
+def raise_in_force(state, *, by: str | None = None) -> int | None:
+    """The floor of the raise wedperf holds in force on a target (its perf.capacity_state:
+    a baseline is kept while a restore is owed), or None when none is; `by`: only a raise
+    made by that kind of step (`raised_by`)."""
+    if state.baseline is None or state.floor is None:
+        return None
+    if by is not None and state.raised_by != by:
+        return None
+    return state.floor
+
+
+def floor_changed_by_someone_else(
+    current: int | None, baseline: int | None, set_by_wedperf: int | None
+) -> bool:
+    """Whether a target's floor is someone else's now: a raise of wedperf's is in force
+    (`baseline` kept) but the floor reads neither the value wedperf set last nor the baseline
+    (at the baseline, wedperf's write never took effect). Their value is then theirs: no
+    raise of wedperf's is "restored" over it, and no restore to the old baseline is owed."""
+    return (
+        baseline is not None
+        and current is not None
+        and set_by_wedperf is not None
+        and current not in (set_by_wedperf, baseline)
+    )
+
+
 def ceiling(target: CapacityTarget, reading) -> int:
     """The most replicas a raise may ask of `target`: its setting, or less if the actuator
     reports a lower maximum."""

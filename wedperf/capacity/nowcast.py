@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wedperf.calendar.model import Wedding
+from wedperf.capacity.floor import floor_changed_by_someone_else
 from wedperf.capacity.plan import serves
 from wedperf.capacity.policy import FloorDecision, decide_raise, decide_restore, replicas_needed
 from wedperf.config import CapacityTarget, Settings
@@ -197,7 +198,7 @@ def decide_nowcast_raise(
     """`decide_raise`, unless a raise is in force (`baseline`) and the floor is neither the
     one wedperf set nor the baseline: someone else changed it since, so it is theirs. (At
     the baseline, the raise's write never took effect: raised again.)"""
-    if _changed_by_someone_else(current_floor, baseline, set_by_wedperf):
+    if floor_changed_by_someone_else(current_floor, baseline, set_by_wedperf):
         return FloorDecision(None, _theirs(current_floor, set_by_wedperf))
     return decide_raise(needed=needed, current_floor=current_floor, maximum=maximum)
 
@@ -219,7 +220,9 @@ def decide_nowcast_restore(
     if baseline is not None and in_ceremony:
         shown = ", ".join(in_ceremony[:5])
         return FloorDecision(None, f"ceremony of {shown} in progress: no scale-in now")
-    if baseline is not None and _changed_by_someone_else(current_floor, baseline, set_by_wedperf):
+    if baseline is not None and floor_changed_by_someone_else(
+        current_floor, baseline, set_by_wedperf
+    ):
         return FloorDecision(None, _theirs(current_floor, set_by_wedperf))
     return decide_restore(
         baseline=baseline,
@@ -234,15 +237,6 @@ def decide_nowcast_restore(
 def changed_by_someone_else(decision: FloorDecision) -> bool:
     """Whether a nowcast decision left the floor alone because it is someone else's."""
     return decision.new_floor is None and "changed by someone else" in decision.reason
-
-
-def _changed_by_someone_else(current, baseline, set_by_wedperf) -> bool:
-    return (
-        baseline is not None
-        and current is not None
-        and set_by_wedperf is not None
-        and current not in (set_by_wedperf, baseline)
-    )
 
 
 def _theirs(current, set_by_wedperf) -> str:

@@ -34,6 +34,7 @@ from wedperf.capacity.floor import (
     apply_floor_decision,
     ceiling,
     floor_in_force,
+    raise_in_force,
     record_floor_step,
 )
 from wedperf.capacity.nowcast import (
@@ -218,7 +219,7 @@ def _target_step(conn, target, live, assessed, at, settings, actuator_for) -> li
     state = target_state(conn, target.name)
     # Only a floor the nowcast raised itself (perf.capacity_state.raised_by): a planned
     # raise, a remediation scale-up or a raise whose write died since is not its to undo.
-    if state.baseline is not None and state.raised_by == RAISE:
+    if raise_in_force(state, by=RAISE) is not None:
         return [_restore(conn, target, at, plan_id, settings, actuator_for)]
     return []
 

@@ -30,8 +30,13 @@ from wedperf.audit import acted_since, record_step
 from wedperf.calendar.model import Wedding
 from wedperf.calendar.sync import weddings_by_id, weddings_in_day_windows
 from wedperf.capacity.actuators import build_actuator, resolve_target
-from wedperf.capacity.floor import ceiling
-from wedperf.capacity.state import remember_raise
+from wedperf.capacity.floor import (
+    ceiling,
+    floor_changed_by_someone_else,
+    floor_in_force,
+    raise_in_force,
+)
+from wedperf.capacity.state import remember_raise, remember_restore, target_state
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
@@ -111,18 +116,36 @@ def scale_up(
     only: str | None,
     dry_run: bool,
 ) -> list[StepResult]:
-    """Raise each capacity target's floor (or only the one named `only`) by `step`, within
-    its maximum. The raise is remembered like a planned one, so the next restore brings the
-    floor back."""
+    """Raise each capacity target's floor (or only the one named `only`) to `step` above the
+    floor it should have, within its ceiling (`floor.ceiling`). The floor it should have is
+    the higher of what its actuator reads (`floor.floor_in_force`: the configured floor, e.g.
+    an HPA's minReplicas) and a raise wedperf holds in force on it (`floor.raise_in_force`):
+    a raise whose write did not take effect (the floor still at the baseline) is stepped
+    above, not the baseline. A floor someone else changed since wedperf's raise
+    (`floor.floor_changed_by_someone_else`, as the nowcast judges it) is theirs: the step goes
+    from their value, never back to our raise over their change, and their value becomes the
+    baseline the next restore returns to. The raise is remembered like a planned one."""
     results = []
     for target in settings.ops.targets:
         if only and target.name != only:
             continue
         actuator = build_actuator(resolve_target(target, settings))
         reading = actuator.read()
-        current = reading.floor or target.min_replicas
+        state = target_state(conn, target.name)
+        read = floor_in_force(reading, state.floor)
+        current = target.min_replicas if read is None else read
+        theirs = floor_changed_by_someone_else(reading.floor, state.baseline, state.floor)
+        raised = None if theirs else raise_in_force(state)
+        base = max(current, raised or 0)
         maximum = ceiling(target, reading)
-        new = min(maximum, current + step)
+        new = min(maximum, base + step)
+        if theirs:
+            why = (
+                f"floor {current} changed by someone else (not the {state.floor} wedperf set): "
+                f"+{step} from theirs"
+            )
+        else:
+            why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
         if new <= current:
             results.append(
                 StepResult(
@@ -138,6 +161,8 @@ def scale_up(
         if not dry_run:
             # The intent, committed before the write (as the capacity-floor step does): a
             # write that dies or whose answer is lost still leaves the restore owed.
+            if theirs:  # the old baseline is not owed over their change: theirs is
+                remember_restore(conn, target.name, after=current)
             remember_raise(conn, target.name, before=current, after=new, by="scale_up")
             conn.commit()
         actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)
@@ -148,7 +173,7 @@ def scale_up(
                 "dry-run" if dry_run else "done",
                 str(current),
                 str(new),
-                f"floor +{step}",
+                why if new == base + step else f"{why}, capped at the maximum {maximum}",
             )
         )
     return results
@@ -426,7 +451,10 @@ def get_playbook(name: str) -> Playbook:
 
 
 # Parameters every rule may set, whatever its playbook (read by the remediate-alert flow).
-RULE_PARAMS = {"verify_delay_s": "seconds before recovery is checked (remediation.verify_delay)"}
+RULE_PARAMS = {
+    "verify_delay_s": "seconds the action may take to take effect before it counts as not "
+    "recovered (remediation.verify_delay): the settle time before metric windows count"
+}
 
 
 @dataclass(frozen=True)
@@ -559,6 +587,18 @@ def roll_up(results: Sequence[StepResult], *, dry_run: bool) -> str:
     return "done"
 
 
+def playbook_kind(name: str) -> str:
+    """The perf.actions kind of playbook `name`'s own row (its steps are `remediation_<step
+    kind>`): the cooldown's key, and what approval and deferral record for it."""
+    return f"remediation_playbook_{name}"
+
+
+def cooldown_kinds(name: str) -> tuple[str, str]:
+    """The kinds whose `done` row starts playbook `name`'s cooldown: its own row's kind, and
+    the one it had before (`remediation_<name>`), so a cooldown holds across an upgrade."""
+    return playbook_kind(name), f"remediation_{name}"
+
+
 def apply_playbook(
     conn: psycopg.Connection,
     alert: Alert,
@@ -574,7 +614,9 @@ def apply_playbook(
     """Run playbook `name` for `alert` with the rule's `params` and return its steps.
 
     Writes perf.actions (plan `plan_id`): each step as `remediation_<step kind>`, then the
-    playbook's own row (`remediation_<playbook>`, target the alert's wedding or `platform`)
+    playbook's own row (`playbook_kind`: `remediation_playbook_<playbook>`, target the alert's
+    wedding or `platform`, no before/after: a kind of its own, or scale_up's row would pass
+    for its own step, `remediation_scale_up` on the capacity target)
     with the steps rolled up. That row ending `done` starts the cooldown: the same playbook on
     the same target rests for remediation.cooldown, and a resting playbook writes only its own
     row, saying why (a step recorded under that key would be overwritten by it). With
@@ -584,7 +626,7 @@ def apply_playbook(
     guard = settings.remediation
     now = now or datetime.now(UTC)
     target = f"wedding:{alert.wedding_id}" if alert.wedding_id else "platform"
-    resting = acted_since(conn, f"remediation_{name}", target, now - guard.cooldown)
+    resting = acted_since(conn, cooldown_kinds(name), target, now - guard.cooldown)
     if resting:
         why = f"cooldown {guard.cooldown}"
         results = [StepResult(name, target, "skipped", detail=why)]
@@ -603,11 +645,12 @@ def apply_playbook(
         )
         why = f"{len(results)} step(s)"
     summary = StepResult(name, target, roll_up(results, dry_run=guard.dry_run), detail=why)
-    for step in ([] if resting else results) + [summary]:
+    rows = [(f"remediation_{step.kind}", step) for step in ([] if resting else results)]
+    for kind, step in [*rows, (playbook_kind(name), summary)]:
         record_step(
             conn,
             plan_id,
-            f"remediation_{step.kind}",
+            kind,
             step.target,
             outcome=step.outcome,
             reason="remediation",

@@ -17,7 +17,24 @@ class RemediationSettings(BaseModel):
     )
     dry_run: bool = Field(default=False, description="record what would be done, do nothing")
     verify_delay: timedelta = Field(
-        default=timedelta(seconds=60), description="wait this long before re-reading the metric"
+        default=timedelta(seconds=60),
+        description="the settle time: how long what a playbook did needs to take effect (a "
+        "scale-up's new pods ready; 60 s: a warm image). No metric window ending before it "
+        "counts; a check or the source is asked after it; a rule's verify_delay_s overrides it",
+    )
+    verify_confirm: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="after the settle time, how long a metric rule may take to read clear on "
+        "2 consecutive windows (unreadable or idle windows are retried within it); then not "
+        "recovered, or the source is asked if no window could be judged. Worst-case wait: "
+        "verify_delay + verify_confirm + 2 x 10 s (each scrape's timeout, the last window's "
+        "two scrapes): 110 s by default",
+    )
+    verify_min_requests: int = Field(
+        default=20,
+        ge=1,
+        description="requests a metric window needs to count: a thinner window is idle (not "
+        "clear) and is read again",
     )
     cooldown: timedelta = Field(
         default=timedelta(minutes=10), description="the same playbook on the same target rests"

@@ -4,8 +4,10 @@
 - Webhook alerts with a metric rule (``METRIC_RULES``, matched on the alert's labels): the
   rule's metric is read again from the app's Prometheus endpoint over a short window — the
   quantile of a latency histogram from the difference of two scrapes, as ``histogram_quantile``
-  over ``rate()`` would compute it — and compared with the rule's threshold.
-- Otherwise, or when the metric cannot be read (endpoint down, no requests in the window):
+  over ``rate()`` would compute it — and compared with the rule's threshold, window after
+  window once the action has settled (``judge_metric``), until it reads clear on
+  CLEAR_WINDOWS consecutive windows or the bound (settle + confirm) has passed.
+- Otherwise, or when no window could be read or had enough requests until that bound:
   only the source's own verdict — has it sent the resolved notification?
 
 Every answer says which it was: ``verified_by`` is ``metric`` or ``source``.
@@ -80,6 +82,14 @@ def rule_for(alert: Alert, rules: tuple[MetricRule, ...] = METRIC_RULES) -> Metr
     return rule_matching({"alertname": alert.alertname, **alert.labels}, rules)
 
 
+def metric_rule_of(alert: Alert, rules: tuple[MetricRule, ...] = METRIC_RULES) -> MetricRule | None:
+    """The metric rule `verify` judges `alert` by (None: a critical-path check, or the
+    source's verdict)."""
+    if alert.source == "critical_path" and alert.labels.get("check") and alert.wedding_id:
+        return None
+    return rule_for(alert, rules)
+
+
 def rule_matching(
     labels: Mapping[str, object], rules: tuple[MetricRule, ...] = METRIC_RULES
 ) -> MetricRule | None:
@@ -94,7 +104,7 @@ def scrape_buckets(
 ) -> dict[float, float]:
     """Cumulative bucket counts (le -> count) of the rule's histogram, summed over series."""
     try:
-        with httpx.Client(timeout=10, transport=transport) as client:
+        with httpx.Client(timeout=SCRAPE_TIMEOUT_S, transport=transport) as client:
             response = client.get(url)
             response.raise_for_status()
     except httpx.HTTPError as exc:
@@ -150,19 +160,124 @@ def read_rule(
     return quantile_of(first, scrape_buckets(url, rule, transport=transport), rule.quantile)
 
 
+# Windows in a row the rule must read clear before a metric-verified alert counts as
+# recovered: one short window of a loaded app can read clear by chance (the source's own
+# "stops firing" is such a window); two in a row at the rule's window is a sustained return.
+CLEAR_WINDOWS = 2
+
+# Each scrape's HTTP timeout: a window is two scrapes, so the last window of a verification
+# may end up to 2 x this after its bound (remediation.verify_delay + verify_confirm).
+SCRAPE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class MetricVerdict:
+    """What a metric rule's windows said: a verification, or None when no window could be
+    judged (unreadable or idle until the bound; `unread` says why) and the source decides."""
+
+    verification: Verification | None
+    unread: str = ""
+    elapsed_s: float = 0.0
+
+
+def judge_metric(
+    base_url: str,
+    rule: MetricRule,
+    *,
+    settle: float,
+    confirm: float,
+    min_requests: int,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MetricVerdict:
+    """Read `rule` window after window, counted from now (the playbook's end).
+
+    No window that ends before `settle` seconds (what the action needs to take effect)
+    counts: the first window is started so that it ends then. From there the rule must read
+    clear on CLEAR_WINDOWS consecutive windows, each with at least `min_requests` requests
+    (a thinner window is idle, not clear, and breaks the run like an unreadable one). No
+    window after the first is started that cannot end by `settle + confirm`: then it is not
+    recovered (some window was judged) or undecided (every window unreadable or idle: the
+    caller asks the source). Worst case, the answer comes 2 x SCRAPE_TIMEOUT_S after that
+    bound (a confirm shorter than one window: one window after the settle time)."""
+    began = clock()
+    deadline = began + settle + confirm
+    sleep(max(0.0, settle - rule.window_s))
+    clear = 0
+    last: Reading | None = None
+    unread, tried = "", False
+    while not tried or clock() + rule.window_s <= deadline + 1e-6:  # one window at least
+        tried = True
+        try:
+            reading = read_rule(base_url, rule, transport=transport, sleep=sleep)
+        except MetricUnavailable as exc:
+            unread, clear = f"metric unavailable ({exc}); ", 0
+            sleep(max(0.0, min(rule.window_s, deadline - clock())))  # then try again
+            continue
+        if clock() - began < settle:
+            continue  # ended before the action took effect: does not count
+        if reading.value_s is None or reading.requests < min_requests:
+            unread, clear = (
+                f"{'no' if reading.value_s is None else reading.requests} requests in the "
+                f"{rule.window_s:g} s window (idle: fewer than {min_requests}); ",
+                0,
+            )
+            continue
+        last = reading
+        clear = clear + 1 if reading.value_s <= rule.threshold_s else 0
+        if clear >= CLEAR_WINDOWS:
+            break
+    elapsed = clock() - began
+    if last is None:
+        return MetricVerdict(None, f"{unread.rstrip('; ')} until {elapsed:.1f} s after the "
+                             "action; ", elapsed)  # fmt: skip
+    ok = clear >= CLEAR_WINDOWS
+    bound = f"{settle:.0f} s to settle + {confirm:.0f} s to confirm"
+    return MetricVerdict(
+        Verification(
+            ok,
+            f"p{rule.quantile * 100:g} {last.value_s * 1000:.0f} ms over "
+            f"{last.requests} requests in {rule.window_s:g} s "
+            f"{'<=' if last.value_s <= rule.threshold_s else '>'} "
+            f"{rule.threshold_s * 1000:.0f} ms"
+            + (
+                f", {clear} windows in a row, the last ending {elapsed:.1f} s after the action"
+                if ok
+                else f", not clear {CLEAR_WINDOWS} windows in a row {elapsed:.1f} s after the "
+                f"action (allowed {settle + confirm:.0f} s: {bound})"
+            )
+            + f" ({rule.describe()} {'no longer' if ok else 'still'} true)",
+            "metric",
+        ),
+        elapsed_s=elapsed,
+    )
+
+
 def verify(
     perf_conn: psycopg.Connection,
     app_conn: psycopg.Connection,
     alert: Alert,
     settings: Settings,
     *,
+    settle: float = 0.0,
+    confirm: float | None = None,
+    metric: MetricVerdict | None = None,
     rules: tuple[MetricRule, ...] = METRIC_RULES,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Verification:
     """Has the alert's condition cleared? Reads the check or metric again when there is one,
-    else the alert's status at its source (reads perf.alerts)."""
+    else the alert's status at its source (reads perf.alerts).
+
+    A metric rule is judged by `judge_metric` (settle `settle`, then up to `confirm`
+    seconds, remediation.verify_confirm by default) unless the caller passes its `metric`
+    verdict (read before it took its connections); only when no window could be judged is
+    the source asked. The caller waits the delay itself before a check or the source."""
     check = alert.labels.get("check")
-    if alert.source == "critical_path" and check and alert.wedding_id:
+    rule = metric_rule_of(alert, rules)
+    if rule is None and alert.source == "critical_path" and check and alert.wedding_id:
         weddings = weddings_by_id(perf_conn, [alert.wedding_id])
         if not weddings:
             return Verification(
@@ -175,25 +290,23 @@ def verify(
         return Verification(
             row.status != "breach", f"{check} is {row.status} ({row.detail})", "metric"
         )
-    rule = rule_for(alert, rules)
     unread = ""
     if rule is not None:
-        try:
-            reading = read_rule(settings.probes.base_url, rule, transport=transport)
-        except MetricUnavailable as exc:
-            unread = f"metric unavailable ({exc}); "
-        else:
-            if reading.value_s is not None:
-                ok = reading.value_s <= rule.threshold_s
-                return Verification(
-                    ok,
-                    f"p{rule.quantile * 100:g} {reading.value_s * 1000:.0f} ms over "
-                    f"{reading.requests} requests in {rule.window_s:g} s "
-                    f"{'<=' if ok else '>'} {rule.threshold_s * 1000:.0f} ms "
-                    f"({rule.describe()} {'no longer' if ok else 'still'} true)",
-                    "metric",
-                )
-            unread = f"no requests in the {rule.window_s:g} s window; "
+        if metric is None:
+            guard = settings.remediation
+            metric = judge_metric(
+                settings.probes.base_url,
+                rule,
+                settle=settle,
+                confirm=guard.verify_confirm.total_seconds() if confirm is None else confirm,
+                min_requests=guard.verify_min_requests,
+                transport=transport,
+                clock=clock,
+                sleep=sleep,
+            )
+        if metric.verification is not None:
+            return metric.verification
+        unread = metric.unread
     now = load_alert(perf_conn, alert.alert_id)
     if now is None:
         return Verification(False, f"{unread}the alert is no longer in the inbox", "source")

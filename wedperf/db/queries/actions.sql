@@ -12,11 +12,11 @@ ON CONFLICT (plan_id, kind, target) DO UPDATE SET
     outcome = EXCLUDED.outcome, detail = EXCLUDED.detail, acted_at = now();
 
 -- name: acted_since
--- Whether a step of this kind ended `done` on this target after `since` (a remediation's
--- cooldown); served by actions_target_idx (target, acted_at).
+-- Whether a step of one of these kinds ended `done` on this target after `since` (a
+-- remediation's cooldown); served by actions_target_idx (target, acted_at).
 SELECT EXISTS (
     SELECT 1 FROM perf.actions
-    WHERE kind = %(kind)s AND target = %(target)s AND outcome = 'done' AND acted_at > %(since)s
+    WHERE kind = ANY(%(kinds)s) AND target = %(target)s AND outcome = 'done' AND acted_at > %(since)s
 );
 
 -- name: recorded_step
