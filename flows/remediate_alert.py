@@ -20,7 +20,7 @@ from wedperf.audit import record_step
 from wedperf.db.connection import get_pool
 from wedperf.prefect_api import Approval
 from wedperf.remediation.playbooks import decide, playbook_kind
-from wedperf.remediation.verify import judge_metric, metric_rule_of, verify
+from wedperf.remediation.verify import MetricVerdict, judge_metric, metric_rule_of, verify
 from wedperf.runtime import get_runtime
 
 
@@ -78,13 +78,16 @@ def remediate_alert(alert_id: int) -> dict:
     began = time.monotonic()
     verdict = None
     if metric_rule is not None:
-        verdict = judge_metric(
-            settings.probes.base_url,
-            metric_rule,
-            settle=delay,
-            confirm=confirm,
-            min_requests=guard.verify_min_requests,
-        )
+        try:
+            verdict = judge_metric(
+                settings.probes.base_url,
+                metric_rule,
+                settle=delay,
+                confirm=confirm,
+                min_requests=guard.verify_min_requests,
+            )
+        except Exception as exc:  # the playbook has acted: the alert must still be decided
+            verdict = MetricVerdict(None, f"the metric could not be judged ({exc!r}); ")
     else:
         time.sleep(delay)
     with (
@@ -99,7 +102,7 @@ def remediate_alert(alert_id: int) -> dict:
         set_remediation_state(conn, alert_id, state, f"verified by {by}: {why}")
     if not ok:
         bound = (
-            f"allowed {delay:.0f} s to settle + {confirm:.0f} s to confirm"
+            f"allowed {delay:.0f} s to settle + at least {confirm:.0f} s to confirm"
             if metric_rule is not None
             else f"after the {delay:.0f} s delay"
         )

@@ -296,12 +296,14 @@ def test_the_cooldown_holds_across_the_playbook_kind_rename(remediation_env: dic
     assert capacity(base_url) == floor
 
 
-def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dict) -> None:
+def test_a_scale_up_goes_above_the_raise_when_the_floor_reads_below_it(
+    remediation_env: dict,
+) -> None:
     """The floor was raised to 6 for the weddings (perf.capacity_state: baseline 2, floor 6),
-    then someone else set it to 1 (neither wedperf's 6 nor the baseline: theirs, as the
-    nowcast judges it). scale_up steps from their value (3), never back to our raise over
-    their change (8), and says so; their 1 is the baseline the next restore returns to. The
-    playbook's own row (on the alert's wedding) is a kind of its own."""
+    then the target read 1 (the sandbox's reading is its serving replicas: a node lost).
+    scale_up goes above the raise the live weddings were sized for (8), not 2 above the
+    degraded reading (3), and says what it read; the baseline owed stays 2. The playbook's
+    own row (on the alert's wedding) is a kind of its own."""
     from wedperf.capacity.state import remember_raise, target_state
 
     url, base_url = remediation_env["url"], remediation_env["base_url"]
@@ -314,11 +316,11 @@ def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dic
     alert_id = insert_alert(url, "HighRequestLatency", {"service": "sandbox"}, wedding_id)
     remediate(alert_id)
 
-    assert capacity(base_url) == 3
+    assert capacity(base_url) == 8
     recorded = actions(url, alert_id)
     step = recorded[("remediation_scale_up", "sandbox")]
-    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "3")
-    assert "changed by someone else (not the 6 wedperf set): +2 from theirs" in step["detail"]
+    assert (step["outcome"], step["before"], step["after"]) == ("done", "1", "8")
+    assert step["detail"].startswith("raise in force 6 +2 (the floor read 1, not the 6 wedperf")
     own = recorded[("remediation_playbook_scale_up", f"wedding:{wedding_id}")]
     assert (own["outcome"], own["before"], own["after"]) == ("done", None, None)
     assert [k for k in recorded if k[0] == "remediation_scale_up"] == [
@@ -326,7 +328,7 @@ def test_a_scale_up_steps_from_a_floor_someone_else_lowered(remediation_env: dic
     ]
     with psycopg.connect(url) as conn:
         state = target_state(conn, "sandbox")
-    assert (state.baseline, state.floor, state.raised_by) == (1, 3, "scale_up")
+    assert (state.baseline, state.floor, state.raised_by) == (2, 8, "scale_up")
 
 
 def test_a_scale_up_over_a_raise_that_did_not_take_effect_goes_above_it(

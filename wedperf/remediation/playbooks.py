@@ -36,7 +36,7 @@ from wedperf.capacity.floor import (
     floor_in_force,
     raise_in_force,
 )
-from wedperf.capacity.state import remember_raise, remember_restore, target_state
+from wedperf.capacity.state import remember_raise, target_state
 from wedperf.config import Settings
 from wedperf.db.connection import get_pool
 from wedperf.prewarm.steps import http_get_all, prewarm_redis, warmup_urls
@@ -121,10 +121,13 @@ def scale_up(
     the higher of what its actuator reads (`floor.floor_in_force`: the configured floor, e.g.
     an HPA's minReplicas) and a raise wedperf holds in force on it (`floor.raise_in_force`):
     a raise whose write did not take effect (the floor still at the baseline) is stepped
-    above, not the baseline. A floor someone else changed since wedperf's raise
-    (`floor.floor_changed_by_someone_else`, as the nowcast judges it) is theirs: the step goes
-    from their value, never back to our raise over their change, and their value becomes the
-    baseline the next restore returns to. The raise is remembered like a planned one."""
+    above, not the baseline. A floor read below wedperf's raise and not at the baseline
+    (`floor.floor_changed_by_someone_else`) is stepped above the raise all the same, and the
+    step's detail says so: unlike the nowcast, which leaves such a floor alone, a
+    remediation acts on a degradation now, while the live weddings the raise was sized for
+    are short — and on a target whose reading is its serving replicas (the sandbox) such a
+    reading is lost capacity, not anyone's choice. The baseline owed stays the one wedperf
+    found before its first raise. The raise is remembered like a planned one."""
     results = []
     for target in settings.ops.targets:
         if only and target.name != only:
@@ -134,18 +137,13 @@ def scale_up(
         state = target_state(conn, target.name)
         read = floor_in_force(reading, state.floor)
         current = target.min_replicas if read is None else read
-        theirs = floor_changed_by_someone_else(reading.floor, state.baseline, state.floor)
-        raised = None if theirs else raise_in_force(state)
+        raised = raise_in_force(state)
         base = max(current, raised or 0)
         maximum = ceiling(target, reading)
         new = min(maximum, base + step)
-        if theirs:
-            why = (
-                f"floor {current} changed by someone else (not the {state.floor} wedperf set): "
-                f"+{step} from theirs"
-            )
-        else:
-            why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
+        why = f"floor +{step}" if base == current else f"raise in force {raised} +{step}"
+        if floor_changed_by_someone_else(reading.floor, state.baseline, state.floor):
+            why += f" (the floor read {current}, not the {state.floor} wedperf set)"
         if new <= current:
             results.append(
                 StepResult(
@@ -161,8 +159,6 @@ def scale_up(
         if not dry_run:
             # The intent, committed before the write (as the capacity-floor step does): a
             # write that dies or whose answer is lost still leaves the restore owed.
-            if theirs:  # the old baseline is not owed over their change: theirs is
-                remember_restore(conn, target.name, after=current)
             remember_raise(conn, target.name, before=current, after=new, by="scale_up")
             conn.commit()
         actuator.set_floor(new, reason="remediation scale-up", dry_run=dry_run)

@@ -19,16 +19,16 @@ class RemediationSettings(BaseModel):
     verify_delay: timedelta = Field(
         default=timedelta(seconds=60),
         description="the settle time: how long what a playbook did needs to take effect (a "
-        "scale-up's new pods ready; 60 s: a warm image). No metric window ending before it "
-        "counts; a check or the source is asked after it; a rule's verify_delay_s overrides it",
+        "scale-up's new pods ready; 60 s: a warm image). No metric window starts before it; "
+        "a check or the source is asked after it; a rule's verify_delay_s overrides it",
     )
     verify_confirm: timedelta = Field(
         default=timedelta(seconds=30),
         description="after the settle time, how long a metric rule may take to read clear on "
         "2 consecutive windows (unreadable or idle windows are retried within it); then not "
-        "recovered, or the source is asked if no window could be judged. Worst-case wait: "
-        "verify_delay + verify_confirm + 2 x 10 s (each scrape's timeout, the last window's "
-        "two scrapes): 110 s by default",
+        "recovered, or the source is asked if no window could be judged; never less than the "
+        "2 windows recovery needs. The wait is verify_delay + verify_confirm (90 s by "
+        "default) plus the last window's two scrapes (10 s timeouts to connect and per read)",
     )
     verify_min_requests: int = Field(
         default=20,

@@ -107,19 +107,22 @@ def scrape_buckets(
         with httpx.Client(timeout=SCRAPE_TIMEOUT_S, transport=transport) as client:
             response = client.get(url)
             response.raise_for_status()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise MetricUnavailable(f"{url}: {exc}") from exc
     buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(response.text):
-        if family.name != rule.metric:
-            continue
-        for sample in family.samples:
-            if sample.name != f"{rule.metric}_bucket":
+    try:  # the parser is lazy: a body that is not the text format fails while iterating
+        for family in text_string_to_metric_families(response.text):
+            if family.name != rule.metric:
                 continue
-            if any(sample.labels.get(k) != v for k, v in rule.selector.items()):
-                continue
-            le = float(sample.labels["le"])
-            buckets[le] = buckets.get(le, 0.0) + sample.value
+            for sample in family.samples:
+                if sample.name != f"{rule.metric}_bucket":
+                    continue
+                if any(sample.labels.get(k) != v for k, v in rule.selector.items()):
+                    continue
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    except (ValueError, KeyError) as exc:
+        raise MetricUnavailable(f"{url} is not Prometheus text ({exc})") from exc
     if not buckets:
         raise MetricUnavailable(f"{url} has no {rule.metric} series for {dict(rule.selector)}")
     return buckets
@@ -165,8 +168,10 @@ def read_rule(
 # "stops firing" is such a window); two in a row at the rule's window is a sustained return.
 CLEAR_WINDOWS = 2
 
-# Each scrape's HTTP timeout: a window is two scrapes, so the last window of a verification
-# may end up to 2 x this after its bound (remediation.verify_delay + verify_confirm).
+# Each scrape's HTTP timeouts (httpx applies it to connecting and to each read, not to the
+# whole request): a window is two scrapes, so the last window of a verification ends after
+# its bound by those scrapes' time — normally milliseconds, 2 x 10 s for a target that
+# accepts and then answers slowly, more for one that trickles its body.
 SCRAPE_TIMEOUT_S = 10.0
 
 
@@ -191,32 +196,33 @@ def judge_metric(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> MetricVerdict:
-    """Read `rule` window after window, counted from now (the playbook's end).
+    """Read `rule` window after window once `settle` seconds (what the action needs to take
+    effect) have passed since now, the playbook's end: no window starts before then.
 
-    No window that ends before `settle` seconds (what the action needs to take effect)
-    counts: the first window is started so that it ends then. From there the rule must read
-    clear on CLEAR_WINDOWS consecutive windows, each with at least `min_requests` requests
-    (a thinner window is idle, not clear, and breaks the run like an unreadable one). No
-    window after the first is started that cannot end by `settle + confirm`: then it is not
-    recovered (some window was judged) or undecided (every window unreadable or idle: the
-    caller asks the source). Worst case, the answer comes 2 x SCRAPE_TIMEOUT_S after that
-    bound (a confirm shorter than one window: one window after the settle time)."""
+    The rule must then read clear on CLEAR_WINDOWS consecutive windows, each with at least
+    `min_requests` requests (a thinner window is idle, not clear, and breaks the run like an
+    unreadable one), by `settle + max(confirm, CLEAR_WINDOWS x window)` — a confirm span
+    shorter than the windows recovery needs is stretched to them, so a clear rule can
+    always recover. Past the first CLEAR_WINDOWS windows, none is started that cannot end by
+    that bound; then it is not recovered (some window was judged) or undecided (every window
+    unreadable or idle: returned at the bound, not earlier, and the caller asks the source).
+    The answer comes after the bound by at most the windows' scrapes (SCRAPE_TIMEOUT_S)."""
     began = clock()
-    deadline = began + settle + confirm
-    sleep(max(0.0, settle - rule.window_s))
-    clear = 0
+    deadline = began + settle + max(confirm, CLEAR_WINDOWS * rule.window_s)
+    sleep(settle)
+    clear, tried = 0, 0
     last: Reading | None = None
-    unread, tried = "", False
-    while not tried or clock() + rule.window_s <= deadline + 1e-6:  # one window at least
-        tried = True
+    unread = ""
+    # CLEAR_WINDOWS windows are always tried (the scrapes' own time must not leave a clear
+    # rule one window short of recovering), more while another fits before the deadline.
+    while tried < CLEAR_WINDOWS or clock() + rule.window_s <= deadline + 1e-6:
+        tried += 1
         try:
             reading = read_rule(base_url, rule, transport=transport, sleep=sleep)
         except MetricUnavailable as exc:
             unread, clear = f"metric unavailable ({exc}); ", 0
             sleep(max(0.0, min(rule.window_s, deadline - clock())))  # then try again
             continue
-        if clock() - began < settle:
-            continue  # ended before the action took effect: does not count
         if reading.value_s is None or reading.requests < min_requests:
             unread, clear = (
                 f"{'no' if reading.value_s is None else reading.requests} requests in the "
@@ -228,26 +234,37 @@ def judge_metric(
         clear = clear + 1 if reading.value_s <= rule.threshold_s else 0
         if clear >= CLEAR_WINDOWS:
             break
-    elapsed = clock() - began
     if last is None:
+        sleep(max(0.0, deadline - clock()))  # the source is asked at the bound, not before
+        elapsed = clock() - began
         return MetricVerdict(None, f"{unread.rstrip('; ')} until {elapsed:.1f} s after the "
                              "action; ", elapsed)  # fmt: skip
+    elapsed = clock() - began
     ok = clear >= CLEAR_WINDOWS
-    bound = f"{settle:.0f} s to settle + {confirm:.0f} s to confirm"
+    allowed = deadline - began
+    bound = f"{settle:.0f} s to settle + {allowed - settle:.0f} s to confirm"
+    if ok:
+        outcome = (
+            f", {clear} windows in a row, the last ending {elapsed:.1f} s after the action "
+            f"({rule.describe()} no longer true)"
+        )
+    elif clear:
+        outcome = (
+            f", clear {clear} of the {CLEAR_WINDOWS} windows in a row needed by "
+            f"{elapsed:.1f} s after the action (allowed {allowed:.0f} s: {bound})"
+        )
+    else:
+        outcome = (
+            f", not clear {elapsed:.1f} s after the action (allowed {allowed:.0f} s: "
+            f"{bound}; {rule.describe()} still true)"
+        )
     return MetricVerdict(
         Verification(
             ok,
             f"p{rule.quantile * 100:g} {last.value_s * 1000:.0f} ms over "
             f"{last.requests} requests in {rule.window_s:g} s "
             f"{'<=' if last.value_s <= rule.threshold_s else '>'} "
-            f"{rule.threshold_s * 1000:.0f} ms"
-            + (
-                f", {clear} windows in a row, the last ending {elapsed:.1f} s after the action"
-                if ok
-                else f", not clear {CLEAR_WINDOWS} windows in a row {elapsed:.1f} s after the "
-                f"action (allowed {settle + confirm:.0f} s: {bound})"
-            )
-            + f" ({rule.describe()} {'no longer' if ok else 'still'} true)",
+            f"{rule.threshold_s * 1000:.0f} ms" + outcome,
             "metric",
         ),
         elapsed_s=elapsed,
