@@ -90,6 +90,20 @@ def drop_migrated_templates() -> Iterator[None]:
     _TEMPLATES.clear()
 
 
+def store_weddings(conn, weddings) -> None:
+    """Calendar rows for `weddings` (wedperf.calendar.model.Wedding) in perf.weddings, as a
+    sync would leave them (source 'test'); committed. Existing ids are left as they are."""
+    for w in weddings:
+        conn.execute(
+            "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, venue, "
+            "guest_count, status, active_guests) VALUES (%s, 'test', %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.venue, w.guest_count, w.status,
+             w.active_guests),
+        )  # fmt: skip
+    conn.commit()
+
+
 def drop_database(url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:

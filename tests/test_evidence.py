@@ -73,7 +73,7 @@ def act(conn, at: datetime, **fields) -> None:
     conn.commit()
 
 
-def checks_round(at: datetime, rows: list[tuple[str, str, float | None, str]]) -> pd.DataFrame:
+def checks_round(rows: list[tuple[str, str, float | None, str]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -202,7 +202,7 @@ def fill_day(url: str) -> dict:
                 drift = 18.0 if utc(22) <= at <= utc(22, 30) else 4.0
                 rows.append(("w-1002", "timeline_drift", drift, "warn" if drift >= 15 else "ok"))
             with conn.transaction():
-                store_round(conn, checks_round(at, rows), at)
+                store_round(conn, checks_round(rows), at)
             at += timedelta(minutes=15)
         alert_id = conn.execute(
             "SELECT alert_id FROM perf.alerts WHERE wedding_id = 'w-1001'"

@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import psycopg
 import pytest
+from conftest import store_weddings
 from matplotlib.colors import to_rgb
+from test_evidence import act, checks_round
 
-from wedperf.audit import record_step
+from wedperf.calendar.model import Wedding
 from wedperf.config import Settings
 from wedperf.critical_path.record import store_round
-from wedperf.critical_path.slo import CHECKS
 from wedperf.evidence.build import build_evidence_package
 from wedperf.forecast.pipeline import SeriesForecast
 from wedperf.forecast.store import write_forecast
@@ -50,32 +51,6 @@ WEDDINGS = (
 )
 
 
-def checks_round(rows: list[tuple[str, str, float | None, str]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "wedding_id": wedding,
-                "check_name": check,
-                "value": value,
-                "threshold": CHECKS[check].breach,
-                "warn_threshold": CHECKS[check].warn,
-                "status": status,
-                "detail": "",
-            }
-            for wedding, check, value, status in rows
-        ]
-    )
-
-
-def act(conn, at: datetime, **fields) -> None:
-    record_step(conn, **fields)
-    conn.execute(
-        "UPDATE perf.actions SET acted_at = %s WHERE plan_id = %s AND kind = %s AND target = %s",
-        (at, fields["plan_id"], fields["kind"], fields["target"]),
-    )
-    conn.commit()
-
-
 def budget(conn, wedding_id: str, at: datetime, opens: datetime, closes: datetime) -> None:
     conn.execute(
         "INSERT INTO perf.slo_budgets (wedding_id, slo, evaluated_at, window_start, window_end, "
@@ -104,12 +79,10 @@ def fit(series: str, origin: datetime, hours: int) -> SeriesForecast:
 
 def fill(url: str) -> dict:
     with psycopg.connect(url) as conn:
-        for wid, starts, ends, zone, guests, active, status in WEDDINGS:
-            conn.execute(
-                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
-                "guest_count, status, active_guests) VALUES (%s, 'test', %s, %s, %s, %s, %s, %s)",
-                (wid, starts, ends, zone, guests, status, active),
-            )
+        store_weddings(conn, [
+            Wedding(wid, starts, ends, zone, None, guests, status, active)
+            for wid, starts, ends, zone, guests, active, status in WEDDINGS
+        ])  # fmt: skip
         write_forecast(conn, fit("app.guest_checkins", utc(6, 5), 48))
         # The modelled past: the sandbox load model's samples over Sunday.
         conn.execute("SELECT perf.ensure_sample_partitions(%s, %s)", (DAY, DAY + timedelta(1)))

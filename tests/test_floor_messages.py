@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
+from conftest import store_weddings
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import SandboxActuator
@@ -54,13 +55,7 @@ def settings() -> Settings:
 @pytest.fixture
 def conn(migrated_database_url: str):
     with psycopg.connect(migrated_database_url) as conn:
-        for w in DAY:
-            conn.execute(
-                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
-                "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
-                (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
-            )
-        conn.commit()
+        store_weddings(conn, DAY)
         yield conn
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import psycopg
 import pytest
+from conftest import store_weddings
 
 from wedperf.calendar.model import Wedding
 from wedperf.capacity.actuators import SandboxActuator
@@ -216,13 +217,9 @@ class App:
 @pytest.fixture
 def conn(migrated_database_url: str):
     with psycopg.connect(migrated_database_url) as conn:
-        for w in (wedding("hot"), wedding("cool", starts=CEREMONY + timedelta(minutes=30))):
-            conn.execute(
-                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone, "
-                "guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
-                (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
-            )
-        conn.commit()
+        store_weddings(
+            conn, (wedding("hot"), wedding("cool", starts=CEREMONY + timedelta(minutes=30)))
+        )
         yield conn
 
 

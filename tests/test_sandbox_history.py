@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 import pytest
+from conftest import store_weddings
 
 from wedperf.calendar import AppDbCalendarSource, sync_calendar
 from wedperf.calendar.model import Wedding
@@ -133,13 +134,7 @@ def test_modelled_requests_are_histograms_that_roll_up_to_the_same_events(
         assert min(mine) >= w.starts_at - timedelta(hours=3) and max(mine) < w.ends_at
 
     with psycopg.connect(migrated_database_url) as conn:
-        for w in weddings:
-            conn.execute(
-                "INSERT INTO perf.weddings (wedding_id, source, starts_at, ends_at, timezone,"
-                " guest_count, status) VALUES (%s, 'test', %s, %s, %s, %s, %s)",
-                (w.wedding_id, w.starts_at, w.ends_at, w.timezone, w.guest_count, w.status),
-            )
-        conn.commit()
+        store_weddings(conn, weddings)
         assert write_samples(conn, span.samples) == len(span.samples)
         rollup_minutes(conn, day, end, before=timedelta(hours=3), after=timedelta(0))
         events = conn.execute(
