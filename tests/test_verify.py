@@ -18,7 +18,14 @@ from starlette.routing import Route
 
 from wedperf.alerts.inbox import load_alert
 from wedperf.config import get_settings, reset_settings_cache
-from wedperf.remediation.verify import MetricRule, quantile_of, rule_for, verify
+from wedperf.remediation.verify import (
+    MetricRule,
+    judge_metric,
+    metric_rule_of,
+    quantile_of,
+    rule_for,
+    verify,
+)
 from wedperf.sandbox.telemetry import LATENCY_BUCKETS
 from wedperf.serving import serve_in_thread
 
@@ -77,10 +84,15 @@ def insert_alert(url: str, labels: dict, status: str = "firing"):
 
 
 def check(url: str, alert, *, settle: float = 0.0, confirm: float = 1.0):
+    """As the remediation flow does: the metric judged first, then the verdict decided."""
+    settings = get_settings()
+    rule = metric_rule_of(alert, (RULE,))
+    metric = None if rule is None else judge_metric(
+        settings.probes.base_url, rule, settle=settle, confirm=confirm,
+        min_requests=settings.remediation.verify_min_requests,
+    )  # fmt: skip
     with psycopg.connect(url) as conn:
-        return verify(
-            conn, conn, alert, get_settings(), settle=settle, confirm=confirm, rules=(RULE,)
-        )
+        return verify(conn, conn, alert, settings, metric=metric, rules=(RULE,))
 
 
 def test_a_metric_that_recovered_is_verified_by_the_metric(

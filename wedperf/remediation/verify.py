@@ -277,21 +277,16 @@ def verify(
     alert: Alert,
     settings: Settings,
     *,
-    settle: float = 0.0,
-    confirm: float | None = None,
     metric: MetricVerdict | None = None,
     rules: tuple[MetricRule, ...] = METRIC_RULES,
-    transport: httpx.BaseTransport | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Verification:
     """Has the alert's condition cleared? Reads the check or metric again when there is one,
     else the alert's status at its source (reads perf.alerts).
 
-    A metric rule is judged by `judge_metric` (settle `settle`, then up to `confirm`
-    seconds, remediation.verify_confirm by default) unless the caller passes its `metric`
-    verdict (read before it took its connections); only when no window could be judged is
-    the source asked. The caller waits the delay itself before a check or the source."""
+    An alert with a metric rule is decided by the caller's `metric` verdict (`judge_metric`,
+    read before the caller took its connections); only when no window could be judged (or
+    no verdict is given) is the source asked. The caller waits the delay itself before a
+    check or the source."""
     check = alert.labels.get("check")
     rule = metric_rule_of(alert, rules)
     if rule is None and alert.source == "critical_path" and check and alert.wedding_id:
@@ -308,19 +303,7 @@ def verify(
             row.status != "breach", f"{check} is {row.status} ({row.detail})", "metric"
         )
     unread = ""
-    if rule is not None:
-        if metric is None:
-            guard = settings.remediation
-            metric = judge_metric(
-                settings.probes.base_url,
-                rule,
-                settle=settle,
-                confirm=guard.verify_confirm.total_seconds() if confirm is None else confirm,
-                min_requests=guard.verify_min_requests,
-                transport=transport,
-                clock=clock,
-                sleep=sleep,
-            )
+    if rule is not None and metric is not None:
         if metric.verification is not None:
             return metric.verification
         unread = metric.unread
@@ -330,14 +313,3 @@ def verify(
     return Verification(
         now.status == "resolved", f"{unread}alert is {now.status} at its source", "source"
     )
-
-
-def recovered(
-    perf_conn: psycopg.Connection,
-    app_conn: psycopg.Connection,
-    alert: Alert,
-    settings: Settings,
-) -> tuple[bool, str]:
-    """`verify` as (recovered, detail)."""
-    result = verify(perf_conn, app_conn, alert, settings)
-    return result.recovered, result.detail
